@@ -1,0 +1,1 @@
+//! `engine` — the busy-poll loop that binds a driver, a connection, an HTTP exchange and a sink.

@@ -1,0 +1,1 @@
+//! `net/` — interface, address, route and neighbour discovery; port reservation.
