@@ -1,1 +1,3 @@
 //! `engine` — the busy-poll loop that binds a driver, a connection, an HTTP exchange and a sink.
+
+pub mod stats;
