@@ -8,7 +8,8 @@
 //!
 //! Per packet, the engine calls [`parse_tcp_frame`] on receive and [`emit_tcp_frame`] (or a
 //! connection's [`FrameTemplate`], which reuses the constant header bytes and their checksum
-//! sums) on transmit.
+//! sums) on transmit; [`refresh_in_place`] re-stamps a stored frame for retransmission.
+//! The neighbour code has [`parse_arp_frame`] and [`emit_arp_frame`].
 //!
 //! | file | what |
 //! |---|---|
@@ -38,11 +39,11 @@ pub(crate) mod fixtures;
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use error::WireError;
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-pub use frame::{emit_tcp_frame, parse_tcp_frame, tcp_frame_len};
+pub use frame::{emit_arp_frame, emit_tcp_frame, parse_arp_frame, parse_tcp_frame, tcp_frame_len};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq::SeqNumber;
 pub use tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
-pub use template::FrameTemplate;
+pub use template::{FrameTemplate, refresh_in_place};
 
 /// A byte range of a header field (smoltcp's `field` idiom).
 pub(crate) type Field = core::ops::Range<usize>;
