@@ -428,13 +428,17 @@ impl TcpOptions {
         mss + timestamps + window_scale
     }
 
-    /// Writes the options in Linux's layout and returns how many bytes that took
-    /// ([`emitted_len`](Self::emitted_len)); `buffer` must be at least that long.
+    /// Writes the options in Linux's layout at the start of `buffer` and returns how many
+    /// bytes that took ([`emitted_len`](Self::emitted_len)); a shorter `buffer` is
+    /// [`WireError::Truncated`].
     ///
     /// On SYN: MSS, then NOP NOP TS where Linux puts SACK-permitted + TS (we never offer
     /// SACK, so `sack_permitted` is ignored), then NOP WS. On other segments MSS and window
     /// scale are meaningless (RFC 9293 §3.2, RFC 7323 §2.2) and left out: NOP NOP TS only.
-    pub fn emit(&self, syn: bool, buffer: &mut [u8]) -> usize {
+    pub fn emit(&self, syn: bool, buffer: &mut [u8]) -> Result<usize, WireError> {
+        let Some(buffer) = buffer.get_mut(..self.emitted_len(syn)) else {
+            return Err(WireError::Truncated);
+        };
         let mut at = 0;
         if syn && let Some(mss) = self.mss {
             let [high, low] = mss.to_be_bytes();
@@ -461,7 +465,7 @@ impl TcpOptions {
             ]);
             at += 4;
         }
-        at
+        Ok(at)
     }
 }
 
@@ -544,7 +548,11 @@ impl TcpRepr<'_> {
         packet.set_checksum(0);
         packet.set_urgent_pointer(0);
         let syn = self.flags.syn();
-        self.options.emit(syn, packet.options_mut());
+        let written = self.options.emit(syn, packet.options_mut());
+        debug_assert!(
+            written.is_ok(),
+            "the header length was set from these options"
+        );
     }
 }
 
@@ -726,7 +734,7 @@ mod tests {
         for (options, expected) in cases {
             let mut buffer = [0u8; 20];
             assert_eq!(options.emitted_len(true), expected.len());
-            assert_eq!(options.emit(true, &mut buffer), expected.len());
+            assert_eq!(options.emit(true, &mut buffer), Ok(expected.len()));
             assert_eq!(&buffer[..expected.len()], expected);
             let parsed = TcpOptions::parse(expected).unwrap();
             assert_eq!(
@@ -740,6 +748,7 @@ mod tests {
         // MSS and window scale are only sent with SYN.
         let all = options(Some(1460), Some(7), Some((1, 2)));
         assert_eq!(all.emitted_len(false), 12);
+        assert_eq!(all.emit(true, &mut [0u8; 19]), Err(WireError::Truncated));
     }
 
     #[test]
