@@ -1,0 +1,136 @@
+//! Connection configuration: everything a test, the simulator or the CLI may want to set.
+//!
+//! RFCs: 6298 (RTO bounds), 6928 (initial window), 7323 (window scale, timestamps),
+//! 9293 §3.7.1 (MSS), 6528 (ISN secret).
+
+use core::time::Duration;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+/// Settings of one TCP connection. `Config::default()` gives sane values for a downloader on
+/// an Ethernet link; tests override single fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Our link MTU in bytes (IPv4 header included). We advertise MSS = MTU - 40
+    /// (RFC 9293 §3.7.1) and send at most that, minus 12 when timestamps are in use.
+    pub mtu: usize,
+    /// The largest receive window we will ever advertise. It picks our window scale shift at
+    /// open time (RFC 7323 §2.2): the smallest shift that makes it fit in 16 bits, at most 14.
+    pub max_receive_window: usize,
+    /// The receive window advertised until the caller calls `set_receive_window`.
+    pub initial_receive_window: usize,
+    /// How many bytes `send` accepts before the peer has acknowledged them.
+    pub send_buffer_capacity: usize,
+    /// Offer and accept RFC 7323 window scaling.
+    pub window_scaling: bool,
+    /// Offer and accept RFC 7323 timestamps (RTT measurement and PAWS).
+    pub timestamps: bool,
+    /// Initial congestion window in segments. RFC 6928 allows 10 (about 14600 bytes); we use
+    /// 10 by default and fall back to 1 when the SYN or SYN-ACK had to be retransmitted.
+    pub initial_window_segments: usize,
+    /// The RTO before any RTT sample (RFC 6298 (2.1): 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO. RFC 6298 (2.4) says 1 s; we default to 200 ms like Linux,
+    /// because a 1 s floor makes every tail loss on a LAN cost a second, and modern stacks
+    /// have shown 200 ms to be safe with timestamps-based RTT samples.
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (RFC 6298 (2.5) allows a maximum of at least 60 s).
+    pub rto_max: Duration,
+    /// SYN retransmissions before an active open gives up with `Event::TimedOut` (Linux: 6).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a passive open gives up (Linux: 5).
+    pub synack_retries: u32,
+    /// Consecutive retransmission timeouts of data before the connection gives up
+    /// (Linux `tcp_retries2`: 15).
+    pub max_retransmissions: u32,
+    /// Delayed-ACK timeout for a lone segment (RFC 5681 §4.2: under 500 ms; Linux uses 40 ms).
+    pub delayed_ack: Duration,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). The RFC says 2
+    /// minutes; we default to 30 s (a 60 s TIME-WAIT like Linux). Tests use a few ms.
+    pub msl: Duration,
+    /// Most RFC 5961 challenge ACKs sent per second (RFC 5961 §7 rate limit).
+    pub challenge_ack_limit: u32,
+    /// Secret key of the RFC 6528 ISN function (and of the timestamp clock offset). The default
+    /// is random per process; tests set it to get reproducible sequence numbers.
+    pub isn_secret: [u8; 16],
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mtu: 1500,
+            max_receive_window: 64 << 20,
+            initial_receive_window: 64 << 20,
+            send_buffer_capacity: 1 << 20,
+            window_scaling: true,
+            timestamps: true,
+            initial_window_segments: 10,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            syn_retries: 6,
+            synack_retries: 5,
+            max_retransmissions: 15,
+            delayed_ack: Duration::from_millis(40),
+            msl: Duration::from_secs(30),
+            challenge_ack_limit: 100,
+            isn_secret: random_secret(),
+        }
+    }
+}
+
+impl Config {
+    /// The MSS we advertise: MTU minus the 20-byte IPv4 and 20-byte TCP headers
+    /// (RFC 9293 §3.7.1, RFC 6691: options are not subtracted here).
+    pub fn advertised_mss(&self) -> u16 {
+        u16::try_from(self.mtu.saturating_sub(40).max(64)).unwrap_or(u16::MAX)
+    }
+
+    /// The window scale shift we offer (RFC 7323 §2.2): the smallest shift that lets
+    /// `max_receive_window` fit in the 16-bit window field, at most 14.
+    pub fn window_scale_shift(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.max_receive_window >> shift) > 0xffff {
+            shift += 1;
+        }
+        shift
+    }
+}
+
+/// 128 random bits without any I/O: std's `RandomState` is seeded from the OS once per
+/// thread and perturbed per instance.
+fn random_secret() -> [u8; 16] {
+    let mut secret = [0u8; 16];
+    for half in secret.chunks_exact_mut(8) {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(0x7864_7067_6574); // any constant: the keys are what is random
+        half.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    secret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_scale_fits_the_maximum_window() {
+        let mut config = Config {
+            max_receive_window: 64 << 20,
+            ..Config::default()
+        };
+        // 64 MiB >> 10 is 65536, one too many for 16 bits.
+        assert_eq!(config.window_scale_shift(), 11);
+        config.max_receive_window = 65535;
+        assert_eq!(config.window_scale_shift(), 0);
+        config.max_receive_window = 1 << 40;
+        assert_eq!(config.window_scale_shift(), 14);
+    }
+
+    #[test]
+    fn mss_follows_the_mtu() {
+        let config = Config::default();
+        assert_eq!(config.advertised_mss(), 1460);
+        assert_ne!(config.isn_secret, Config::default().isn_secret);
+    }
+}

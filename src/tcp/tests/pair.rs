@@ -1,0 +1,310 @@
+//! Two connections talking through an in-test link with virtual time, a bandwidth, a delay
+//! and seeded random loss (quinn's `Pair`, much reduced: the real simulator is `driver::sim`).
+
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{CLIENT, SERVER, Seg};
+use crate::tcp::{Config, Connection, Event, State};
+use crate::time::Instant;
+
+/// One direction of the link: segments in flight with their arrival times.
+struct Link {
+    queue: VecDeque<(Instant, Seg)>,
+    /// When the link finishes serializing the last queued segment.
+    busy_until: Instant,
+    bytes_per_micro: f64,
+    delay: Duration,
+    loss: f64,
+}
+
+impl Link {
+    fn new(bits_per_second: f64, delay: Duration, loss: f64) -> Link {
+        Link {
+            queue: VecDeque::new(),
+            busy_until: Instant::ZERO,
+            bytes_per_micro: bits_per_second / 8e6,
+            delay,
+            loss,
+        }
+    }
+
+    fn push(&mut self, now: Instant, seg: Seg, rng: &mut ChaCha8Rng) -> bool {
+        let wire_bytes = (seg.payload.len() + 40 + 14) as f64;
+        let start = self.busy_until.max(now);
+        let done = start + Duration::from_micros((wire_bytes / self.bytes_per_micro).ceil() as u64);
+        self.busy_until = done;
+        if rng.gen_bool(self.loss) {
+            return false;
+        }
+        self.queue.push_back((done + self.delay, seg));
+        true
+    }
+
+    fn next_arrival(&self) -> Option<Instant> {
+        self.queue.front().map(|(at, _)| *at)
+    }
+}
+
+pub struct Pair {
+    pub now: Instant,
+    pub client: Connection,
+    pub server: Connection,
+    to_server: Link,
+    to_client: Link,
+    rng: ChaCha8Rng,
+    /// What the server sends, and how much of it went into its send buffer.
+    pub body: Vec<u8>,
+    body_queued: usize,
+    /// What the client received, written at the delivered offsets.
+    pub received: Vec<u8>,
+    pub client_events: Vec<Event>,
+    pub server_events: Vec<Event>,
+    pub dropped: u64,
+}
+
+impl Pair {
+    pub fn new(
+        config: Config,
+        body: Vec<u8>,
+        bits_per_second: f64,
+        delay: Duration,
+        loss: f64,
+        seed: u64,
+    ) -> Pair {
+        let mut server_config = config.clone();
+        server_config.isn_secret = [9; 16];
+        Pair {
+            now: Instant::ZERO,
+            client: Connection::connect(Instant::ZERO, config, CLIENT, SERVER),
+            server: Connection::listen(server_config, SERVER),
+            to_server: Link::new(bits_per_second, delay, loss),
+            to_client: Link::new(bits_per_second, delay, loss),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            body,
+            body_queued: 0,
+            received: Vec::new(),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Runs until both ends are closed or `max_steps` events were processed.
+    /// Returns the number of steps taken.
+    pub fn drive(&mut self, max_steps: usize) -> usize {
+        for step in 0..max_steps {
+            self.transmit_all();
+            if self.client.state() == State::Closed && self.server.state() == State::Closed {
+                return step;
+            }
+            let next = [
+                self.to_server.next_arrival(),
+                self.to_client.next_arrival(),
+                self.client.poll_timeout(),
+                self.server.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(next) = next else { return step };
+            self.now = self.now.max(next);
+            self.deliver_due();
+            for conn in [&mut self.client, &mut self.server] {
+                if conn.poll_timeout().is_some_and(|at| at <= self.now) {
+                    conn.on_timeout(self.now);
+                }
+            }
+        }
+        max_steps
+    }
+
+    fn transmit_all(&mut self) {
+        // The server application: keep the send buffer full, close after the body.
+        if self.server.state() == State::Established || self.server.state() == State::CloseWait {
+            while self.body_queued < self.body.len() {
+                let taken = self.server.send(&self.body[self.body_queued..]);
+                if taken == 0 {
+                    break;
+                }
+                self.body_queued += taken;
+            }
+            if self.body_queued == self.body.len() {
+                self.server.close();
+            }
+        }
+        while let Some(repr) = self.client.poll_transmit(self.now) {
+            let seg = Seg::from_repr(&repr);
+            if !self.to_server.push(self.now, seg, &mut self.rng) {
+                self.dropped += 1;
+            }
+        }
+        while let Some(repr) = self.server.poll_transmit(self.now) {
+            let seg = Seg::from_repr(&repr);
+            if !self.to_client.push(self.now, seg, &mut self.rng) {
+                self.dropped += 1;
+            }
+        }
+        self.client_events
+            .extend(std::iter::from_fn(|| self.client.poll_event()));
+        self.server_events
+            .extend(std::iter::from_fn(|| self.server.poll_event()));
+        // The client application closes once the server's stream ended.
+        if self.client.state() == State::CloseWait {
+            self.client.close();
+        }
+    }
+
+    /// Hands every segment that has arrived by `now` to its receiver, as one batch each.
+    fn deliver_due(&mut self) {
+        while self
+            .to_server
+            .next_arrival()
+            .is_some_and(|at| at <= self.now)
+        {
+            let Some((_, seg)) = self.to_server.queue.pop_front() else {
+                break;
+            };
+            let repr = seg.repr(CLIENT.port(), SERVER.port());
+            self.server
+                .on_segment(self.now, *CLIENT.ip(), *SERVER.ip(), &repr);
+        }
+        while self
+            .to_client
+            .next_arrival()
+            .is_some_and(|at| at <= self.now)
+        {
+            let Some((_, seg)) = self.to_client.queue.pop_front() else {
+                break;
+            };
+            let repr = seg.repr(SERVER.port(), CLIENT.port());
+            let delivered = self
+                .client
+                .on_segment(self.now, *SERVER.ip(), *CLIENT.ip(), &repr);
+            if let Some((offset, bytes)) = delivered.data {
+                let start = offset as usize;
+                let end = start + bytes.len();
+                if self.received.len() < end {
+                    self.received.resize(end, 0);
+                }
+                self.received[start..end].copy_from_slice(bytes);
+            }
+        }
+    }
+}
+
+fn body(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len).map(|_| rng.r#gen::<u8>()).collect()
+}
+
+fn pair_config() -> Config {
+    Config {
+        isn_secret: [1; 16],
+        msl: Duration::from_millis(100),
+        send_buffer_capacity: 256 * 1024,
+        max_receive_window: 4 << 20,
+        initial_receive_window: 4 << 20,
+        ..Config::default()
+    }
+}
+
+fn assert_transfer_completes(pair: &mut Pair, max_steps: usize) {
+    let steps = pair.drive(max_steps);
+    assert!(
+        steps < max_steps,
+        "no completion within {max_steps} steps: client {:?}, server {:?}, received {} of {}",
+        pair.client.state(),
+        pair.server.state(),
+        pair.received.len(),
+        pair.body.len()
+    );
+    assert!(
+        pair.received == pair.body,
+        "received bytes differ from the body"
+    );
+    let stream_len = pair.body.len() as u64;
+    assert_eq!(
+        pair.client_events,
+        [
+            Event::Connected,
+            Event::PeerFin { stream_len },
+            Event::Closed
+        ]
+    );
+    assert_eq!(pair.server_events[0], Event::Connected);
+    assert_eq!(pair.server_events.last(), Some(&Event::Closed));
+}
+
+#[test]
+fn transfers_one_mebibyte_without_loss() {
+    let mut pair = Pair::new(
+        pair_config(),
+        body(1 << 20, 1),
+        100e6,
+        Duration::from_millis(5),
+        0.0,
+        1,
+    );
+    assert_transfer_completes(&mut pair, 100_000);
+    let stats = pair.server.stats();
+    assert_eq!(stats.retransmits, 0);
+    assert_eq!(pair.client.stats().dup_acks_sent, 0);
+    // The client ACKs at least every second full segment.
+    let data_segments = stats.segments_sent;
+    assert!(pair.client.stats().acks_sent * 2 + 4 >= data_segments / 2);
+}
+
+#[test]
+fn transfers_one_mebibyte_byte_exact_under_random_loss() {
+    for (seed, loss) in [(2u64, 0.01), (3, 0.03), (4, 0.05)] {
+        let mut pair = Pair::new(
+            pair_config(),
+            body(1 << 20, seed),
+            100e6,
+            Duration::from_millis(5),
+            loss,
+            seed,
+        );
+        assert_transfer_completes(&mut pair, 400_000);
+        assert!(
+            pair.dropped > 0,
+            "seed {seed}: the link never dropped anything"
+        );
+        eprintln!(
+            "loss {loss}: {} at {}, dropped {}, server {:?}, client {:?}",
+            seed,
+            pair.now,
+            pair.dropped,
+            pair.server.stats(),
+            pair.client.stats()
+        );
+        let stats = pair.server.stats();
+        assert!(stats.retransmits > 0);
+        assert!(stats.fast_retransmits > 0, "seed {seed}: {stats:?}");
+    }
+}
+
+#[test]
+fn transfers_with_timestamps_and_scaling_off_and_tiny_buffers() {
+    let config = Config {
+        timestamps: false,
+        window_scaling: false,
+        send_buffer_capacity: 10_000,
+        max_receive_window: 30_000,
+        initial_receive_window: 30_000,
+        ..pair_config()
+    };
+    let mut pair = Pair::new(
+        config,
+        body(300_000, 5),
+        10e6,
+        Duration::from_millis(2),
+        0.02,
+        5,
+    );
+    assert_transfer_completes(&mut pair, 200_000);
+}
