@@ -289,7 +289,6 @@ impl Exchange {
                     decoder.decode(self.staging.contiguous(), &mut |_| {})?;
                 }
                 if decoder.is_done() {
-                    self.phase = Phase::Done;
                     Ok(complete(decoder.body_len()))
                 } else {
                     Err(HttpError::Truncated {
@@ -443,6 +442,560 @@ impl Exchange {
         if self.chunked.is_done() {
             self.phase = Phase::Done;
             self.staging.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::status::BodyPlan;
+    use proptest::prelude::*;
+
+    /// The output file, by body offset; checks that overlapping writes agree.
+    #[derive(Default)]
+    struct File {
+        bytes: Vec<u8>,
+        written: Vec<bool>,
+    }
+
+    impl File {
+        fn write(&mut self, chunk: BodyChunk<'_>) {
+            let start = chunk.offset as usize;
+            let end = start + chunk.bytes.len();
+            if self.bytes.len() < end {
+                self.bytes.resize(end, 0);
+                self.written.resize(end, false);
+            }
+            for (i, &b) in chunk.bytes.iter().enumerate() {
+                if self.written[start + i] {
+                    assert_eq!(self.bytes[start + i], b, "rewrite differs at {}", start + i);
+                }
+                self.bytes[start + i] = b;
+                self.written[start + i] = true;
+            }
+        }
+    }
+
+    fn get(url: &str, range_start: Option<u64>) -> Request {
+        let mut request = Request::get(Target::parse(url).unwrap());
+        request.range_start = range_start;
+        request
+    }
+
+    /// Feeds `pieces` (stream offset, bytes) in the given order, starting the body as soon
+    /// as the head says there is one, as the engine does.
+    fn feed(
+        exchange: &mut Exchange,
+        file: &mut File,
+        pieces: &[(u64, &[u8])],
+    ) -> Result<(), HttpError> {
+        for &(offset, bytes) in pieces {
+            exchange.on_stream(offset, bytes, &mut |c| file.write(c))?;
+            if let Some(Outcome::Body(_)) = exchange.outcome() {
+                exchange.start_body(&mut |c| file.write(c))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn whole(response: &[u8]) -> Vec<(u64, &[u8])> {
+        vec![(0, response)]
+    }
+
+    const LENGTH_RESPONSE: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world";
+    const CHUNKED_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n";
+
+    #[test]
+    fn content_length_in_one_delivery() {
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut file = File::default();
+        exchange
+            .on_stream(0, LENGTH_RESPONSE, &mut |c| file.write(c))
+            .unwrap();
+        // Nothing reaches the file before the caller has seen the head.
+        assert!(file.bytes.is_empty());
+        assert_eq!(exchange.head().map(|h| h.status), Some(200));
+        assert_eq!(
+            exchange.outcome(),
+            Some(&Outcome::Body(BodyPlan {
+                file_offset: 0,
+                body_len: Some(11),
+                total_len: Some(11),
+                range_ignored: false
+            }))
+        );
+        assert!(!exchange.is_complete());
+        exchange.start_body(&mut |c| file.write(c)).unwrap();
+        assert_eq!(file.bytes, b"hello world");
+        assert!(exchange.is_complete());
+        assert_eq!(exchange.body_received(), 11);
+        assert_eq!(
+            exchange.on_stream_end(LENGTH_RESPONSE.len() as u64),
+            Ok(Completion {
+                body_len: 11,
+                close_delimited: false
+            })
+        );
+    }
+
+    #[test]
+    fn identity_body_is_handed_out_in_place_and_out_of_order() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n";
+        let h = head.len() as u64;
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut chunks: Vec<(u64, *const u8, usize)> = Vec::new();
+        let mut note = |c: BodyChunk<'_>| chunks.push((c.offset, c.bytes.as_ptr(), c.bytes.len()));
+        exchange.on_stream(0, head, &mut note).unwrap();
+        exchange.start_body(&mut note).unwrap();
+        assert_eq!(exchange.stream_window_end(), None);
+        let late = b"5678";
+        let early = b"1234";
+        exchange.on_stream(h + 4, late, &mut note).unwrap();
+        assert!(!exchange.is_complete());
+        assert_eq!(exchange.body_received(), 0);
+        exchange.on_stream(h, early, &mut note).unwrap();
+        assert_eq!(
+            chunks,
+            vec![(4, late.as_ptr(), 4), (0, early.as_ptr(), 4)],
+            "slices of the deliveries themselves, at their body offsets"
+        );
+        assert!(exchange.is_complete());
+        assert_eq!(exchange.body_received(), 8);
+    }
+
+    #[test]
+    fn chunked_in_one_delivery() {
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut file = File::default();
+        feed(&mut exchange, &mut file, &whole(CHUNKED_RESPONSE)).unwrap();
+        assert_eq!(file.bytes, b"hello world");
+        assert!(exchange.is_complete());
+        assert_eq!(exchange.framing(), Some(BodyFraming::Chunked));
+        assert_eq!(
+            exchange.on_stream_end(CHUNKED_RESPONSE.len() as u64),
+            Ok(Completion {
+                body_len: 11,
+                close_delimited: false
+            })
+        );
+    }
+
+    #[test]
+    fn chunked_in_order_deliveries_are_decoded_in_place() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut pointers = Vec::new();
+        let mut note = |c: BodyChunk<'_>| pointers.push((c.offset, c.bytes.as_ptr()));
+        exchange.on_stream(0, head, &mut note).unwrap();
+        exchange.start_body(&mut note).unwrap();
+        let body = b"3\r\nabc\r\n0\r\n\r\n";
+        exchange
+            .on_stream(head.len() as u64, body, &mut note)
+            .unwrap();
+        assert_eq!(pointers, vec![(0, body[3..].as_ptr())]);
+        assert!(exchange.is_complete());
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let response =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n\
+HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut file = File::default();
+        feed(&mut exchange, &mut file, &whole(response)).unwrap();
+        assert_eq!(exchange.head().map(|h| h.status), Some(200));
+        assert_eq!(file.bytes, b"abc");
+        assert!(exchange.is_complete());
+    }
+
+    #[test]
+    fn switching_protocols_is_an_error() {
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let response = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n";
+        assert_eq!(
+            feed(&mut exchange, &mut File::default(), &whole(response)),
+            Err(HttpError::UnexpectedSwitchingProtocols)
+        );
+    }
+
+    #[test]
+    fn server_errors_write_nothing() {
+        for response in [
+            &b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"[..],
+            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+        ] {
+            let mut exchange = Exchange::new(&get("http://h/f", None));
+            let mut file = File::default();
+            feed(&mut exchange, &mut file, &whole(response)).unwrap();
+            assert!(matches!(
+                exchange.outcome(),
+                Some(Outcome::ServerError {
+                    status: 404 | 503,
+                    ..
+                })
+            ));
+            assert!(exchange.is_complete());
+            assert!(file.bytes.is_empty());
+            assert_eq!(exchange.body_received(), 0);
+        }
+    }
+
+    #[test]
+    fn redirect_with_relative_location() {
+        let response = b"HTTP/1.1 301 Moved Permanently\r\nServer: nginx/1.22.1\r\n\
+Content-Type: text/html\r\nContent-Length: 5\r\nLocation: /pub/\r\n\r\n<a/>";
+        let mut exchange = Exchange::new(&get("http://h:8080/pub", None));
+        feed(&mut exchange, &mut File::default(), &whole(response)).unwrap();
+        match exchange.outcome() {
+            Some(Outcome::Redirect(target)) => {
+                assert_eq!(target.to_string(), "http://h:8080/pub/");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(exchange.is_complete());
+    }
+
+    #[test]
+    fn resume_cases() {
+        let resumed = |response: &[u8]| {
+            let mut exchange = Exchange::new(&get("http://h/f", Some(100)));
+            let mut file = File::default();
+            feed(&mut exchange, &mut file, &whole(response)).map(|()| (exchange, file))
+        };
+        // 206 from where we asked.
+        let (exchange, file) = resumed(
+            b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-103/104\r\nContent-Length: 4\r\n\r\nwxyz",
+        )
+        .unwrap();
+        assert!(matches!(
+            exchange.outcome(),
+            Some(Outcome::Body(BodyPlan {
+                file_offset: 100,
+                ..
+            }))
+        ));
+        assert_eq!(file.bytes, b"wxyz");
+        // 206 from somewhere else: a protocol error, and it sticks.
+        let error = resumed(
+            b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-103/104\r\nContent-Length: 104\r\n\r\n",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error,
+            HttpError::RangeMismatch {
+                requested: 100,
+                got: 0
+            }
+        );
+        assert_eq!(error.exit_code(), 7);
+        // 416: already complete.
+        let (mut exchange, _) = resumed(
+            b"HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Range: bytes */100\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            exchange.outcome(),
+            Some(&Outcome::AlreadyComplete {
+                complete_length: Some(100)
+            })
+        );
+        assert!(exchange.on_stream_end(200).is_ok());
+        // 200: the range was ignored, the body starts at file offset 0.
+        let (exchange, file) = resumed(LENGTH_RESPONSE).unwrap();
+        assert!(matches!(
+            exchange.outcome(),
+            Some(Outcome::Body(BodyPlan {
+                file_offset: 0,
+                range_ignored: true,
+                ..
+            }))
+        ));
+        assert_eq!(file.bytes, b"hello world");
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut file = File::default();
+        let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        assert_eq!(
+            feed(&mut exchange, &mut file, &whole(bad)),
+            Err(HttpError::InvalidChunkSize)
+        );
+        assert_eq!(
+            exchange.on_stream(0, b"", &mut |c| file.write(c)),
+            Err(HttpError::InvalidChunkSize)
+        );
+        assert_eq!(
+            exchange.on_stream_end(100),
+            Err(HttpError::InvalidChunkSize)
+        );
+    }
+
+    #[test]
+    fn head_request_completes_with_the_head() {
+        let mut request = get("http://h/f", None);
+        request.method = Method::Head;
+        let mut exchange = Exchange::new(&request);
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+        feed(&mut exchange, &mut File::default(), &whole(response)).unwrap();
+        assert!(exchange.is_complete());
+        assert!(matches!(
+            exchange.outcome(),
+            Some(Outcome::Body(BodyPlan {
+                body_len: Some(0),
+                total_len: Some(1000),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn truncated_bodies() {
+        let cases: &[(&[u8], HttpError)] = &[
+            (b"", HttpError::NoResponse),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Le",
+                HttpError::TruncatedHead { got: 27 },
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd",
+                HttpError::Truncated {
+                    got: 4,
+                    expected: Some(10),
+                },
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n3\r\nf",
+                HttpError::Truncated {
+                    got: 6,
+                    expected: None,
+                },
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n",
+                HttpError::Truncated {
+                    got: 5,
+                    expected: None,
+                },
+            ),
+            // A close-delimited 206 knows its length from Content-Range.
+            (
+                b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\n\r\nabc",
+                HttpError::Truncated {
+                    got: 3,
+                    expected: Some(10),
+                },
+            ),
+        ];
+        for (response, expected) in cases {
+            let mut exchange = Exchange::new(&get("http://h/f", None));
+            let mut file = File::default();
+            feed(&mut exchange, &mut file, &whole(response)).unwrap();
+            let error = exchange.on_stream_end(response.len() as u64).unwrap_err();
+            assert_eq!(&error, expected, "{:?}", String::from_utf8_lossy(response));
+            assert_eq!(error.exit_code(), 4);
+        }
+        let error = HttpError::Truncated {
+            got: 4,
+            expected: Some(10),
+        };
+        assert_eq!(
+            error.to_string(),
+            "connection closed early: 4 of 10 body bytes arrived"
+        );
+    }
+
+    #[test]
+    fn close_delimited_body_ends_with_the_stream() {
+        let response = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut file = File::default();
+        feed(&mut exchange, &mut file, &whole(response)).unwrap();
+        assert!(!exchange.is_complete());
+        assert_eq!(
+            exchange.on_stream_end(response.len() as u64),
+            Ok(Completion {
+                body_len: 13,
+                close_delimited: true
+            })
+        );
+        assert!(exchange.is_complete());
+        assert_eq!(file.bytes, b"until the end");
+    }
+
+    #[test]
+    fn close_delimited_with_a_hole_is_truncated() {
+        let head = b"HTTP/1.0 200 OK\r\n\r\n";
+        let h = head.len() as u64;
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        feed(
+            &mut exchange,
+            &mut File::default(),
+            &[(0, head), (h + 5, b"later")],
+        )
+        .unwrap();
+        assert_eq!(
+            exchange.on_stream_end(h + 10),
+            Err(HttpError::Truncated {
+                got: 0,
+                expected: Some(10)
+            })
+        );
+    }
+
+    #[test]
+    fn stream_end_before_start_body_counts_staged_bytes() {
+        for response in [LENGTH_RESPONSE, CHUNKED_RESPONSE] {
+            let mut exchange = Exchange::new(&get("http://h/f", None));
+            let mut file = File::default();
+            exchange
+                .on_stream(0, response, &mut |c| file.write(c))
+                .unwrap();
+            assert_eq!(
+                exchange.on_stream_end(response.len() as u64),
+                Ok(Completion {
+                    body_len: 11,
+                    close_delimited: false
+                })
+            );
+            exchange.start_body(&mut |c| file.write(c)).unwrap();
+            assert_eq!(file.bytes, b"hello world");
+        }
+    }
+
+    #[test]
+    fn bytes_past_content_length_are_ignored() {
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA";
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        let mut file = File::default();
+        feed(&mut exchange, &mut file, &whole(response)).unwrap();
+        exchange
+            .on_stream(response.len() as u64, b"MORE", &mut |c| file.write(c))
+            .unwrap();
+        assert_eq!(file.bytes, b"abc");
+        assert_eq!(exchange.on_stream_end(200).map(|c| c.body_len), Ok(3));
+    }
+
+    #[test]
+    fn staging_window_bounds_early_bytes() {
+        let mut exchange = Exchange::with_window(&get("http://h/f", None), 0);
+        let end = exchange.stream_window_end().unwrap();
+        assert_eq!(end, MIN_REASSEMBLY_WINDOW as u64);
+        assert!(exchange.on_stream(end - 1, b"x", &mut |_| {}).is_ok());
+        let error = exchange.on_stream(end, b"x", &mut |_| {}).unwrap_err();
+        assert!(matches!(error, HttpError::ReassemblyWindowExceeded { .. }));
+    }
+
+    #[test]
+    fn oversized_head_is_an_error() {
+        let mut response = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        response.resize(super::super::response::MAX_HEAD_LEN + 10, b'a');
+        let mut exchange = Exchange::new(&get("http://h/f", None));
+        assert!(matches!(
+            feed(&mut exchange, &mut File::default(), &whole(&response)),
+            Err(HttpError::HeadTooLarge { .. })
+        ));
+    }
+
+    /// Builds a response with `body` framed as asked.
+    fn response(body: &[u8], framing: u8, chunk_len: usize) -> Vec<u8> {
+        let mut wire = Vec::new();
+        match framing {
+            0 => {
+                wire.extend_from_slice(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                );
+                wire.extend_from_slice(body);
+            }
+            1 => {
+                wire.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                for chunk in body.chunks(chunk_len.max(1)) {
+                    wire.extend_from_slice(format!("{:x};n=v\r\n", chunk.len()).as_bytes());
+                    wire.extend_from_slice(chunk);
+                    wire.extend_from_slice(b"\r\n");
+                }
+                wire.extend_from_slice(b"0\r\nX-Trailer: 1\r\n\r\n");
+            }
+            _ => {
+                wire.extend_from_slice(b"HTTP/1.0 200 OK\r\n\r\n");
+                wire.extend_from_slice(body);
+            }
+        }
+        wire
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever the order, overlap and split of the deliveries, the file ends up with
+        /// exactly the body, and the end of stream says complete.
+        #[test]
+        fn out_of_order_overlapping_pieces_give_exactly_the_body(
+            body in prop::collection::vec(any::<u8>(), 0..3000),
+            framing in 0u8..3,
+            chunk_len in 1usize..700,
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..30),
+            extra in prop::collection::vec((any::<prop::sample::Index>(), 1usize..400), 0..10),
+            order in any::<prop::sample::Index>(),
+        ) {
+            let wire = response(&body, framing, chunk_len);
+            // A partition of the stream, plus overlapping re-deliveries.
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+            points.push(0);
+            points.push(wire.len());
+            points.sort_unstable();
+            points.dedup();
+            let mut pieces: Vec<(usize, usize)> = points.windows(2).map(|w| (w[0], w[1])).collect();
+            for (start, len) in &extra {
+                let start = start.index(wire.len().max(1));
+                pieces.push((start, (start + len).min(wire.len())));
+            }
+            // A seeded shuffle from the drawn index.
+            let mut seed = order.index(usize::MAX) as u64 | 1;
+            for i in (1..pieces.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                pieces.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+            let deliveries: Vec<(u64, &[u8])> =
+                pieces.iter().map(|&(s, e)| (s as u64, &wire[s..e])).collect();
+
+            let mut exchange = Exchange::new(&get("http://h/f", None));
+            let mut file = File::default();
+            feed(&mut exchange, &mut file, &deliveries).unwrap();
+            let completion = exchange.on_stream_end(wire.len() as u64).unwrap();
+            prop_assert_eq!(completion.body_len, body.len() as u64);
+            prop_assert_eq!(completion.close_delimited, framing == 2);
+            prop_assert!(exchange.is_complete());
+            prop_assert_eq!(exchange.body_received(), body.len() as u64);
+            prop_assert_eq!(&file.bytes, &body);
+            prop_assert!(file.written.iter().all(|&w| w));
+        }
+
+        /// A stream cut anywhere inside the body is reported as truncated, never complete.
+        #[test]
+        fn any_early_end_is_truncated(
+            body in prop::collection::vec(any::<u8>(), 1..500),
+            framing in 0u8..2,
+            chunk_len in 1usize..100,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let wire = response(&body, framing, chunk_len);
+            let head_len = parse_head(&wire).unwrap().unwrap().head_len;
+            let end = head_len + cut.index(wire.len() - head_len);
+            let mut exchange = Exchange::new(&get("http://h/f", None));
+            let mut file = File::default();
+            feed(&mut exchange, &mut file, &[(0, &wire[..end])]).unwrap();
+            let error = exchange.on_stream_end(end as u64).unwrap_err();
+            let is_truncated = matches!(error, HttpError::Truncated { .. });
+            prop_assert!(is_truncated);
         }
     }
 }
