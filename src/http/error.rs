@@ -96,6 +96,9 @@ pub enum HttpError {
     /// A missing CRLF after a chunk size line, chunk data or the trailer section.
     #[error("missing CRLF in chunked body")]
     MissingChunkCrlf,
+    /// A chunked 206 whose body length differs from its Content-Range.
+    #[error("chunked body carried {got} bytes where Content-Range announced {expected}")]
+    ChunkedLengthMismatch { got: u64, expected: u64 },
     /// A chunk extension or trailer section beyond our limits.
     #[error("chunk extension or trailer section longer than {limit} bytes")]
     ChunkMetadataTooLong { limit: usize },
@@ -168,6 +171,7 @@ impl HttpError {
             | ChunkSizeOverflow
             | MissingChunkCrlf
             | ChunkMetadataTooLong { .. }
+            | ChunkedLengthMismatch { .. }
             | ReassemblyWindowExceeded { .. } => 7,
         }
     }

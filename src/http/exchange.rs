@@ -289,6 +289,14 @@ impl Exchange {
                     decoder.decode(self.staging.contiguous(), &mut |_| {})?;
                 }
                 if decoder.is_done() {
+                    if let Some(expected) = self.identity.limit
+                        && decoder.body_len() != expected
+                    {
+                        return Err(HttpError::ChunkedLengthMismatch {
+                            got: decoder.body_len(),
+                            expected,
+                        });
+                    }
                     Ok(complete(decoder.body_len()))
                 } else {
                     Err(HttpError::Truncated {
@@ -360,7 +368,7 @@ impl Exchange {
         self.phase = match (&outcome, framing) {
             (Outcome::Body(_), BodyFraming::Empty) => Phase::Done,
             (Outcome::Body(plan), _) => {
-                // Content-Length, or for a close-delimited 206 the range length.
+                // Content-Length, or for a 206 without one the range length.
                 self.identity.limit = match framing {
                     BodyFraming::ContentLength(n) => Some(n),
                     _ => plan.body_len,
@@ -402,17 +410,9 @@ impl Exchange {
         if self.staging.is_empty() && offset <= consumed {
             // In order with nothing staged: decode straight from the delivery, no copy.
             let input = &bytes[(consumed - offset) as usize..];
-            let mut next = self.chunked.body_len();
-            self.chunked.decode(input, &mut |data| {
-                out(BodyChunk {
-                    offset: next,
-                    bytes: data,
-                });
-                next += data.len() as u64;
-            })?;
+            decode_chunks(&mut self.chunked, input, self.identity.limit, out)?;
             self.staging.consume(input.len());
-            self.check_chunked_complete();
-            return Ok(());
+            return self.check_chunked_complete();
         }
         self.staging.insert(offset, bytes)?;
         self.drain_chunked(out)
@@ -424,26 +424,49 @@ impl Exchange {
         if input.is_empty() {
             return Ok(());
         }
-        let mut next = self.chunked.body_len();
-        self.chunked.decode(input, &mut |data| {
-            out(BodyChunk {
-                offset: next,
-                bytes: data,
-            });
-            next += data.len() as u64;
-        })?;
+        decode_chunks(&mut self.chunked, input, self.identity.limit, out)?;
         let used = input.len();
         self.staging.consume(used);
-        self.check_chunked_complete();
-        Ok(())
+        self.check_chunked_complete()
     }
 
-    fn check_chunked_complete(&mut self) {
+    fn check_chunked_complete(&mut self) -> Result<(), HttpError> {
+        let got = self.chunked.body_len();
+        // A chunked 206 must carry exactly the range it announced.
+        if let Some(expected) = self.identity.limit
+            && (got > expected || (self.chunked.is_done() && got != expected))
+        {
+            return Err(HttpError::ChunkedLengthMismatch { got, expected });
+        }
         if self.chunked.is_done() {
             self.phase = Phase::Done;
             self.staging.release();
         }
+        Ok(())
     }
+}
+
+/// Decodes `input` with `decoder`, handing the chunk data to `out` at its body offset, never
+/// past `limit`.
+fn decode_chunks(
+    decoder: &mut ChunkedDecoder,
+    input: &[u8],
+    limit: Option<u64>,
+    out: &mut impl FnMut(BodyChunk<'_>),
+) -> Result<(), HttpError> {
+    let mut next = decoder.body_len();
+    decoder.decode(input, &mut |data| {
+        let room = limit.map_or(u64::MAX, |limit| limit.saturating_sub(next));
+        let kept = &data[..data.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
+        if !kept.is_empty() {
+            out(BodyChunk {
+                offset: next,
+                bytes: kept,
+            });
+        }
+        next += data.len() as u64;
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -719,6 +742,35 @@ Content-Type: text/html\r\nContent-Length: 5\r\nLocation: /pub/\r\n\r\n<a/>";
     }
 
     #[test]
+    fn chunked_partial_content_must_match_its_range() {
+        let head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-104/105\r\n\
+Transfer-Encoding: chunked\r\n\r\n";
+        let run = |body: &str| {
+            let wire = format!("{head}{body}");
+            let mut exchange = Exchange::new(&get("http://h/f", Some(100)));
+            let mut file = File::default();
+            feed(&mut exchange, &mut file, &whole(wire.as_bytes()))
+                .and_then(|()| exchange.on_stream_end(wire.len() as u64))
+                .map(|completion| (completion.body_len, file.bytes))
+        };
+        assert_eq!(run("5\r\nvwxyz\r\n0\r\n\r\n"), Ok((5, b"vwxyz".to_vec())));
+        assert_eq!(
+            run("3\r\nvwx\r\n0\r\n\r\n"),
+            Err(HttpError::ChunkedLengthMismatch {
+                got: 3,
+                expected: 5
+            })
+        );
+        assert_eq!(
+            run("7\r\nvwxyz!!\r\n0\r\n\r\n"),
+            Err(HttpError::ChunkedLengthMismatch {
+                got: 7,
+                expected: 5
+            })
+        );
+    }
+
+    #[test]
     fn errors_are_sticky() {
         let mut exchange = Exchange::new(&get("http://h/f", None));
         let mut file = File::default();
@@ -977,6 +1029,26 @@ Content-Type: text/html\r\nContent-Length: 5\r\nLocation: /pub/\r\n\r\n<a/>";
             prop_assert_eq!(exchange.body_received(), body.len() as u64);
             prop_assert_eq!(&file.bytes, &body);
             prop_assert!(file.written.iter().all(|&w| w));
+        }
+
+        /// Garbage, or a valid head followed by garbage, in any pieces: errors, no panics.
+        #[test]
+        fn arbitrary_streams_never_panic(
+            prefix in prop_oneof![Just(&b""[..]), Just(&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..])],
+            garbage in prop::collection::vec(any::<u8>(), 0..300),
+            pieces in prop::collection::vec((any::<prop::sample::Index>(), 0usize..80), 1..10),
+        ) {
+            let wire = [prefix, &garbage[..]].concat();
+            let mut exchange = Exchange::new(&get("http://h/f", None));
+            let mut file = File::default();
+            for (start, len) in pieces {
+                let start = start.index(wire.len() + 1);
+                let end = (start + len).min(wire.len());
+                if feed(&mut exchange, &mut file, &[(start as u64, &wire[start..end])]).is_err() {
+                    break;
+                }
+            }
+            let _ = exchange.on_stream_end(wire.len() as u64);
         }
 
         /// A stream cut anywhere inside the body is reported as truncated, never complete.

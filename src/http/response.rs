@@ -486,4 +486,17 @@ Connection: close\r\n\
             );
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = parse_head(&input);
+            let mut head = b"HTTP/1.1 206 X\r\nContent-Range: ".to_vec();
+            head.extend_from_slice(&input);
+            head.extend_from_slice(b"\r\n\r\n");
+            if let Ok(Some(parsed)) = parse_head(&head) {
+                let _ = parsed.content_range();
+            }
+        }
+    }
 }
