@@ -1,1 +1,35 @@
 //! `http/` — sans-IO HTTP/1.1 client: request building, response head parsing, body framing.
+//!
+//! Never touches a socket, a file or the clock: the engine feeds it TCP stream bytes and
+//! writes the body chunks it hands back.
+//!
+//! | file | job |
+//! |---|---|
+//! | `url` | the user's `http://` URL and redirect resolution → [`Target`] |
+//! | `request` | the request bytes ([`Request::encode`]) |
+//! | `response` | the response head ([`parse_head`] → [`ResponseHead`], [`ContentRange`]) |
+//! | `framing` | where the body ends (RFC 9112 §6.3) → [`BodyFraming`] |
+//! | `chunked` | the chunked coding, decoded from any split of the stream |
+//! | `status` | what a final status means for the download → [`Outcome`] |
+//! | `exchange` | one exchange fed by stream offset, in or out of order → [`Exchange`] |
+//! | `error` | [`HttpError`] and its wget exit code |
+
+pub mod chunked;
+pub mod error;
+pub mod exchange;
+pub mod framing;
+mod ranges;
+pub mod request;
+pub mod response;
+mod staging;
+pub mod status;
+pub mod url;
+
+pub use chunked::ChunkedDecoder;
+pub use error::HttpError;
+pub use exchange::{BodyChunk, Completion, Exchange};
+pub use framing::BodyFraming;
+pub use request::{Header, Method, Request};
+pub use response::{ContentRange, ResponseHead, parse_head};
+pub use status::{BodyPlan, Outcome};
+pub use url::Target;
