@@ -213,6 +213,9 @@ impl ControlFile {
             identity: identity.clone(),
             sequence: newest,
         };
+        // Both slots are written now, so that later updates overwrite allocated blocks and
+        // cannot fail for lack of space on a disk the download has filled.
+        control.record(prefix)?;
         control.record(prefix)?;
         Ok(control)
     }
@@ -427,19 +430,22 @@ mod tests {
             read_record(&path).expect("read").map(|r| r.prefix),
             Some(200)
         );
-        // Tear the slot just written (sequence 3 lives in slot 1): the older one stands.
+        // Tear the slot just written (sequence 4 lives in slot 0): the older one stands.
         let file = File::options().write(true).open(&path).expect("open");
-        file.write_all_at(b"garbage", SLOT_LEN as u64 + 30)
-            .expect("tear");
+        file.write_all_at(b"garbage", 30).expect("tear");
         assert_eq!(
             read_record(&path).expect("read").map(|r| r.prefix),
             Some(100)
         );
-        // Reopening continues above the highest valid sequence.
+        // Reopening continues above the highest valid sequence (3) and fills both slots.
         drop(control);
         let reopened = ControlFile::open(&path, &identity(), 150).expect("reopen");
         let record = read_record(&path).expect("read").expect("record");
-        assert_eq!((record.sequence, record.prefix), (3, 150));
+        assert_eq!((record.sequence, record.prefix), (5, 150));
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            2 * SLOT_LEN as u64
+        );
         assert_eq!(reopened.path(), path);
     }
 

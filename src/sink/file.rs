@@ -93,7 +93,11 @@ impl FileSink {
     ) -> Result<FileSink, SinkError> {
         let part_path = part_path(final_path);
         let control_path = control_path(final_path);
-        let control_error = |e| SinkError::from_io("write", &control_path, 0, e);
+        // A full disk while writing the record is reported with what the body still needs.
+        let remaining = |start: u64| identity.length.unwrap_or(0).saturating_sub(start);
+        let control_error = |start: u64, e: io::Error| {
+            SinkError::from_io("write", &control_path, remaining(start), e)
+        };
         let too_large = |have: u64| match identity.length {
             Some(length) if have > length => Err(SinkError::LocalLarger {
                 path: final_path.to_path_buf(),
@@ -110,16 +114,16 @@ impl FileSink {
                 // Bytes past the trusted prefix may be holes or stale: drop them.
                 file.set_len(start)
                     .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
-                let control =
-                    ControlFile::open(&control_path, identity, start).map_err(control_error)?;
+                let control = ControlFile::open(&control_path, identity, start)
+                    .map_err(|e| control_error(start, e))?;
                 (file, start, control)
             }
             ResumeInfo::Plain { offset } => {
                 too_large(*offset)?;
                 // Record first, rename second: a crash in between leaves `NAME` and a record
                 // without `.part`, which lookup reads as a plain file again.
-                let control =
-                    ControlFile::open(&control_path, identity, *offset).map_err(control_error)?;
+                let control = ControlFile::open(&control_path, identity, *offset)
+                    .map_err(|e| control_error(*offset, e))?;
                 std::fs::rename(final_path, &part_path)
                     .map_err(|e| SinkError::from_io("rename", final_path, 0, e))?;
                 let file = open_part(&part_path, false)?;
@@ -132,8 +136,14 @@ impl FileSink {
                     .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
                 // Recorded (as 0) before any byte is written, so a stale record of an
                 // earlier run can never vouch for the new bytes.
-                let control =
-                    ControlFile::open(&control_path, identity, 0).map_err(control_error)?;
+                let control = match ControlFile::open(&control_path, identity, 0) {
+                    Ok(control) => control,
+                    Err(e) => {
+                        // Leave nothing behind for a download that never started.
+                        let _ = std::fs::remove_file(&part_path);
+                        return Err(control_error(0, e));
+                    }
+                };
                 (file, 0, control)
             }
         };
@@ -166,7 +176,7 @@ impl FileSink {
             Some(length) => length,
             None => start.max(options.initial_capacity),
         };
-        sink.reserve(capacity, capacity - start)?;
+        sink.reserve(capacity, capacity.saturating_sub(start))?;
         // Make the allocation and size durable once, so later msyncs of data ranges are
         // all a crash needs.
         sink.file
@@ -726,6 +736,42 @@ mod tests {
         assert_eq!(info.offset(), 50_000);
         let part = std::fs::read(part_path(&name)).expect("part");
         assert_eq!(&part[..50_000], &data[..50_000]);
+    }
+
+    #[test]
+    fn checkpoints_by_bytes_record_only_what_was_flushed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(100_000);
+        let options = SinkOptions {
+            checkpoint_bytes: 10_000,
+            checkpoint_interval: Duration::from_secs(3600),
+            ..small_options()
+        };
+        let mut sink = FileSink::open(
+            &name,
+            &identity(Some(100_000)),
+            &ResumeInfo::Fresh,
+            &options,
+        )
+        .expect("open");
+        let now = Instant::ZERO;
+        write_chunks(&mut sink, &data, &[(0, 5_000)]);
+        sink.poll_checkpoint(now).expect("not due: 5000 bytes");
+        write_chunks(&mut sink, &data, &[(5_000, 20_000), (30_000, 90_000)]);
+        sink.poll_checkpoint(now)
+            .expect("due: starts writeback of 0..20000");
+        assert_eq!(sink.durable_len(), 0);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 0);
+        write_chunks(&mut sink, &data, &[(20_000, 30_000)]);
+        sink.poll_checkpoint(now)
+            .expect("due: records 0..20000, starts 20000..90000");
+        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
+        sink.poll_checkpoint(now).expect("not due: nothing new");
+        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(sink.abandon().expect("abandon"), 90_000);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 90_000);
     }
 
     #[test]
