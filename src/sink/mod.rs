@@ -350,6 +350,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sinks_can_move_to_the_engine_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Sink>();
+        assert_send::<SinkError>();
+    }
+
+    #[test]
     fn io_errors_map_to_sentences_naming_the_path() {
         let path = Path::new("/data/out.iso");
         let full = SinkError::from_io(
