@@ -1,0 +1,1115 @@
+//! The file sink: body bytes copied once, straight to their final offset in a memory-mapped
+//! `NAME.part`, in order or not; `NAME.part` becomes `NAME` only when complete.
+//!
+//! Life of a download (docs/sink.md tells the same from the user's side):
+//!
+//! 1. **open**: `NAME.part` is created (or a resumable one reopened) and locked, the control
+//!    record `NAME.part.xdpget` is written with the trusted prefix, and a known length is
+//!    preallocated with `fallocate`, so a full disk is an error before the transfer starts.
+//!    An unknown length starts at 64 MiB and grows by doubling (at most 1 GiB a step): each
+//!    step is one `fallocate` of the new tail (metadata only on ext4/xfs) and one `mremap`,
+//!    which moves page tables rather than data; at most 1 GiB (or the size so far) is
+//!    reserved beyond the body until `finish` trims it.
+//! 2. **write_at**: a `memcpy` into the mapping, plus a `MADV_POPULATE_WRITE` every few MiB
+//!    ahead of the write front (see [`Prefault`]).
+//! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, in two phases so the
+//!    busy-poll thread never waits for much: the range whose writeback was started at the
+//!    previous checkpoint is msynced (mostly clean by then) and *then* recorded as trusted,
+//!    and writeback of the newly contiguous bytes is started (sync_file_range).
+//! 4. **finish**: msync, trim to the exact length, fsync, rename to `NAME`, fsync the
+//!    directory, delete the control record. **abandon** (failure, Ctrl-C, Drop): msync the
+//!    contiguous prefix, trim the file to it, record it, so `-c` continues from there.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
+use super::stream::check_bounds;
+use super::sys::{self, Mapping};
+use super::{Prefault, RangeSet, SinkError, SinkOptions, directory_of};
+use crate::time::Instant;
+
+/// Largest growth step of an unknown-length body.
+const MAX_GROWTH_STEP: u64 = 1024 * 1024 * 1024;
+/// Growth rounds up to whole MiB.
+const GROWTH_ALIGN: u64 = 1024 * 1024;
+
+/// A download into `NAME.part`, renamed to `NAME` on success.
+#[derive(Debug)]
+pub struct FileSink {
+    final_path: PathBuf,
+    part_path: PathBuf,
+    file: File,
+    backing: Backing,
+    control: ControlFile,
+    /// Full body length, when known.
+    length: Option<u64>,
+    /// Bytes of the file allocated (and mapped, in mmap mode).
+    capacity: u64,
+    arrived: RangeSet,
+    options: SinkOptions,
+    /// Current prefault policy (may fall back at run time).
+    prefault: Prefault,
+    /// The mapping is prefaulted up to here.
+    prefaulted_end: u64,
+    /// Bytes `0..durable` are on disk and recorded in the control record.
+    durable: u64,
+    /// Writeback of `durable..kicked` has been started.
+    kicked: u64,
+    last_checkpoint: Option<Instant>,
+    /// Finished or abandoned: Drop has nothing left to do.
+    closed: bool,
+}
+
+enum Backing {
+    /// Nothing mapped yet (capacity 0).
+    Unmapped,
+    Mapped(Mapping),
+    /// Written with pwrite: by choice, or because the file system has no fallocate.
+    Pwrite,
+}
+
+impl fmt::Debug for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backing::Unmapped => f.write_str("Unmapped"),
+            Backing::Mapped(mapping) => write!(f, "Mapped({} bytes)", mapping.len()),
+            Backing::Pwrite => f.write_str("Pwrite"),
+        }
+    }
+}
+
+impl FileSink {
+    /// Opens `final_path.part` for a download of `identity`, resuming as `resume` says
+    /// ([`ResumeInfo::Fresh`] unless `-c`). A known length is preallocated now.
+    pub fn open(
+        final_path: &Path,
+        identity: &Identity,
+        resume: &ResumeInfo,
+        options: &SinkOptions,
+    ) -> Result<FileSink, SinkError> {
+        let part_path = part_path(final_path);
+        let control_path = control_path(final_path);
+        // A full disk while writing the record is reported with what the body still needs.
+        let remaining = |start: u64| identity.length.unwrap_or(0).saturating_sub(start);
+        let control_error = |start: u64, e: io::Error| {
+            SinkError::from_io("write", &control_path, remaining(start), e)
+        };
+        let too_large = |have: u64| match identity.length {
+            Some(length) if have > length => Err(SinkError::LocalLarger {
+                path: final_path.to_path_buf(),
+                have,
+                length,
+            }),
+            _ => Ok(()),
+        };
+        let (file, start, control) = match resume {
+            ResumeInfo::Partial { offset, .. } => {
+                let file = open_part(&part_path, false)?;
+                let start = (*offset).min(file_len(&file, &part_path)?);
+                too_large(start)?;
+                // Bytes past the trusted prefix may be holes or stale: drop them.
+                file.set_len(start)
+                    .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
+                let control = ControlFile::open(&control_path, identity, start)
+                    .map_err(|e| control_error(start, e))?;
+                (file, start, control)
+            }
+            ResumeInfo::Plain { offset } => {
+                too_large(*offset)?;
+                // Record first, rename second: a crash in between leaves `NAME` and a record
+                // without `.part`, which lookup reads as a plain file again.
+                let control = ControlFile::open(&control_path, identity, *offset)
+                    .map_err(|e| control_error(*offset, e))?;
+                std::fs::rename(final_path, &part_path)
+                    .map_err(|e| SinkError::from_io("rename", final_path, 0, e))?;
+                let file = open_part(&part_path, false)?;
+                let start = (*offset).min(file_len(&file, &part_path)?);
+                (file, start, control)
+            }
+            ResumeInfo::Fresh | ResumeInfo::Untrusted { .. } => {
+                let file = open_part(&part_path, true)?;
+                file.set_len(0)
+                    .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
+                // Recorded (as 0) before any byte is written, so a stale record of an
+                // earlier run can never vouch for the new bytes.
+                let control = match ControlFile::open(&control_path, identity, 0) {
+                    Ok(control) => control,
+                    Err(e) => {
+                        // Leave nothing behind for a download that never started.
+                        let _ = std::fs::remove_file(&part_path);
+                        return Err(control_error(0, e));
+                    }
+                };
+                (file, 0, control)
+            }
+        };
+        let mut arrived = RangeSet::new();
+        arrived.insert(0, start);
+        let mut sink = FileSink {
+            final_path: final_path.to_path_buf(),
+            part_path,
+            file,
+            backing: if options.use_pwrite {
+                Backing::Pwrite
+            } else {
+                Backing::Unmapped
+            },
+            control,
+            length: identity.length,
+            capacity: start,
+            arrived,
+            options: *options,
+            prefault: options.prefault,
+            prefaulted_end: start,
+            durable: start,
+            kicked: start,
+            last_checkpoint: None,
+            closed: false,
+        };
+        // From here on, an error drops `sink`, whose Drop trims the file back to `start`
+        // (and removes a fresh one).
+        let capacity = match identity.length {
+            Some(length) => length,
+            None => start.max(options.initial_capacity),
+        };
+        sink.reserve(capacity, capacity.saturating_sub(start))?;
+        // Make the allocation and size durable once, so later msyncs of data ranges are
+        // all a crash needs.
+        sink.file
+            .sync_all()
+            .map_err(|e| SinkError::from_io("sync", &sink.part_path, 0, e))?;
+        Ok(sink)
+    }
+
+    /// Copies `bytes` to `offset..offset+len` of the file. Any order; overlaps are rewritten.
+    pub fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), SinkError> {
+        let end = check_bounds(&self.final_path, self.length, offset, bytes)?;
+        if end <= offset {
+            return Ok(());
+        }
+        if end > self.capacity && !matches!(self.backing, Backing::Pwrite) {
+            self.grow_for(end)?;
+        }
+        if matches!(self.backing, Backing::Mapped(_)) {
+            self.prefault_ahead(end)?;
+        }
+        let (from, to) = (self.to_usize(offset)?, self.to_usize(end)?);
+        match &mut self.backing {
+            Backing::Mapped(mapping) => match mapping.bytes_mut().get_mut(from..to) {
+                Some(target) => target.copy_from_slice(bytes),
+                None => return Err(self.beyond_capacity(offset, end)),
+            },
+            Backing::Pwrite => self
+                .file
+                .write_all_at(bytes, offset)
+                .map_err(|e| SinkError::from_io("write", &self.part_path, bytes.len() as u64, e))?,
+            Backing::Unmapped => return Err(self.beyond_capacity(offset, end)),
+        }
+        self.arrived.insert(offset, end);
+        Ok(())
+    }
+
+    /// Bytes `0..contiguous_len()` have arrived (not necessarily on disk yet).
+    pub fn contiguous_len(&self) -> u64 {
+        self.arrived.contiguous_len()
+    }
+
+    /// Bytes `0..durable_len()` are on disk and recorded: what `-c` would trust after a crash
+    /// right now.
+    pub fn durable_len(&self) -> u64 {
+        self.durable
+    }
+
+    /// The byte ranges that have arrived.
+    pub fn arrived(&self) -> &RangeSet {
+        &self.arrived
+    }
+
+    /// `NAME.part`, where the bytes are until `finish`.
+    pub fn part_path(&self) -> &Path {
+        &self.part_path
+    }
+
+    /// Runs a checkpoint if one is due (see the module docs). Cheap when none is.
+    pub fn poll_checkpoint(&mut self, now: Instant) -> Result<(), SinkError> {
+        let contiguous = self.arrived.contiguous_len();
+        let last = *self.last_checkpoint.get_or_insert(now);
+        let grown = contiguous.saturating_sub(self.kicked);
+        let due = grown >= self.options.checkpoint_bytes
+            || (contiguous > self.durable && now - last >= self.options.checkpoint_interval);
+        if !due {
+            return Ok(());
+        }
+        self.last_checkpoint = Some(now);
+        self.checkpoint(contiguous)
+    }
+
+    /// Two-phase checkpoint: record what was kicked last time (after waiting for it), then
+    /// kick writeback of what is contiguous now.
+    fn checkpoint(&mut self, contiguous: u64) -> Result<(), SinkError> {
+        if self.kicked > self.durable {
+            self.sync_range(self.durable, self.kicked)?;
+            self.record(self.kicked)?;
+        }
+        if contiguous > self.kicked {
+            // Only a head start for the msync of the next checkpoint, which does the real
+            // work either way: a file system that refuses it costs time, not correctness.
+            let _ = sys::start_writeback(&self.file, self.kicked, contiguous - self.kicked);
+            self.kicked = contiguous;
+        }
+        Ok(())
+    }
+
+    /// Complete: trim, make durable, rename to the final name, drop the control record.
+    /// Returns the body length. If bytes are missing this fails and the sink is abandoned.
+    pub fn finish(mut self) -> Result<u64, SinkError> {
+        let total = self.length.unwrap_or_else(|| self.arrived.end());
+        let have = self.arrived.contiguous_len();
+        if have != total {
+            return Err(SinkError::Incomplete {
+                path: self.final_path.clone(),
+                have,
+                expected: total,
+            });
+        }
+        self.sync_range(self.durable, total)?;
+        // Unmap before trimming, so that no page of the mapping ever lies past the end.
+        self.backing = Backing::Unmapped;
+        self.file
+            .set_len(total)
+            .map_err(|e| SinkError::from_io("truncate", &self.part_path, 0, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))?;
+        std::fs::rename(&self.part_path, &self.final_path)
+            .map_err(|e| SinkError::from_io("rename", &self.part_path, 0, e))?;
+        // The file under its final name is complete: nothing may trim it any more.
+        self.closed = true;
+        sync_directory(&self.final_path)?;
+        remove_if_present(self.control.path())?;
+        Ok(total)
+    }
+
+    /// Failure or interruption: make the contiguous prefix durable, trim the file to it and
+    /// record it for `-c`. Returns the bytes kept. A download that kept nothing leaves no
+    /// files behind.
+    pub fn abandon(mut self) -> Result<u64, SinkError> {
+        self.abandon_in_place()
+    }
+
+    fn abandon_in_place(&mut self) -> Result<u64, SinkError> {
+        if self.closed {
+            return Ok(self.durable);
+        }
+        self.closed = true;
+        let keep = self.arrived.contiguous_len();
+        let synced = self.sync_range(self.durable, keep);
+        self.backing = Backing::Unmapped;
+        // Trimming is safe even if the sync failed: the record still says `durable <= keep`.
+        self.file
+            .set_len(keep)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| SinkError::from_io("truncate", &self.part_path, 0, e))?;
+        synced?;
+        if keep == 0 {
+            remove_if_present(&self.part_path)?;
+            remove_if_present(self.control.path())?;
+            return Ok(0);
+        }
+        self.record(keep)?;
+        Ok(keep)
+    }
+
+    /// Waits until `from..to` of the file is on disk.
+    fn sync_range(&self, from: u64, to: u64) -> Result<(), SinkError> {
+        if to <= from {
+            return Ok(());
+        }
+        let result = match &self.backing {
+            Backing::Mapped(mapping) => {
+                let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
+                mapping.flush(from, to - from)
+            }
+            Backing::Pwrite => self.file.sync_data(),
+            Backing::Unmapped => Ok(()),
+        };
+        result.map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))
+    }
+
+    /// Records `prefix` as trusted; its bytes must be durable already.
+    fn record(&mut self, prefix: u64) -> Result<(), SinkError> {
+        self.control
+            .record(prefix)
+            .map_err(|e| SinkError::from_io("write", self.control.path(), 0, e))?;
+        self.durable = prefix;
+        Ok(())
+    }
+
+    /// Grows an unknown-length file so that `end` fits: double (at most 1 GiB more), or,
+    /// when the disk cannot hold that, just enough.
+    fn grow_for(&mut self, end: u64) -> Result<(), SinkError> {
+        let just_enough = end.div_ceil(GROWTH_ALIGN).saturating_mul(GROWTH_ALIGN);
+        let doubled = self
+            .capacity
+            .saturating_mul(2)
+            .min(self.capacity.saturating_add(MAX_GROWTH_STEP))
+            .max(self.options.initial_capacity)
+            .max(just_enough);
+        match self.reserve(doubled, doubled - self.capacity) {
+            Err(SinkError::NoSpace { .. }) if doubled > just_enough => {
+                self.reserve(just_enough, just_enough - self.capacity)
+            }
+            other => other,
+        }
+    }
+
+    /// Makes the file `new_capacity` bytes long, allocated, and (in mmap mode) mapped.
+    /// `needed` is the byte count a full disk is reported with.
+    fn reserve(&mut self, new_capacity: u64, needed: u64) -> Result<(), SinkError> {
+        if new_capacity <= self.capacity {
+            return Ok(());
+        }
+        match sys::allocate(&self.file, self.capacity, new_capacity - self.capacity) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                // No fallocate here: a mapping could hit SIGBUS on a full disk, pwrite gets
+                // an error instead. Unmapping keeps the data (it is in the page cache).
+                self.backing = Backing::Pwrite;
+                self.capacity = new_capacity;
+                return Ok(());
+            }
+            Err(e) => return Err(SinkError::from_io("allocate", &self.part_path, needed, e)),
+        }
+        self.capacity = new_capacity;
+        let len = self.to_usize(new_capacity)?;
+        let map_error = |e| SinkError::from_io("map", &self.part_path, 0, e);
+        match &mut self.backing {
+            Backing::Pwrite => {}
+            Backing::Mapped(mapping) => mapping.grow(len).map_err(map_error)?,
+            Backing::Unmapped => {
+                let mapping = Mapping::new(&self.file, len).map_err(map_error)?;
+                self.backing = Backing::Mapped(mapping);
+            }
+        }
+        Ok(())
+    }
+
+    /// Prepares the mapping a window ahead of `end` (see [`Prefault`]).
+    fn prefault_ahead(&mut self, end: u64) -> Result<(), SinkError> {
+        let window = match self.prefault {
+            Prefault::Off => return Ok(()),
+            Prefault::WillNeed { window } | Prefault::PopulateWrite { window } => window,
+        };
+        if self.prefaulted_end >= self.capacity
+            || end.saturating_add(window / 2) <= self.prefaulted_end
+        {
+            return Ok(());
+        }
+        // Never prepare more than a window behind the front, even after a jump.
+        let from = self.prefaulted_end.max(end.saturating_sub(window));
+        let to = end.saturating_add(window).min(self.capacity);
+        let (start, len) = (self.to_usize(from)?, self.to_usize(to - from)?);
+        let Backing::Mapped(mapping) = &self.backing else {
+            return Ok(());
+        };
+        match self.prefault {
+            Prefault::PopulateWrite { window } => match mapping.populate_write(start, len) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // Kernel before 5.14: fall back to read-ahead hints.
+                    self.prefault = Prefault::WillNeed { window };
+                    return Ok(());
+                }
+                // EFAULT here is a SIGBUS that did not happen: the page could not be made.
+                Err(e) => {
+                    return Err(SinkError::from_io(
+                        "prepare",
+                        &self.part_path,
+                        len as u64,
+                        e,
+                    ));
+                }
+            },
+            Prefault::WillNeed { .. } => {
+                if mapping.will_need(start, len).is_err() {
+                    // Only a hint; stop giving it.
+                    self.prefault = Prefault::Off;
+                }
+            }
+            Prefault::Off => {}
+        }
+        self.prefaulted_end = to;
+        Ok(())
+    }
+
+    /// A write the allocation does not cover (only reachable through a bug in this file).
+    fn beyond_capacity(&self, start: u64, end: u64) -> SinkError {
+        SinkError::BeyondEnd {
+            path: self.final_path.clone(),
+            start,
+            end,
+            length: self.capacity,
+        }
+    }
+
+    fn to_usize(&self, value: u64) -> Result<usize, SinkError> {
+        usize::try_from(value).map_err(|_| SinkError::TooLarge {
+            path: self.part_path.clone(),
+            bytes: value,
+        })
+    }
+}
+
+impl Drop for FileSink {
+    /// An unfinished sink is abandoned: the contiguous prefix is kept for `-c`. Errors are
+    /// lost here; call [`FileSink::abandon`] to see them.
+    fn drop(&mut self) {
+        let _ = self.abandon_in_place();
+    }
+}
+
+/// Opens (or creates) `NAME.part` read-write and takes its lock.
+fn open_part(path: &Path, create: bool) -> Result<File, SinkError> {
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| SinkError::from_io(if create { "create" } else { "open" }, path, 0, e))?;
+    match sys::try_lock_exclusive(&file) {
+        Ok(true) => Ok(file),
+        Ok(false) => Err(SinkError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(SinkError::from_io("lock", path, 0, e)),
+    }
+}
+
+fn file_len(file: &File, path: &Path) -> Result<u64, SinkError> {
+    file.metadata()
+        .map(|m| m.len())
+        .map_err(|e| SinkError::from_io("read", path, 0, e))
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_directory(path: &Path) -> Result<(), SinkError> {
+    let dir = directory_of(path);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| SinkError::from_io("sync", dir, 0, e))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), SinkError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SinkError::from_io("remove", path, 0, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::control::read_record;
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use std::time::Duration;
+
+    fn body(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn identity(length: Option<u64>) -> Identity {
+        Identity {
+            url: "http://server.test/file.bin".to_string(),
+            length,
+            etag: Some("\"v1\"".to_string()),
+            last_modified: None,
+        }
+    }
+
+    fn small_options() -> SinkOptions {
+        SinkOptions {
+            prefault: Prefault::PopulateWrite { window: 64 * 1024 },
+            initial_capacity: 64 * 1024,
+            checkpoint_bytes: 1 << 40,
+            ..SinkOptions::default()
+        }
+    }
+
+    /// Writes `data[range]` for each range in `chunks`.
+    fn write_chunks(sink: &mut FileSink, data: &[u8], chunks: &[(usize, usize)]) {
+        for &(start, end) in chunks {
+            sink.write_at(start as u64, &data[start..end])
+                .expect("write");
+        }
+    }
+
+    /// `len` split in `chunk`-sized pieces, shuffled with a fixed seed.
+    fn shuffled_chunks(len: usize, chunk: usize, seed: u64) -> Vec<(usize, usize)> {
+        let mut chunks: Vec<_> = (0..len)
+            .step_by(chunk)
+            .map(|s| (s, (s + chunk).min(len)))
+            .collect();
+        chunks.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        chunks
+    }
+
+    #[test]
+    fn out_of_order_writes_produce_the_right_file_and_success_renames() {
+        for options in [
+            small_options(),
+            SinkOptions {
+                prefault: Prefault::Off,
+                ..small_options()
+            },
+            SinkOptions {
+                prefault: Prefault::WillNeed { window: 8192 },
+                ..small_options()
+            },
+            SinkOptions {
+                use_pwrite: true,
+                ..small_options()
+            },
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let name = dir.path().join("file.bin");
+            let data = body(300_001);
+            let mut sink = FileSink::open(
+                &name,
+                &identity(Some(300_001)),
+                &ResumeInfo::Fresh,
+                &options,
+            )
+            .expect("open");
+            // Preallocated at once: the .part has its full size before any byte arrives.
+            assert_eq!(
+                std::fs::metadata(part_path(&name)).expect("part").len(),
+                300_001
+            );
+            write_chunks(&mut sink, &data, &shuffled_chunks(data.len(), 1448, 7));
+            // Overlapping retransmissions rewrite the same bytes.
+            write_chunks(&mut sink, &data, &[(1000, 5000), (299_000, 300_001)]);
+            assert_eq!(sink.contiguous_len(), 300_001);
+            assert_eq!(sink.finish().expect("finish"), 300_001);
+            assert_eq!(std::fs::read(&name).expect("final"), data, "{options:?}");
+            assert!(!part_path(&name).exists());
+            assert!(!control_path(&name).exists());
+            assert_eq!(
+                ResumeInfo::lookup(&name).expect("lookup"),
+                ResumeInfo::Plain { offset: 300_001 }
+            );
+        }
+    }
+
+    #[test]
+    fn failure_truncates_to_the_contiguous_prefix_and_resume_completes_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(100_000);
+        let mut sink = FileSink::open(
+            &name,
+            &identity(Some(100_000)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        write_chunks(
+            &mut sink,
+            &data,
+            &[(0, 30_000), (50_000, 60_000), (30_000, 40_000)],
+        );
+        assert_eq!(sink.abandon().expect("abandon"), 40_000);
+        // No hole inside, no file under the final name, a record -c trusts.
+        assert!(!name.exists());
+        assert_eq!(
+            std::fs::read(part_path(&name)).expect("part"),
+            &data[..40_000]
+        );
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(
+            info,
+            ResumeInfo::Partial {
+                offset: 40_000,
+                identity: identity(Some(100_000))
+            }
+        );
+
+        let mut resumed = FileSink::open(&name, &identity(Some(100_000)), &info, &small_options())
+            .expect("resume");
+        assert_eq!(resumed.contiguous_len(), 40_000);
+        write_chunks(
+            &mut resumed,
+            &data,
+            &shuffled_chunks(60_000, 1000, 3)
+                .iter()
+                .map(|&(s, e)| (s + 40_000, e + 40_000))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(resumed.finish().expect("finish"), 100_000);
+        assert_eq!(std::fs::read(&name).expect("final"), data);
+        assert!(!control_path(&name).exists());
+    }
+
+    #[test]
+    fn drop_abandons_and_an_empty_download_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(10_000);
+        let mut sink = FileSink::open(
+            &name,
+            &identity(Some(10_000)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        write_chunks(&mut sink, &data, &[(0, 1234), (5000, 6000)]);
+        drop(sink);
+        assert_eq!(
+            std::fs::read(part_path(&name)).expect("part"),
+            &data[..1234]
+        );
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 1234);
+
+        let other = dir.path().join("empty.bin");
+        let mut sink = FileSink::open(
+            &other,
+            &identity(Some(10_000)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        write_chunks(&mut sink, &data, &[(5000, 6000)]);
+        assert_eq!(sink.abandon().expect("abandon"), 0);
+        assert!(!part_path(&other).exists() && !control_path(&other).exists() && !other.exists());
+    }
+
+    #[test]
+    fn a_crash_leaves_a_part_that_resume_trusts_only_up_to_the_flushed_prefix() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(200_000);
+        let options = SinkOptions {
+            checkpoint_bytes: 1 << 40,
+            checkpoint_interval: Duration::from_millis(250),
+            ..small_options()
+        };
+        let mut sink = FileSink::open(
+            &name,
+            &identity(Some(200_000)),
+            &ResumeInfo::Fresh,
+            &options,
+        )
+        .expect("open");
+        let t0 = Instant::from_millis(1000);
+        write_chunks(&mut sink, &data, &[(0, 50_000)]);
+        sink.poll_checkpoint(t0)
+            .expect("first poll only starts the clock");
+        sink.poll_checkpoint(t0 + Duration::from_millis(300))
+            .expect("kicks writeback of 0..50000");
+        assert_eq!(sink.durable_len(), 0, "writeback started, not yet recorded");
+        write_chunks(&mut sink, &data, &[(50_000, 80_000), (120_000, 150_000)]);
+        sink.poll_checkpoint(t0 + Duration::from_millis(400))
+            .expect("not due yet");
+        assert_eq!(sink.durable_len(), 0);
+        sink.poll_checkpoint(t0 + Duration::from_millis(600))
+            .expect("records 0..50000");
+        assert_eq!(sink.durable_len(), 50_000);
+        write_chunks(&mut sink, &data, &[(80_000, 100_000)]);
+        assert_eq!(sink.contiguous_len(), 100_000);
+
+        // kill -9: no Drop, no truncation, no final record.
+        std::mem::forget(sink);
+
+        // The .part is still preallocated to the full length and holds out-of-order bytes,
+        // yet neither the user (no file.bin) nor -c (record says 50000) takes it as more.
+        assert!(!name.exists());
+        assert_eq!(
+            std::fs::metadata(part_path(&name)).expect("part").len(),
+            200_000
+        );
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info.offset(), 50_000);
+        let part = std::fs::read(part_path(&name)).expect("part");
+        assert_eq!(&part[..50_000], &data[..50_000]);
+    }
+
+    #[test]
+    fn checkpoints_by_bytes_record_only_what_was_flushed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(100_000);
+        let options = SinkOptions {
+            checkpoint_bytes: 10_000,
+            checkpoint_interval: Duration::from_secs(3600),
+            ..small_options()
+        };
+        let mut sink = FileSink::open(
+            &name,
+            &identity(Some(100_000)),
+            &ResumeInfo::Fresh,
+            &options,
+        )
+        .expect("open");
+        let now = Instant::ZERO;
+        write_chunks(&mut sink, &data, &[(0, 5_000)]);
+        sink.poll_checkpoint(now).expect("not due: 5000 bytes");
+        write_chunks(&mut sink, &data, &[(5_000, 20_000), (30_000, 90_000)]);
+        sink.poll_checkpoint(now)
+            .expect("due: starts writeback of 0..20000");
+        assert_eq!(sink.durable_len(), 0);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 0);
+        write_chunks(&mut sink, &data, &[(20_000, 30_000)]);
+        sink.poll_checkpoint(now)
+            .expect("due: records 0..20000, starts 20000..90000");
+        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
+        sink.poll_checkpoint(now).expect("not due: nothing new");
+        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(sink.abandon().expect("abandon"), 90_000);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 90_000);
+    }
+
+    #[test]
+    fn a_fresh_download_over_a_stale_record_is_never_trusted_beyond_what_it_wrote() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(20_000);
+        let mut old = FileSink::open(
+            &name,
+            &identity(Some(20_000)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        write_chunks(&mut old, &data, &[(0, 15_000)]);
+        assert_eq!(old.abandon().expect("abandon"), 15_000);
+        // A new run without -c starts over on the same name (e.g. -O file.bin)...
+        let mut new = FileSink::open(
+            &name,
+            &identity(Some(20_000)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        write_chunks(&mut new, &data, &[(10_000, 20_000)]);
+        // ...and is killed: the old record's 15000 must not vouch for the new file.
+        std::mem::forget(new);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 0);
+        let record = read_record(&control_path(&name))
+            .expect("read")
+            .expect("record");
+        assert_eq!(record.prefix, 0);
+    }
+
+    #[test]
+    fn resume_from_a_plain_file_goes_through_part() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let data = body(70_000);
+        std::fs::write(&name, &data[..25_000]).expect("wget's partial file");
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info, ResumeInfo::Plain { offset: 25_000 });
+        let mut sink = FileSink::open(&name, &identity(Some(70_000)), &info, &small_options())
+            .expect("resume");
+        // While it downloads, the incomplete file is NAME.part, not NAME.
+        assert!(!name.exists());
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 25_000);
+        write_chunks(
+            &mut sink,
+            &data,
+            &shuffled_chunks(45_000, 4000, 9)
+                .iter()
+                .map(|&(s, e)| (s + 25_000, e + 25_000))
+                .collect::<Vec<_>>(),
+        );
+        sink.finish().expect("finish");
+        assert_eq!(std::fs::read(&name).expect("final"), data);
+    }
+
+    #[test]
+    fn local_file_larger_than_the_resource_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        std::fs::write(&name, body(500)).expect("write");
+        let error = FileSink::open(
+            &name,
+            &identity(Some(400)),
+            &ResumeInfo::Plain { offset: 500 },
+            &small_options(),
+        )
+        .expect_err("larger");
+        assert!(matches!(
+            error,
+            SinkError::LocalLarger {
+                have: 500,
+                length: 400,
+                ..
+            }
+        ));
+        assert_eq!(std::fs::read(&name).expect("untouched"), body(500));
+    }
+
+    #[test]
+    fn unknown_length_grows_and_is_trimmed_on_finish() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("stream.bin");
+        let data = body(1_000_003);
+        let mut sink = FileSink::open(&name, &identity(None), &ResumeInfo::Fresh, &small_options())
+            .expect("open");
+        assert_eq!(
+            std::fs::metadata(part_path(&name)).expect("part").len(),
+            64 * 1024
+        );
+        // In order with a little reordering, as TCP delivers.
+        let mut chunks: Vec<_> = (0..data.len())
+            .step_by(1448)
+            .map(|s| (s, (s + 1448).min(data.len())))
+            .collect();
+        for pair in chunks.chunks_mut(2) {
+            pair.reverse();
+        }
+        write_chunks(&mut sink, &data, &chunks);
+        assert!(std::fs::metadata(part_path(&name)).expect("part").len() >= 1_000_003);
+        assert_eq!(sink.finish().expect("finish"), 1_000_003);
+        assert_eq!(std::fs::read(&name).expect("final"), data);
+    }
+
+    #[test]
+    fn unknown_length_with_a_hole_is_incomplete() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("stream.bin");
+        let data = body(3000);
+        let mut sink = FileSink::open(&name, &identity(None), &ResumeInfo::Fresh, &small_options())
+            .expect("open");
+        write_chunks(&mut sink, &data, &[(0, 1000), (2000, 3000)]);
+        let error = sink.finish().expect_err("hole");
+        assert!(matches!(
+            error,
+            SinkError::Incomplete {
+                have: 1000,
+                expected: 3000,
+                ..
+            }
+        ));
+        // Failing to finish abandons: the prefix stays resumable, no complete-looking file.
+        assert!(!name.exists());
+        assert_eq!(
+            std::fs::read(part_path(&name)).expect("part"),
+            &data[..1000]
+        );
+    }
+
+    #[test]
+    fn writes_past_the_length_and_a_second_writer_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.bin");
+        let mut sink = FileSink::open(
+            &name,
+            &identity(Some(100)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        let error = sink.write_at(90, &[0; 20]).expect_err("past the end");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} got bytes 90..110 but the body is only 100 bytes long",
+                name.display()
+            )
+        );
+        let second = FileSink::open(
+            &name,
+            &identity(Some(100)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect_err("locked");
+        assert!(matches!(second, SinkError::InUse { .. }), "{second}");
+    }
+
+    #[test]
+    fn empty_body_finishes_to_an_empty_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("empty");
+        let sink = FileSink::open(
+            &name,
+            &identity(Some(0)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        assert_eq!(sink.finish().expect("finish"), 0);
+        assert_eq!(std::fs::metadata(&name).expect("final").len(), 0);
+    }
+
+    #[test]
+    fn unwritable_directory_is_a_clear_error() {
+        let name = Path::new("/nonexistent-xdpget-dir/file.bin");
+        let error = FileSink::open(
+            name,
+            &identity(Some(10)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect_err("no dir");
+        assert_eq!(
+            error.to_string(),
+            "cannot write /nonexistent-xdpget-dir/file.bin.part: its directory does not exist"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Any order of overlapping pieces, with the transfer stopped after any of them,
+        /// leaves exactly the contiguous prefix that arrived (or the whole file, once
+        /// everything arrived and `finish` is called).
+        #[test]
+        fn any_delivery_order_gives_the_prefix_or_the_file(
+            pieces in proptest::collection::vec((0usize..20_000, 1usize..3_000), 1..40),
+            stop_after in 0usize..45,
+            seed in 0u64..1000,
+        ) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let name = dir.path().join("p.bin");
+            let len = 20_000;
+            let data = body(len);
+            let mut order: Vec<(usize, usize)> = pieces
+                .iter()
+                .map(|&(start, size)| (start, (start + size).min(len)))
+                .collect();
+            // Every byte is covered by some piece too, after the random ones, shuffled in.
+            order.extend(shuffled_chunks(len, 2_500, seed));
+            order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+            let mut sink = FileSink::open(&name, &identity(Some(len as u64)), &ResumeInfo::Fresh, &small_options())
+                .expect("open");
+            let mut model = RangeSet::new();
+            let stopped = stop_after < order.len();
+            for &(start, end) in order.iter().take(stop_after) {
+                sink.write_at(start as u64, &data[start..end]).expect("write");
+                model.insert(start as u64, end as u64);
+            }
+            proptest::prop_assert_eq!(sink.contiguous_len(), model.contiguous_len());
+            if stopped {
+                let kept = sink.abandon().expect("abandon") as usize;
+                proptest::prop_assert_eq!(kept as u64, model.contiguous_len());
+                if kept > 0 {
+                    proptest::prop_assert_eq!(std::fs::read(part_path(&name)).expect("part"), &data[..kept]);
+                } else {
+                    proptest::prop_assert!(!part_path(&name).exists());
+                }
+                proptest::prop_assert!(!name.exists());
+            } else {
+                proptest::prop_assert_eq!(sink.finish().expect("finish"), len as u64);
+                proptest::prop_assert_eq!(std::fs::read(&name).expect("final"), data);
+            }
+        }
+    }
+
+    /// Set in the child process that runs inside its own mount namespace.
+    const TINY_TMPFS: &str = "XDPGET_SINK_TEST_TINY_TMPFS";
+
+    /// A full disk is reported as an error, never a SIGBUS: before the transfer for a known
+    /// length, at a growth step for an unknown one. Runs itself again inside `unshare -m`
+    /// with a 1 MiB tmpfs mounted on a temp dir (needs root; skips with a reason otherwise).
+    #[test]
+    fn disk_full_is_an_error_not_a_crash() {
+        if let Some(dir) = std::env::var_os(TINY_TMPFS) {
+            return disk_full_checks(Path::new(&dir));
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = std::env::current_exe().expect("test binary");
+        let output = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs -o size=1m xdpget-sink-test \"$0\" || exit 77; \
+                  exec \"$1\" --exact sink::file::tests::disk_full_is_an_error_not_a_crash --nocapture")
+            .arg(dir.path())
+            .arg(exe)
+            .env(TINY_TMPFS, dir.path())
+            .output();
+        let output = match output {
+            Ok(output) => output,
+            Err(error) => {
+                eprintln!(
+                    "skipped: cannot run unshare ({error}); the error mapping is covered by sink::tests"
+                );
+                return;
+            }
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() == Some(77) || stderr.contains("unshare failed") {
+            eprintln!(
+                "skipped: no private mount namespace with a tmpfs here (needs root): {stderr}"
+            );
+            return;
+        }
+        assert!(
+            output.status.success(),
+            "child failed: {}\n{stderr}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+    }
+
+    fn disk_full_checks(dir: &Path) {
+        // Known length larger than the file system: refused at open, nothing left behind.
+        let name = dir.join("big.iso");
+        let error = FileSink::open(
+            &name,
+            &identity(Some(4 << 20)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect_err("does not fit");
+        assert_eq!(
+            error.to_string(),
+            format!("not enough space on {} for 4194304 bytes", dir.display())
+        );
+        assert!(!part_path(&name).exists() && !control_path(&name).exists());
+
+        // A length that fits works.
+        let small = dir.join("small.bin");
+        let data = body(300_000);
+        let mut sink = FileSink::open(
+            &small,
+            &identity(Some(300_000)),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("fits");
+        write_chunks(&mut sink, &data, &[(0, 300_000)]);
+        sink.finish().expect("finish");
+
+        // Unknown length that outgrows the disk: an error at a growth step, the prefix kept.
+        let stream = dir.join("stream.bin");
+        let mut sink = FileSink::open(
+            &stream,
+            &identity(None),
+            &ResumeInfo::Fresh,
+            &small_options(),
+        )
+        .expect("open");
+        let chunk = body(65_536);
+        let mut offset = 0u64;
+        let error = loop {
+            match sink.write_at(offset, &chunk) {
+                Ok(()) => offset += chunk.len() as u64,
+                Err(error) => break error,
+            }
+            assert!(offset < 4 << 20, "a 1 MiB file system took 4 MiB");
+        };
+        assert!(matches!(error, SinkError::NoSpace { .. }), "{error}");
+        assert!(offset > 0);
+        assert_eq!(sink.abandon().expect("abandon"), offset);
+        assert_eq!(
+            ResumeInfo::lookup(&stream).expect("lookup").offset(),
+            offset
+        );
+    }
+}
