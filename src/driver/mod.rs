@@ -78,4 +78,5 @@ pub trait Driver {
     fn stats(&self) -> DriverStats;
 }
 
+pub mod pcap;
 pub mod sim;
