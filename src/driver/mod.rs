@@ -77,3 +77,6 @@ pub trait Driver {
     /// Counters so far.
     fn stats(&self) -> DriverStats;
 }
+
+pub mod pcap;
+pub mod sim;
