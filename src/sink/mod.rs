@@ -4,7 +4,7 @@
 //! | file | job |
 //! |---|---|
 //! | [`ranges`] | the interval set of byte ranges that have arrived |
-//! | [`file`] | [`FileSink`]: `NAME.part` mmapped and preallocated, renamed to `NAME` on success |
+//! | [`file`](mod@file) | [`FileSink`]: `NAME.part` mmapped and preallocated, renamed to `NAME` on success |
 //! | [`control`] | the control record `NAME.part.xdpget`, [`ResumeInfo`] for `-c` |
 //! | [`stream`] | [`StreamSink`] (stdout, pipes: in order, bounded reorder buffer), [`NullSink`] |
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
