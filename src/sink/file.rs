@@ -10,8 +10,8 @@
 //!    step is one `fallocate` of the new tail (metadata only on ext4/xfs) and one `mremap`,
 //!    which moves page tables rather than data; at most 1 GiB (or the size so far) is
 //!    reserved beyond the body until `finish` trims it.
-//! 2. **write_at**: a `memcpy` into the mapping, plus a `MADV_POPULATE_WRITE` every few MiB
-//!    ahead of the write front (see [`Prefault`]).
+//! 2. **write_at**: a `memcpy` into the mapping, plus a `MADV_POPULATE_WRITE` of the window
+//!    ahead of the write front every half window (512 KiB by default; see [`Prefault`]).
 //! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, in two phases so the
 //!    busy-poll thread never waits for much: the range whose writeback was started at the
 //!    previous checkpoint is msynced (mostly clean by then) and *then* recorded as trusted,
