@@ -959,6 +959,134 @@ Transfer-Encoding: chunked\r\n\r\n";
         ));
     }
 
+    /// `wire` cut into pieces of 1 to 97 bytes plus some overlapping re-deliveries, in a
+    /// seeded random order.
+    fn scrambled(wire: &[u8], mut seed: u64) -> Vec<(u64, &[u8])> {
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        while at < wire.len() {
+            let end = (at + 1 + (next() % 97) as usize).min(wire.len());
+            pieces.push((at, end));
+            if next() % 4 == 0 {
+                let back = at.saturating_sub((next() % 50) as usize);
+                pieces.push((back, end));
+            }
+            at = end;
+        }
+        for i in (1..pieces.len()).rev() {
+            pieces.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        pieces
+            .into_iter()
+            .map(|(s, e)| (s as u64, &wire[s..e]))
+            .collect()
+    }
+
+    /// Real nginx answers (testdata/README.md), whole and scrambled.
+    #[test]
+    fn nginx_captures() {
+        const FILE: &[u8] = include_bytes!("testdata/nginx-file.bin");
+        let url = "http://127.0.0.1:18473/file.bin";
+        // (response, request, expected body, expected outcome when not a body)
+        type Case<'a> = (&'a [u8], Request, &'a [u8], Option<Outcome>);
+        let cases: [Case<'_>; 6] = [
+            (
+                include_bytes!("testdata/nginx-200.http"),
+                get(url, None),
+                FILE,
+                None,
+            ),
+            (
+                include_bytes!("testdata/nginx-206.http"),
+                get(url, Some(100)),
+                &FILE[100..],
+                None,
+            ),
+            (
+                include_bytes!("testdata/nginx-chunked.http"),
+                get(url, None),
+                b"",
+                None,
+            ),
+            (
+                include_bytes!("testdata/nginx-416.http"),
+                get(url, Some(1000)),
+                b"",
+                Some(Outcome::AlreadyComplete {
+                    complete_length: Some(1000),
+                }),
+            ),
+            (
+                include_bytes!("testdata/nginx-301.http"),
+                get("http://127.0.0.1:18473/pub", None),
+                b"",
+                Some(Outcome::Redirect(
+                    Target::parse("http://127.0.0.1:18473/pub/").unwrap(),
+                )),
+            ),
+            (
+                include_bytes!("testdata/nginx-404.http"),
+                get("http://127.0.0.1:18473/nope", None),
+                b"",
+                Some(Outcome::ServerError {
+                    status: 404,
+                    reason: "Not Found".into(),
+                }),
+            ),
+        ];
+        for (wire, request, body, outcome) in cases {
+            for seed in [0, 1, 2, 3, 0x9e37_79b9_7f4a_7c15] {
+                let pieces = if seed == 0 {
+                    whole(wire)
+                } else {
+                    scrambled(wire, seed)
+                };
+                let mut exchange = Exchange::new(&request);
+                let mut file = File::default();
+                feed(&mut exchange, &mut file, &pieces).unwrap();
+                let completion = exchange.on_stream_end(wire.len() as u64).unwrap();
+                assert!(exchange.is_complete());
+                match (&outcome, exchange.outcome()) {
+                    (Some(expected), got) => assert_eq!(got, Some(expected)),
+                    (None, Some(Outcome::Body(plan))) => {
+                        if exchange.framing() == Some(BodyFraming::Chunked) {
+                            assert!(
+                                file.bytes.starts_with(b"hello ")
+                                    && file.bytes.ends_with(b" world\n")
+                            );
+                            assert_eq!(file.bytes.len(), 0x2d);
+                        } else {
+                            assert_eq!(file.bytes, body);
+                            assert_eq!(plan.total_len, Some(1000));
+                            assert_eq!(plan.file_offset, 1000 - body.len() as u64);
+                        }
+                        assert_eq!(completion.body_len, file.bytes.len() as u64);
+                    }
+                    (None, other) => panic!("{other:?}"),
+                }
+            }
+        }
+        let mut head_request = get(url, None);
+        head_request.method = Method::Head;
+        let mut exchange = Exchange::new(&head_request);
+        let wire = include_bytes!("testdata/nginx-head.http");
+        feed(&mut exchange, &mut File::default(), &whole(wire)).unwrap();
+        assert!(matches!(
+            exchange.outcome(),
+            Some(Outcome::Body(BodyPlan {
+                body_len: Some(0),
+                total_len: Some(1000),
+                ..
+            }))
+        ));
+    }
+
     /// Builds a response with `body` framed as asked.
     fn response(body: &[u8], framing: u8, chunk_len: usize) -> Vec<u8> {
         let mut wire = Vec::new();
