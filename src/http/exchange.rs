@@ -26,7 +26,9 @@
 //! of `window` bytes ([`Exchange::stream_window_end`] says how far the caller may deliver).
 //! With identity framing (Content-Length or close-delimited) every delivery goes straight
 //! to `out` at its body offset, in order or not: the caller writes it to
-//! `plan.file_offset + chunk.offset` and nothing is copied or allocated here.
+//! `plan.file_offset + chunk.offset`. Nothing is copied, and nothing is allocated unless
+//! holes outnumber the 64 ranges reserved to track them. Each body byte reaches `out`
+//! exactly once, however often TCP delivered it.
 
 use super::chunked::ChunkedDecoder;
 use super::error::HttpError;
