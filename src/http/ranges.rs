@@ -64,6 +64,24 @@ impl RangeSet {
         }
     }
 
+    /// Calls `f` with each sub-range of `start..end` that is not in the set, in order.
+    pub(crate) fn for_each_gap(&self, start: u64, end: u64, mut f: impl FnMut(u64, u64)) {
+        let mut cursor = start;
+        let first = self.ranges.partition_point(|r| r.end <= start);
+        for range in &self.ranges[first..] {
+            if range.start >= end || cursor >= end {
+                break;
+            }
+            if range.start > cursor {
+                f(cursor, range.start);
+            }
+            cursor = cursor.max(range.end);
+        }
+        if cursor < end {
+            f(cursor, end);
+        }
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Range<u64>> {
         self.ranges.iter()
     }
@@ -125,6 +143,19 @@ mod tests {
             }
             let run = bitmap.iter().take_while(|&&b| b).count() as u64;
             prop_assert_eq!(set.contiguous_end(0), run);
+            let mut gaps = [false; 256];
+            let mut last_end = 0;
+            set.for_each_gap(cut / 2, cut, |s, e| {
+                assert!(s < e && s >= last_end, "gaps are ordered and disjoint");
+                last_end = e;
+                for g in &mut gaps[s as usize..e as usize] {
+                    *g = true;
+                }
+            });
+            for (i, &gap) in gaps.iter().enumerate() {
+                let inside = (cut / 2..cut).contains(&(i as u64));
+                prop_assert_eq!(gap, inside && !bitmap[i]);
+            }
             set.remove_below(cut);
             for (i, &b) in bitmap.iter().enumerate() {
                 let expected = b && i as u64 >= cut;

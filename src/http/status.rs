@@ -24,6 +24,19 @@ pub enum Outcome {
     ServerError { status: u16, reason: String },
 }
 
+impl Outcome {
+    /// The error a `ServerError` outcome ends the run with (wget exit code 8).
+    pub fn to_error(&self) -> Option<HttpError> {
+        match self {
+            Outcome::ServerError { status, reason } => Some(HttpError::ServerError {
+                status: *status,
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Where the body goes and how much of it there is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BodyPlan {
@@ -306,13 +319,17 @@ mod tests {
             ("300 Multiple Choices", 300),
         ] {
             let head = format!("HTTP/1.1 {line}\r\nContent-Length: 0\r\n\r\n");
+            let result = outcome(Method::Get, None, &head).unwrap();
             assert_eq!(
-                outcome(Method::Get, None, &head),
-                Ok(Outcome::ServerError {
+                result,
+                Outcome::ServerError {
                     status,
                     reason: line[4..].to_string()
-                })
+                }
             );
+            let error = result.to_error().unwrap();
+            assert_eq!(error.exit_code(), 8);
+            assert_eq!(error.to_string(), format!("server answered {line}"));
         }
     }
 }
