@@ -3,18 +3,23 @@
 pub mod args;
 pub mod exit;
 pub mod progress;
+pub mod sim;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use self::args::Cli;
+use self::args::{Cli, Command};
 use self::exit::Exit;
 
 /// Entry point of the `xdpget` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = cli;
-    eprintln!("xdpget: not built yet");
-    Exit::Generic.into()
+    match &cli.command {
+        Some(Command::Sim(args)) => sim::main(args),
+        None => {
+            eprintln!("xdpget: downloading over a real interface is not built yet");
+            Exit::Generic.into()
+        }
+    }
 }

@@ -16,8 +16,10 @@
 //! of looping. It also errors when nothing can ever happen again (no frame in flight, no
 //! timer and no deadline), which in a real network would be a hang.
 
+pub mod content;
 pub mod impair;
 pub mod link;
+pub mod server;
 pub mod units;
 
 use std::collections::VecDeque;

@@ -1,0 +1,115 @@
+//! `xdpget sim`: a whole transfer through the TCP engine over a simulated link.
+
+use std::process::ExitCode;
+
+use super::args::SimArgs;
+use super::exit::Exit;
+use super::progress::human_bytes;
+use crate::driver::sim::impair::Impairments;
+use crate::driver::sim::link::PathConfig;
+use crate::driver::sim::units::{parse_duration, parse_percent, parse_rate, parse_size};
+use crate::engine::simulate::{self, Simulation, SimulationReport};
+
+/// Runs `xdpget sim` and prints its report.
+pub fn main(args: &SimArgs) -> ExitCode {
+    let simulation = match simulation_from(args) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("xdpget sim: {message}");
+            return Exit::Parse.into();
+        }
+    };
+    let report = match simulate::run(simulation) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xdpget sim: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("xdpget sim: cannot encode the report: {e}");
+                return Exit::Generic.into();
+            }
+        }
+    } else {
+        print!("{}", human_report(&report));
+    }
+    if report.intact {
+        Exit::Ok.into()
+    } else {
+        Exit::Network.into()
+    }
+}
+
+fn simulation_from(args: &SimArgs) -> Result<Simulation, String> {
+    let size = parse_size(&args.size).map_err(|e| format!("--size: {e}"))?;
+    let rate = parse_rate(&args.rate).map_err(|e| format!("--rate: {e}"))?;
+    let rtt = parse_duration(&args.rtt).map_err(|e| format!("--rtt: {e}"))?;
+    let percent =
+        |name: &str, value: &str| parse_percent(value).map_err(|e| format!("--{name}: {e}"));
+    let impairments = Impairments {
+        loss: percent("loss", &args.loss)?,
+        duplicate: percent("duplicate", &args.duplicate)?,
+        reorder: percent("reorder", &args.reorder)?,
+        // A reordered frame arrives a quarter RTT late: overtaken by a few later frames.
+        reorder_delay: (rtt / 4).max(std::time::Duration::from_micros(100)),
+        corrupt: percent("corrupt", &args.corrupt)?,
+    };
+    let bdp = (u128::from(rate) * rtt.as_micros() / 8_000_000) as usize;
+    let queue_limit = match &args.queue_limit {
+        Some(q) => parse_size(q).map_err(|e| format!("--queue-limit: {e}"))? as usize,
+        None => bdp.max(64 * 1024),
+    };
+    if !(576..=9000).contains(&args.mtu) {
+        return Err(format!("--mtu {} is outside 576..=9000", args.mtu));
+    }
+    Ok(Simulation {
+        size,
+        path: PathConfig {
+            rate_bps: Some(rate),
+            delay: rtt / 2,
+            queue_limit_bytes: Some(queue_limit),
+            queue_limit_packets: None,
+            impairments,
+        },
+        seed: args.seed,
+        mtu: usize::from(args.mtu),
+        max_events: 50 * (size / 1000 + 10_000),
+        output: None,
+        trace: None,
+    })
+}
+
+fn human_report(r: &SimulationReport) -> String {
+    format!(
+        "received  {} ({} bytes), {}\n\
+         goodput   {:.1} Mbit/s over {:.3} s of simulated time\n\
+         sender    {} segments, {} retransmitted ({} fast retransmits, {} RTOs), cwnd now {} B\n\
+         link      data path: {} lost, {} queue drops, {} reordered, {} duplicated, {} corrupted\n\
+         wall time {:.3} s for {} simulator events\n",
+        human_bytes(r.bytes),
+        r.bytes,
+        if r.intact {
+            "intact (SHA-256 matches what was sent)"
+        } else {
+            "CORRUPT (SHA-256 differs from what was sent)"
+        },
+        r.goodput_bps / 1e6,
+        r.sim_seconds,
+        r.sender.segments_sent,
+        r.retransmits,
+        r.fast_retransmits,
+        r.rtos,
+        r.sender.cwnd,
+        r.data_path.lost,
+        r.data_path.dropped_by_queue,
+        r.data_path.reordered,
+        r.data_path.duplicated,
+        r.data_path.corrupted,
+        r.wall_seconds,
+        r.events,
+    )
+}

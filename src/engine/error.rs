@@ -1,0 +1,54 @@
+//! Why a transfer failed, as one sentence for the user and a wget exit code.
+
+use std::net::SocketAddrV4;
+
+use crate::driver::DriverError;
+use crate::http::HttpError;
+use crate::sink::SinkError;
+use crate::wire::WireError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("connecting to {remote} timed out")]
+    ConnectTimeout { remote: SocketAddrV4 },
+    #[error("connection to {remote} refused")]
+    Refused { remote: SocketAddrV4 },
+    #[error("{remote} reset the connection")]
+    Reset { remote: SocketAddrV4 },
+    #[error("{remote} stopped acknowledging our segments; the connection timed out")]
+    RetransmissionsExhausted { remote: SocketAddrV4 },
+    #[error("no data from {remote} for {seconds} s (read timeout)")]
+    ReadTimeout { remote: SocketAddrV4, seconds: u64 },
+    #[error("internal error: a segment did not fit its frame: {0}")]
+    Frame(#[from] WireError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl EngineError {
+    /// wget's exit code class: 3 file I/O, 4 network, others from the HTTP layer.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Http(e) => e.exit_code(),
+            EngineError::Sink(_) => 3,
+            EngineError::Frame(_) | EngineError::Setup(_) => 1,
+            EngineError::Driver(_)
+            | EngineError::ConnectTimeout { .. }
+            | EngineError::Refused { .. }
+            | EngineError::Reset { .. }
+            | EngineError::RetransmissionsExhausted { .. }
+            | EngineError::ReadTimeout { .. } => 4,
+        }
+    }
+
+    /// Whether trying again may help (wget retries network errors, not fatal ones).
+    pub fn is_retryable(&self) -> bool {
+        self.exit_code() == 4
+    }
+}

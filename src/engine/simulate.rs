@@ -1,0 +1,266 @@
+//! A whole download through the simulator: `xdpget sim` and the loss-matrix tests.
+//!
+//! The client is the real engine loop ([`super::transfer`]) writing into the real file sink;
+//! the far end is [`SimServer`] (our TCP engine in passive open serving generated content)
+//! behind a [`Link`] with rate, delay, queue and impairments. Everything random derives from
+//! one seed, and time is virtual: the same seed gives the same run, packet for packet.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::endpoint::Endpoint;
+use super::error::EngineError;
+use super::progress::Progress;
+use super::stats::EngineStats;
+use super::transfer::{self, TransferEnd, TransferOptions};
+use crate::driver::sim::content;
+use crate::driver::sim::link::{Link, LinkConfig, LinkCounters, PathConfig};
+use crate::driver::sim::server::{
+    CLIENT_ADDRESS, CLIENT_MAC, CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer, TraceHook,
+};
+use crate::driver::sim::{SimDriver, link::Direction};
+use crate::driver::{Driver, DriverStats};
+use crate::http::{Request, Target};
+use crate::sink::{Identity, ResumeInfo, Sink, SinkOptions};
+use crate::tcp::{self, TcpStats};
+
+/// What to simulate.
+pub struct Simulation {
+    /// Body bytes to transfer.
+    pub size: u64,
+    /// The path in each direction (rate, delay, queue, impairments).
+    pub path: PathConfig,
+    pub seed: u64,
+    /// Link MTU (largest IPv4 packet).
+    pub mtu: usize,
+    /// The step bound: events the simulator may process before it gives up.
+    pub max_events: u64,
+    /// Where the body is written; `None` for a temporary file removed afterwards.
+    pub output: Option<PathBuf>,
+    /// Gauges of the sender after every event, for traces and plots.
+    pub trace: Option<TraceHook>,
+}
+
+/// What happened, in the terms `xdpget sim --json` reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SimulationReport {
+    /// Body bytes that arrived in the output file.
+    pub bytes: u64,
+    /// Whether the file's SHA-256 equals the SHA-256 of what the server sent.
+    pub intact: bool,
+    /// Body bits per second of simulated time, from our SYN to the last body byte.
+    pub goodput_bps: f64,
+    /// Segments the sender sent again (all causes).
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    pub rtos: u64,
+    /// Simulated seconds from our SYN to the end of the exchange.
+    pub sim_seconds: f64,
+    /// Real seconds the simulation took.
+    pub wall_seconds: f64,
+    /// The sender's TCP counters (server side of the transfer).
+    pub sender: TcpStats,
+    /// The receiver's driver counters.
+    pub receiver: DriverStats,
+    /// Link counters, server to client (data) and client to server (ACKs).
+    pub data_path: LinkCounters,
+    pub ack_path: LinkCounters,
+    /// Simulator events processed (bounded by `max_events`).
+    pub events: u64,
+}
+
+/// Runs the simulation to the end (or to its step bound, which is an error).
+pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
+    let wall_start = std::time::Instant::now();
+    let Simulation {
+        size,
+        path,
+        seed,
+        mtu,
+        max_events,
+        output,
+        trace,
+    } = simulation;
+
+    let secret = seed_secret(seed);
+    let rtt = path.delay * 2;
+    let bdp = path.rate_bps.map_or(16 << 20, |rate| {
+        (rate as u128 * rtt.as_micros() / 8_000_000) as usize
+    });
+    let server_config = tcp::Config {
+        mtu,
+        send_buffer_capacity: (4 * bdp).max(4 << 20),
+        isn_secret: secret,
+        msl: Duration::from_millis(100),
+        ..tcp::Config::default()
+    };
+    let mut server = SimServer::new(SERVER_ADDRESS, SERVER_MAC, server_config);
+    if let Some(hook) = trace {
+        server = server.with_trace(hook);
+    }
+    let link = Link::new(LinkConfig::symmetric(seed, path))
+        .map_err(|e| EngineError::Setup(format!("invalid simulated link: {e}")))?;
+    let mut driver = SimDriver::new(link, server)
+        .with_max_frame_len(mtu + 14)
+        .with_max_events(max_events);
+
+    let endpoint = Endpoint {
+        local_mac: CLIENT_MAC,
+        next_hop_mac: SERVER_MAC,
+        local: CLIENT_ADDRESS,
+        remote: SERVER_ADDRESS,
+        mtu,
+    };
+    let url = format!("http://{}/file/{size}", SERVER_ADDRESS.ip());
+    let request = Request::get(Target::parse(&url)?);
+    let options = TransferOptions {
+        tcp: tcp::Config {
+            isn_secret: secret,
+            // Never a limit here: the simulated path decides the rate.
+            max_receive_window: (4 * bdp).clamp(1 << 20, 1 << 30),
+            initial_receive_window: (4 * bdp).clamp(1 << 20, 1 << 30),
+            ..tcp::Config::default()
+        },
+        idle_before_wait: Duration::ZERO,
+        ..TransferOptions::default()
+    };
+    let (path_on_disk, temporary) = match output {
+        Some(p) => (p, false),
+        None => (
+            std::env::temp_dir().join(format!("xdpget-sim-{}-{seed}.bin", std::process::id())),
+            true,
+        ),
+    };
+    let mut open_sink = |_: &_, plan: &crate::http::BodyPlan| {
+        let identity = Identity {
+            url: url.clone(),
+            length: plan.total_len,
+            etag: None,
+            last_modified: None,
+        };
+        Sink::open(
+            &crate::sink::Target::Path(path_on_disk.clone()),
+            &identity,
+            &ResumeInfo::Fresh,
+            &SinkOptions::default(),
+        )
+        .map_err(EngineError::from)
+    };
+    let progress = Progress::default();
+    let mut stats = EngineStats::default();
+    let started = driver.now();
+    let end = transfer::run(
+        &mut driver,
+        &endpoint,
+        &request,
+        &options,
+        &mut open_sink,
+        &progress,
+        &mut stats,
+    );
+    let finished = driver.now();
+    let bytes = match end {
+        Ok(TransferEnd::Body { sink, .. }) => sink.finish()?,
+        Ok(TransferEnd::NoBody { head, .. }) => {
+            return Err(EngineError::Setup(format!(
+                "the simulated server answered {} instead of a body",
+                head.status
+            )));
+        }
+        Err(failure) => {
+            if let Some(sink) = failure.sink {
+                let _ = sink.abandon();
+            }
+            return Err(failure.error);
+        }
+    };
+    let intact = file_sha256(&path_on_disk)? == content::sha256(CONTENT_SEED, size);
+    if temporary {
+        let _ = std::fs::remove_file(&path_on_disk);
+    }
+
+    let sim_seconds = (finished - started).as_secs_f64();
+    let sender = driver
+        .peer()
+        .connection_stats()
+        .first()
+        .copied()
+        .unwrap_or_default();
+    Ok(SimulationReport {
+        bytes,
+        intact,
+        goodput_bps: if sim_seconds > 0.0 {
+            bytes as f64 * 8.0 / sim_seconds
+        } else {
+            0.0
+        },
+        retransmits: sender.retransmits,
+        fast_retransmits: sender.fast_retransmits,
+        rtos: sender.rtos,
+        sim_seconds,
+        wall_seconds: wall_start.elapsed().as_secs_f64(),
+        sender,
+        receiver: driver.stats(),
+        data_path: driver.link().counters(Direction::BToA),
+        ack_path: driver.link().counters(Direction::AToB),
+        events: driver.events(),
+    })
+}
+
+/// The RFC 6528 secret both ends use, from the simulation's seed.
+fn seed_secret(seed: u64) -> [u8; 16] {
+    let mut secret = [0u8; 16];
+    secret[..8].copy_from_slice(&seed.to_le_bytes());
+    secret[8..].copy_from_slice(&(!seed).to_le_bytes());
+    secret
+}
+
+fn file_sha256(path: &std::path::Path) -> Result<[u8; 32], EngineError> {
+    use std::io::Read;
+    let read_error = |e| EngineError::Sink(crate::sink::SinkError::from_io("read", path, 0, e));
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::sim::impair::Impairments;
+
+    fn path(rate_bps: u64, rtt_ms: u64, impairments: Impairments) -> PathConfig {
+        PathConfig {
+            rate_bps: Some(rate_bps),
+            delay: Duration::from_millis(rtt_ms / 2),
+            queue_limit_bytes: Some(1 << 20),
+            queue_limit_packets: None,
+            impairments,
+        }
+    }
+
+    #[test]
+    fn a_clean_link_delivers_the_file_intact() {
+        let report = run(Simulation {
+            size: 1 << 20,
+            path: path(100_000_000, 10, Impairments::NONE),
+            seed: 1,
+            mtu: 1500,
+            max_events: 1_000_000,
+            output: None,
+            trace: None,
+        })
+        .unwrap();
+        assert!(report.intact, "{report:#?}");
+        assert_eq!(report.bytes, 1 << 20);
+    }
+}

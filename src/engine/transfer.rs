@@ -1,0 +1,496 @@
+//! One HTTP exchange over one TCP connection: the busy-poll loop.
+//!
+//! Per iteration (DESIGN.md "Data path"):
+//!
+//! ```text
+//! now ← driver clock
+//! rx batch: parse + verify each frame → Connection::on_segment → (stream offset, bytes)
+//!           → Exchange::on_stream → body chunk → Sink::write_at (the one copy)
+//! events:   connected → queue the request; peer FIN → end of stream
+//! head:     once the response head is decided, open the sink (or stop: redirect, error)
+//! timers:   Connection::on_timeout when due
+//! tx batch: Connection::poll_transmit until None → frame template → driver; one kick
+//! idle:     after `idle_before_wait` with nothing to do, block in Driver::wait
+//! ```
+//!
+//! The same loop runs over AF_XDP, the raw socket, and the simulator: the driver supplies
+//! the clock, so in the simulator "blocking" advances virtual time.
+
+use core::time::Duration;
+
+use super::endpoint::{Endpoint, FrameWriter};
+use super::error::EngineError;
+use super::progress::Progress;
+use super::stats::EngineStats;
+use crate::driver::Driver;
+use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
+use crate::sink::{Sink, SinkError};
+use crate::tcp::{self, Connection, Event, State};
+use crate::time::Instant;
+use crate::wire::parse_tcp_frame;
+
+/// Frames taken from the driver per receive batch, and offered per transmit batch.
+const RX_BATCH: usize = 64;
+const TX_BATCH: usize = 64;
+
+/// Staging window of the HTTP exchange (response head, chunked bodies).
+const STAGING_WINDOW: usize = 4 << 20;
+
+/// Tuning of one transfer.
+#[derive(Clone, Debug)]
+pub struct TransferOptions {
+    pub tcp: tcp::Config,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// How long the loop spins with nothing to do before it blocks in `Driver::wait`.
+    /// Zero in the simulator (waiting is how virtual time moves).
+    pub idle_before_wait: Duration,
+    /// The longest single blocking wait, so timeouts and Ctrl-C are noticed.
+    pub max_wait: Duration,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            tcp: tcp::Config::default(),
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(900),
+            idle_before_wait: Duration::from_millis(2),
+            max_wait: Duration::from_millis(100),
+        }
+    }
+}
+
+/// How an exchange ended well.
+#[derive(Debug)]
+pub enum TransferEnd {
+    /// The body is complete in `sink` (still to be finished by the caller).
+    Body {
+        sink: Box<Sink>,
+        plan: BodyPlan,
+        completion: Completion,
+        head: ResponseHead,
+    },
+    /// The response has no body for us: a redirect, a server error, or "already complete".
+    NoBody {
+        outcome: Outcome,
+        head: ResponseHead,
+    },
+}
+
+/// How an exchange ended badly: the error, and the sink if one was opened (the caller
+/// abandons it, which keeps the contiguous prefix for `-c` and retries).
+#[derive(Debug)]
+pub struct TransferFailure {
+    pub error: EngineError,
+    pub sink: Option<Box<Sink>>,
+}
+
+impl<E: Into<EngineError>> From<E> for TransferFailure {
+    fn from(error: E) -> Self {
+        TransferFailure {
+            error: error.into(),
+            sink: None,
+        }
+    }
+}
+
+/// Runs one request on a new connection from `endpoint.local` to `endpoint.remote`.
+///
+/// `open_sink` is called once, when the response head says a body follows, before any body
+/// byte is written; it decides where the body goes (and may refuse with an error).
+pub fn run<D: Driver>(
+    driver: &mut D,
+    endpoint: &Endpoint,
+    request: &Request,
+    options: &TransferOptions,
+    open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
+    progress: &Progress,
+    stats: &mut EngineStats,
+) -> Result<TransferEnd, TransferFailure> {
+    let mut transfer = Transfer::new(driver.now(), endpoint, request, options)?;
+    let result = transfer.drive(driver, open_sink, progress, stats);
+    match result {
+        Ok(end) => Ok(end),
+        Err(error) => Err(TransferFailure {
+            error,
+            sink: transfer.sink.take().map(Box::new),
+        }),
+    }
+}
+
+/// The state of one exchange while the loop runs.
+struct Transfer<'a> {
+    endpoint: &'a Endpoint,
+    options: &'a TransferOptions,
+    connection: Connection,
+    frames: FrameWriter,
+    exchange: Exchange,
+    request_bytes: Vec<u8>,
+    request_sent: usize,
+    sink: Option<Sink>,
+    plan: Option<BodyPlan>,
+    completion: Option<Completion>,
+    started: Instant,
+    last_data: Instant,
+    first_byte_seen: bool,
+}
+
+impl<'a> Transfer<'a> {
+    fn new(
+        now: Instant,
+        endpoint: &'a Endpoint,
+        request: &Request,
+        options: &'a TransferOptions,
+    ) -> Result<Self, EngineError> {
+        let tcp = tcp::Config {
+            mtu: endpoint.mtu,
+            ..options.tcp.clone()
+        };
+        Ok(Transfer {
+            endpoint,
+            options,
+            connection: Connection::connect(now, tcp, endpoint.local, endpoint.remote),
+            frames: FrameWriter::new(endpoint),
+            exchange: Exchange::with_window(request, STAGING_WINDOW),
+            request_bytes: request.encode()?,
+            request_sent: 0,
+            sink: None,
+            plan: None,
+            completion: None,
+            started: now,
+            last_data: now,
+            first_byte_seen: false,
+        })
+    }
+
+    fn drive<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
+        progress: &Progress,
+        stats: &mut EngineStats,
+    ) -> Result<TransferEnd, EngineError> {
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let now = driver.now();
+            let work_started = std::time::Instant::now();
+
+            let (received, delivered) = self.receive_batch(driver, now)?;
+            if delivered > 0 {
+                self.last_data = now;
+                if !self.first_byte_seen && self.plan.is_some() {
+                    self.first_byte_seen = true;
+                    stats.first_byte.record(micros_to_nanos(now - self.started));
+                }
+            }
+            if let Some(end) = self.handle_events(now, stats)? {
+                return Ok(end);
+            }
+            if let Some(end) = self.handle_head(open_sink, progress)? {
+                return Ok(end);
+            }
+            if self.connection.poll_timeout().is_some_and(|t| t <= now) {
+                self.connection.on_timeout(now);
+            }
+            self.update_receive_window();
+            let sent = self.transmit_batch(driver, now)?;
+
+            if received > 0 {
+                stats.batch_size.record(received as u64);
+                if sent > 0 {
+                    stats
+                        .receive_to_ack
+                        .record(work_started.elapsed().as_nanos() as u64);
+                }
+            }
+            if let Some(sink) = self.sink.as_mut() {
+                if delivered > 0 {
+                    progress.advance(sink.contiguous_len(), delivered);
+                }
+                sink.poll_checkpoint(now)?;
+            }
+            if let Some(end) = self.finished()? {
+                return Ok(end);
+            }
+            self.check_timeouts(now)?;
+
+            if received == 0 && sent == 0 {
+                stats.idle_loops += 1;
+                let since = *idle_since.get_or_insert(now);
+                if now - since >= self.options.idle_before_wait {
+                    stats.idle_waits += 1;
+                    driver.wait(Some(self.next_deadline(now)))?;
+                    idle_since = None;
+                }
+            } else {
+                stats
+                    .loop_work
+                    .record(work_started.elapsed().as_nanos() as u64);
+                idle_since = None;
+            }
+        }
+    }
+
+    /// One receive batch. Returns (frames received, body bytes delivered).
+    fn receive_batch<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        now: Instant,
+    ) -> Result<(usize, u64), EngineError> {
+        let mut delivered = 0u64;
+        let mut failure: Option<EngineError> = None;
+        let Transfer {
+            endpoint,
+            connection,
+            exchange,
+            sink,
+            plan,
+            ..
+        } = self;
+        let received = driver.receive(RX_BATCH, |frame| {
+            if failure.is_some() {
+                return;
+            }
+            // Bad checksums, fragments and foreign frames are dropped here, before the
+            // engine: the TCP layer only ever sees valid segments (RFC 9293 §3.10.7.1 asks
+            // for silent discard of segments that fail the checksum).
+            let Ok((_, ip, segment)) = parse_tcp_frame(frame, true) else {
+                return;
+            };
+            if !endpoint.accepts(ip.src_addr, ip.dst_addr, &segment) {
+                return;
+            }
+            let Some((offset, bytes)) = connection
+                .on_segment(now, ip.src_addr, ip.dst_addr, &segment)
+                .data
+            else {
+                return;
+            };
+            let mut write = |chunk: BodyChunk<'_>| {
+                if let (Some(sink), Some(plan)) = (sink.as_mut(), plan.as_ref()) {
+                    if let Err(e) = sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
+                        failure.get_or_insert(e.into());
+                    }
+                    delivered += chunk.bytes.len() as u64;
+                }
+            };
+            if let Err(e) = exchange.on_stream(offset, bytes, &mut write) {
+                failure.get_or_insert(e.into());
+            }
+        })?;
+        match failure {
+            Some(error) => {
+                self.connection.abort();
+                Err(error)
+            }
+            None => Ok((received, delivered)),
+        }
+    }
+
+    /// Drains the connection's events. A finished exchange may end here.
+    fn handle_events(
+        &mut self,
+        now: Instant,
+        stats: &mut EngineStats,
+    ) -> Result<Option<TransferEnd>, EngineError> {
+        let remote = self.endpoint.remote;
+        while let Some(event) = self.connection.poll_event() {
+            match event {
+                Event::Connected => {
+                    stats.connect.record(micros_to_nanos(now - self.started));
+                }
+                Event::PeerFin { stream_len } => {
+                    if self.completion.is_none() {
+                        let completion = self.exchange.on_stream_end(stream_len)?;
+                        self.completion = Some(completion);
+                    }
+                    // Our side has nothing more to say either (RFC 9293 §3.10.4).
+                    self.connection.close();
+                }
+                Event::Reset if self.connection_state_was_opening() => {
+                    return Err(EngineError::Refused { remote });
+                }
+                Event::Reset => {
+                    if self.exchange.is_complete() {
+                        continue;
+                    }
+                    return Err(EngineError::Reset { remote });
+                }
+                Event::TimedOut if self.request_sent == 0 => {
+                    return Err(EngineError::ConnectTimeout { remote });
+                }
+                Event::TimedOut => return Err(EngineError::RetransmissionsExhausted { remote }),
+                Event::Closed => {}
+            }
+        }
+        let open = matches!(
+            self.connection.state(),
+            State::Established | State::CloseWait
+        );
+        if open && self.request_sent < self.request_bytes.len() {
+            self.request_sent += self
+                .connection
+                .send(&self.request_bytes[self.request_sent..]);
+        }
+        Ok(None)
+    }
+
+    fn connection_state_was_opening(&self) -> bool {
+        self.request_sent == 0
+    }
+
+    /// Once the head is decided: open the sink for a body, or end the exchange.
+    fn handle_head(
+        &mut self,
+        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
+        progress: &Progress,
+    ) -> Result<Option<TransferEnd>, EngineError> {
+        if self.plan.is_some() {
+            return Ok(None);
+        }
+        let (Some(outcome), Some(head)) = (self.exchange.outcome(), self.exchange.head()) else {
+            return Ok(None);
+        };
+        let Outcome::Body(plan) = outcome else {
+            let end = TransferEnd::NoBody {
+                outcome: outcome.clone(),
+                head: head.clone(),
+            };
+            self.connection.abort();
+            return Ok(Some(end));
+        };
+        let plan = *plan;
+        let sink = open_sink(head, &plan)?;
+        progress.start_file(sink.contiguous_len(), plan.total_len);
+        self.sink = Some(sink);
+        self.plan = Some(plan);
+        let Transfer {
+            exchange,
+            sink,
+            plan,
+            ..
+        } = self;
+        let mut failure: Option<SinkError> = None;
+        let (sink, plan) = (sink.as_mut().expect("just set"), plan.expect("just set"));
+        exchange.start_body(&mut |chunk: BodyChunk<'_>| {
+            if let Err(e) = sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
+                failure.get_or_insert(e);
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps the advertised window inside what the exchange and the sink can take.
+    fn update_receive_window(&mut self) {
+        let max = self.options.tcp.max_receive_window;
+        let in_order = self.connection.received_in_order();
+        let window = match self.exchange.stream_window_end() {
+            Some(end) => end.saturating_sub(in_order),
+            None => self
+                .sink
+                .as_ref()
+                .and_then(Sink::reorder_capacity)
+                .unwrap_or(max as u64),
+        };
+        self.connection
+            .set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
+    }
+
+    /// One transmit batch and its kick. Returns frames sent.
+    fn transmit_batch<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        now: Instant,
+    ) -> Result<usize, EngineError> {
+        let mut failure = None;
+        let Transfer {
+            connection, frames, ..
+        } = self;
+        let sent = driver.transmit(TX_BATCH, |buffer| {
+            let Some(segment) = connection.poll_transmit(now) else {
+                return 0;
+            };
+            match frames.write(buffer, &segment) {
+                Ok(len) => len,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    0
+                }
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if sent > 0 {
+            driver.flush()?;
+        }
+        Ok(sent)
+    }
+
+    /// The exchange is over when the body is complete (by length, or by the peer's FIN).
+    fn finished(&mut self) -> Result<Option<TransferEnd>, EngineError> {
+        let complete = self.exchange.is_complete() || self.completion.is_some();
+        if !complete || self.plan.is_none() {
+            return Ok(None);
+        }
+        let completion = match self.completion {
+            Some(c) => c,
+            None => Completion {
+                body_len: self.exchange.body_received(),
+                close_delimited: false,
+            },
+        };
+        // We are done reading; say goodbye once (the FIN goes out with the next transmit,
+        // and a late segment of the peer meets the nftables guard, not a kernel RST).
+        self.connection.close();
+        let (Some(sink), Some(plan), Some(head)) =
+            (self.sink.take(), self.plan, self.exchange.head().cloned())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(TransferEnd::Body {
+            sink: Box::new(sink),
+            plan,
+            completion,
+            head,
+        }))
+    }
+
+    fn check_timeouts(&self, now: Instant) -> Result<(), EngineError> {
+        let remote = self.endpoint.remote;
+        if self.connection.state() == State::SynSent
+            && now - self.started >= self.options.connect_timeout
+        {
+            return Err(EngineError::ConnectTimeout { remote });
+        }
+        if now - self.last_data >= self.options.read_timeout
+            && self.connection.state() != State::SynSent
+        {
+            return Err(EngineError::ReadTimeout {
+                remote,
+                seconds: self.options.read_timeout.as_secs(),
+            });
+        }
+        Ok(())
+    }
+
+    /// When the loop must look again even if nothing arrives.
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let mut deadline = now + self.options.max_wait;
+        if let Some(t) = self.connection.poll_timeout() {
+            deadline = deadline.min(t);
+        }
+        if self.connection.state() == State::SynSent {
+            deadline = deadline.min(self.started + self.options.connect_timeout);
+        }
+        deadline.min(self.last_data + self.options.read_timeout)
+    }
+}
+
+fn micros_to_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
