@@ -141,7 +141,6 @@ impl TestNet {
     }
 
     /// Starts a command in the server namespace; it is killed when `self` drops.
-    #[allow(dead_code)] // until the AF_XDP tests use it
     pub(crate) fn spawn_server(&mut self, command: &[&str]) -> &mut Child {
         let child = Command::new("ip")
             .args(["netns", "exec", self.server_ns.as_str()])
@@ -159,17 +158,27 @@ impl TestNet {
     /// Runs `body` on a fresh thread that has entered the client namespace, so that every
     /// socket, netlink query and XDP attach it makes happens there.
     pub(crate) fn in_client<T: Send>(&self, body: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.client_ns);
-        thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    enter_netns(&path);
-                    body()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        in_netns(&self.client_ns, body)
     }
+
+    /// Like [`TestNet::in_client`], in the server namespace.
+    pub(crate) fn in_server<T: Send>(&self, body: impl FnOnce() -> T + Send) -> T {
+        in_netns(&self.server_ns, body)
+    }
+}
+
+/// Runs `body` on a fresh thread inside network namespace `ns`.
+fn in_netns<T: Send>(ns: &str, body: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter_netns(&path);
+                body()
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 impl Drop for TestNet {
