@@ -133,21 +133,8 @@ impl SteerProgram {
             return Err(LoaderError::EmptyPortRange(config.ports.clone()));
         }
 
-        let mut ebpf = Ebpf::load(PROGRAM).map_err(|error| match errno_of(&error) {
-            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
-            _ => LoaderError::Load(error.to_string()),
-        })?;
-        set_config(&mut ebpf, config)?;
-
-        let program: &mut Xdp = ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or_else(|| LoaderError::Load(format!("no program named {PROGRAM_NAME}")))?
-            .try_into()
-            .map_err(|error: aya::programs::ProgramError| LoaderError::Load(error.to_string()))?;
-        program.load().map_err(|error| match errno_of(&error) {
-            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
-            _ => LoaderError::Load(format!("{error}")),
-        })?;
+        let mut ebpf = load(config)?;
+        let program = xdp_program(&mut ebpf)?;
 
         let attach_error = |error: aya::programs::ProgramError| match errno_of(&error) {
             Some(libc::EBUSY | libc::EEXIST) => LoaderError::AlreadyAttached {
@@ -173,12 +160,12 @@ impl SteerProgram {
                 program
                     .attach_to_if_index(interface.index, XdpMode::Skb)
                     .map_err(attach_error)?;
+                let reason = native_error
+                    .source()
+                    .map_or_else(|| native_error.to_string(), ToString::to_string);
                 eprintln!(
-                    "xdpget: {} has no native XDP support ({}); using generic (SKB) mode, which is slower",
+                    "xdpget: native XDP attach failed on {} ({reason}); using generic (SKB) mode, which is slower",
                     interface.name,
-                    native_error
-                        .source()
-                        .map_or_else(String::new, ToString::to_string),
                 );
                 AttachMode::Generic
             }
@@ -210,25 +197,53 @@ impl SteerProgram {
 
     /// The counters so far, summed over CPUs.
     pub fn counters(&self) -> Result<SteerCounters, LoaderError> {
-        let map = self.ebpf.map(COUNTERS_MAP).ok_or(LoaderError::Map {
-            map: COUNTERS_MAP,
-            message: "missing from the object file".into(),
-        })?;
-        let counters: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(map_error(COUNTERS_MAP))?;
-        let sum = |index: u32| -> Result<u64, LoaderError> {
-            let per_cpu = counters.get(&index, 0).map_err(map_error(COUNTERS_MAP))?;
-            Ok(per_cpu
-                .iter()
-                .fold(0u64, |total, value| total.wrapping_add(*value)))
-        };
-        Ok(SteerCounters {
-            seen: sum(0)?,
-            steered: sum(1)?,
-            passed: sum(2)?,
-            no_socket: sum(3)?,
-        })
+        read_counters(&self.ebpf)
     }
+}
+
+/// Parses the embedded object, sets the config map and loads the program into the kernel
+/// (verifier included), without attaching it anywhere.
+fn load(config: &SteerConfig) -> Result<Ebpf, LoaderError> {
+    let mut ebpf = Ebpf::load(PROGRAM).map_err(|error| match errno_of(&error) {
+        Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+        _ => LoaderError::Load(error.to_string()),
+    })?;
+    set_config(&mut ebpf, config)?;
+    xdp_program(&mut ebpf)?
+        .load()
+        .map_err(|error| match errno_of(&error) {
+            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+            _ => LoaderError::Load(error.to_string()),
+        })?;
+    Ok(ebpf)
+}
+
+fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
+    ebpf.program_mut(PROGRAM_NAME)
+        .ok_or_else(|| LoaderError::Load(format!("no program named {PROGRAM_NAME}")))?
+        .try_into()
+        .map_err(|error: aya::programs::ProgramError| LoaderError::Load(error.to_string()))
+}
+
+fn read_counters(ebpf: &Ebpf) -> Result<SteerCounters, LoaderError> {
+    let map = ebpf.map(COUNTERS_MAP).ok_or(LoaderError::Map {
+        map: COUNTERS_MAP,
+        message: "missing from the object file".into(),
+    })?;
+    let counters: PerCpuArray<&MapData, u64> =
+        PerCpuArray::try_from(map).map_err(map_error(COUNTERS_MAP))?;
+    let sum = |index: u32| -> Result<u64, LoaderError> {
+        let per_cpu = counters.get(&index, 0).map_err(map_error(COUNTERS_MAP))?;
+        Ok(per_cpu
+            .iter()
+            .fold(0u64, |total, value| total.wrapping_add(*value)))
+    };
+    Ok(SteerCounters {
+        seen: sum(0)?,
+        steered: sum(1)?,
+        passed: sum(2)?,
+        no_socket: sum(3)?,
+    })
 }
 
 fn set_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), LoaderError> {
@@ -268,7 +283,136 @@ fn errno_of(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::{AsFd, AsRawFd};
+
     use super::*;
+    use crate::net::testns::root_or_skip;
+
+    const OUR_IP: [u8; 4] = [10, 77, 0, 2];
+
+    /// Runs the loaded program once over `frame` with BPF_PROG_TEST_RUN (rx queue 0, no
+    /// socket in the XSKMAP) and returns its XDP action.
+    fn test_run(ebpf: &mut Ebpf, frame: &[u8]) -> u32 {
+        const BPF_PROG_TEST_RUN: libc::c_long = 10;
+        /// The `test` member of `union bpf_attr` (<linux/bpf.h>), up to `batch_size`.
+        #[repr(C, align(8))]
+        #[derive(Default)]
+        struct TestRunAttr {
+            prog_fd: u32,
+            retval: u32,
+            data_size_in: u32,
+            data_size_out: u32,
+            data_in: u64,
+            data_out: u64,
+            repeat: u32,
+            duration: u32,
+            ctx_size_in: u32,
+            ctx_size_out: u32,
+            ctx_in: u64,
+            ctx_out: u64,
+            flags: u32,
+            cpu: u32,
+            batch_size: u32,
+            _pad: u32,
+        }
+        let program = xdp_program(ebpf).unwrap();
+        let fd = program.fd().unwrap().as_fd().as_raw_fd();
+        let mut attr = TestRunAttr {
+            prog_fd: u32::try_from(fd).unwrap(),
+            data_size_in: u32::try_from(frame.len()).unwrap(),
+            data_in: frame.as_ptr() as u64,
+            repeat: 1,
+            ..TestRunAttr::default()
+        };
+        // SAFETY: bpf(2) BPF_PROG_TEST_RUN reads `attr` (its declared size) and `frame`
+        // through the pointer in it, both live for the call; no output buffers are given.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_TEST_RUN,
+                &raw mut attr,
+                std::mem::size_of::<TestRunAttr>(),
+            )
+        };
+        assert_eq!(
+            result,
+            0,
+            "BPF_PROG_TEST_RUN: {}",
+            io::Error::last_os_error()
+        );
+        attr.retval
+    }
+
+    /// Ethernet + IPv4 (+ 4 bytes of options when `ihl` is 6) + TCP SYN.
+    fn tcp_frame(dst_ip: [u8; 4], dst_port: u16, frag_off: u16, ihl: u8) -> Vec<u8> {
+        let mut frame = vec![0u8; 14];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![0x40 | ihl, 0, 0, 0, 0, 1, 0, 0, 64, 6, 0, 0, 10, 77, 0, 1];
+        ip[6..8].copy_from_slice(&frag_off.to_be_bytes());
+        ip.extend_from_slice(&dst_ip);
+        ip.resize(usize::from(ihl) * 4, 1); // options: NOPs
+        frame.extend_from_slice(&ip);
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&51000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dst_port.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02;
+        frame.extend_from_slice(&tcp);
+        frame
+    }
+
+    #[test]
+    fn program_matches_only_unfragmented_tcp_to_our_range() {
+        if !root_or_skip("program_matches_only_unfragmented_tcp_to_our_range") {
+            return;
+        }
+        let config = SteerConfig {
+            address: Ipv4Addr::from(OUR_IP),
+            ports: 40000..=40099,
+        };
+        let mut ebpf = load(&config).unwrap();
+        const XDP_PASS: u32 = 2;
+        // Every frame passes here (no socket on queue 0); what differs is whether the
+        // program matched it, which the no_socket counter records.
+        let cases: [(&str, Vec<u8>, bool); 9] = [
+            ("in range", tcp_frame(OUR_IP, 40007, 0, 5), true),
+            ("first port", tcp_frame(OUR_IP, 40000, 0, 5), true),
+            ("last port", tcp_frame(OUR_IP, 40099, 0, 5), true),
+            ("with IP options", tcp_frame(OUR_IP, 40050, 0, 6), true),
+            ("DF set", tcp_frame(OUR_IP, 40050, 0x4000, 5), true),
+            ("below range", tcp_frame(OUR_IP, 39999, 0, 5), false),
+            ("above range", tcp_frame(OUR_IP, 40100, 0, 5), false),
+            (
+                "other address",
+                tcp_frame([10, 77, 0, 3], 40007, 0, 5),
+                false,
+            ),
+            ("more fragments", tcp_frame(OUR_IP, 40007, 0x2000, 5), false),
+        ];
+        let mut expected_matches = 0;
+        for (name, frame, matches) in &cases {
+            assert_eq!(test_run(&mut ebpf, frame), XDP_PASS, "{name}");
+            expected_matches += u64::from(*matches);
+            let counters = read_counters(&ebpf).unwrap();
+            assert_eq!(counters.no_socket, expected_matches, "{name}");
+        }
+        // a later fragment, a truncated TCP header, UDP and ARP all pass unmatched
+        let later_fragment = tcp_frame(OUR_IP, 40007, 0x0010, 5);
+        let truncated = tcp_frame(OUR_IP, 40007, 0, 5)[..14 + 20 + 10].to_vec();
+        let mut udp = tcp_frame(OUR_IP, 40007, 0, 5);
+        udp[14 + 9] = 17;
+        let mut arp = tcp_frame(OUR_IP, 40007, 0, 5);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        for frame in [later_fragment, truncated, udp, arp] {
+            assert_eq!(test_run(&mut ebpf, &frame), XDP_PASS);
+        }
+        let counters = read_counters(&ebpf).unwrap();
+        let runs = cases.len() as u64 + 4;
+        assert_eq!(counters.no_socket, expected_matches);
+        assert_eq!(counters.seen, runs);
+        assert_eq!(counters.passed, runs);
+        assert_eq!(counters.steered, 0);
+    }
 
     #[test]
     fn config_value_layout_matches_c() {

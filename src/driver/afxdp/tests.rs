@@ -285,3 +285,35 @@ fn missing_queue_is_a_clear_error() {
     let shown = link_show(&net);
     assert!(!has_xdp(&shown), "{shown}");
 }
+
+#[test]
+fn falls_back_to_generic_mode_when_native_attach_fails() {
+    if !root_or_skip("falls_back_to_generic_mode_when_native_attach_fails") {
+        return;
+    }
+    let net = TestNet::new("xgen");
+    // veth refuses native XDP while its peer's MTU exceeds what one page can hold.
+    net.server(&[
+        "ip",
+        "link",
+        "set",
+        crate::net::testns::SERVER_IF,
+        "mtu",
+        "9000",
+    ]);
+    let driver = net.in_client(|| {
+        let interface = Interface::by_name(CLIENT_IF).unwrap();
+        let steer = SteerConfig {
+            address: interface.ipv4,
+            ports: STEERED_PORTS,
+        };
+        AfXdpDriver::open(&interface, &steer, &small_config()).unwrap()
+    });
+    assert_eq!(driver.attach_mode(), AttachMode::Generic);
+    assert!(driver.notes().iter().any(|note| note.contains("generic")));
+    let shown = link_show(&net);
+    assert!(has_xdp(&shown) && shown.contains("xdpgeneric"), "{shown}");
+    drop(driver);
+    let shown = link_show(&net);
+    assert!(!has_xdp(&shown), "{shown}");
+}
