@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 use std::fs::File;
+use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
@@ -29,7 +30,12 @@ pub(crate) fn root_or_skip(test: &str) -> bool {
     if euid == "0" {
         true
     } else {
-        eprintln!("skipping {test}: needs root (network namespaces, XDP, AF_XDP)");
+        // Straight to stderr: libtest captures eprintln! of passing tests, and this line
+        // must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping {test}: needs root (network namespaces, XDP, AF_XDP)"
+        );
         false
     }
 }
@@ -59,6 +65,12 @@ pub(crate) struct TestNet {
 impl TestNet {
     /// Builds the pair. `tag` must be unique among concurrently running tests.
     pub(crate) fn new(tag: &str) -> TestNet {
+        TestNet::with_queues(tag, 1)
+    }
+
+    /// Like [`TestNet::new`], with `queues` rx and tx queues on each veth end.
+    pub(crate) fn with_queues(tag: &str, queues: u32) -> TestNet {
+        let queues = queues.to_string();
         let pid = std::process::id();
         let net = TestNet {
             client_ns: format!("xg-xdp-{tag}-{pid}-c"),
@@ -66,61 +78,24 @@ impl TestNet {
             children: Vec::new(),
         };
         // From here on `net` is dropped (and cleans up) if a step panics.
-        run("ip", &["netns", "add", &net.client_ns]);
-        run("ip", &["netns", "add", &net.server_ns]);
-        run(
-            "ip",
-            &[
-                "-n",
-                &net.client_ns,
-                "link",
-                "add",
-                CLIENT_IF,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                SERVER_IF,
-                "netns",
-                &net.server_ns,
-            ],
-        );
-        let client_cidr = format!("{CLIENT_IP}/24");
-        let server_cidr = format!("{SERVER_IP}/24");
-        run(
-            "ip",
-            &[
-                "-n",
-                &net.client_ns,
-                "addr",
-                "add",
-                &client_cidr,
-                "dev",
-                CLIENT_IF,
-            ],
-        );
-        run(
-            "ip",
-            &[
-                "-n",
-                &net.server_ns,
-                "addr",
-                "add",
-                &server_cidr,
-                "dev",
-                SERVER_IF,
-            ],
-        );
-        run("ip", &["-n", &net.client_ns, "link", "set", "lo", "up"]);
-        run("ip", &["-n", &net.server_ns, "link", "set", "lo", "up"]);
-        run(
-            "ip",
-            &["-n", &net.client_ns, "link", "set", CLIENT_IF, "up"],
-        );
-        run(
-            "ip",
-            &["-n", &net.server_ns, "link", "set", SERVER_IF, "up"],
-        );
+        let (c, s) = (&net.client_ns, &net.server_ns);
+        for command in [
+            format!("netns add {c}"),
+            format!("netns add {s}"),
+            format!(
+                "-n {c} link add {CLIENT_IF} numrxqueues {queues} numtxqueues {queues} type veth \
+                 peer name {SERVER_IF} numrxqueues {queues} numtxqueues {queues} netns {s}"
+            ),
+            format!("-n {c} addr add {CLIENT_IP}/24 dev {CLIENT_IF}"),
+            format!("-n {s} addr add {SERVER_IP}/24 dev {SERVER_IF}"),
+            format!("-n {c} link set lo up"),
+            format!("-n {s} link set lo up"),
+            format!("-n {c} link set {CLIENT_IF} up"),
+            format!("-n {s} link set {SERVER_IF} up"),
+        ] {
+            let args: Vec<&str> = command.split_whitespace().collect();
+            run("ip", &args);
+        }
         // DESIGN.md: without this, veth hands us segments with partial checksums.
         net.server(&["ethtool", "-K", SERVER_IF, "tx", "off"]);
         net

@@ -324,7 +324,15 @@ impl Driver for AfXdpDriver {
         self.max_frame_len
     }
 
+    /// Our counters plus the drops the kernel counted on each socket (one getsockopt per
+    /// socket: for reports, not for the hot loop).
     fn stats(&self) -> DriverStats {
-        self.stats
+        let mut stats = self.stats;
+        for queue in &self.queues {
+            let (rx_dropped, tx_dropped) = queue.kernel_drops();
+            stats.rx_dropped += rx_dropped;
+            stats.tx_dropped += tx_dropped;
+        }
+        stats
     }
 }

@@ -171,6 +171,18 @@ impl QueueSocket {
         })
     }
 
+    /// Frames the kernel dropped on this socket (XDP_STATISTICS): (receive, transmit).
+    /// Receive drops are frames that found the rx ring full or no fill-ring frame.
+    pub(crate) fn kernel_drops(&self) -> (u64, u64) {
+        match self.rx.fd().xdp_statistics() {
+            Ok(stats) => (
+                stats.rx_dropped() + stats.rx_ring_full() + stats.rx_invalid_descs(),
+                stats.tx_invalid_descs(),
+            ),
+            Err(_) => (0, 0), // statistics are best effort: never fail a download over them
+        }
+    }
+
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.rx.fd().as_raw_fd()
     }

@@ -317,3 +317,54 @@ fn falls_back_to_generic_mode_when_native_attach_fails() {
     let shown = link_show(&net);
     assert!(!has_xdp(&shown), "{shown}");
 }
+
+#[test]
+fn one_socket_per_rx_queue_receives_every_flow() {
+    if !root_or_skip("one_socket_per_rx_queue_receives_every_flow") {
+        return;
+    }
+    let mut net = TestNet::with_queues("xmq", 2);
+    let mut driver = net.in_client(|| {
+        let interface = Interface::by_name(CLIENT_IF).unwrap();
+        let steer = SteerConfig {
+            address: interface.ipv4,
+            ports: STEERED_PORTS,
+        };
+        AfXdpDriver::open(&interface, &steer, &small_config()).unwrap()
+    });
+    assert_eq!(
+        driver.bind_modes(),
+        vec![(0, BindMode::Copy), (1, BindMode::Copy)]
+    );
+
+    // Eight flows: the sender's queue choice hashes them over both veth queues.
+    let ports: Vec<u16> = (40010..40018).collect();
+    let script = ports
+        .iter()
+        .map(|port| format!("(exec 3<>/dev/tcp/{CLIENT_IP}/{port}) 2>/dev/null &"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        + " wait";
+    net.spawn_server(&["timeout", "3", "bash", "-c", &script]);
+    let mut seen = Vec::new();
+    let deadline = driver.now() + Duration::from_secs(4);
+    while seen.len() < ports.len() && driver.now() < deadline {
+        let frames = driver
+            .receive(16, |frame| {
+                if let Some((port, flags)) = tcp_port_and_flags(frame)
+                    && flags & 0x02 != 0
+                    && !seen.contains(&port)
+                {
+                    seen.push(port);
+                }
+            })
+            .unwrap();
+        if frames == 0 {
+            driver.wait(Some(deadline)).unwrap();
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, ports);
+    let counters = driver.steer_counters().unwrap();
+    assert_eq!(counters.no_socket, 0, "{counters:?}");
+}
