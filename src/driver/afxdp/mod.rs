@@ -298,15 +298,17 @@ impl Driver for AfXdpDriver {
         if !self.tx_pending {
             return Ok(());
         }
-        self.tx_pending = false;
-        match self.queues.first_mut() {
-            Some(queue) => queue.kick_tx().map_err(io_error("AF_XDP tx wake-up")),
-            None => Ok(()),
+        if let Some(queue) = self.queues.first_mut() {
+            let drained = queue.kick_tx().map_err(io_error("AF_XDP tx wake-up"))?;
+            // Frames still on the ring get another kick at the next flush or wait.
+            self.tx_pending = !drained;
         }
+        Ok(())
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
         self.stats.idle_waits += 1;
+        self.flush()?;
         let timeout_ms = match deadline {
             None => -1,
             Some(deadline) => {

@@ -53,6 +53,8 @@ pub(crate) struct QueueSocket {
     fill_backlog: Vec<FrameDesc>,
     /// Largest frame a UMEM frame holds (frame size minus the XDP headroom).
     pub frame_capacity: usize,
+    /// Entries in each of the four rings (half the frames).
+    ring_size: u32,
 }
 
 impl QueueSocket {
@@ -168,6 +170,7 @@ impl QueueSocket {
             tx_free,
             fill_backlog,
             frame_capacity,
+            ring_size: half,
         })
     }
 
@@ -293,12 +296,28 @@ impl QueueSocket {
     }
 
     /// Makes the kernel send what is on the tx ring, if it asked to be woken (or always,
-    /// without need_wakeup).
-    pub(crate) fn kick_tx(&mut self) -> io::Result<()> {
-        if !self.need_wakeup || self.tx.needs_wakeup() {
+    /// without need_wakeup). Returns true when the tx ring is empty afterwards.
+    ///
+    /// In copy mode the kernel sends from inside `sendto`, at most 32 frames per call
+    /// (`TX_BATCH_SIZE` in net/xdp/xsk.c), so we kick until the ring is drained, a bounded
+    /// number of times. In zero-copy mode the kick only schedules the driver, which sends
+    /// on its own; one kick is enough and the ring empties later.
+    pub(crate) fn kick_tx(&mut self) -> io::Result<bool> {
+        const COPY_MODE_FRAMES_PER_KICK: u32 = 32;
+        let kicks = match self.bind_mode {
+            BindMode::ZeroCopy => 1,
+            BindMode::Copy => self.ring_size / COPY_MODE_FRAMES_PER_KICK + 1,
+        };
+        for _ in 0..kicks {
+            if self.tx.nb_free_exact() == self.ring_size {
+                return Ok(true);
+            }
+            if self.need_wakeup && !self.tx.needs_wakeup() {
+                break;
+            }
             self.tx.wakeup()?;
         }
-        Ok(())
+        Ok(self.tx.nb_free_exact() == self.ring_size)
     }
 }
 

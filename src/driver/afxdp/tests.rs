@@ -368,3 +368,57 @@ fn one_socket_per_rx_queue_receives_every_flow() {
     let counters = driver.steer_counters().unwrap();
     assert_eq!(counters.no_socket, 0, "{counters:?}");
 }
+
+#[test]
+fn one_flush_sends_a_batch_larger_than_the_kernels_copy_budget() {
+    if !root_or_skip("one_flush_sends_a_batch_larger_than_the_kernels_copy_budget") {
+        return;
+    }
+    const FRAMES: usize = 100; // copy mode sends at most 32 per sendto
+    let net = TestNet::new("xtx");
+    let listener = net.in_server(|| UdpSocket::bind((SERVER_IP, UDP_ECHO_PORT)).unwrap());
+    listener
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let config = AfXdpConfig {
+        frame_count: 512,
+        batch_size: 128,
+        ..AfXdpConfig::default()
+    };
+    let (interface, mut driver, server_mac) = net.in_client(|| {
+        let interface = Interface::by_name(CLIENT_IF).unwrap();
+        let steer = SteerConfig {
+            address: interface.ipv4,
+            ports: STEERED_PORTS,
+        };
+        let driver = AfXdpDriver::open(&interface, &steer, &config).unwrap();
+        let mac = resolve_mac(
+            interface.index,
+            CLIENT_IF,
+            SERVER_IP,
+            Duration::from_secs(3),
+        );
+        (interface, driver, mac.unwrap())
+    });
+    let mut written = 0;
+    let queued = driver
+        .transmit(FRAMES, |buf| {
+            if written == FRAMES {
+                return 0;
+            }
+            written += 1;
+            write_udp_frame(buf, interface.mac, server_mac)
+        })
+        .unwrap();
+    assert_eq!(queued, FRAMES);
+    driver.flush().unwrap();
+    let mut buf = [0u8; 64];
+    for received in 0..FRAMES {
+        let result = listener.recv_from(&mut buf);
+        assert!(
+            result.is_ok(),
+            "only {received} of {FRAMES} datagrams arrived"
+        );
+    }
+    assert_eq!(driver.stats().tx_frames, FRAMES as u64);
+}
