@@ -11,6 +11,8 @@
 //! A driver also supplies the clock, so that the same engine loop runs in real time over a
 //! NIC and in virtual time over the simulator.
 
+pub mod afxdp;
+
 use crate::time::Instant;
 
 /// Counters every driver keeps; `--stats` prints them.

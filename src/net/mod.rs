@@ -1,1 +1,13 @@
 //! `net/` — interface, address, route and neighbour discovery; port reservation.
+
+pub mod iface;
+pub mod neigh;
+pub mod netlink;
+pub mod route;
+
+pub use netlink::NetError;
+
+#[cfg(test)]
+mod discovery_tests;
+#[cfg(test)]
+pub(crate) mod testns;

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
+//
+// xdp_steer: the XDP half of xdpget's data path.
+//
+// Steers the TCP segments of one reserved local port range, addressed to our IPv4
+// address, into the AF_XDP socket bound to the receiving queue (an XSKMAP entry keyed
+// by rx_queue_index). Every other frame goes on to the kernel (XDP_PASS), unchanged.
+//
+// Follows: IEEE 802.3 (Ethernet II framing), RFC 791 (IPv4 header, fragmentation),
+// RFC 9293 §3.1 (TCP header). Map definitions are libbpf BTF-style (SEC(".maps")).
+//
+// The loader (src/driver/afxdp/loader.rs) fills `steer_config` and the XSKMAP, and reads
+// `steer_counters` for `--stats`. Keep `struct steer_config` and `enum steer_counter` in
+// step with the Rust side.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// Sockets per rx queue; more queues than this are never steered (they pass).
+#define XSKS_MAX_QUEUES 64
+
+// RFC 791 §3.1: flags (3 bits) and fragment offset (13 bits) share one 16-bit field.
+#define IPV4_MORE_FRAGMENTS 0x2000
+#define IPV4_FRAGMENT_OFFSET 0x1fff
+
+struct steer_config {
+    __u32 ipv4_addr;     // our address, network byte order; 0 = steer nothing
+    __u16 port_min;      // first port of the reserved range, host byte order
+    __u16 port_max;      // last port of the range, inclusive
+};
+
+enum steer_counter {
+    COUNTER_SEEN = 0,      // every frame this program ran on
+    COUNTER_STEERED = 1,   // redirected into an AF_XDP socket
+    COUNTER_PASSED = 2,    // handed on to the kernel
+    COUNTER_NO_SOCKET = 3, // in range, but no socket on this rx queue (passed too)
+    COUNTER_COUNT = 4,
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, XSKS_MAX_QUEUES);
+    __type(key, __u32);
+    __type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct steer_config);
+} steer_config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, COUNTER_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+} steer_counters SEC(".maps");
+
+static __always_inline void count(__u32 counter)
+{
+    __u64 *value = bpf_map_lookup_elem(&steer_counters, &counter);
+    if (value)
+        *value += 1; // per-CPU slot: no atomic needed
+}
+
+static __always_inline int pass(void)
+{
+    count(COUNTER_PASSED);
+    return XDP_PASS;
+}
+
+// Returns true when the frame is an unfragmented IPv4 TCP segment to our address and a
+// port of the reserved range. Every header is bounds-checked before it is read.
+static __always_inline int is_steered(struct xdp_md *ctx, const struct steer_config *config)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > data_end)
+        return 0;
+    if (eth->h_proto != bpf_htons(ETH_P_IP))
+        return 0;
+
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > data_end)
+        return 0;
+    if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_TCP)
+        return 0;
+    if (ip->daddr != config->ipv4_addr)
+        return 0;
+    // RFC 791 §3.2: a fragment (more to come, or not the first) goes to the kernel,
+    // which reassembles it; our engine never asks for fragmentation (it sends DF).
+    if (ip->frag_off & bpf_htons(IPV4_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET))
+        return 0;
+
+    // RFC 791 §3.1: IHL counts 32-bit words, options included.
+    struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
+    if ((void *)(tcp + 1) > data_end)
+        return 0;
+    __u16 dst_port = bpf_ntohs(tcp->dest);
+    return dst_port >= config->port_min && dst_port <= config->port_max;
+}
+
+SEC("xdp")
+int xdp_steer(struct xdp_md *ctx)
+{
+    count(COUNTER_SEEN);
+
+    __u32 zero = 0;
+    const struct steer_config *config = bpf_map_lookup_elem(&steer_config, &zero);
+    if (!config || config->ipv4_addr == 0)
+        return pass();
+    if (!is_steered(ctx, config))
+        return pass();
+
+    // The lower bits of flags are the action when the queue has no socket: XDP_PASS.
+    long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+    if (action == XDP_REDIRECT) {
+        count(COUNTER_STEERED);
+        return XDP_REDIRECT;
+    }
+    count(COUNTER_NO_SOCKET);
+    return pass();
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,435 @@
+//! Loads `ebpf/xdp_steer.c` (compiled by build.rs, embedded here), fills its config map,
+//! attaches it to an interface through a bpf_link and reads its counters.
+//!
+//! Attach policy:
+//! - native (driver) mode first, generic (SKB) mode as the fallback, with a one-line notice;
+//! - never replace someone else's program: an interface that already has one is refused;
+//! - a bpf_link is an fd: when xdpget exits or is killed the kernel closes it and the program
+//!   leaves the interface. (Kernels before 5.9 have no XDP links; aya then attaches through
+//!   netlink, and only a clean exit detaches.)
+//!
+//! Why aya rather than libbpf-rs: see docs/xdp.md.
+#![allow(unsafe_code)] // one `unsafe impl Pod`, nothing else
+
+use std::error::Error as _;
+use std::io;
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::os::fd::RawFd;
+
+use aya::maps::{Array, MapData, PerCpuArray, XskMap};
+use aya::programs::{Xdp, XdpMode};
+use aya::{Ebpf, Pod};
+
+use crate::net::iface::Interface;
+
+/// The XDP program, compiled by build.rs.
+static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_steer.o"));
+const PROGRAM_NAME: &str = "xdp_steer";
+const XSKS_MAP: &str = "xsks";
+const CONFIG_MAP: &str = "steer_config";
+const COUNTERS_MAP: &str = "steer_counters";
+/// `XSKS_MAX_QUEUES` in xdp_steer.c.
+pub const MAX_QUEUES: u32 = 64;
+
+/// `struct steer_config` of xdp_steer.c.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SteerConfigValue {
+    /// Network byte order, as it sits in the IPv4 header.
+    ipv4_addr: u32,
+    port_min: u16,
+    port_max: u16,
+}
+
+// SAFETY: `repr(C)` with only integer fields and no padding (4 + 2 + 2 bytes), so every bit
+// pattern is a valid value and copying its bytes to and from the kernel is sound.
+unsafe impl Pod for SteerConfigValue {}
+
+/// What the program steers: TCP to `address` with a destination port in `ports`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SteerConfig {
+    pub address: Ipv4Addr,
+    pub ports: RangeInclusive<u16>,
+}
+
+/// How the program runs on the interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum AttachMode {
+    /// In the driver, before any socket buffer exists (fast).
+    Native,
+    /// In the kernel's generic receive path, after the socket buffer is built (slower).
+    Generic,
+}
+
+/// The program's per-CPU counters, summed over CPUs (`enum steer_counter` in the C file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SteerCounters {
+    /// Frames the program ran on.
+    pub seen: u64,
+    /// Frames redirected into an AF_XDP socket.
+    pub steered: u64,
+    /// Frames handed to the kernel.
+    pub passed: u64,
+    /// Frames for us that arrived on a queue with no socket (passed to the kernel too).
+    pub no_socket: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    #[error("loading an XDP program needs root or CAP_BPF+CAP_NET_ADMIN")]
+    PermissionDenied,
+    #[error(
+        "interface {interface} already has an XDP program attached (id {program_id}); \
+         xdpget will not replace it (remove it, or use --driver raw)"
+    )]
+    AlreadyAttached { interface: String, program_id: u32 },
+    #[error("interface {interface} cannot run XDP programs: {source}")]
+    AttachFailed {
+        interface: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the kernel refused the XDP program: {0}")]
+    Load(String),
+    #[error("XDP map {map}: {message}")]
+    Map { map: &'static str, message: String },
+    #[error("the port range {0:?} is empty")]
+    EmptyPortRange(RangeInclusive<u16>),
+    #[error("rx queue {0} is beyond the {MAX_QUEUES} queues xdpget can steer")]
+    QueueOutOfRange(u32),
+}
+
+/// The loaded and attached program. Dropping it detaches the program and frees its maps.
+pub struct SteerProgram {
+    ebpf: Ebpf,
+    mode: AttachMode,
+    interface: String,
+}
+
+impl std::fmt::Debug for SteerProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SteerProgram")
+            .field("interface", &self.interface)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SteerProgram {
+    /// Loads the program, sets its config and attaches it to `interface`, natively if the
+    /// driver can, generically otherwise (printing one notice line on stderr).
+    pub fn attach(
+        interface: &Interface,
+        config: &SteerConfig,
+    ) -> Result<SteerProgram, LoaderError> {
+        if let Some(program_id) = interface.xdp_prog_id {
+            return Err(LoaderError::AlreadyAttached {
+                interface: interface.name.clone(),
+                program_id,
+            });
+        }
+        if config.ports.is_empty() {
+            return Err(LoaderError::EmptyPortRange(config.ports.clone()));
+        }
+
+        let mut ebpf = load(config)?;
+        let program = xdp_program(&mut ebpf)?;
+
+        let attach_error = |error: aya::programs::ProgramError| match errno_of(&error) {
+            Some(libc::EBUSY | libc::EEXIST) => LoaderError::AlreadyAttached {
+                interface: interface.name.clone(),
+                program_id: 0,
+            },
+            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+            errno => LoaderError::AttachFailed {
+                interface: interface.name.clone(),
+                source: errno.map_or_else(
+                    || io::Error::other(error.to_string()),
+                    io::Error::from_raw_os_error,
+                ),
+            },
+        };
+        let mode = match program.attach_to_if_index(interface.index, XdpMode::Driver) {
+            Ok(_) => AttachMode::Native,
+            Err(native_error) => {
+                let native_error = attach_error(native_error);
+                if !matches!(native_error, LoaderError::AttachFailed { .. }) {
+                    return Err(native_error);
+                }
+                program
+                    .attach_to_if_index(interface.index, XdpMode::Skb)
+                    .map_err(attach_error)?;
+                let reason = native_error
+                    .source()
+                    .map_or_else(|| native_error.to_string(), ToString::to_string);
+                eprintln!(
+                    "xdpget: native XDP attach failed on {} ({reason}); using generic (SKB) mode, which is slower",
+                    interface.name,
+                );
+                AttachMode::Generic
+            }
+        };
+        Ok(SteerProgram {
+            ebpf,
+            mode,
+            interface: interface.name.clone(),
+        })
+    }
+
+    /// Where the program runs.
+    pub fn mode(&self) -> AttachMode {
+        self.mode
+    }
+
+    /// Routes frames of rx queue `queue` into the AF_XDP socket `socket`.
+    pub fn set_socket(&mut self, queue: u32, socket: RawFd) -> Result<(), LoaderError> {
+        if queue >= MAX_QUEUES {
+            return Err(LoaderError::QueueOutOfRange(queue));
+        }
+        let map = self.ebpf.map_mut(XSKS_MAP).ok_or(LoaderError::Map {
+            map: XSKS_MAP,
+            message: "missing from the object file".into(),
+        })?;
+        let mut xsks: XskMap<&mut MapData> = XskMap::try_from(map).map_err(map_error(XSKS_MAP))?;
+        xsks.set(queue, socket, 0).map_err(map_error(XSKS_MAP))
+    }
+
+    /// The counters so far, summed over CPUs.
+    pub fn counters(&self) -> Result<SteerCounters, LoaderError> {
+        read_counters(&self.ebpf)
+    }
+}
+
+/// Parses the embedded object, sets the config map and loads the program into the kernel
+/// (verifier included), without attaching it anywhere.
+fn load(config: &SteerConfig) -> Result<Ebpf, LoaderError> {
+    let mut ebpf = Ebpf::load(PROGRAM).map_err(|error| match errno_of(&error) {
+        Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+        _ => LoaderError::Load(error.to_string()),
+    })?;
+    set_config(&mut ebpf, config)?;
+    xdp_program(&mut ebpf)?
+        .load()
+        .map_err(|error| match errno_of(&error) {
+            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+            _ => LoaderError::Load(error.to_string()),
+        })?;
+    Ok(ebpf)
+}
+
+fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
+    ebpf.program_mut(PROGRAM_NAME)
+        .ok_or_else(|| LoaderError::Load(format!("no program named {PROGRAM_NAME}")))?
+        .try_into()
+        .map_err(|error: aya::programs::ProgramError| LoaderError::Load(error.to_string()))
+}
+
+fn read_counters(ebpf: &Ebpf) -> Result<SteerCounters, LoaderError> {
+    let map = ebpf.map(COUNTERS_MAP).ok_or(LoaderError::Map {
+        map: COUNTERS_MAP,
+        message: "missing from the object file".into(),
+    })?;
+    let counters: PerCpuArray<&MapData, u64> =
+        PerCpuArray::try_from(map).map_err(map_error(COUNTERS_MAP))?;
+    let sum = |index: u32| -> Result<u64, LoaderError> {
+        let per_cpu = counters.get(&index, 0).map_err(map_error(COUNTERS_MAP))?;
+        Ok(per_cpu
+            .iter()
+            .fold(0u64, |total, value| total.wrapping_add(*value)))
+    };
+    Ok(SteerCounters {
+        seen: sum(0)?,
+        steered: sum(1)?,
+        passed: sum(2)?,
+        no_socket: sum(3)?,
+    })
+}
+
+fn set_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), LoaderError> {
+    let map = ebpf.map_mut(CONFIG_MAP).ok_or(LoaderError::Map {
+        map: CONFIG_MAP,
+        message: "missing from the object file".into(),
+    })?;
+    let mut array: Array<&mut MapData, SteerConfigValue> =
+        Array::try_from(map).map_err(map_error(CONFIG_MAP))?;
+    let value = SteerConfigValue {
+        ipv4_addr: u32::from_ne_bytes(config.address.octets()),
+        port_min: *config.ports.start(),
+        port_max: *config.ports.end(),
+    };
+    array.set(0, value, 0).map_err(map_error(CONFIG_MAP))
+}
+
+fn map_error<E: std::fmt::Display>(map: &'static str) -> impl Fn(E) -> LoaderError {
+    move |error| LoaderError::Map {
+        map,
+        message: error.to_string(),
+    }
+}
+
+/// The errno at the bottom of an aya error chain, if there is one (aya's syscall errors
+/// keep the `io::Error` as their source).
+fn errno_of(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io_error) = error.downcast_ref::<io::Error>() {
+            return io_error.raw_os_error();
+        }
+        current = error.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use super::*;
+    use crate::net::testns::root_or_skip;
+
+    const OUR_IP: [u8; 4] = [10, 77, 0, 2];
+
+    /// Runs the loaded program once over `frame` with BPF_PROG_TEST_RUN (rx queue 0, no
+    /// socket in the XSKMAP) and returns its XDP action.
+    fn test_run(ebpf: &mut Ebpf, frame: &[u8]) -> u32 {
+        const BPF_PROG_TEST_RUN: libc::c_long = 10;
+        /// The `test` member of `union bpf_attr` (<linux/bpf.h>), up to `batch_size`.
+        #[repr(C, align(8))]
+        #[derive(Default)]
+        struct TestRunAttr {
+            prog_fd: u32,
+            retval: u32,
+            data_size_in: u32,
+            data_size_out: u32,
+            data_in: u64,
+            data_out: u64,
+            repeat: u32,
+            duration: u32,
+            ctx_size_in: u32,
+            ctx_size_out: u32,
+            ctx_in: u64,
+            ctx_out: u64,
+            flags: u32,
+            cpu: u32,
+            batch_size: u32,
+            _pad: u32,
+        }
+        let program = xdp_program(ebpf).unwrap();
+        let fd = program.fd().unwrap().as_fd().as_raw_fd();
+        let mut attr = TestRunAttr {
+            prog_fd: u32::try_from(fd).unwrap(),
+            data_size_in: u32::try_from(frame.len()).unwrap(),
+            data_in: frame.as_ptr() as u64,
+            repeat: 1,
+            ..TestRunAttr::default()
+        };
+        // SAFETY: bpf(2) BPF_PROG_TEST_RUN reads `attr` (its declared size) and `frame`
+        // through the pointer in it, both live for the call; no output buffers are given.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_TEST_RUN,
+                &raw mut attr,
+                std::mem::size_of::<TestRunAttr>(),
+            )
+        };
+        assert_eq!(
+            result,
+            0,
+            "BPF_PROG_TEST_RUN: {}",
+            io::Error::last_os_error()
+        );
+        attr.retval
+    }
+
+    /// Ethernet + IPv4 (+ 4 bytes of options when `ihl` is 6) + TCP SYN.
+    fn tcp_frame(dst_ip: [u8; 4], dst_port: u16, frag_off: u16, ihl: u8) -> Vec<u8> {
+        let mut frame = vec![0u8; 14];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![0x40 | ihl, 0, 0, 0, 0, 1, 0, 0, 64, 6, 0, 0, 10, 77, 0, 1];
+        ip[6..8].copy_from_slice(&frag_off.to_be_bytes());
+        ip.extend_from_slice(&dst_ip);
+        ip.resize(usize::from(ihl) * 4, 1); // options: NOPs
+        frame.extend_from_slice(&ip);
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&51000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dst_port.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02;
+        frame.extend_from_slice(&tcp);
+        frame
+    }
+
+    #[test]
+    fn program_matches_only_unfragmented_tcp_to_our_range() {
+        if !root_or_skip("program_matches_only_unfragmented_tcp_to_our_range") {
+            return;
+        }
+        let config = SteerConfig {
+            address: Ipv4Addr::from(OUR_IP),
+            ports: 40000..=40099,
+        };
+        let mut ebpf = load(&config).unwrap();
+        const XDP_PASS: u32 = 2;
+        // Every frame passes here (no socket on queue 0); what differs is whether the
+        // program matched it, which the no_socket counter records.
+        let cases: [(&str, Vec<u8>, bool); 9] = [
+            ("in range", tcp_frame(OUR_IP, 40007, 0, 5), true),
+            ("first port", tcp_frame(OUR_IP, 40000, 0, 5), true),
+            ("last port", tcp_frame(OUR_IP, 40099, 0, 5), true),
+            ("with IP options", tcp_frame(OUR_IP, 40050, 0, 6), true),
+            ("DF set", tcp_frame(OUR_IP, 40050, 0x4000, 5), true),
+            ("below range", tcp_frame(OUR_IP, 39999, 0, 5), false),
+            ("above range", tcp_frame(OUR_IP, 40100, 0, 5), false),
+            (
+                "other address",
+                tcp_frame([10, 77, 0, 3], 40007, 0, 5),
+                false,
+            ),
+            ("more fragments", tcp_frame(OUR_IP, 40007, 0x2000, 5), false),
+        ];
+        let mut expected_matches = 0;
+        for (name, frame, matches) in &cases {
+            assert_eq!(test_run(&mut ebpf, frame), XDP_PASS, "{name}");
+            expected_matches += u64::from(*matches);
+            let counters = read_counters(&ebpf).unwrap();
+            assert_eq!(counters.no_socket, expected_matches, "{name}");
+        }
+        // a later fragment, a truncated TCP header, UDP and ARP all pass unmatched
+        let later_fragment = tcp_frame(OUR_IP, 40007, 0x0010, 5);
+        let truncated = tcp_frame(OUR_IP, 40007, 0, 5)[..14 + 20 + 10].to_vec();
+        let mut udp = tcp_frame(OUR_IP, 40007, 0, 5);
+        udp[14 + 9] = 17;
+        let mut arp = tcp_frame(OUR_IP, 40007, 0, 5);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        for frame in [later_fragment, truncated, udp, arp] {
+            assert_eq!(test_run(&mut ebpf, &frame), XDP_PASS);
+        }
+        let counters = read_counters(&ebpf).unwrap();
+        let runs = cases.len() as u64 + 4;
+        assert_eq!(counters.no_socket, expected_matches);
+        assert_eq!(counters.seen, runs);
+        assert_eq!(counters.passed, runs);
+        assert_eq!(counters.steered, 0);
+    }
+
+    #[test]
+    fn config_value_layout_matches_c() {
+        assert_eq!(std::mem::size_of::<SteerConfigValue>(), 8);
+        let value = SteerConfigValue {
+            ipv4_addr: u32::from_ne_bytes([10, 0, 0, 2]),
+            port_min: 1,
+            port_max: 2,
+        };
+        // the address bytes sit in memory in header order
+        assert_eq!(value.ipv4_addr.to_ne_bytes(), [10, 0, 0, 2]);
+    }
+
+    #[test]
+    fn embedded_object_is_bpf_elf() {
+        assert_eq!(&PROGRAM[..4], b"\x7fELF");
+        // e_machine EM_BPF = 247 (little-endian object on x86_64)
+        assert_eq!(u16::from_le_bytes([PROGRAM[18], PROGRAM[19]]), 247);
+    }
+}

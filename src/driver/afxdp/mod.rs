@@ -1,0 +1,340 @@
+//! The AF_XDP driver: our XDP program steers the reserved port range into AF_XDP sockets,
+//! one per rx queue, and frames are read and written in place in their UMEM.
+//!
+//! - [`loader`]: loads, configures and attaches `ebpf/xdp_steer.c`, reads its counters.
+//! - `queue`: one socket, its UMEM and its four rings.
+//! - `sys`: the clock, poll(2) and the busy-poll socket options.
+//!
+//! Kernel reference: Documentation/networking/af_xdp.rst (rings, need_wakeup, bind modes).
+//! Nothing on the receive/transmit path allocates: scratch descriptor arrays and free
+//! lists are sized once, in [`AfXdpDriver::open`].
+
+pub mod loader;
+mod queue;
+mod sys;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use xsk_rs::FrameDesc;
+
+use self::loader::{AttachMode, LoaderError, MAX_QUEUES, SteerConfig, SteerCounters, SteerProgram};
+pub use self::queue::BindMode;
+use self::queue::QueueSocket;
+use super::{Driver, DriverError, DriverStats};
+use crate::net::iface::Interface;
+use crate::time::Instant;
+
+/// Ethernet II header: two MACs and the EtherType.
+const ETHERNET_HEADER_LEN: usize = 14;
+
+/// Sizing and behaviour of the AF_XDP sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfXdpConfig {
+    /// UMEM frames per socket, a power of two: half receive, half transmit. Each ring is
+    /// as large as its half. See [`AfXdpConfig::for_bandwidth_delay`].
+    pub frame_count: u32,
+    /// Bytes per UMEM frame, a power of two (4096: one page, room for a 3.5 KB MTU).
+    pub frame_size: u32,
+    /// Bind only this rx queue (`--queue`); `None` binds every rx queue of the interface.
+    pub queue: Option<u32>,
+    /// Try zero-copy before copy mode.
+    pub zero_copy: bool,
+    /// Ask for busy polling (SO_PREFER_BUSY_POLL and friends) where the kernel has it.
+    pub busy_poll: bool,
+    /// SO_BUSY_POLL: microseconds a blocking call may busy-poll.
+    pub busy_poll_micros: u32,
+    /// Frames per receive/transmit batch (and SO_BUSY_POLL_BUDGET).
+    pub batch_size: u32,
+}
+
+impl Default for AfXdpConfig {
+    fn default() -> Self {
+        AfXdpConfig {
+            frame_count: 4096,
+            frame_size: 4096,
+            queue: None,
+            zero_copy: true,
+            busy_poll: true,
+            busy_poll_micros: 20,
+            batch_size: 64,
+        }
+    }
+}
+
+impl AfXdpConfig {
+    /// Sizes the UMEM for a path of `bits_per_second` and round-trip time `rtt`: enough
+    /// receive frames to hold two bandwidth-delay products of full-size segments (the
+    /// window plus what arrives while we process a batch), rounded up to a power of two and
+    /// kept between 512 and 262144 frames in all.
+    pub fn for_bandwidth_delay(bits_per_second: u64, rtt: Duration) -> AfXdpConfig {
+        const SEGMENT_BYTES: u128 = 1448; // a typical MSS; smaller segments need more frames
+        let bdp_bytes = u128::from(bits_per_second) * rtt.as_micros() / 8 / 1_000_000;
+        let receive_frames = (2 * bdp_bytes).div_ceil(SEGMENT_BYTES);
+        let total = u32::try_from(receive_frames.saturating_mul(2))
+            .unwrap_or(u32::MAX)
+            .clamp(512, 262_144)
+            .next_power_of_two();
+        AfXdpConfig {
+            frame_count: total,
+            ..AfXdpConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), AfXdpError> {
+        let power_of_two = |n: u32| n >= 2 && n.is_power_of_two();
+        if !power_of_two(self.frame_count) || self.frame_count < 64 {
+            return Err(AfXdpError::Config(format!(
+                "the UMEM frame count must be a power of two of at least 64, not {}",
+                self.frame_count
+            )));
+        }
+        if !power_of_two(self.frame_size) || !(2048..=65536).contains(&self.frame_size) {
+            return Err(AfXdpError::Config(format!(
+                "the UMEM frame size must be a power of two from 2048 to 65536, not {}",
+                self.frame_size
+            )));
+        }
+        if self.batch_size == 0 || self.batch_size > self.frame_count / 2 {
+            return Err(AfXdpError::Config(format!(
+                "the batch size must be between 1 and half the frame count, not {}",
+                self.batch_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AfXdpError {
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    #[error("{0}")]
+    Socket(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("interface {interface} has {available} rx queue(s); there is no queue {queue}")]
+    NoSuchQueue {
+        interface: String,
+        queue: u32,
+        available: u32,
+    },
+}
+
+/// AF_XDP sockets on one interface, with our XDP program steering into them.
+pub struct AfXdpDriver {
+    // Field order is drop order: sockets close before the program detaches.
+    queues: Vec<QueueSocket>,
+    program: SteerProgram,
+    /// Scratch descriptors for one batch (receive, transmit, completion).
+    batch: Vec<FrameDesc>,
+    /// Scratch pollfds, one per socket.
+    pollfds: Vec<libc::pollfd>,
+    /// The queue to look at first on the next receive (round robin across queues).
+    next_rx_queue: usize,
+    tx_pending: bool,
+    max_frame_len: usize,
+    stats: DriverStats,
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for AfXdpDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfXdpDriver")
+            .field("program", &self.program)
+            .field("queues", &self.queues.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AfXdpDriver {
+    /// Attaches the steering program to `interface` and opens one socket per rx queue (or
+    /// the one `config.queue` names). Notices (generic XDP, no busy polling) are printed
+    /// as one line each on stderr and kept in [`AfXdpDriver::notes`].
+    pub fn open(
+        interface: &Interface,
+        steer: &SteerConfig,
+        config: &AfXdpConfig,
+    ) -> Result<AfXdpDriver, AfXdpError> {
+        config.validate()?;
+        // Without channel information, queue 0 is the only one we know exists.
+        let rx_queues = sys::rx_queue_count(&interface.name).unwrap_or(1);
+        let queue_ids: Vec<u32> = match config.queue {
+            Some(queue) if queue >= rx_queues => {
+                return Err(AfXdpError::NoSuchQueue {
+                    interface: interface.name.clone(),
+                    queue,
+                    available: rx_queues,
+                });
+            }
+            Some(queue) => vec![queue],
+            None => (0..rx_queues.min(MAX_QUEUES)).collect(),
+        };
+
+        let mut program = SteerProgram::attach(interface, steer)?;
+        let mut notes = Vec::new();
+        if program.mode() == AttachMode::Generic {
+            notes.push(format!(
+                "{}: XDP runs in generic (SKB) mode",
+                interface.name
+            ));
+        }
+        let mut queues = Vec::with_capacity(queue_ids.len());
+        for queue_id in queue_ids {
+            let socket = QueueSocket::open(
+                &interface.name,
+                queue_id,
+                config.frame_count,
+                config.frame_size,
+                config.zero_copy,
+            )
+            .map_err(|error| AfXdpError::Socket(error.reason))?;
+            program.set_socket(queue_id, socket.raw_fd())?;
+            let busy_poll = config.busy_poll.then(|| {
+                sys::enable_busy_poll(socket.raw_fd(), config.busy_poll_micros, config.batch_size)
+            });
+            if let Some(Err((option, error))) = busy_poll {
+                let note = format!("busy polling is off: the kernel refused {option} ({error})");
+                eprintln!("xdpget: {note}");
+                notes.push(note);
+            }
+            queues.push(socket);
+        }
+        let frame_capacity = queues.first().map_or(0, |q| q.frame_capacity);
+        let max_frame_len = frame_capacity.min(interface.mtu as usize + ETHERNET_HEADER_LEN);
+        let pollfds = queues.iter().map(|q| sys::pollfd(q.raw_fd())).collect();
+        Ok(AfXdpDriver {
+            queues,
+            program,
+            batch: vec![FrameDesc::default(); config.batch_size as usize],
+            pollfds,
+            next_rx_queue: 0,
+            tx_pending: false,
+            max_frame_len,
+            stats: DriverStats::default(),
+            notes,
+        })
+    }
+
+    /// Where the XDP program runs.
+    pub fn attach_mode(&self) -> AttachMode {
+        self.program.mode()
+    }
+
+    /// How each socket is bound, by rx queue.
+    pub fn bind_modes(&self) -> Vec<(u32, BindMode)> {
+        self.queues
+            .iter()
+            .map(|q| (q.queue_id, q.bind_mode))
+            .collect()
+    }
+
+    /// The XDP program's counters (`--stats`).
+    pub fn steer_counters(&self) -> Result<SteerCounters, LoaderError> {
+        self.program.counters()
+    }
+
+    /// One-line notices about degraded modes, already printed on stderr.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+}
+
+fn io_error(context: &'static str) -> impl Fn(std::io::Error) -> DriverError {
+    move |source| DriverError::Io { context, source }
+}
+
+impl Driver for AfXdpDriver {
+    fn now(&self) -> Instant {
+        sys::monotonic_now()
+    }
+
+    fn receive<F: FnMut(&[u8])>(&mut self, max: usize, mut f: F) -> Result<usize, DriverError> {
+        let queue_count = self.queues.len();
+        let mut total = 0;
+        for step in 0..queue_count {
+            let remaining = max - total;
+            if remaining == 0 {
+                break;
+            }
+            let index = (self.next_rx_queue + step) % queue_count;
+            let batch_len = remaining.min(self.batch.len());
+            let (frames, bytes) = self.queues[index]
+                .receive(&mut self.batch[..batch_len], &mut f)
+                .map_err(io_error("AF_XDP rx wake-up"))?;
+            total += frames;
+            self.stats.rx_frames += frames as u64;
+            self.stats.rx_bytes += bytes;
+        }
+        if queue_count > 0 {
+            self.next_rx_queue = (self.next_rx_queue + 1) % queue_count;
+        }
+        Ok(total)
+    }
+
+    fn transmit<F: FnMut(&mut [u8]) -> usize>(
+        &mut self,
+        max: usize,
+        mut f: F,
+    ) -> Result<usize, DriverError> {
+        // Transmit always leaves through the first socket: one flow, one tx ring.
+        let Some(queue) = self.queues.first_mut() else {
+            return Ok(0);
+        };
+        queue.reclaim_completed(&mut self.batch);
+        let batch_len = max.min(self.batch.len());
+        let (frames, bytes, refused) = queue.transmit(&mut self.batch[..batch_len], &mut f);
+        self.stats.tx_frames += frames as u64;
+        self.stats.tx_bytes += bytes;
+        self.stats.tx_dropped += refused;
+        self.tx_pending |= frames > 0;
+        Ok(frames)
+    }
+
+    fn flush(&mut self) -> Result<(), DriverError> {
+        if !self.tx_pending {
+            return Ok(());
+        }
+        if let Some(queue) = self.queues.first_mut() {
+            let drained = queue.kick_tx().map_err(io_error("AF_XDP tx wake-up"))?;
+            // Frames still on the ring get another kick at the next flush or wait.
+            self.tx_pending = !drained;
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
+        self.stats.idle_waits += 1;
+        self.flush()?;
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(self.now());
+                // Round up so that we never wake before the deadline and spin.
+                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+            }
+        };
+        sys::poll_readable(&mut self.pollfds, timeout_ms)
+            .map_err(io_error("poll on AF_XDP sockets"))?;
+        Ok(())
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+
+    /// Our counters plus the drops the kernel counted on each socket (one getsockopt per
+    /// socket: for reports, not for the hot loop).
+    fn stats(&self) -> DriverStats {
+        let mut stats = self.stats;
+        for queue in &self.queues {
+            let (rx_dropped, tx_dropped) = queue.kernel_drops();
+            stats.rx_dropped += rx_dropped;
+            stats.tx_dropped += tx_dropped;
+        }
+        stats
+    }
+}
