@@ -77,3 +77,5 @@ pub trait Driver {
     /// Counters so far.
     fn stats(&self) -> DriverStats;
 }
+
+pub mod raw;

@@ -63,7 +63,10 @@ impl Add<usize> for SeqNumber {
     /// # Panics
     /// If `rhs` does not fit in 31 bits: no window or segment is that large.
     fn add(self, rhs: usize) -> SeqNumber {
-        assert!(rhs < (1 << 31), "sequence number increment {rhs} is too large");
+        assert!(
+            rhs < (1 << 31),
+            "sequence number increment {rhs} is too large"
+        );
         SeqNumber(self.0.wrapping_add(rhs as u32))
     }
 }
