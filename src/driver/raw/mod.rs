@@ -17,9 +17,11 @@
 //! than the MTU before AF_PACKET sees them; [`RawDriver::open`] turns GRO off on the
 //! interface for the driver's lifetime (when it was on) and turns it back on in `Drop`.
 //!
-//! Outgoing frames: AF_PACKET also delivers frames the host itself sends. The socket asks
-//! the kernel not to (PACKET_IGNORE_OUTGOING, Linux 4.20) and the ring reader skips any
-//! frame marked PACKET_OUTGOING that still arrives.
+//! Outgoing frames: an AF_PACKET socket bound to ETH_P_ALL also gets the frames the host
+//! itself sends (never those it sent itself). Ours is bound to ETH_P_IP, which the transmit
+//! tap does not serve; it also asks the kernel not to (PACKET_IGNORE_OUTGOING, Linux 4.20),
+//! and the ring reader skips any frame marked PACKET_OUTGOING that still arrives. The tests
+//! check that each of the last two holds on its own.
 
 #![allow(unsafe_code)]
 
