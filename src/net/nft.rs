@@ -253,6 +253,57 @@ mod tests {
         assert_eq!(parse_counter_packets("table inet x {}"), None);
     }
 
+    /// Root only: in a namespace of its own, a stale table of a dead pid is removed, a
+    /// live foreign table is kept, ours appears, and drop removes it.
+    #[test]
+    fn install_cleans_stale_tables_and_drop_removes_ours() {
+        use crate::driver::raw::testns::{InNetns, Netns, root_or_skip, run, stdout_of};
+        if !root_or_skip("install_cleans_stale_tables_and_drop_removes_ours") {
+            return;
+        }
+        let netns = Netns::new("nft");
+        let _in = InNetns::enter(&netns.name).expect("enter the namespace");
+        // pid 4194305 is above the kernel's largest pid_max: never alive. pid 1 always is.
+        let stale = "xdpget_4194305_0";
+        let live = "xdpget_1_0";
+        for table in [stale, live, "unrelated"] {
+            stdout_of(
+                run("nft", &["add", "table", "inet", table]),
+                "nft add table",
+            );
+        }
+        let tables = || stdout_of(run("nft", &["list", "tables"]), "nft list tables");
+
+        let guard = NftGuard::install(Ipv4Addr::new(10, 1, 2, 3), 40000..=40009).expect("install");
+        let listing = tables();
+        assert!(!listing.contains(stale), "stale table kept: {listing}");
+        assert!(
+            listing.contains(live) && listing.contains("unrelated"),
+            "{listing}"
+        );
+        assert!(listing.contains(guard.table()), "{listing}");
+        let rules = stdout_of(
+            run("nft", &["list", "table", "inet", guard.table()]),
+            "list",
+        );
+        assert!(
+            rules.contains("ip daddr 10.1.2.3 tcp dport 40000-40009"),
+            "{rules}"
+        );
+        assert!(rules.contains("priority raw"), "{rules}");
+        assert_eq!(guard.dropped_packets().expect("counter"), 0);
+
+        // Two guards of one process coexist (different serials), each removes its own.
+        let second = NftGuard::install(Ipv4Addr::new(10, 1, 2, 4), 1..=2).expect("second");
+        assert_ne!(second.table(), guard.table());
+        let first_name = guard.table().to_owned();
+        guard.remove().expect("remove");
+        let listing = tables();
+        assert!(!listing.contains(&first_name) && listing.contains(second.table()));
+        drop(second);
+        assert!(!tables().contains(&format!("xdpget_{}_", std::process::id())));
+    }
+
     #[test]
     fn empty_range_is_refused_before_nft_runs() {
         #[expect(clippy::reversed_empty_ranges, reason = "the empty range is the point")]

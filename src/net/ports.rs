@@ -378,6 +378,37 @@ mod tests {
         fs::remove_file(&path).ok();
     }
 
+    /// Root only: the real sysctl, in a namespace of its own (the list is per namespace).
+    #[test]
+    fn guard_on_the_kernel_list() {
+        use crate::driver::raw::testns::{InNetns, Netns, root_or_skip};
+        if !root_or_skip("guard_on_the_kernel_list") {
+            return;
+        }
+        let netns = Netns::new("ports");
+        let _in = InNetns::enter(&netns.name).expect("enter the namespace");
+        let path = Path::new(RESERVED_PORTS_PATH);
+        fs::write(path, "8080,40500-40600\n").expect("write the sysctl");
+        // This thread's view of /proc/sys/net is the namespace's, as `ip netns exec` sees it.
+        let seen_by_ip =
+            crate::driver::raw::testns::run_in(&netns.name, &["cat", RESERVED_PORTS_PATH]);
+        assert_eq!(
+            String::from_utf8_lossy(&seen_by_ip.stdout),
+            "8080,40500-40600\n"
+        );
+        let guard = ReservedPorts::reserve(40000..=40999).expect("reserve");
+        // The kernel prints its own canonical form of what we wrote.
+        assert_eq!(fs::read_to_string(path).unwrap(), "8080,40000-40999\n");
+        assert_eq!(guard.added().to_string(), "40000-40499,40601-40999");
+        drop(guard);
+        assert_eq!(fs::read_to_string(path).unwrap(), "8080,40500-40600\n");
+        fs::write(path, "\n").expect("write the sysctl");
+        let guard = ReservedPorts::reserve(50000..=50000).expect("reserve");
+        assert_eq!(fs::read_to_string(path).unwrap(), "50000\n");
+        guard.release().expect("release");
+        assert_eq!(fs::read_to_string(path).unwrap(), "\n");
+    }
+
     #[test]
     fn guard_rejects_empty_range_and_bad_file() {
         let path = temp_list("bad", "not a list\n");
