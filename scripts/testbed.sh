@@ -3,6 +3,7 @@
 # helper in the server namespace. See docs/testbed.md.
 #
 #   scripts/testbed.sh up       # create (idempotent: what already runs is left alone)
+#   scripts/testbed.sh up --loss 1   # ... with 1 % of the server's packets dropped
 #   scripts/testbed.sh down     # stop everything it started, delete the namespaces
 #   scripts/testbed.sh down --purge   # ... and delete the state dir with the data files
 #   scripts/testbed.sh status   # what exists and what runs
@@ -199,15 +200,30 @@ EOF
   die "the HTTP helper did not start; see $run/helper.log"
 }
 
+# Both veth ends report operstate UP only once both are up and the carrier is on.
+wait_link_up() {
+  local i
+  for i in $(seq 50); do
+    if in_client ip -br link show "$DEV_CLIENT" | grep -q " UP " \
+       && in_server ip -br link show "$DEV_SERVER" | grep -q " UP "; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "the veth pair did not come up"
+}
+
 up() {
   require
+  # A half-built testbed is worse than none: if any step fails, take everything down.
+  trap 'rc=$?; if [ "$rc" -ne 0 ]; then log "up failed; tearing down"; down >/dev/null 2>&1 || true; fi' EXIT
   mkdir -p "$DIR"
   net_up
   loss_up
   data_up
   helper_up
   nginx_up
-  in_client ip link show "$DEV_CLIENT" | grep -q "state UP" || sleep 0.2
+  wait_link_up
   log "up: client $NS_CLIENT/$DEV_CLIENT $ADDR_CLIENT, server $NS_SERVER/$DEV_SERVER $ADDR_SERVER," \
       "http://$ADDR_SERVER/ (loss $LOSS%), data in $DIR/www"
 }
@@ -283,8 +299,15 @@ status() {
 }
 
 case "${1:-}" in
-  up) up ;;
+  up)
+    shift
+    if [ "${1:-}" = --loss ]; then
+      [ $# -ge 2 ] || die "--loss needs a percentage"
+      LOSS=$2
+    fi
+    up
+    ;;
   down) shift; down "${1:-}" ;;
   status) status ;;
-  *) echo "usage: $0 up|down [--purge]|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--loss N]|down [--purge]|status" >&2; exit 2 ;;
 esac
