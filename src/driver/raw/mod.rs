@@ -23,6 +23,26 @@
 //! and the ring reader skips any frame marked PACKET_OUTGOING that still arrives. (The
 //! outgoing-frame test fails only with all three removed; checked by hand.)
 
+//!
+//! A run holds, in this order (dropped in reverse):
+//!
+//! ```no_run
+//! use std::net::Ipv4Addr;
+//! use xdpget::driver::Driver;
+//! use xdpget::driver::raw::{RawConfig, RawDriver};
+//! use xdpget::net::{nft::NftGuard, ports::ReservedPorts};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (addr, ports) = (Ipv4Addr::new(10, 77, 0, 1), 40000..=40999);
+//! let _reserved = ReservedPorts::reserve(ports.clone())?; // the kernel's sockets stay off
+//! let _quiet = NftGuard::install(addr, ports.clone())?; // the kernel's TCP stays quiet
+//! let mut driver = RawDriver::open(&RawConfig::new("xg-c0", addr, ports))?;
+//! let now = driver.now();
+//! let _got = driver.receive(64, |frame| println!("{} bytes at {now}", frame.len()))?;
+//! # Ok(())
+//! # }
+//! ```
+
 #![allow(unsafe_code)]
 
 pub mod filter;
@@ -127,7 +147,16 @@ impl RawDriver {
         ))?;
         let ifindex = socket
             .interface_index(&config.interface)
-            .map_err(io_error("cannot find the interface"))?;
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::ENODEV) => DriverError::Unsupported(format!(
+                    "interface {} does not exist",
+                    config.interface
+                )),
+                _ => DriverError::Io {
+                    context: "cannot look up the interface",
+                    source,
+                },
+            })?;
         let mtu = socket
             .interface_mtu(&config.interface)
             .map_err(io_error("cannot read the interface's MTU"))?;

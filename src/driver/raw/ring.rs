@@ -222,22 +222,25 @@ impl RxRing {
                 _ => None,
             };
             let data_start = offset + mac;
-            let keep_going = if data_start
+            let inside_block = data_start
                 .checked_add(snaplen)
-                .is_some_and(|end| end <= self.block_size)
-            {
+                .is_some_and(|end| end <= self.block_size);
+            let (data, wire_len): (&[u8], usize) = if inside_block {
                 // SAFETY: [data_start, data_start + snaplen) lies inside the current block
                 // (checked just above), which is ours until release_block; the slice is
                 // dropped when `f` returns, before any release.
                 let data = unsafe { std::slice::from_raw_parts(self.at(data_start), snaplen) };
-                f(RxFrame {
-                    data,
-                    wire_len,
-                    outgoing,
-                })
+                (data, wire_len)
             } else {
-                true
+                // Offsets that point outside the block: hand out nothing, which reads as a
+                // truncated frame and is counted as dropped.
+                (&[], wire_len.max(1))
             };
+            let keep_going = f(RxFrame {
+                data,
+                wire_len,
+                outgoing,
+            });
             if self.cursor.is_none() {
                 self.release_block();
             }
