@@ -2,9 +2,11 @@
 """The testbed's HTTP helper: the body framings nginx does not serve as-is.
 
 Runs inside the server namespace (started by scripts/testbed.sh). Every body is
-deterministic: byte i of a body of any length is byte i of the stream
-sha256(seed || 0) || sha256(seed || 1) || ... (counter as 8 bytes big-endian), and each
-response carries X-Body-SHA256 with the digest of the full body it means to send.
+deterministic: byte i of a body of any length is byte i of one endless stream made of
+64 KiB blocks, block k = P xor (sha256(seed || "block" || k) repeated), where P is 64 KiB
+of sha256(seed || n) for n = 0, 1, ... (counters as 8 bytes big-endian); no two blocks
+are alike, so a block written at the wrong offset shows. Each response carries
+X-Body-SHA256 with the digest of the full body it means to send.
 
   GET /chunked/<size>[?chunk=<n>]  200, Transfer-Encoding: chunked, chunks of n bytes (4096)
   GET /close/<size>                200, no Content-Length: body ends when the server closes
@@ -32,26 +34,46 @@ def parse_size(text):
     return int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
 
 
-def body_chunks(size, chunk=65536):
-    """Yields the deterministic body of `size` bytes in pieces of at most `chunk` bytes."""
-    counter = 0
-    pending = b""
+BLOCK = 1 << 16
+_pattern = None
+
+
+def block(k):
+    """Block k of the endless body stream (see the module docstring)."""
+    global _pattern
+    if _pattern is None:
+        raw = b"".join(hashlib.sha256(SEED + n.to_bytes(8, "big")).digest() for n in range(BLOCK // 32))
+        _pattern = int.from_bytes(raw, "big")
+    key = hashlib.sha256(SEED + b"block" + k.to_bytes(8, "big")).digest() * (BLOCK // 32)
+    return (_pattern ^ int.from_bytes(key, "big")).to_bytes(BLOCK, "big")
+
+
+def body_chunks(size, chunk=BLOCK):
+    """Yields the first `size` bytes of the stream in pieces of at most `chunk` bytes."""
+    pending = bytearray()
+    k = 0
     sent = 0
     while sent < size:
-        while len(pending) < min(chunk, size - sent):
-            pending += hashlib.sha256(SEED + counter.to_bytes(8, "big")).digest()
-            counter += 1
-        piece = pending[: min(chunk, size - sent)]
-        pending = pending[len(piece):]
-        sent += len(piece)
+        want = min(chunk, size - sent)
+        while len(pending) < want:
+            pending += block(k)
+            k += 1
+        piece = bytes(pending[:want])
+        del pending[:want]
+        sent += want
         yield piece
 
 
+_digests = {}
+
+
 def body_digest(size):
-    h = hashlib.sha256()
-    for piece in body_chunks(size):
-        h.update(piece)
-    return h.hexdigest()
+    if size not in _digests:
+        h = hashlib.sha256()
+        for piece in body_chunks(size):
+            h.update(piece)
+        _digests[size] = h.hexdigest()
+    return _digests[size]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
