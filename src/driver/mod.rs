@@ -82,3 +82,4 @@ pub trait Driver {
 
 pub mod pcap;
 pub mod sim;
+pub mod raw;

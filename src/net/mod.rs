@@ -11,3 +11,5 @@ pub use netlink::NetError;
 mod discovery_tests;
 #[cfg(test)]
 pub(crate) mod testns;
+pub mod nft;
+pub mod ports;

@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# xdpget's testbed: two network namespaces joined by a veth pair, nginx and a small HTTP
+# helper in the server namespace. See docs/testbed.md.
+#
+#   scripts/testbed.sh up       # create (idempotent: what already runs is left alone)
+#   scripts/testbed.sh up --loss 1   # ... with 1 % of the server's packets dropped
+#   scripts/testbed.sh down     # stop everything it started, delete the namespaces
+#   scripts/testbed.sh down --purge   # ... and delete the state dir with the data files
+#   scripts/testbed.sh status   # what exists and what runs
+#
+# Environment (all optional):
+#   XG_TESTBED_NAME   prefix of the namespace names            (default: xg)
+#                     -> namespaces "$NAME-client" and "$NAME-server"
+#   XG_TESTBED_DIR    state dir: configs, pids, logs, data     (default: /tmp/xdpget-testbed
+#                     for the default name, /tmp/xdpget-testbed-$NAME otherwise)
+#   XG_TESTBED_SIZES  data files to serve, sizes with K/M/G suffix (default: "1M 64M 1G")
+#   XG_TESTBED_LOSS   percent of the server's outgoing packets to drop, 0-100 (default: 0)
+#   XG_TESTBED_SEED   seed of the data files' content           (default: xdpget)
+set -euo pipefail
+
+NAME=${XG_TESTBED_NAME:-xg}
+if [ "$NAME" = xg ]; then DEFAULT_DIR=/tmp/xdpget-testbed; else DEFAULT_DIR=/tmp/xdpget-testbed-$NAME; fi
+DIR=${XG_TESTBED_DIR:-$DEFAULT_DIR}
+SIZES=${XG_TESTBED_SIZES:-1M 64M 1G}
+LOSS=${XG_TESTBED_LOSS:-0}
+SEED=${XG_TESTBED_SEED:-xdpget}
+
+NS_CLIENT=$NAME-client
+NS_SERVER=$NAME-server
+# Interface names are per namespace, so every testbed can use the same two.
+DEV_CLIENT=xg-c0
+DEV_SERVER=xg-s0
+ADDR_CLIENT=10.77.0.1
+ADDR_SERVER=10.77.0.2
+PREFIX_LEN=24
+HTTP_PORT=80
+HELPER_PORT=8080
+LOSS_TABLE=xg_testbed_loss
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+log() { echo "testbed[$NAME]: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+in_server() { ip netns exec "$NS_SERVER" "$@"; }
+in_client() { ip netns exec "$NS_CLIENT" "$@"; }
+ns_exists() { [ -e "/run/netns/$1" ]; }
+
+# True when the pid in file $1 names a live process.
+pid_alive() {
+  local pid
+  [ -s "$1" ] || return 1
+  pid=$(cat "$1")
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+require() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root (it creates network namespaces)"
+  local tool
+  for tool in ip ethtool nginx nft python3 openssl sha256sum; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (run scripts/setup.sh)"
+  done
+  [[ "$LOSS" =~ ^[0-9]+$ ]] && [ "$LOSS" -le 100 ] || die "XG_TESTBED_LOSS must be 0..100, not '$LOSS'"
+}
+
+# "64M" -> 67108864
+size_bytes() {
+  local s=$1 n unit
+  [[ "$s" =~ ^([0-9]+)([KMG]?)$ ]] || die "bad size '$s' (want e.g. 1M, 64M, 1G)"
+  n=${BASH_REMATCH[1]}; unit=${BASH_REMATCH[2]}
+  case $unit in
+    K) echo $((n * 1024)) ;;
+    M) echo $((n * 1024 * 1024)) ;;
+    G) echo $((n * 1024 * 1024 * 1024)) ;;
+    *) echo "$n" ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------- up
+
+net_up() {
+  ns_exists "$NS_CLIENT" || ip netns add "$NS_CLIENT"
+  ns_exists "$NS_SERVER" || ip netns add "$NS_SERVER"
+  if ! in_client ip link show "$DEV_CLIENT" >/dev/null 2>&1; then
+    # Both ends are created directly inside their namespaces: nothing in the root one.
+    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" type veth peer name "$DEV_SERVER" netns "$NS_SERVER"
+  fi
+  in_client ip link set lo up
+  in_server ip link set lo up
+  in_client ip addr replace "$ADDR_CLIENT/$PREFIX_LEN" dev "$DEV_CLIENT"
+  in_server ip addr replace "$ADDR_SERVER/$PREFIX_LEN" dev "$DEV_SERVER"
+  in_client ip link set "$DEV_CLIENT" up
+  in_server ip link set "$DEV_SERVER" up
+  # Without this the server's segments cross the veth with partial checksums (and, with
+  # TSO, as 64 KB super-segments) that a raw or AF_XDP receiver would take as corrupt.
+  in_server ethtool -K "$DEV_SERVER" tx off >/dev/null
+}
+
+loss_up() {
+  if [ "$LOSS" -gt 0 ]; then
+    # Replaces the table atomically, so changing XG_TESTBED_LOSS and re-running up works.
+    in_server nft -f - <<EOF
+table inet $LOSS_TABLE
+delete table inet $LOSS_TABLE
+table inet $LOSS_TABLE {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    numgen random mod 100 < $LOSS counter drop
+  }
+}
+EOF
+  else
+    in_server nft delete table inet "$LOSS_TABLE" 2>/dev/null || true
+  fi
+}
+
+# Deterministic, incompressible content: AES-128-CTR keystream keyed from the seed.
+data_up() {
+  local www=$DIR/www size bytes file key
+  mkdir -p "$www"
+  key=$(printf '%s' "$SEED" | sha256sum | cut -c1-32)
+  for size in $SIZES; do
+    bytes=$(size_bytes "$size")
+    file=$www/$size.bin
+    if [ -f "$file" ] && [ "$(stat -c %s "$file")" = "$bytes" ] && [ -f "$file.seed" ] \
+       && [ "$(cat "$file.seed")" = "$SEED" ]; then
+      continue
+    fi
+    log "generating $size.bin ($bytes bytes)"
+    # openssl dies of SIGPIPE when head has enough; the size check below is the real test.
+    { openssl enc -aes-128-ctr -nosalt -K "$key" -iv 00000000000000000000000000000000 \
+        </dev/zero 2>/dev/null || true; } | head -c "$bytes" >"$file.tmp"
+    [ "$(stat -c %s "$file.tmp")" = "$bytes" ] || die "could not generate $file"
+    mv "$file.tmp" "$file"
+    printf '%s' "$SEED" >"$file.seed"
+  done
+  (cd "$www" && sha256sum -- *.bin >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+}
+
+nginx_up() {
+  local run=$DIR/nginx
+  mkdir -p "$run/logs" "$run/tmp"
+  cat >"$run/nginx.conf" <<EOF
+# Written by scripts/testbed.sh; runs inside namespace $NS_SERVER.
+user root;
+worker_processes 1;
+pid $run/nginx.pid;
+error_log $run/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log $run/logs/access.log;
+  client_body_temp_path $run/tmp/body;
+  proxy_temp_path $run/tmp/proxy;
+  fastcgi_temp_path $run/tmp/fastcgi;
+  uwsgi_temp_path $run/tmp/uwsgi;
+  scgi_temp_path $run/tmp/scgi;
+  types { application/octet-stream bin; text/plain txt; }
+  default_type application/octet-stream;
+  sendfile on;
+  keepalive_timeout 30s;
+  server {
+    listen $HTTP_PORT;
+    root $DIR/www;
+    # Files are served with Content-Length; Range requests are nginx's own.
+    location = /redirect/relative { absolute_redirect off; return 302 /1M.bin; }
+    location = /redirect/absolute { return 301 http://$ADDR_SERVER/1M.bin; }
+    location = /redirect/loop     { absolute_redirect off; return 302 /redirect/loop; }
+    location = /status/500        { return 500; }
+    # Anything else that does not exist is nginx's own 404. Chunked, close-delimited and
+    # early-close bodies come from the helper on port $HELPER_PORT (testbed_http.py), not
+    # through nginx, which would re-frame them.
+  }
+}
+EOF
+  if pid_alive "$run/nginx.pid"; then
+    in_server nginx -p "$run" -c "$run/nginx.conf" -e "$run/logs/error.log" -s reload
+  else
+    in_server nginx -p "$run" -c "$run/nginx.conf" -e "$run/logs/error.log"
+  fi
+}
+
+helper_up() {
+  local run=$DIR/helper
+  mkdir -p "$run"
+  pid_alive "$run/helper.pid" && return 0
+  # setsid + nohup: the helper outlives this script; its pid is recorded for down.
+  in_server setsid nohup python3 "$HERE/testbed_http.py" --port "$HELPER_PORT" --seed "$SEED" \
+    >"$run/helper.log" 2>&1 </dev/null &
+  echo $! >"$run/helper.pid"
+  local i
+  for i in $(seq 50); do
+    in_server python3 - "$HELPER_PORT" <<'EOF' && return 0
+import socket, sys
+s = socket.socket()
+s.settimeout(0.2)
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)
+EOF
+    sleep 0.1
+  done
+  die "the HTTP helper did not start; see $run/helper.log"
+}
+
+# Both veth ends report operstate UP only once both are up and the carrier is on.
+wait_link_up() {
+  local i
+  for i in $(seq 50); do
+    if in_client ip -br link show "$DEV_CLIENT" | grep -q " UP " \
+       && in_server ip -br link show "$DEV_SERVER" | grep -q " UP "; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "the veth pair did not come up"
+}
+
+up() {
+  require
+  # A half-built testbed is worse than none: if any step fails, take everything down.
+  trap 'rc=$?; if [ "$rc" -ne 0 ]; then log "up failed; tearing down"; down >/dev/null 2>&1 || true; fi' EXIT
+  mkdir -p "$DIR"
+  net_up
+  loss_up
+  data_up
+  helper_up
+  nginx_up
+  wait_link_up
+  log "up: client $NS_CLIENT/$DEV_CLIENT $ADDR_CLIENT, server $NS_SERVER/$DEV_SERVER $ADDR_SERVER," \
+      "http://$ADDR_SERVER/ (loss $LOSS%), data in $DIR/www"
+}
+
+# -------------------------------------------------------------------------------- down
+
+# Sends TERM to the process in pid file $1, waits up to 5 s, then KILL.
+stop_pidfile() {
+  local file=$1 pid i
+  pid_alive "$file" || { rm -f "$file"; return 0; }
+  pid=$(cat "$file")
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+# Whatever still runs inside namespace $1 was started by this testbed (the namespace is
+# ours): nginx workers, a helper whose pid file was lost. TERM, then KILL.
+stop_namespace_processes() {
+  local ns=$1 pids i
+  ns_exists "$ns" || return 0
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  [ -n "$pids" ] || return 0
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  for i in $(seq 50); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] || return 0
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
+}
+
+down() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root"
+  stop_pidfile "$DIR/nginx/nginx.pid"
+  stop_pidfile "$DIR/helper/helper.pid"
+  stop_namespace_processes "$NS_SERVER"
+  stop_namespace_processes "$NS_CLIENT"
+  # Deleting a namespace destroys its veth end, and with it the peer and all nft tables.
+  if ns_exists "$NS_CLIENT"; then ip netns del "$NS_CLIENT"; fi
+  if ns_exists "$NS_SERVER"; then ip netns del "$NS_SERVER"; fi
+  rm -rf "$DIR/nginx" "$DIR/helper"
+  if [ "${1:-}" = --purge ]; then rm -rf "$DIR"; fi
+  log "down"
+}
+
+# ------------------------------------------------------------------------------ status
+
+status() {
+  local ns
+  for ns in "$NS_CLIENT" "$NS_SERVER"; do
+    if ns_exists "$ns"; then
+      echo "namespace $ns:"
+      ip netns exec "$ns" ip -brief addr show 2>/dev/null | sed 's/^/  /'
+    else
+      echo "namespace $ns: absent"
+    fi
+  done
+  if pid_alive "$DIR/nginx/nginx.pid"; then echo "nginx: running (pid $(cat "$DIR/nginx/nginx.pid"))"
+  else echo "nginx: not running"; fi
+  if pid_alive "$DIR/helper/helper.pid"; then echo "helper: running (pid $(cat "$DIR/helper/helper.pid"))"
+  else echo "helper: not running"; fi
+  if ns_exists "$NS_SERVER" && ip netns exec "$NS_SERVER" nft list table inet "$LOSS_TABLE" >/dev/null 2>&1; then
+    echo "loss: on"
+  else
+    echo "loss: off"
+  fi
+  [ -f "$DIR/www/SHA256SUMS" ] && { echo "data ($DIR/www):"; sed 's/^/  /' "$DIR/www/SHA256SUMS"; }
+  return 0
+}
+
+case "${1:-}" in
+  up)
+    shift
+    if [ "${1:-}" = --loss ]; then
+      [ $# -ge 2 ] || die "--loss needs a percentage"
+      LOSS=$2
+    fi
+    up
+    ;;
+  down) shift; down "${1:-}" ;;
+  status) status ;;
+  *) echo "usage: $0 up [--loss N]|down [--purge]|status" >&2; exit 2 ;;
+esac

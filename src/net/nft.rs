@@ -1,0 +1,316 @@
+//! An nftables table of our own that keeps the kernel's TCP stack away from our packets.
+//!
+//! xdpget's TCP engine owns the connections of its port range, but the address is the
+//! interface's, so the kernel would take every inbound segment to that range for a packet
+//! to a closed port and answer it with a RST (RFC 9293 §3.10.7.1), killing our connection.
+//! [`NftGuard`] installs
+//!
+//! ```text
+//! table inet xdpget_<pid>_<n> {
+//!     chain prerouting {
+//!         type filter hook prerouting priority raw; policy accept;   # raw = -300
+//!         ip daddr <addr> tcp dport <first>-<last> counter drop
+//!     }
+//! }
+//! ```
+//!
+//! which drops those segments before connection tracking and routing see them. It is needed
+//! by both drivers: with AF_XDP it is a second line of defence (frames the XDP program
+//! passes on, e.g. from a queue without a socket), with the raw driver it is the only one.
+//! The raw driver still receives the segments: AF_PACKET taps frames in
+//! `__netif_receive_skb_core`, before netfilter's prerouting hook.
+//!
+//! The table name holds the pid, so concurrent xdpget runs never touch each other's table,
+//! and a table whose pid no longer runs is stale (left by a crash: `kill -9`, power loss of
+//! the process) and is deleted by [`NftGuard::install`] before it adds its own. The guard
+//! deletes its table on drop. Everything runs in the calling thread's network namespace,
+//! through the `nft` binary (`nft -f -`, one atomic transaction per change).
+
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Every table of ours is named `<TABLE_PREFIX><pid>_<n>`.
+pub const TABLE_PREFIX: &str = "xdpget_";
+
+/// Errors of the nftables guard.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("the nft program was not found; install nftables (apt-get install nftables)")]
+    Missing,
+    #[error("cannot run nft: {0}")]
+    Spawn(#[source] io::Error),
+    #[error("nft refused to {action} (xdpget needs root or CAP_NET_ADMIN): {stderr}")]
+    Failed {
+        action: &'static str,
+        stderr: String,
+    },
+    #[error("the port range {first}-{last} is empty")]
+    EmptyRange { first: u16, last: u16 },
+}
+
+/// Our drop table, for as long as this guard lives.
+#[derive(Debug)]
+#[must_use = "the table is deleted when the guard is dropped"]
+pub struct NftGuard {
+    table: String,
+    installed: bool,
+}
+
+impl NftGuard {
+    /// Deletes stale tables of dead xdpget processes, then installs a table that drops
+    /// inbound TCP to `addr` with a destination port in `ports`.
+    pub fn install(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<NftGuard, NftError> {
+        let (first, last) = (*ports.start(), *ports.end());
+        if first > last {
+            return Err(NftError::EmptyRange { first, last });
+        }
+        remove_stale_tables()?;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let table = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        run_nft("add the drop table", &ruleset(&table, addr, first, last))?;
+        Ok(NftGuard {
+            table,
+            installed: true,
+        })
+    }
+
+    /// The table's name, e.g. `xdpget_4242_0` (family `inet`).
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// How many packets the drop rule has dropped so far.
+    pub fn dropped_packets(&self) -> Result<u64, NftError> {
+        let listing = run_nft_args(
+            "list the drop table",
+            &["list", "table", "inet", &self.table],
+        )?;
+        Ok(parse_counter_packets(&listing).unwrap_or(0))
+    }
+
+    /// Deletes the table now, reporting errors that drop would have to swallow.
+    pub fn remove(mut self) -> Result<(), NftError> {
+        self.installed = false;
+        delete_table(&self.table)
+    }
+}
+
+impl Drop for NftGuard {
+    fn drop(&mut self) {
+        if self.installed
+            && let Err(error) = delete_table(&self.table)
+        {
+            eprintln!("xdpget: {error}");
+        }
+    }
+}
+
+fn table_name(pid: u32, serial: u32) -> String {
+    format!("{TABLE_PREFIX}{pid}_{serial}")
+}
+
+/// The pid in a table name of ours, or None for somebody else's table.
+fn table_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TABLE_PREFIX)?;
+    let (pid, serial) = rest.split_once('_')?;
+    serial.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// The whole transaction: `add table` makes the `delete` valid even on first use, so the
+/// table is (re)created from scratch atomically.
+fn ruleset(table: &str, addr: Ipv4Addr, first: u16, last: u16) -> String {
+    format!(
+        "add table inet {table}\n\
+         delete table inet {table}\n\
+         table inet {table} {{\n\
+         \tchain prerouting {{\n\
+         \t\ttype filter hook prerouting priority -300; policy accept;\n\
+         \t\tip daddr {addr} tcp dport {first}-{last} counter drop\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+/// Names of the `inet` tables in `nft list tables` output.
+fn inet_tables(listing: &str) -> impl Iterator<Item = &str> {
+    listing
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("table inet "))
+        .map(str::trim)
+}
+
+/// Packets of the first `counter packets N bytes M` in a listing.
+fn parse_counter_packets(listing: &str) -> Option<u64> {
+    let after = listing.split("counter packets ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn remove_stale_tables() -> Result<(), NftError> {
+    let listing = run_nft_args("list tables", &["list", "tables", "inet"])?;
+    let own_pid = std::process::id();
+    for table in inet_tables(&listing) {
+        match table_pid(table) {
+            Some(pid) if pid != own_pid && !process_alive(pid) => delete_table(table)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn delete_table(table: &str) -> Result<(), NftError> {
+    run_nft_args("delete the drop table", &["delete", "table", "inet", table]).map(drop)
+}
+
+fn nft_command() -> Command {
+    let mut command = Command::new("nft");
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn spawn_error(error: io::Error) -> NftError {
+    if error.kind() == io::ErrorKind::NotFound {
+        NftError::Missing
+    } else {
+        NftError::Spawn(error)
+    }
+}
+
+fn check(action: &'static str, output: std::process::Output) -> Result<String, NftError> {
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(NftError::Failed {
+            action,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+fn run_nft_args(action: &'static str, args: &[&str]) -> Result<String, NftError> {
+    let output = nft_command().args(args).output().map_err(spawn_error)?;
+    check(action, output)
+}
+
+/// Runs `nft -f -` with `script` on stdin.
+fn run_nft(action: &'static str, script: &str) -> Result<String, NftError> {
+    let mut child = nft_command()
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A write error means nft exited early; its status and stderr say why.
+        let _ = stdin.write_all(script.as_bytes());
+    }
+    let output = child.wait_with_output().map_err(NftError::Spawn)?;
+    check(action, output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_round_trip() {
+        assert_eq!(table_name(4242, 7), "xdpget_4242_7");
+        assert_eq!(table_pid("xdpget_4242_7"), Some(4242));
+        assert_eq!(table_pid("xdpget_4242"), None);
+        assert_eq!(table_pid("xdpget_x_1"), None);
+        assert_eq!(table_pid("xdpget"), None);
+        assert_eq!(table_pid("filter"), None);
+    }
+
+    #[test]
+    fn ruleset_text() {
+        let text = ruleset("xdpget_1_0", Ipv4Addr::new(10, 77, 0, 1), 40000, 40999);
+        assert!(text.starts_with("add table inet xdpget_1_0\ndelete table inet xdpget_1_0\n"));
+        assert!(text.contains("hook prerouting priority -300;"));
+        assert!(text.contains("ip daddr 10.77.0.1 tcp dport 40000-40999 counter drop"));
+    }
+
+    #[test]
+    fn parses_listings() {
+        let tables = "table inet filter\ntable inet xdpget_12_0\ntable ip nat\n";
+        assert_eq!(
+            inet_tables(tables).collect::<Vec<_>>(),
+            ["filter", "xdpget_12_0"]
+        );
+        let table = "table inet xdpget_1_0 {\n\tchain prerouting {\n\t\ttype filter hook \
+                     prerouting priority raw; policy accept;\n\t\tip daddr 10.77.0.1 tcp dport \
+                     40000-40999 counter packets 3 bytes 180 drop\n\t}\n}\n";
+        assert_eq!(parse_counter_packets(table), Some(3));
+        assert_eq!(parse_counter_packets("table inet x {}"), None);
+    }
+
+    /// Root only: in a namespace of its own, a stale table of a dead pid is removed, a
+    /// live foreign table is kept, ours appears, and drop removes it.
+    #[test]
+    fn install_cleans_stale_tables_and_drop_removes_ours() {
+        use crate::driver::raw::testns::{InNetns, Netns, root_or_skip, run, stdout_of};
+        if !root_or_skip("install_cleans_stale_tables_and_drop_removes_ours") {
+            return;
+        }
+        let netns = Netns::new("nft");
+        let _in = InNetns::enter(&netns.name).expect("enter the namespace");
+        // pid 4194305 is above the kernel's largest pid_max: never alive. pid 1 always is.
+        let stale = "xdpget_4194305_0";
+        let live = "xdpget_1_0";
+        for table in [stale, live, "unrelated"] {
+            stdout_of(
+                run("nft", &["add", "table", "inet", table]),
+                "nft add table",
+            );
+        }
+        let tables = || stdout_of(run("nft", &["list", "tables"]), "nft list tables");
+
+        let guard = NftGuard::install(Ipv4Addr::new(10, 1, 2, 3), 40000..=40009).expect("install");
+        let listing = tables();
+        assert!(!listing.contains(stale), "stale table kept: {listing}");
+        assert!(
+            listing.contains(live) && listing.contains("unrelated"),
+            "{listing}"
+        );
+        assert!(listing.contains(guard.table()), "{listing}");
+        let rules = stdout_of(
+            run("nft", &["list", "table", "inet", guard.table()]),
+            "list",
+        );
+        assert!(
+            rules.contains("ip daddr 10.1.2.3 tcp dport 40000-40009"),
+            "{rules}"
+        );
+        assert!(rules.contains("priority raw"), "{rules}");
+        assert_eq!(guard.dropped_packets().expect("counter"), 0);
+
+        // Two guards of one process coexist (different serials), each removes its own.
+        let second = NftGuard::install(Ipv4Addr::new(10, 1, 2, 4), 1..=2).expect("second");
+        assert_ne!(second.table(), guard.table());
+        let first_name = guard.table().to_owned();
+        guard.remove().expect("remove");
+        let listing = tables();
+        assert!(!listing.contains(&first_name) && listing.contains(second.table()));
+        drop(second);
+        assert!(!tables().contains(&format!("xdpget_{}_", std::process::id())));
+    }
+
+    #[test]
+    fn empty_range_is_refused_before_nft_runs() {
+        #[expect(clippy::reversed_empty_ranges, reason = "the empty range is the point")]
+        let empty = 9..=1;
+        assert!(matches!(
+            NftGuard::install(Ipv4Addr::LOCALHOST, empty),
+            Err(NftError::EmptyRange { .. })
+        ));
+    }
+}
