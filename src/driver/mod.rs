@@ -81,5 +81,5 @@ pub trait Driver {
 }
 
 pub mod pcap;
-pub mod sim;
 pub mod raw;
+pub mod sim;

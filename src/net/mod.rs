@@ -9,7 +9,7 @@ pub use netlink::NetError;
 
 #[cfg(test)]
 mod discovery_tests;
-#[cfg(test)]
-pub(crate) mod testns;
 pub mod nft;
 pub mod ports;
+#[cfg(test)]
+pub(crate) mod testns;
