@@ -188,6 +188,10 @@ pub struct SimArgs {
     #[arg(long, value_name = "BYTES")]
     pub queue_limit: Option<String>,
 
+    /// The receiver's largest window [default: bandwidth-delay product + queue limit].
+    #[arg(long, value_name = "BYTES")]
+    pub window: Option<String>,
+
     /// Link MTU (IP packet size).
     #[arg(long, default_value_t = 1500)]
     pub mtu: u16,

@@ -78,6 +78,13 @@ fn simulation_from(args: &SimArgs) -> Result<Simulation, String> {
         seed: args.seed,
         mtu: usize::from(args.mtu),
         max_events: 50 * (size / 1000 + 10_000),
+        receive_window: args
+            .window
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(|e| format!("--window: {e}"))?
+            .map(|w| w as usize),
         output: None,
         trace: None,
     })

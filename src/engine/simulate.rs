@@ -37,6 +37,9 @@ pub struct Simulation {
     pub mtu: usize,
     /// The step bound: events the simulator may process before it gives up.
     pub max_events: u64,
+    /// The receiver's largest advertised window. `None`: the bandwidth-delay product plus
+    /// the bottleneck queue, the largest window slow start cannot overflow the queue with.
+    pub receive_window: Option<usize>,
     /// Where the body is written; `None` for a temporary file removed afterwards.
     pub output: Option<PathBuf>,
     /// Gauges of the sender after every event, for traces and plots.
@@ -80,6 +83,7 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
         seed,
         mtu,
         max_events,
+        receive_window,
         output,
         trace,
     } = simulation;
@@ -89,6 +93,10 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
     let bdp = path.rate_bps.map_or(16 << 20, |rate| {
         (rate as u128 * rtt.as_micros() / 8_000_000) as usize
     });
+    let queue = path.queue_limit_bytes.unwrap_or(bdp);
+    let receive_window = receive_window
+        .unwrap_or(bdp + queue)
+        .clamp(64 << 10, 1 << 30);
     let server_config = tcp::Config {
         mtu,
         send_buffer_capacity: (4 * bdp).max(4 << 20),
@@ -118,9 +126,8 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
     let options = TransferOptions {
         tcp: tcp::Config {
             isn_secret: secret,
-            // Never a limit here: the simulated path decides the rate.
-            max_receive_window: (4 * bdp).clamp(1 << 20, 1 << 30),
-            initial_receive_window: (4 * bdp).clamp(1 << 20, 1 << 30),
+            max_receive_window: receive_window,
+            initial_receive_window: receive_window,
             ..tcp::Config::default()
         },
         idle_before_wait: Duration::ZERO,
@@ -256,6 +263,7 @@ mod tests {
             seed: 1,
             mtu: 1500,
             max_events: 1_000_000,
+            receive_window: None,
             output: None,
             trace: None,
         })
