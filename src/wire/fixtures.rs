@@ -1,6 +1,20 @@
-//! Frames captured from the Linux kernel (6.x) on a veth pair between two network
-//! namespaces (10.200.0.1 = client 16:38:6f:9c:48:75, 10.200.0.2 = server 7a:22:7b:62:1f:27),
-//! tx checksum offload off, with `tcpdump -w`. Shared by the tests of every wire module.
+//! Frames captured from the Linux kernel (6.18) on a veth pair between two network
+//! namespaces: 10.200.0.1 (client, 16:38:6f:9c:48:75) and 10.200.0.2 (server,
+//! 7a:22:7b:62:1f:27), tx checksum offload off on both ends so the checksums are real.
+//! Shared by the tests of every wire module. To capture again:
+//!
+//! ```text
+//! ip netns add xg-wire-a; ip netns add xg-wire-b
+//! ip link add xgwa0 netns xg-wire-a type veth peer name xgwb0 netns xg-wire-b
+//! ip -n xg-wire-a addr add 10.200.0.1/24 dev xgwa0; ip -n xg-wire-a link set xgwa0 up
+//! ip -n xg-wire-b addr add 10.200.0.2/24 dev xgwb0; ip -n xg-wire-b link set xgwb0 up
+//! ip netns exec xg-wire-a ethtool -K xgwa0 tx off; ip netns exec xg-wire-b ethtool -K xgwb0 tx off
+//! ip netns exec xg-wire-b python3 -m http.server 8080 --bind 10.200.0.2 &
+//! ip netns exec xg-wire-a tcpdump -i xgwa0 -U -w cap.pcap &
+//! ip netns exec xg-wire-a curl http://10.200.0.2:8080/hello.txt   # ARP, handshake, data, FIN
+//! ip netns exec xg-wire-a curl http://10.200.0.2:8081/             # RST from a closed port
+//! ip netns del xg-wire-a; ip netns del xg-wire-b
+//! ```
 
 /// ARP request: who-has 10.200.0.2 tell 10.200.0.1 (16:38:6f:9c:48:75), broadcast.
 pub(crate) const ARP_REQUEST: [u8; 42] = [

@@ -354,9 +354,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 }
 
 impl TcpOptions {
-    /// Reads the option list of a header (RFC 9293 §3.2): EOL ends it, NOP pads, known
-    /// options must have their fixed length, unknown ones are skipped by their length.
-    /// A length byte below 2 or running past the header is malformed.
+    /// Reads the option list of a header (RFC 9293 §3.1 "Options", §3.2): EOL ends it,
+    /// NOP pads, known options must have their fixed length, unknown ones are skipped by
+    /// their length. A length byte below 2 or running past the header is malformed.
     pub fn parse(mut options: &[u8]) -> Result<TcpOptions, WireError> {
         let mut parsed = TcpOptions::default();
         while let Some((&kind, rest)) = options.split_first() {
@@ -372,6 +372,8 @@ impl TcpOptions {
                 return Err(WireError::Malformed("TCP option without a length byte"));
             };
             let length = usize::from(length);
+            // RFC 9293 §3.1 (MUST-69): be prepared for an illegal option length; the
+            // segment cannot be interpreted, so it is malformed.
             if length < 2 || length > options.len() {
                 return Err(WireError::Malformed("TCP option length out of bounds"));
             }
@@ -403,8 +405,8 @@ impl TcpOptions {
                         "TCP option with the wrong length for its kind",
                     ));
                 }
-                // RFC 9293 §3.2: "must be prepared to handle an illegal option length" and to
-                // skip options it does not implement (SACK blocks, MPTCP, TFO, …).
+                // RFC 9293 §3.1 (MUST-68): ignore options we do not implement (SACK blocks,
+                // MPTCP, TFO, …), skipping them by their length field.
                 _ => {}
             }
             options = &options[length..];
