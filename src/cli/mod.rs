@@ -1,7 +1,9 @@
 //! `cli` — command-line arguments, progress, exit codes and report printing.
 
 pub mod args;
+pub mod download;
 pub mod exit;
+pub mod privileges;
 pub mod progress;
 pub mod sim;
 
@@ -10,16 +12,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use self::args::{Cli, Command};
-use self::exit::Exit;
 
 /// Entry point of the `xdpget` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Sim(args)) => sim::main(args),
-        None => {
-            eprintln!("xdpget: downloading over a real interface is not built yet");
-            Exit::Generic.into()
-        }
+        None => download::main(&cli.download),
     }
 }

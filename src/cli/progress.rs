@@ -55,7 +55,12 @@ impl Display {
 
     pub fn update(&mut self, snap: Snapshot) {
         match self {
-            Display::Bar(bar) => bar.set_position(snap.received),
+            Display::Bar(bar) => {
+                if let Some(total) = snap.total {
+                    bar.set_length(total);
+                }
+                bar.set_position(snap.received);
+            }
             Display::Dot { printed } => {
                 let mut err = std::io::stderr().lock();
                 while (*printed + 1) * DOT_BYTES <= snap.received {
@@ -114,18 +119,30 @@ pub fn human_rate(bytes: u64, elapsed: Duration) -> String {
 }
 
 /// wget's closing line: `2026-11-22 01:50:12 (112 MB/s) - 'out.bin' saved [1048576/1048576]`.
-pub fn summary_line(name: &str, bytes: u64, total: Option<u64>, elapsed: Duration) -> String {
+/// The rate is of the `transferred` bytes (less than `bytes` after a resume).
+pub fn summary_line(
+    name: &str,
+    bytes: u64,
+    total: Option<u64>,
+    elapsed: Duration,
+    transferred: u64,
+) -> String {
     let size = match total {
         Some(t) => format!("{bytes}/{t}"),
         None => format!("{bytes}"),
     };
     format!(
         "{} ({}) - '{}' saved [{}]",
-        utc_timestamp(SystemTime::now()),
-        human_rate(bytes, elapsed),
+        timestamp_now(),
+        human_rate(transferred, elapsed),
         name,
         size
     )
+}
+
+/// Now, as wget prints it at the start of a download (UTC).
+pub fn timestamp_now() -> String {
+    utc_timestamp(SystemTime::now())
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC, without a date library.
@@ -174,7 +191,7 @@ mod tests {
             human_rate(112_000_000, Duration::from_secs(1)),
             "112.0 MB/s"
         );
-        let line = summary_line("a.bin", 10, Some(10), Duration::from_secs(1));
+        let line = summary_line("a.bin", 10, Some(10), Duration::from_secs(1), 10);
         assert!(line.ends_with("(10 B/s) - 'a.bin' saved [10/10]"), "{line}");
     }
 }

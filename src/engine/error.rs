@@ -27,6 +27,12 @@ pub enum EngineError {
     ReadTimeout { remote: SocketAddrV4, seconds: u64 },
     #[error("internal error: a segment did not fit its frame: {0}")]
     Frame(#[from] WireError),
+    #[error("unable to resolve host address '{host}'")]
+    Resolve { host: String },
+    #[error("{count} redirections exceeded")]
+    TooManyRedirects { count: u32 },
+    #[error("interrupted")]
+    Interrupted,
     #[error("{0}")]
     Setup(String),
 }
@@ -37,7 +43,9 @@ impl EngineError {
         match self {
             EngineError::Http(e) => e.exit_code(),
             EngineError::Sink(_) => 3,
-            EngineError::Frame(_) | EngineError::Setup(_) => 1,
+            EngineError::Frame(_) | EngineError::Setup(_) | EngineError::Interrupted => 1,
+            EngineError::TooManyRedirects { .. } => 8,
+            EngineError::Resolve { .. } => 4,
             EngineError::Driver(_)
             | EngineError::ConnectTimeout { .. }
             | EngineError::Refused { .. }

@@ -8,6 +8,8 @@
 
 pub mod endpoint;
 pub mod error;
+pub mod fetch;
+pub mod network;
 pub mod progress;
 pub mod simulate;
 pub mod stats;

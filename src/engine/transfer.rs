@@ -17,6 +17,8 @@
 //! the clock, so in the simulator "blocking" advances virtual time.
 
 use core::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::endpoint::{Endpoint, FrameWriter};
 use super::error::EngineError;
@@ -47,6 +49,8 @@ pub struct TransferOptions {
     pub idle_before_wait: Duration,
     /// The longest single blocking wait, so timeouts and Ctrl-C are noticed.
     pub max_wait: Duration,
+    /// Set (by a signal handler) to stop the transfer; checked once per loop iteration.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for TransferOptions {
@@ -57,6 +61,7 @@ impl Default for TransferOptions {
             read_timeout: Duration::from_secs(900),
             idle_before_wait: Duration::from_millis(2),
             max_wait: Duration::from_millis(100),
+            interrupt: None,
         }
     }
 }
@@ -214,6 +219,13 @@ impl<'a> Transfer<'a> {
                 return Ok(end);
             }
             self.check_timeouts(now)?;
+            if let Some(flag) = &self.options.interrupt {
+                if flag.load(Ordering::Relaxed) {
+                    self.connection.abort();
+                    let _ = self.transmit_batch(driver, now);
+                    return Err(EngineError::Interrupted);
+                }
+            }
 
             if received == 0 && sent == 0 {
                 stats.idle_loops += 1;

@@ -1,0 +1,355 @@
+//! `xdpget [OPTIONS] URL...`: downloads over a real interface.
+//!
+//! The busy-poll engine runs on its own pinned thread and owns the network (driver, XDP
+//! program, guards); this thread only draws progress from the engine's atomic counters and
+//! prints what the engine reports, so drawing never slows the loop.
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::args::{DownloadArgs, DriverChoice, ProgressStyle};
+use super::exit::Exit;
+use super::privileges;
+use super::progress::{Display, default_style, summary_line};
+use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
+use crate::engine::network::{DriverKind, Network, NicNetwork};
+use crate::engine::progress::Progress;
+use crate::engine::stats::EngineStats;
+use crate::engine::{EngineError, TransferOptions};
+use crate::http::{Header, Target};
+use crate::sink::naming::file_name_from_url;
+
+/// What the engine thread tells this one.
+enum Report {
+    Started {
+        url: String,
+    },
+    Notice(String),
+    Done {
+        url: String,
+        result: Result<Fetched, EngineError>,
+        elapsed: Duration,
+    },
+    Finished {
+        stats: Box<EngineStats>,
+        driver: Vec<String>,
+    },
+}
+
+/// Runs the download command.
+pub fn main(args: &DownloadArgs) -> ExitCode {
+    let options = match fetch_options(args) {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("xdpget: {message}");
+            return Exit::Parse.into();
+        }
+    };
+    let ports = match parse_port_range(&args.port_range) {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("xdpget: --port-range: {message}");
+            return Exit::Parse.into();
+        }
+    };
+    for url in &args.urls {
+        if let Err(e) = Target::parse(url) {
+            eprintln!("xdpget: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    }
+    if let Err(message) = privileges::check() {
+        eprintln!("xdpget: {message}");
+        return Exit::Generic.into();
+    }
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let interrupt = Arc::clone(&interrupt);
+        // A second Ctrl-C while the first is being handled kills the process the hard way;
+        // the sink's control record keeps what is durable either way.
+        let _ = ctrlc::set_handler(move || {
+            interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let mut options = options;
+    options.transfer.interrupt = Some(Arc::clone(&interrupt));
+
+    let kind = match args.driver {
+        DriverChoice::Auto => DriverKind::Auto,
+        DriverChoice::Afxdp => DriverKind::AfXdp,
+        DriverChoice::Raw => DriverKind::Raw,
+    };
+    let style = args.progress.unwrap_or_else(|| default_style(args.quiet));
+    let style = if args.quiet {
+        ProgressStyle::None
+    } else {
+        style
+    };
+    let progress = Arc::new(Progress::default());
+    let (reports, received) = mpsc::channel();
+
+    let engine = {
+        let progress = Arc::clone(&progress);
+        let urls = args.urls.clone();
+        let iface = args.iface.clone();
+        let queue = args.queue;
+        let pcap = args.pcap.clone();
+        let core = args.core;
+        std::thread::Builder::new()
+            .name("xdpget-engine".into())
+            .spawn(move || {
+                pin_to_core(core);
+                let mut network = NicNetwork::new(kind, iface, ports, queue, pcap);
+                let mut stats = EngineStats::default();
+                for url in urls {
+                    let _ = reports.send(Report::Started { url: url.clone() });
+                    let started = Instant::now();
+                    let mut notices = |line: String| {
+                        let _ = reports.send(Report::Notice(line));
+                    };
+                    let result = fetch::fetch(
+                        &mut network,
+                        &url,
+                        &options,
+                        &progress,
+                        &mut stats,
+                        &mut notices,
+                    );
+                    for line in network.take_notices() {
+                        let _ = reports.send(Report::Notice(line));
+                    }
+                    let failed = result.is_err();
+                    let _ = reports.send(Report::Done {
+                        url,
+                        result,
+                        elapsed: started.elapsed(),
+                    });
+                    if failed && options.transfer.interrupt.as_ref().is_some_and(|f| {
+                        f.load(std::sync::atomic::Ordering::Relaxed)
+                    }) {
+                        break;
+                    }
+                }
+                let mut driver = network.describe();
+                if let Some(s) = network.driver_stats() {
+                    driver.push(format!(
+                        "frames: {} received, {} sent, {} receive drops, {} transmit drops, {} blocking waits",
+                        s.rx_frames, s.tx_frames, s.rx_dropped, s.tx_dropped, s.idle_waits
+                    ));
+                }
+                let _ = reports.send(Report::Finished {
+                    stats: Box::new(stats),
+                    driver,
+                });
+                // `network` drops here, on this thread: XDP program, nft table and port
+                // reservation go away before the process exits.
+            })
+    };
+    let engine = match engine {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("xdpget: cannot start the engine thread: {e}");
+            return Exit::Generic.into();
+        }
+    };
+
+    let mut exit = Exit::Ok as u8;
+    let mut display: Option<Display> = None;
+    loop {
+        match received.recv_timeout(Duration::from_millis(100)) {
+            Ok(Report::Started { url }) => {
+                if !args.quiet {
+                    eprintln!("--{}--  {url}", super::progress::timestamp_now());
+                }
+                display = Some(Display::new(style, &file_name_from_url(&url), None));
+            }
+            Ok(Report::Notice(line)) => {
+                if !args.quiet {
+                    if let Some(Display::Bar(bar)) = &display {
+                        bar.println(&line);
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+            Ok(Report::Done {
+                url,
+                result,
+                elapsed,
+            }) => {
+                if let Some(mut d) = display.take() {
+                    d.update(progress.snapshot());
+                    d.finish();
+                }
+                match result {
+                    Ok(fetched) => {
+                        if !args.quiet && !fetched.already_complete {
+                            let name = fetched.path.as_ref().map_or_else(
+                                || "(spider)".to_string(),
+                                |p| p.display().to_string(),
+                            );
+                            if options_spider(args) {
+                                eprintln!("Remote file exists: {url}");
+                            } else {
+                                eprintln!(
+                                    "{}",
+                                    summary_line(
+                                        &name,
+                                        fetched.file_len,
+                                        Some(fetched.file_len),
+                                        elapsed,
+                                        fetched.transferred
+                                    )
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("xdpget: {url}: {e}");
+                        exit = e.exit_code();
+                    }
+                }
+            }
+            Ok(Report::Finished { stats, driver }) => {
+                if args.stats {
+                    eprint!("{}", stats.table());
+                    for line in &driver {
+                        eprintln!("{line}");
+                    }
+                }
+                if let Some(path) = &args.stats_json {
+                    if let Err(e) = write_stats_json(path, &stats, &driver) {
+                        eprintln!("xdpget: cannot write {}: {e}", path.display());
+                        exit = Exit::FileIo as u8;
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(d) = display.as_mut() {
+                    d.update(progress.snapshot());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if engine.join().is_err() {
+        eprintln!("xdpget: the engine thread failed");
+        return Exit::Generic.into();
+    }
+    ExitCode::from(exit)
+}
+
+fn options_spider(args: &DownloadArgs) -> bool {
+    args.spider
+}
+
+fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
+    let seconds = |name: &str, value: Option<f64>| -> Result<Option<Duration>, String> {
+        match value {
+            None => Ok(None),
+            Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
+            Some(v) => Err(format!(
+                "--{name} {v}: must be a positive number of seconds"
+            )),
+        }
+    };
+    let timeout = seconds("timeout", args.timeout)?;
+    let defaults = TransferOptions::default();
+    let transfer = TransferOptions {
+        connect_timeout: seconds("connect-timeout", args.connect_timeout)?
+            .or(timeout)
+            .unwrap_or(defaults.connect_timeout),
+        read_timeout: seconds("read-timeout", args.read_timeout)?
+            .or(timeout)
+            .unwrap_or(defaults.read_timeout),
+        ..defaults
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| Header::parse_argument(h).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output = match &args.output_document {
+        Some(p) if p.as_os_str() == "-" => Output::Stdout,
+        Some(p) => Output::Path(p.clone()),
+        None => Output::Auto {
+            directory: args.directory_prefix.clone(),
+        },
+    };
+    if args.urls.len() > 1 && matches!(output, Output::Path(_)) {
+        return Err("-O FILE takes one URL (wget would concatenate them)".to_string());
+    }
+    Ok(FetchOptions {
+        output,
+        resume: args.resume,
+        spider: args.spider,
+        headers,
+        user_agent: args.user_agent.clone(),
+        max_redirect: args.max_redirect,
+        tries: args.tries,
+        transfer,
+        ..FetchOptions::default()
+    })
+}
+
+/// `LOW-HIGH`, both unprivileged ports.
+pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let (low, high) = text
+        .split_once('-')
+        .ok_or_else(|| format!("'{text}' is not LOW-HIGH"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("'{s}' is not a port number"))
+    };
+    let (low, high) = (parse(low)?, parse(high)?);
+    if low < 1024 || low > high {
+        return Err(format!("{low}-{high} must be ascending and above 1023"));
+    }
+    Ok(low..=high)
+}
+
+/// Pins the calling thread: `--core N`, or by default the last core (interrupts and the
+/// kernel's softirq work for the NIC usually land on core 0 first).
+fn pin_to_core(core: Option<usize>) {
+    let Some(cores) = core_affinity::get_core_ids() else {
+        return;
+    };
+    let chosen = match core {
+        Some(n) => cores.into_iter().find(|c| c.id == n),
+        None => cores.into_iter().last(),
+    };
+    if let Some(core) = chosen {
+        core_affinity::set_for_current(core);
+    }
+}
+
+fn write_stats_json(path: &PathBuf, stats: &EngineStats, driver: &[String]) -> std::io::Result<()> {
+    let json = serde_json::json!({
+        "histograms": stats.summaries(),
+        "idle_loops": stats.idle_loops,
+        "idle_waits": stats.idle_waits,
+        "driver": driver,
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_strictly() {
+        assert_eq!(parse_port_range("61000-61099"), Ok(61000..=61099));
+        assert!(parse_port_range("61000").is_err());
+        assert!(parse_port_range("80-90").is_err());
+        assert!(parse_port_range("5000-4000").is_err());
+        assert!(parse_port_range("a-b").is_err());
+    }
+}

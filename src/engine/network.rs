@@ -1,0 +1,412 @@
+//! Where connections come from: a real interface (AF_XDP or raw socket) or the simulator.
+//!
+//! A [`Network`] resolves names, chooses local ports, knows the MACs of the next hop and
+//! owns the packet driver. The real one also owns the guards that keep the kernel out of our
+//! way while xdpget runs (reserved ports, the nftables table, the XDP program), so dropping
+//! it undoes everything (DESIGN.md: never leave rules or programs behind).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::net::{Ipv4Addr, SocketAddrV4, ToSocketAddrs};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::endpoint::Endpoint;
+use super::error::EngineError;
+use crate::driver::afxdp::loader::SteerConfig;
+use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver};
+use crate::driver::pcap::{PcapDriver, PcapWriter};
+use crate::driver::raw::{RawConfig, RawDriver};
+use crate::driver::sim::SimDriver;
+use crate::driver::sim::server::{CLIENT_ADDRESS, CLIENT_MAC, SERVER_MAC, SimServer};
+use crate::driver::{Driver, DriverError, DriverStats};
+use crate::net::iface::Interface;
+use crate::net::neigh::resolve_mac;
+use crate::net::nft::NftGuard;
+use crate::net::ports::ReservedPorts;
+use crate::net::route::Route;
+use crate::time::Instant;
+use crate::wire::EthernetAddress;
+
+/// A source of connections and the driver that carries them.
+pub trait Network {
+    type Driver: Driver;
+
+    /// The IPv4 address of `host` (DNS through the system resolver for real networks).
+    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError>;
+
+    /// Addresses for a new connection to `remote`, and the driver to run it on.
+    fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
+
+    /// Waits before a retry (real time, or virtual time in the simulator).
+    fn pause(&mut self, duration: Duration) -> Result<(), EngineError>;
+
+    /// Lines for `--stats` about the driver (mode, counters).
+    fn describe(&self) -> Vec<String>;
+
+    /// The driver's counters, if a driver was opened.
+    fn driver_stats(&self) -> Option<DriverStats>;
+}
+
+/// Which driver the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverKind {
+    /// AF_XDP, falling back to the raw socket with a notice.
+    Auto,
+    AfXdp,
+    Raw,
+}
+
+/// A real interface: discovery, guards and a driver, opened on first use.
+pub struct NicNetwork {
+    kind: DriverKind,
+    interface_name: Option<String>,
+    ports: RangeInclusive<u16>,
+    queue: Option<u32>,
+    pcap: Option<PathBuf>,
+    next_port: u16,
+    notices: Vec<String>,
+    opened: Option<Opened>,
+}
+
+/// Field order is drop order: the driver (and its XDP program) goes first, then the
+/// nftables table, then the port reservation.
+struct Opened {
+    driver: NicDriver,
+    _nft: NftGuard,
+    _ports: ReservedPorts,
+    interface: Interface,
+}
+
+impl NicNetwork {
+    pub fn new(
+        kind: DriverKind,
+        interface_name: Option<String>,
+        ports: RangeInclusive<u16>,
+        queue: Option<u32>,
+        pcap: Option<PathBuf>,
+    ) -> NicNetwork {
+        // Start at a port that depends on the time, so that consecutive runs do not reuse
+        // a four-tuple the server may still hold in TIME-WAIT.
+        let span = u32::from(*ports.end() - *ports.start()) + 1;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+        let next_port = *ports.start() + (seed % span) as u16;
+        NicNetwork {
+            kind,
+            interface_name,
+            ports,
+            queue,
+            pcap,
+            next_port,
+            notices: Vec::new(),
+            opened: None,
+        }
+    }
+
+    /// One-line notices from set-up (fallbacks, generic XDP mode) for the user.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn open_interface(&mut self, remote: Ipv4Addr) -> Result<Opened, EngineError> {
+        let setup = |e: &dyn std::fmt::Display| EngineError::Setup(e.to_string());
+        let name = match &self.interface_name {
+            Some(name) => name.clone(),
+            None => Interface::default_route_name().map_err(|e| setup(&e))?,
+        };
+        let interface = Interface::by_name(&name).map_err(|e| setup(&e))?;
+        let route = Route::to(remote).map_err(|e| setup(&e))?;
+        route
+            .expect_interface(&interface.name)
+            .map_err(|e| setup(&e))?;
+        let ports = ReservedPorts::reserve(self.ports.clone()).map_err(|e| setup(&e))?;
+        let nft = NftGuard::install(interface.ipv4, self.ports.clone()).map_err(|e| setup(&e))?;
+        let device = self.open_driver(&interface)?;
+        let driver = if let Some(path) = &self.pcap {
+            let writer = File::create(path)
+                .and_then(|file| PcapWriter::new(BufWriter::new(file)))
+                .map_err(|e| EngineError::Setup(format!("cannot write {}: {e}", path.display())))?;
+            NicDriver::Recorded(Box::new(PcapDriver::new(device, writer)))
+        } else {
+            NicDriver::Direct(device)
+        };
+        Ok(Opened {
+            driver,
+            _nft: nft,
+            _ports: ports,
+            interface,
+        })
+    }
+
+    fn open_driver(&mut self, interface: &Interface) -> Result<NicDevice, EngineError> {
+        let afxdp = || {
+            let steer = SteerConfig {
+                address: interface.ipv4,
+                ports: self.ports.clone(),
+            };
+            let config = AfXdpConfig {
+                queue: self.queue,
+                ..AfXdpConfig::default()
+            };
+            AfXdpDriver::open(interface, &steer, &config)
+        };
+        let raw = || {
+            RawDriver::open(&RawConfig::new(
+                &interface.name,
+                interface.ipv4,
+                self.ports.clone(),
+            ))
+        };
+        match self.kind {
+            DriverKind::AfXdp => afxdp()
+                .map(NicDevice::AfXdp)
+                .map_err(|e| EngineError::Setup(e.to_string())),
+            DriverKind::Raw => raw()
+                .map(NicDevice::Raw)
+                .map_err(|e| EngineError::Setup(e.to_string())),
+            DriverKind::Auto => match afxdp() {
+                Ok(driver) => Ok(NicDevice::AfXdp(driver)),
+                Err(e) => {
+                    self.notices.push(format!(
+                        "AF_XDP is not available on {} ({e}); using the raw-socket driver",
+                        interface.name
+                    ));
+                    raw()
+                        .map(NicDevice::Raw)
+                        .map_err(|e| EngineError::Setup(e.to_string()))
+                }
+            },
+        }
+    }
+}
+
+impl Network for NicNetwork {
+    type Driver = NicDriver;
+
+    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError> {
+        let addresses = (host, port)
+            .to_socket_addrs()
+            .map_err(|_| EngineError::Resolve {
+                host: host.to_string(),
+            })?;
+        let mut any = false;
+        for address in addresses {
+            any = true;
+            if let std::net::SocketAddr::V4(v4) = address {
+                return Ok(v4);
+            }
+        }
+        if any {
+            Err(EngineError::Setup(format!(
+                "{host} has only IPv6 addresses; xdpget speaks IPv4 only for now"
+            )))
+        } else {
+            Err(EngineError::Resolve {
+                host: host.to_string(),
+            })
+        }
+    }
+
+    fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut NicDriver, Endpoint), EngineError> {
+        if self.opened.is_none() {
+            let opened = self.open_interface(*remote.ip())?;
+            if let NicDevice::AfXdp(driver) = opened.driver.device() {
+                self.notices.extend(driver.notes().iter().cloned());
+            }
+            self.opened = Some(opened);
+        }
+        let port = self.next_port;
+        self.next_port = if port >= *self.ports.end() {
+            *self.ports.start()
+        } else {
+            port + 1
+        };
+        let Some(opened) = self.opened.as_mut() else {
+            unreachable!("opened just above");
+        };
+        let route = Route::to(*remote.ip()).map_err(|e| EngineError::Setup(e.to_string()))?;
+        route
+            .expect_interface(&opened.interface.name)
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        let mac = resolve_mac(
+            opened.interface.index,
+            &opened.interface.name,
+            route.next_hop(),
+            Duration::from_secs(3),
+        )
+        .map_err(|e| EngineError::Setup(e.to_string()))?;
+        let endpoint = Endpoint {
+            local_mac: EthernetAddress(opened.interface.mac),
+            next_hop_mac: EthernetAddress(mac),
+            local: SocketAddrV4::new(opened.interface.ipv4, port),
+            remote,
+            mtu: opened.interface.mtu as usize,
+        };
+        Ok((&mut opened.driver, endpoint))
+    }
+
+    fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
+        std::thread::sleep(duration);
+        Ok(())
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let Some(opened) = &self.opened else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        match opened.driver.device() {
+            NicDevice::AfXdp(driver) => {
+                lines.push(format!(
+                    "driver: AF_XDP on {}, XDP {:?} mode, sockets {:?}",
+                    opened.interface.name,
+                    driver.attach_mode(),
+                    driver.bind_modes()
+                ));
+                if let Ok(c) = driver.steer_counters() {
+                    lines.push(format!(
+                        "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us on a queue without socket",
+                        c.seen, c.steered, c.passed, c.no_socket
+                    ));
+                }
+            }
+            NicDevice::Raw(_) => lines.push(format!(
+                "driver: raw AF_PACKET socket on {}",
+                opened.interface.name
+            )),
+        }
+        lines
+    }
+
+    fn driver_stats(&self) -> Option<DriverStats> {
+        self.opened.as_ref().map(|o| o.driver.stats())
+    }
+}
+
+/// The device under a real interface's driver: AF_XDP or the raw socket.
+pub enum NicDevice {
+    AfXdp(AfXdpDriver),
+    Raw(RawDriver),
+}
+
+/// The driver of a real interface, possibly recorded to a pcap file (`--pcap`).
+pub enum NicDriver {
+    Direct(NicDevice),
+    Recorded(Box<PcapDriver<NicDevice, BufWriter<File>>>),
+}
+
+impl NicDriver {
+    /// The device, whether recorded or not.
+    pub fn device(&self) -> &NicDevice {
+        match self {
+            NicDriver::Direct(device) => device,
+            NicDriver::Recorded(recorded) => recorded.inner(),
+        }
+    }
+}
+
+/// Forwards every `Driver` method to the variant's driver.
+macro_rules! delegate_driver {
+    ($type:ty, $($variant:path),+) => {
+        impl Driver for $type {
+            fn now(&self) -> Instant {
+                match self { $($variant(d) => d.now(),)+ }
+            }
+            fn receive<F: FnMut(&[u8])>(&mut self, max: usize, f: F) -> Result<usize, DriverError> {
+                match self { $($variant(d) => d.receive(max, f),)+ }
+            }
+            fn transmit<F: FnMut(&mut [u8]) -> usize>(
+                &mut self,
+                max: usize,
+                f: F,
+            ) -> Result<usize, DriverError> {
+                match self { $($variant(d) => d.transmit(max, f),)+ }
+            }
+            fn flush(&mut self) -> Result<(), DriverError> {
+                match self { $($variant(d) => d.flush(),)+ }
+            }
+            fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
+                match self { $($variant(d) => d.wait(deadline),)+ }
+            }
+            fn max_frame_len(&self) -> usize {
+                match self { $($variant(d) => d.max_frame_len(),)+ }
+            }
+            fn stats(&self) -> DriverStats {
+                match self { $($variant(d) => d.stats(),)+ }
+            }
+        }
+    };
+}
+
+delegate_driver!(NicDevice, NicDevice::AfXdp, NicDevice::Raw);
+delegate_driver!(NicDriver, NicDriver::Direct, NicDriver::Recorded);
+
+/// The simulator as a network: one server host behind a simulated link. Every host name
+/// resolves to it.
+pub struct SimNetwork {
+    driver: SimDriver<SimServer>,
+    mtu: usize,
+    next_port: u16,
+}
+
+impl SimNetwork {
+    pub fn new(driver: SimDriver<SimServer>, mtu: usize) -> SimNetwork {
+        SimNetwork {
+            driver,
+            mtu,
+            next_port: CLIENT_ADDRESS.port(),
+        }
+    }
+
+    pub fn driver(&self) -> &SimDriver<SimServer> {
+        &self.driver
+    }
+}
+
+impl Network for SimNetwork {
+    type Driver = SimDriver<SimServer>;
+
+    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError> {
+        match host.parse::<Ipv4Addr>() {
+            Ok(ip) => Ok(SocketAddrV4::new(ip, port)),
+            Err(_) => Err(EngineError::Resolve {
+                host: host.to_string(),
+            }),
+        }
+    }
+
+    fn open(
+        &mut self,
+        remote: SocketAddrV4,
+    ) -> Result<(&mut SimDriver<SimServer>, Endpoint), EngineError> {
+        let port = self.next_port;
+        self.next_port = self.next_port.wrapping_add(1).max(1024);
+        let endpoint = Endpoint {
+            local_mac: CLIENT_MAC,
+            next_hop_mac: SERVER_MAC,
+            local: SocketAddrV4::new(*CLIENT_ADDRESS.ip(), port),
+            remote,
+            mtu: self.mtu,
+        };
+        Ok((&mut self.driver, endpoint))
+    }
+
+    fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
+        let until = self.driver.now() + duration;
+        while self.driver.now() < until {
+            self.driver.wait(Some(until))?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec!["driver: simulated link".to_string()]
+    }
+
+    fn driver_stats(&self) -> Option<DriverStats> {
+        Some(self.driver.stats())
+    }
+}
