@@ -223,11 +223,11 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                         eprintln!("{line}");
                     }
                 }
-                if let Some(path) = &args.stats_json {
-                    if let Err(e) = write_stats_json(path, &stats, &driver) {
-                        eprintln!("xdpget: cannot write {}: {e}", path.display());
-                        exit = Exit::FileIo as u8;
-                    }
+                if let Some(path) = &args.stats_json
+                    && let Err(e) = write_stats_json(path, &stats, &driver)
+                {
+                    eprintln!("xdpget: cannot write {}: {e}", path.display());
+                    exit = Exit::FileIo as u8;
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {

@@ -274,13 +274,13 @@ fn fetch_once<N: Network>(
             Err(failure) => {
                 if let Some(sink) = failure.sink {
                     let kept = sink.abandon().unwrap_or(0);
-                    if let Destination::File(path) = destination {
-                        if kept > 0 {
-                            notices.notice(format!(
-                                "{} keeps the first {kept} bytes; `xdpget -c` continues it",
-                                sink::control::part_path(path).display()
-                            ));
-                        }
+                    if let Destination::File(path) = destination
+                        && kept > 0
+                    {
+                        notices.notice(format!(
+                            "{} keeps the first {kept} bytes; `xdpget -c` continues it",
+                            sink::control::part_path(path).display()
+                        ));
                     }
                 }
                 return Err(failure.error);
@@ -313,13 +313,12 @@ fn open_sink(
     };
     if let (ResumeInfo::Partial { identity: old, .. }, Destination::File(path)) =
         (resume, destination)
+        && !old.same_resource(&identity)
     {
-        if !old.same_resource(&identity) {
-            return Err(EngineError::Setup(format!(
-                "the remote file changed since {} was written; remove it to download again",
-                sink::control::part_path(path).display()
-            )));
-        }
+        return Err(EngineError::Setup(format!(
+            "the remote file changed since {} was written; remove it to download again",
+            sink::control::part_path(path).display()
+        )));
     }
     Ok(Sink::open(
         &destination.sink_target(),

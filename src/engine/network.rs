@@ -162,20 +162,20 @@ impl NicNetwork {
         };
         match self.kind {
             DriverKind::AfXdp => afxdp()
-                .map(NicDevice::AfXdp)
+                .map(|d| NicDevice::AfXdp(Box::new(d)))
                 .map_err(|e| EngineError::Setup(e.to_string())),
             DriverKind::Raw => raw()
-                .map(NicDevice::Raw)
+                .map(|raw| NicDevice::Raw(Box::new(raw)))
                 .map_err(|e| EngineError::Setup(e.to_string())),
             DriverKind::Auto => match afxdp() {
-                Ok(driver) => Ok(NicDevice::AfXdp(driver)),
+                Ok(driver) => Ok(NicDevice::AfXdp(Box::new(driver))),
                 Err(e) => {
                     self.notices.push(format!(
                         "AF_XDP is not available on {} ({e}); using the raw-socket driver",
                         interface.name
                     ));
                     raw()
-                        .map(NicDevice::Raw)
+                        .map(|raw| NicDevice::Raw(Box::new(raw)))
                         .map_err(|e| EngineError::Setup(e.to_string()))
                 }
             },
@@ -288,8 +288,8 @@ impl Network for NicNetwork {
 
 /// The device under a real interface's driver: AF_XDP or the raw socket.
 pub enum NicDevice {
-    AfXdp(AfXdpDriver),
-    Raw(RawDriver),
+    AfXdp(Box<AfXdpDriver>),
+    Raw(Box<RawDriver>),
 }
 
 /// The driver of a real interface, possibly recorded to a pcap file (`--pcap`).

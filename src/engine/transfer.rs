@@ -219,12 +219,12 @@ impl<'a> Transfer<'a> {
                 return Ok(end);
             }
             self.check_timeouts(now)?;
-            if let Some(flag) = &self.options.interrupt {
-                if flag.load(Ordering::Relaxed) {
-                    self.connection.abort();
-                    let _ = self.transmit_batch(driver, now);
-                    return Err(EngineError::Interrupted);
-                }
+            if let Some(flag) = &self.options.interrupt
+                && flag.load(Ordering::Relaxed)
+            {
+                self.connection.abort();
+                let _ = self.transmit_batch(driver, now);
+                return Err(EngineError::Interrupted);
             }
 
             if received == 0 && sent == 0 {
