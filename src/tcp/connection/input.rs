@@ -12,6 +12,9 @@ use crate::tcp::cc::{AckContext, Response};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
+/// TSval ticks by which a segment may lag TS.Recent before PAWS drops it.
+const PAWS_TOLERANCE: i32 = 1;
+
 /// RTT samples above this are treated as garbage (a bogus TSecr).
 const MAX_RTT_SAMPLE: Duration = Duration::from_secs(60);
 
@@ -195,11 +198,13 @@ impl Connection {
             }
         }
 
-        // RFC 7323 §5.3 R1: PAWS. RST segments are exempt (§5.3, last paragraph).
+        // RFC 7323 §5.3 R1: PAWS. RST segments are exempt (§5.3, last paragraph). Like Linux
+        // (TCP_PAWS_WINDOW) we tolerate one tick of our 1 ms clock's worth of disorder, so
+        // that mere reordering within a millisecond is never taken for an old duplicate.
         if let Some((tsval, _)) = seg.options.timestamps
             && self.timestamps
             && !flags.rst()
-            && (tsval.wrapping_sub(self.ts_recent) as i32) < 0
+            && (tsval.wrapping_sub(self.ts_recent) as i32) < -PAWS_TOLERANCE
         {
             if now.saturating_duration_since(self.ts_recent_at) > TS_RECENT_MAX_AGE {
                 // RFC 7323 §5.5: an idle connection's TS.Recent is no longer valid.

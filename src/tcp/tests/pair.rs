@@ -19,6 +19,10 @@ struct Link {
     bytes_per_micro: f64,
     delay: Duration,
     loss: f64,
+    /// Extra random delay up to this much per segment, which reorders segments.
+    jitter: Duration,
+    /// Probability that a segment arrives twice.
+    duplicate: f64,
 }
 
 impl Link {
@@ -29,6 +33,8 @@ impl Link {
             bytes_per_micro: bits_per_second / 8e6,
             delay,
             loss,
+            jitter: Duration::ZERO,
+            duplicate: 0.0,
         }
     }
 
@@ -40,8 +46,24 @@ impl Link {
         if rng.gen_bool(self.loss) {
             return false;
         }
-        self.queue.push_back((done + self.delay, seg));
+        if rng.gen_bool(self.duplicate) {
+            let again = done + self.delay + self.random_jitter(rng);
+            self.insert(again, seg.clone());
+        }
+        let arrival = done + self.delay + self.random_jitter(rng);
+        self.insert(arrival, seg);
         true
+    }
+
+    fn random_jitter(&self, rng: &mut ChaCha8Rng) -> Duration {
+        let max = self.jitter.as_micros() as u64;
+        Duration::from_micros(if max == 0 { 0 } else { rng.gen_range(0..=max) })
+    }
+
+    /// Keeps the queue ordered by arrival time (FIFO among equal times).
+    fn insert(&mut self, arrival: Instant, seg: Seg) {
+        let index = self.queue.partition_point(|(at, _)| *at <= arrival);
+        self.queue.insert(index, (arrival, seg));
     }
 
     fn next_arrival(&self) -> Option<Instant> {
@@ -197,8 +219,9 @@ impl Pair {
 }
 
 fn body(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..len).map(|_| rng.r#gen::<u8>()).collect()
+    let mut body = vec![0; len];
+    ChaCha8Rng::seed_from_u64(seed).fill(&mut body[..]);
+    body
 }
 
 fn pair_config() -> Config {
@@ -252,10 +275,16 @@ fn transfers_one_mebibyte_without_loss() {
     assert_transfer_completes(&mut pair, 100_000);
     let stats = pair.server.stats();
     assert_eq!(stats.retransmits, 0);
+    assert_eq!(stats.dup_acks_received, 0);
     assert_eq!(pair.client.stats().dup_acks_sent, 0);
-    // The client ACKs at least every second full segment.
-    let data_segments = stats.segments_sent;
-    assert!(pair.client.stats().acks_sent * 2 + 4 >= data_segments / 2);
+    // The client ACKs at least every second full segment (the data segments are all full
+    // but the last).
+    let full_segments = (1u64 << 20) / stats.snd_mss;
+    assert!(
+        pair.client.stats().acks_sent >= full_segments / 2,
+        "{} ACKs for {full_segments} segments",
+        pair.client.stats().acks_sent
+    );
 }
 
 #[test]
@@ -289,6 +318,32 @@ fn transfers_one_mebibyte_byte_exact_under_random_loss() {
 }
 
 #[test]
+fn transfers_byte_exact_through_reordering_and_duplication() {
+    for seed in [7u64, 8] {
+        let mut pair = Pair::new(
+            pair_config(),
+            body(512 << 10, seed),
+            50e6,
+            Duration::from_millis(3),
+            0.01,
+            seed,
+        );
+        for link in [&mut pair.to_server, &mut pair.to_client] {
+            link.jitter = Duration::from_millis(2);
+            link.duplicate = 0.02;
+        }
+        assert_transfer_completes(&mut pair, 400_000);
+        let client = pair.client.stats();
+        assert!(client.out_of_order_segments > 0);
+        // Duplicates of bytes already in order are dropped as stale, never delivered twice.
+        assert!(client.segments_dropped > 0);
+        // PAWS may drop an original that a newer retransmission overtook (RFC 7323 §5.3);
+        // the transfer must complete anyway. That is all we can say here.
+        let _ = client.paws_drops;
+    }
+}
+
+#[test]
 fn transfers_with_timestamps_and_scaling_off_and_tiny_buffers() {
     let config = Config {
         timestamps: false,
@@ -307,4 +362,33 @@ fn transfers_with_timestamps_and_scaling_off_and_tiny_buffers() {
         5,
     );
     assert_transfer_completes(&mut pair, 200_000);
+}
+
+/// The simulator's budget: 64 MiB at 1 Gbit/s with 1% loss. Run with
+/// `cargo test --release --lib big_lossy_transfer -- --ignored --nocapture`.
+#[test]
+#[ignore = "a load test of a few seconds; run by hand in release mode"]
+fn big_lossy_transfer() {
+    let config = Config {
+        send_buffer_capacity: 8 << 20,
+        max_receive_window: 64 << 20,
+        initial_receive_window: 64 << 20,
+        ..pair_config()
+    };
+    let started = std::time::Instant::now();
+    let mut pair = Pair::new(
+        config,
+        body(64 << 20, 6),
+        1e9,
+        Duration::from_millis(1),
+        0.01,
+        6,
+    );
+    assert_transfer_completes(&mut pair, 20_000_000);
+    eprintln!(
+        "64 MiB: virtual {}, wall {:?}, server {:?}",
+        pair.now,
+        started.elapsed(),
+        pair.server.stats()
+    );
 }
