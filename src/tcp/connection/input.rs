@@ -384,8 +384,7 @@ impl Connection {
             self.update_send_window(seg);
         }
         // Our FIN acknowledged?
-        let fin_acked = self.fin_seq.is_some_and(|fin| self.snd_una > fin);
-        if fin_acked {
+        if self.our_fin_acked() {
             match self.state {
                 State::FinWait1 => self.state = State::FinWait2,
                 State::Closing => self.enter_time_wait(now),
@@ -605,7 +604,7 @@ impl Connection {
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
-                if self.fin_seq.is_some_and(|fin| self.snd_una > fin) {
+                if self.our_fin_acked() {
                     self.enter_time_wait(now);
                 } else {
                     // Simultaneous close (RFC 9293 figure 13).

@@ -458,6 +458,11 @@ impl Connection {
         }
     }
 
+    /// Whether the peer has acknowledged our FIN.
+    fn our_fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|fin| self.snd_una > fin)
+    }
+
     fn push_event(&mut self, event: Event) {
         self.events.push_back(event);
     }

@@ -153,7 +153,10 @@ impl Connection {
         let offset = self.snd_nxt.distance_since(buffer_seq).unwrap_or(0) as usize;
         let available = buffered.saturating_sub(offset);
         let len = self.snd_mss.min(available).min(usable);
-        let fin = self.fin_queued && len == available && self.snd_nxt + len == fin_seq;
+        let fin = self.fin_queued
+            && !self.our_fin_acked()
+            && len == available
+            && self.snd_nxt + len == fin_seq;
         if len == 0 && !fin {
             return None;
         }

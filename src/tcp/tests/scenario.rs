@@ -499,3 +499,87 @@ fn blind_data_at_syn_is_ignored() {
     );
     recv!(t, []);
 }
+
+#[test]
+fn fin_out_of_order_counts_once_the_hole_fills() {
+    let (mut t, iss) = established_client(trace_config());
+    let ack = iss + 1;
+    // Data 1 and the FIN arrive before data 0.
+    assert_eq!(
+        send!(t, data(1, ack).with(FIN)),
+        Some((1000, vec![1; 1000]))
+    );
+    recv!(t, [Seg::ack(ack, IRS + 1)]);
+    assert_eq!(t.state(), State::Established);
+    assert_eq!(t.events(), []);
+    assert_eq!(send!(t, data(0, ack)), Some((0, vec![0; 1000])));
+    // The hole fills (immediate ACK up to the FIN), then the FIN itself is acknowledged.
+    recv!(
+        t,
+        [Seg::ack(ack, IRS + 1 + 2000), Seg::ack(ack, IRS + 2 + 2000)]
+    );
+    assert_eq!(t.state(), State::CloseWait);
+    assert_eq!(t.events(), [Event::PeerFin { stream_len: 2000 }]);
+    // Data the peer claims after its FIN is never delivered.
+    assert_eq!(send!(t, data(2, ack)), None);
+}
+
+#[test]
+fn lost_fin_is_retransmitted_by_the_timer() {
+    let (mut t, iss) = established_server(trace_config());
+    assert_eq!(t.conn.send(b"bye"), 3);
+    t.conn.close();
+    recv!(t, [Seg::ack(iss + 1, IRS + 1).with(PSH | FIN).data(b"bye")]);
+    // The data is acknowledged, the FIN is not.
+    send!(t, Seg::ack(IRS + 1, iss + 4));
+    assert_eq!(t.state(), State::FinWait1);
+    let deadline = t.conn.poll_timeout().expect("the FIN is timed");
+    t.at(deadline.total_millis());
+    recv!(t, [Seg::ack(iss + 4, IRS + 1).with(FIN)]);
+    send!(t, Seg::ack(IRS + 1, iss + 5));
+    assert_eq!(t.state(), State::FinWait2);
+    assert_eq!(t.conn.poll_timeout(), None);
+}
+
+#[test]
+fn send_takes_what_fits_and_nothing_after_close() {
+    let config = Config {
+        send_buffer_capacity: 1500,
+        ..trace_config()
+    };
+    let (mut t, iss) = established_client(config);
+    assert_eq!(t.conn.send(&[5; 1000]), 1000);
+    assert_eq!(t.conn.send(&[6; 1000]), 500);
+    assert_eq!(t.conn.send_capacity(), 0);
+    recv!(
+        t,
+        [
+            Seg::ack(iss + 1, IRS + 1).data(&[5; 1000]),
+            Seg::ack(iss + 1001, IRS + 1).with(PSH).data(&[6; 500]),
+        ]
+    );
+    send!(t, Seg::ack(IRS + 1, iss + 1001));
+    assert_eq!(t.conn.send_capacity(), 1000);
+    t.conn.close();
+    assert_eq!(t.conn.send(b"more"), 0);
+    assert_eq!(t.conn.send_capacity(), 0);
+}
+
+#[test]
+fn segments_of_other_connections_are_ignored() {
+    let (mut t, iss) = established_client(trace_config());
+    let seg = data(0, iss + 1);
+    let mut repr = seg.repr(SERVER.port() + 1, CLIENT.port());
+    let delivered = t.conn.on_segment(t.now, *SERVER.ip(), *CLIENT.ip(), &repr);
+    assert_eq!(delivered.data, None);
+    repr = seg.repr(SERVER.port(), CLIENT.port());
+    let other_host = std::net::Ipv4Addr::new(10, 0, 0, 9);
+    let delivered = t.conn.on_segment(t.now, other_host, *CLIENT.ip(), &repr);
+    assert_eq!(delivered.data, None);
+    recv!(t, []);
+    assert_eq!(
+        t.conn.stats().segments_received,
+        1,
+        "only the SYN-ACK counted"
+    );
+}
