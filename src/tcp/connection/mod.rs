@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
 use super::assembler::Assembler;
-use super::cc::{Algorithm, CongestionControl};
+use super::cc::CongestionControl;
 use super::config::Config;
 use super::isn;
 use super::rtt::RttEstimator;
@@ -240,7 +240,7 @@ impl Connection {
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buffer = SendBuffer::new(config.send_buffer_capacity);
         let rcv_wnd = config.initial_receive_window.min(config.max_receive_window);
-        let cc = Algorithm::NewReno.build(mss, mss, SeqNumber(0));
+        let cc = config.congestion_control.build(mss, mss, SeqNumber(0));
         Connection {
             state,
             local,
@@ -476,7 +476,11 @@ impl Connection {
         } else {
             self.config.initial_window_segments.max(1)
         };
-        self.cc = Algorithm::NewReno.build(self.snd_mss, initial_segments * self.snd_mss, self.iss);
+        self.cc = self.config.congestion_control.build(
+            self.snd_mss,
+            initial_segments * self.snd_mss,
+            self.iss,
+        );
         if self.syn_retransmitted {
             self.rtt.after_syn_retransmission();
         }
