@@ -83,6 +83,10 @@ pub struct Pair {
     body_queued: usize,
     /// What the client received, written at the delivered offsets.
     pub received: Vec<u8>,
+    /// What the client sends (an upload; empty by default), and what the server received.
+    pub request: Vec<u8>,
+    request_queued: usize,
+    pub server_received: Vec<u8>,
     pub client_events: Vec<Event>,
     pub server_events: Vec<Event>,
     pub dropped: u64,
@@ -109,6 +113,9 @@ impl Pair {
             body,
             body_queued: 0,
             received: Vec::new(),
+            request: Vec::new(),
+            request_queued: 0,
+            server_received: Vec::new(),
             client_events: Vec::new(),
             server_events: Vec::new(),
             dropped: 0,
@@ -158,6 +165,13 @@ impl Pair {
                 self.server.close();
             }
         }
+        while self.request_queued < self.request.len() {
+            let taken = self.client.send(&self.request[self.request_queued..]);
+            if taken == 0 {
+                break;
+            }
+            self.request_queued += taken;
+        }
         while let Some(repr) = self.client.poll_transmit(self.now) {
             let seg = Seg::from_repr(&repr);
             if !self.to_server.push(self.now, seg, &mut self.rng) {
@@ -174,8 +188,9 @@ impl Pair {
             .extend(std::iter::from_fn(|| self.client.poll_event()));
         self.server_events
             .extend(std::iter::from_fn(|| self.server.poll_event()));
-        // The client application closes once the server's stream ended.
-        if self.client.state() == State::CloseWait {
+        // The client application closes once the server's stream ended and its own upload
+        // is queued.
+        if self.client.state() == State::CloseWait && self.request_queued == self.request.len() {
             self.client.close();
         }
     }
@@ -191,8 +206,12 @@ impl Pair {
                 break;
             };
             let repr = seg.repr(CLIENT.port(), SERVER.port());
-            self.server
+            let delivered = self
+                .server
                 .on_segment(self.now, *CLIENT.ip(), *SERVER.ip(), &repr);
+            if let Some((offset, bytes)) = delivered.data {
+                write_at(&mut self.server_received, offset, bytes);
+            }
         }
         while self
             .to_client
@@ -207,15 +226,20 @@ impl Pair {
                 .client
                 .on_segment(self.now, *SERVER.ip(), *CLIENT.ip(), &repr);
             if let Some((offset, bytes)) = delivered.data {
-                let start = offset as usize;
-                let end = start + bytes.len();
-                if self.received.len() < end {
-                    self.received.resize(end, 0);
-                }
-                self.received[start..end].copy_from_slice(bytes);
+                write_at(&mut self.received, offset, bytes);
             }
         }
     }
+}
+
+/// Writes delivered bytes at their stream offset, as the sink does with the output file.
+fn write_at(buffer: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
+    let start = offset as usize;
+    let end = start + bytes.len();
+    if buffer.len() < end {
+        buffer.resize(end, 0);
+    }
+    buffer[start..end].copy_from_slice(bytes);
 }
 
 fn body(len: usize, seed: u64) -> Vec<u8> {
@@ -258,7 +282,15 @@ fn assert_transfer_completes(pair: &mut Pair, max_steps: usize) {
             Event::Closed
         ]
     );
+    assert!(
+        pair.server_received == pair.request,
+        "the server got a different upload"
+    );
+    let upload_len = pair.request.len() as u64;
     assert_eq!(pair.server_events[0], Event::Connected);
+    assert!(pair.server_events.contains(&Event::PeerFin {
+        stream_len: upload_len
+    }));
     assert_eq!(pair.server_events.last(), Some(&Event::Closed));
 }
 
@@ -391,4 +423,46 @@ fn big_lossy_transfer() {
         started.elapsed(),
         pair.server.stats()
     );
+}
+
+#[test]
+fn transfers_both_ways_at_once_under_loss_and_reordering() {
+    let (mut client_retransmits, mut server_retransmits) = (0, 0);
+    for seed in 10..16u64 {
+        let mut pair = Pair::new(
+            pair_config(),
+            body(300_000, seed),
+            20e6,
+            Duration::from_millis(4),
+            0.02,
+            seed,
+        );
+        pair.request = body(200_000 + seed as usize * 1000, seed + 100);
+        for link in [&mut pair.to_server, &mut pair.to_client] {
+            link.jitter = Duration::from_micros(500);
+            link.duplicate = 0.01;
+        }
+        assert_transfer_completes(&mut pair, 400_000);
+        client_retransmits += pair.client.stats().retransmits;
+        server_retransmits += pair.server.stats().retransmits;
+    }
+    // Both directions did recover from losses somewhere in these runs.
+    assert!(client_retransmits > 0 && server_retransmits > 0);
+}
+
+#[test]
+fn many_seeds_of_small_lossy_transfers() {
+    for seed in 100..130u64 {
+        let loss = [0.0, 0.01, 0.05, 0.1][seed as usize % 4];
+        let mut pair = Pair::new(
+            pair_config(),
+            body(60_000 + seed as usize * 997, seed),
+            10e6,
+            Duration::from_millis(1 + seed % 7),
+            loss,
+            seed,
+        );
+        pair.request = body(seed as usize * 31, seed);
+        assert_transfer_completes(&mut pair, 400_000);
+    }
 }
