@@ -17,13 +17,17 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// A buffer of at most `capacity` bytes, clamped to [`SendBuffer::MAX_CAPACITY`].
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
             storage: Vec::new(),
             head: 0,
-            capacity,
+            capacity: capacity.min(Self::MAX_CAPACITY),
         }
     }
+
+    /// Unacknowledged data must stay well inside half the sequence space (RFC 9293 §3.4).
+    pub const MAX_CAPACITY: usize = 1 << 30;
 
     /// Unacknowledged bytes held.
     pub fn len(&self) -> usize {

@@ -12,6 +12,9 @@ use crate::tcp::cc::{AckContext, Response};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
+/// Most ACKs owed at once (a receive batch of this many segments is far beyond any ring).
+const MAX_ACK_POINTS: usize = 4096;
+
 /// TSval ticks by which a segment may lag TS.Recent before PAWS drops it.
 const PAWS_TOLERANCE: i32 = 1;
 
@@ -618,6 +621,12 @@ impl Connection {
 
     /// Records that an ACK for the current RCV.NXT is owed (see `AckPoint`).
     pub(super) fn push_ack_point(&mut self, duplicate: bool) {
+        if self.ack_points.len() >= MAX_ACK_POINTS {
+            // A caller that never polls must not make us grow without bound; one cumulative
+            // ACK at the end of the batch covers everything.
+            self.ack_now = true;
+            return;
+        }
         if duplicate {
             self.stats.dup_acks_sent += 1;
         }

@@ -95,7 +95,7 @@ struct PendingReset {
     ack: Option<SeqNumber>,
 }
 
-/// Rough upper bound of holes beyond which we stop counting; not a limit on holes.
+/// Initial room for owed ACKs; grows once if a receive batch owes more.
 const ACK_POINTS_CAPACITY: usize = 64;
 
 /// RFC 7323 §5.5: a TS.Recent older than 24 days is invalid.
