@@ -117,7 +117,9 @@ const TIMESTAMPS_OPTION_LEN: usize = 12;
 ///    the delivered bytes at their stream offset.
 /// 3. After each receive batch call [`Connection::poll_transmit`] until it returns `None`,
 ///    emitting every segment (to [`Connection::remote`]). That `None` marks the end of the
-///    batch for the ACK policy, so call it even when nothing was received.
+///    batch for the ACK policy, so call it even when nothing was received. A segment taken
+///    but never emitted (transmit ring full) is simply lost: stop polling instead, the
+///    engine recovers it like any loss.
 /// 4. Drain [`Connection::poll_event`].
 /// 5. Sleep until [`Connection::poll_timeout`] or the next packet; when the deadline passes
 ///    call [`Connection::on_timeout`] and go back to 3.
