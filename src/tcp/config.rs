@@ -48,6 +48,8 @@ pub struct Config {
     /// (Linux `tcp_retries2`: 15).
     pub max_retransmissions: u32,
     /// Delayed-ACK timeout for a lone segment (RFC 5681 §4.2: under 500 ms; Linux uses 40 ms).
+    /// A receive batch of one segment waits this long for a second one; `Duration::ZERO`
+    /// acknowledges at the end of every batch instead.
     pub delayed_ack: Duration,
     /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). The RFC says 2
     /// minutes; we default to 30 s (a 60 s TIME-WAIT like Linux). Tests use a few ms.

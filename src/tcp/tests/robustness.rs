@@ -77,17 +77,18 @@ fn step(t: &mut Trace, iss: u32, input: &Fuzz) {
     if input.close {
         t.conn.close();
     }
+    let options = TcpOptions {
+        mss: input.mss,
+        window_scale: input.window_scale,
+        timestamps: input.timestamps,
+        ..TcpOptions::default()
+    };
     let seg = Seg {
         seq: (IRS as i64 + 1 + i64::from(input.seq_delta)) as u32,
         ack: Some((iss as i64 + 1 + i64::from(input.ack_delta)) as u32),
         flags: TcpFlags(input.flags),
         window: Some(input.window),
-        options: TcpOptions {
-            mss: input.mss,
-            window_scale: input.window_scale,
-            sack_permitted: false,
-            timestamps: input.timestamps,
-        },
+        options,
         payload: vec![0x5a; input.payload_len],
     };
     if let Some((offset, bytes)) = send!(t, seg) {
