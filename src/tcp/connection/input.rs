@@ -207,6 +207,7 @@ impl Connection {
         if let Some((tsval, _)) = seg.options.timestamps
             && self.timestamps
             && !flags.rst()
+            && !self.is_disordered_dup_ack(seg)
             && (tsval.wrapping_sub(self.ts_recent) as i32) < -PAWS_TOLERANCE
         {
             if now.saturating_duration_since(self.ts_recent_at) > TS_RECENT_MAX_AGE {
@@ -296,6 +297,16 @@ impl Connection {
 
         // Seventh and eighth: segment text and FIN.
         self.process_text(now, seg)
+    }
+
+    /// A pure duplicate ACK (nothing but an ACK of SND.UNA at RCV.NXT) overtaken by a newer
+    /// segment. Such an ACK can do no harm and its loss would hide a duplicate from the loss
+    /// detection, so PAWS lets it through (Linux `tcp_disordered_ack` does the same).
+    fn is_disordered_dup_ack(&self, seg: &TcpRepr<'_>) -> bool {
+        seg.segment_len() == 0
+            && seg.flags.ack()
+            && seg.seq_number == self.rcv_nxt
+            && seg.ack_number == self.snd_una
     }
 
     /// RFC 9293 §3.3 acceptance test for a segment of `len` sequence numbers at `seq`.

@@ -462,6 +462,12 @@ fn paws_drops_old_duplicates_with_an_ack() {
     assert_eq!(t.conn.stats().paws_drops, 1);
     // The genuine segment with a fresh TSval is accepted.
     assert!(send!(t, seg(1, 201)).is_some());
+    // A pure duplicate ACK overtaken by newer segments is let through (Linux does the same).
+    send!(
+        t,
+        Seg::ack(IRS + 1 + 2 * 988, iss + 1).timestamps(150, our_tsval)
+    );
+    assert_eq!(t.conn.stats().paws_drops, 1);
     // A RST is exempt from PAWS (RFC 7323 §5.3).
     send!(t, Seg::new(RST, IRS + 1 + 2 * 988).timestamps(1, 0));
     assert_eq!(t.state(), State::Closed);
