@@ -369,7 +369,9 @@ impl Connection {
     pub fn close(&mut self) {
         match self.state {
             State::Listen | State::SynSent => self.state = State::Closed,
-            State::SynReceived | State::Established => {
+            // RFC 9293 §3.10.4: the FIN waits until the handshake completes.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
                 self.fin_queued = true;
                 self.state = State::FinWait1;
             }
@@ -491,6 +493,10 @@ impl Connection {
             self.rto_at = None;
         }
         self.push_event(Event::Connected);
+        if self.fin_queued {
+            // `close` was called in SYN-RECEIVED.
+            self.state = State::FinWait1;
+        }
     }
 
     fn enter_time_wait(&mut self, now: Instant) {

@@ -590,3 +590,18 @@ fn segments_of_other_connections_are_ignored() {
         "only the SYN-ACK counted"
     );
 }
+
+#[test]
+fn close_in_syn_received_sends_fin_after_the_handshake() {
+    let mut t = Trace::server(trace_config());
+    send!(t, Seg::syn(IRS));
+    let iss = t.recv().expect("SYN-ACK").seq;
+    assert_eq!(t.conn.send(b"hi"), 2);
+    t.conn.close();
+    assert_eq!(t.state(), State::SynReceived);
+    recv!(t, []);
+    send!(t, Seg::ack(IRS + 1, iss + 1));
+    assert_eq!(t.state(), State::FinWait1);
+    assert_eq!(t.events(), [Event::Connected]);
+    recv!(t, [Seg::ack(iss + 1, IRS + 1).with(PSH | FIN).data(b"hi")]);
+}
