@@ -39,6 +39,8 @@
 //!   RFC 9293 §3.8.6.1, as Linux sends them), backed off like the RTO; they never time out.
 //! - Payload on a SYN is ignored (the peer retransmits it). A listening connection ignores
 //!   everything but a SYN; the caller's demultiplexer may answer strays with RST.
+//! - Not implemented (not needed by a downloader): keep-alive, a FIN-WAIT-2 timeout, cwnd
+//!   reset after idle (RFC 5681 §4.1), limited transmit (RFC 3042), urgent data.
 
 pub mod assembler;
 pub mod cc;
