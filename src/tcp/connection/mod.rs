@@ -188,6 +188,8 @@ pub struct Connection {
     ack_now: bool,
     /// The window (bytes) in the last segment we sent.
     last_window_advertised: usize,
+    /// The right edge (ack + window) of the last window we advertised.
+    rcv_adv_right: SeqNumber,
 
     // RFC 7323 timestamps.
     timestamps: bool,
@@ -280,6 +282,7 @@ impl Connection {
             last_ack_queued: SeqNumber(0),
             ack_now: false,
             last_window_advertised: 0,
+            rcv_adv_right: SeqNumber(0),
             timestamps: config.timestamps,
             ts_offset: 0,
             ts_recent: 0,
@@ -397,16 +400,29 @@ impl Connection {
     /// Sets how many bytes beyond what has arrived in order the caller can accept. It is
     /// clamped to `Config::max_receive_window` and to what the window field can express.
     pub fn set_receive_window(&mut self, bytes: usize) {
-        let old = self.rcv_wnd;
         self.rcv_wnd = bytes.min(self.config.max_receive_window);
-        // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: announce a window that reopens by at
-        // least one full segment at once, so that a sender stuck on a small window resumes.
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) || !self.ack_points.is_empty()
+        {
+            // Closed, no more data to come, or ACKs already owed will carry the new window.
+            return;
+        }
+        // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: announce the window when it has opened by
+        // at least a full segment from (nearly) closed, or when its right edge has moved by two
+        // full segments: a sender stuck on a small window resumes without waiting for a
+        // delayed ACK. (Received data alone moves the edge by less: it is ACKed every second
+        // segment.)
         let mss = self.receive_mss();
-        if self.state.is_synchronized() && self.last_window_advertised < mss && old < self.rcv_wnd {
-            let advertised = self.advertised_window_bytes(self.rcv_nxt);
-            if advertised >= mss {
-                self.ack_now = true;
-            }
+        let window = self.advertised_window_bytes(self.rcv_nxt);
+        let reopened = self.last_window_advertised < mss && window >= mss;
+        let right_edge = self.rcv_nxt + window.min(1 << 30);
+        let grown = right_edge
+            .distance_since(self.rcv_adv_right)
+            .is_some_and(|growth| growth as usize >= 2 * mss);
+        if reopened || grown {
+            self.ack_now = true;
         }
     }
 

@@ -605,3 +605,21 @@ fn close_in_syn_received_sends_fin_after_the_handshake() {
     assert_eq!(t.events(), [Event::Connected]);
     recv!(t, [Seg::ack(iss + 1, IRS + 1).with(PSH | FIN).data(b"hi")]);
 }
+
+#[test]
+fn a_window_opened_by_two_segments_is_announced_at_once() {
+    let config = Config {
+        initial_receive_window: 10_000,
+        ..trace_config()
+    };
+    let (mut t, iss) = established_client(config);
+    // One segment more: not worth a segment of its own (RFC 9293 §3.8.6.2.2).
+    t.conn.set_receive_window(11_000);
+    recv!(t, []);
+    // Two segments more than advertised: a window update (not a duplicate: the window moved).
+    t.conn.set_receive_window(12_000);
+    recv!(t, [Seg::ack(iss + 1, IRS + 1).window(12_000)]);
+    // The same window again: nothing.
+    t.conn.set_receive_window(12_000);
+    recv!(t, []);
+}
