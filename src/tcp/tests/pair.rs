@@ -571,3 +571,46 @@ fn a_slow_reader_with_loss_completes() {
         );
     }
 }
+
+#[test]
+fn window_scaling_fills_a_long_fat_pipe() {
+    // 100 Mbit/s, 20 ms RTT: the bandwidth-delay product (250 KB) is far above 64 KiB.
+    let size = 8 << 20;
+    let scaled = Pair::new(
+        pair_config(),
+        body(size, 30),
+        100e6,
+        Duration::from_millis(10),
+        0.0,
+        30,
+    );
+    let unscaled_config = Config {
+        window_scaling: false,
+        ..pair_config()
+    };
+    let unscaled = Pair::new(
+        unscaled_config,
+        body(size, 30),
+        100e6,
+        Duration::from_millis(10),
+        0.0,
+        30,
+    );
+    let mut finish = Vec::new();
+    for mut pair in [scaled, unscaled] {
+        assert_transfer_completes(&mut pair, 1_000_000);
+        finish.push(pair.now);
+    }
+    // Scaled: about 0.7 s of serialization plus slow start. Unscaled: at most 64 KiB per RTT,
+    // 2.6 s at least.
+    assert!(
+        finish[0] < Instant::from_millis(1500),
+        "scaled: {}",
+        finish[0]
+    );
+    assert!(
+        finish[1] > Instant::from_millis(2500),
+        "unscaled: {}",
+        finish[1]
+    );
+}
