@@ -264,9 +264,14 @@ impl Connection {
             return None;
         }
 
-        // Fourth: SYN in a synchronized state (RFC 5961 §4.2): challenge ACK, drop.
+        // Fourth: SYN. A passive open in SYN-RECEIVED goes back to LISTEN; elsewhere
+        // (RFC 5961 §4.2) a challenge ACK, and the segment is dropped.
         if flags.syn() {
-            self.send_challenge_ack(now);
+            if self.state == State::SynReceived && self.passive {
+                self.return_to_listen();
+            } else {
+                self.send_challenge_ack(now);
+            }
             return None;
         }
 

@@ -71,6 +71,12 @@ fn syn_received_resends_syn_ack_and_returns_to_listen_on_reset() {
     recv!(t, []);
     send!(t, Seg::syn(IRS + 7));
     assert_eq!(t.state(), State::SynReceived);
+    // A different SYN in the window also sends a passive open back to LISTEN
+    // (RFC 9293 §3.10.7.4 fourth).
+    t.recv_all();
+    send!(t, Seg::syn(IRS + 100));
+    assert_eq!(t.state(), State::Listen);
+    recv!(t, []);
 }
 
 #[test]
