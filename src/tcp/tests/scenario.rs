@@ -629,3 +629,51 @@ fn a_window_opened_by_two_segments_is_announced_at_once() {
     t.conn.set_receive_window(12_000);
     recv!(t, []);
 }
+
+#[test]
+fn stream_offsets_go_past_four_gibibytes() {
+    let config = Config {
+        window_scaling: true,
+        max_receive_window: 64 << 20,
+        initial_receive_window: 64 << 20,
+        ..trace_config()
+    };
+    let mut t = Trace::client(config);
+    let iss = t.recv().expect("SYN").seq;
+    send!(t, Seg::syn(IRS).acking(iss + 1).window_scale(7));
+    t.recv_all();
+    // 70,000 segments of 65,000 bytes: 4.55 GB, so RCV.NXT wraps once. The payload is
+    // borrowed, never copied, so this is quick.
+    let payload = vec![0x42u8; 65_000];
+    let mut seq = IRS.wrapping_add(1);
+    let mut last_ack = None;
+    for n in 0..70_000u64 {
+        let repr = crate::wire::TcpRepr {
+            src_port: SERVER.port(),
+            dst_port: CLIENT.port(),
+            seq_number: crate::wire::SeqNumber(seq),
+            ack_number: crate::wire::SeqNumber(iss + 1),
+            flags: TcpFlags::ACK,
+            window_len: 1000,
+            options: crate::wire::TcpOptions::default(),
+            payload: &payload,
+        };
+        let delivered = t.conn.on_segment(t.now, *SERVER.ip(), *CLIENT.ip(), &repr);
+        assert_eq!(
+            delivered.data.map(|(offset, bytes)| (offset, bytes.len())),
+            Some((n * 65_000, 65_000))
+        );
+        seq = seq.wrapping_add(65_000);
+        if n % 8 == 7 {
+            // Each of these oversized segments is worth many full-sized ones, so each is
+            // ACKed, and every ACK of the batch carries a new ack number.
+            let acks = t.recv_all();
+            assert_eq!(acks.len(), 8);
+            assert!(acks.windows(2).all(|pair| pair[0].ack != pair[1].ack));
+            last_ack = acks.last().and_then(|seg| seg.ack);
+        }
+    }
+    assert_eq!(t.conn.received_in_order(), 4_550_000_000);
+    assert!(t.conn.received_in_order() > u64::from(u32::MAX));
+    assert_eq!(last_ack, Some(seq));
+}
