@@ -431,11 +431,6 @@ impl Connection {
         self.rcv_offset
     }
 
-    /// The sequence number of the first byte after the peer's SYN, once known.
-    pub fn peer_initial_sequence(&self) -> SeqNumber {
-        self.irs + 1u32
-    }
-
     /// The largest payload we put in one segment (known after the handshake).
     pub fn send_mss(&self) -> usize {
         self.snd_mss
