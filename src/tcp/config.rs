@@ -7,6 +7,8 @@ use core::time::Duration;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
+use super::cc::Algorithm;
+
 /// Settings of one TCP connection. `Config::default()` gives sane values for a downloader on
 /// an Ethernet link; tests override single fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct Config {
     pub window_scaling: bool,
     /// Offer and accept RFC 7323 timestamps (RTT measurement and PAWS).
     pub timestamps: bool,
+    /// The congestion control algorithm.
+    pub congestion_control: Algorithm,
     /// Initial congestion window in segments. RFC 6928 allows 10 (about 14600 bytes); we use
     /// 10 by default and fall back to 1 when the SYN or SYN-ACK had to be retransmitted.
     pub initial_window_segments: usize,
@@ -44,6 +48,8 @@ pub struct Config {
     /// (Linux `tcp_retries2`: 15).
     pub max_retransmissions: u32,
     /// Delayed-ACK timeout for a lone segment (RFC 5681 §4.2: under 500 ms; Linux uses 40 ms).
+    /// A receive batch of one segment waits this long for a second one; `Duration::ZERO`
+    /// acknowledges at the end of every batch instead.
     pub delayed_ack: Duration,
     /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). The RFC says 2
     /// minutes; we default to 30 s (a 60 s TIME-WAIT like Linux). Tests use a few ms.
@@ -64,6 +70,7 @@ impl Default for Config {
             send_buffer_capacity: 1 << 20,
             window_scaling: true,
             timestamps: true,
+            congestion_control: Algorithm::NewReno,
             initial_window_segments: 10,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),

@@ -2,9 +2,10 @@
 //!
 //! Segments borrow their payload straight from here (`poll_transmit` returns a slice), so a
 //! segment's bytes must be contiguous: the buffer is a `Vec` whose acknowledged front is
-//! dropped lazily. Compaction moves at most as many bytes as were acknowledged since the last
-//! one, so every byte is copied O(1) times on average, and capacity is reused: no allocation
-//! in steady state.
+//! dropped lazily: compaction happens only once the acknowledged front is at least as long as
+//! what remains, so it moves at most as many bytes as were acknowledged since the last one
+//! (every byte is copied O(1) times on average) and capacity is reused: no allocation in
+//! steady state.
 
 /// A bounded FIFO of unacknowledged bytes; index 0 is the first unacknowledged byte.
 #[derive(Clone, Debug)]
@@ -16,13 +17,17 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// A buffer of at most `capacity` bytes, clamped to [`SendBuffer::MAX_CAPACITY`].
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
             storage: Vec::new(),
             head: 0,
-            capacity,
+            capacity: capacity.min(Self::MAX_CAPACITY),
         }
     }
+
+    /// Unacknowledged data must stay well inside half the sequence space (RFC 9293 §3.4).
+    pub const MAX_CAPACITY: usize = 1 << 30;
 
     /// Unacknowledged bytes held.
     pub fn len(&self) -> usize {
@@ -44,9 +49,9 @@ impl SendBuffer {
         if taken == 0 {
             return 0;
         }
-        if self.head > 0 && self.storage.len() + taken > self.storage.capacity() {
-            self.compact();
-        }
+        // No compaction here: `consume` keeps `head < len`, so the storage never holds more
+        // than twice the capacity, and compacting a nearly full buffer on every push would
+        // move megabytes per ACK.
         self.storage.extend_from_slice(&bytes[..taken]);
         taken
     }

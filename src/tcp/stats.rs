@@ -8,8 +8,8 @@ pub struct TcpStats {
     pub segments_received: u64,
     /// Segments returned by `poll_transmit`.
     pub segments_sent: u64,
-    /// Payload bytes accepted and delivered to the caller (each byte once... or again if the
-    /// peer retransmits data we had only out of order; see `Delivered`).
+    /// Payload bytes delivered to the caller. A byte held out of order and retransmitted by
+    /// the peer before the hole filled may be counted twice (see `Delivered`).
     pub bytes_delivered: u64,
     /// Payload bytes sent, retransmissions included.
     pub bytes_sent: u64,

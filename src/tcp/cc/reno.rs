@@ -66,6 +66,12 @@ impl CongestionControl for Reno {
 
     fn on_ack(&mut self, ack: &AckContext) -> Response {
         let mss = ack.mss;
+        if !self.in_recovery && ack.snd_una > self.recover {
+            // Drag `recover` along once it is behind: sequence numbers compare only within
+            // 2^31 of each other, and a long transfer without loss would otherwise wrap past it
+            // and disable fast retransmit. The guard it implements is unchanged.
+            self.recover = ack.snd_una;
+        }
         if self.in_recovery {
             if ack.snd_una >= self.recover {
                 // RFC 6582 §3.2 step 3, full acknowledgment, option (1):
@@ -201,6 +207,22 @@ mod tests {
         assert_eq!(reno.on_ack(&full), Response::Continue);
         assert!(!reno.in_recovery());
         assert_eq!(reno.window(), 3 * MSS);
+    }
+
+    #[test]
+    fn fast_retransmit_still_works_after_gibibytes_without_loss() {
+        let mut reno = Reno::new(MSS, 10 * MSS, SeqNumber(0));
+        // 2.5 GiB acknowledged, 64 KiB at a time: SND.UNA is now more than 2^31 past the ISS,
+        // so a `recover` left at the ISS would look like it lies in the future.
+        let mut una = 0u32;
+        for _ in 0..(5u64 << 29) / 65536 {
+            una = una.wrapping_add(65536);
+            reno.on_ack(&context(una, una.wrapping_add(65536), 65536, 65536));
+        }
+        let dup = context(una, una.wrapping_add(65536), 0, 65536);
+        assert_eq!(reno.on_dup_ack(1, &dup), Response::Continue);
+        assert_eq!(reno.on_dup_ack(2, &dup), Response::Continue);
+        assert_eq!(reno.on_dup_ack(3, &dup), Response::FastRetransmit);
     }
 
     #[test]

@@ -12,6 +12,12 @@ use crate::tcp::cc::{AckContext, Response};
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
+/// Most ACKs owed at once (a receive batch of this many segments is far beyond any ring).
+const MAX_ACK_POINTS: usize = 4096;
+
+/// TSval ticks by which a segment may lag TS.Recent before PAWS drops it.
+const PAWS_TOLERANCE: i32 = 1;
+
 /// RTT samples above this are treated as garbage (a bogus TSecr).
 const MAX_RTT_SAMPLE: Duration = Duration::from_secs(60);
 
@@ -195,11 +201,14 @@ impl Connection {
             }
         }
 
-        // RFC 7323 §5.3 R1: PAWS. RST segments are exempt (§5.3, last paragraph).
+        // RFC 7323 §5.3 R1: PAWS. RST segments are exempt (§5.3, last paragraph). Like Linux
+        // (TCP_PAWS_WINDOW) we tolerate one tick of our 1 ms clock's worth of disorder, so
+        // that mere reordering within a millisecond is never taken for an old duplicate.
         if let Some((tsval, _)) = seg.options.timestamps
             && self.timestamps
             && !flags.rst()
-            && (tsval.wrapping_sub(self.ts_recent) as i32) < 0
+            && !self.is_disordered_dup_ack(seg)
+            && (tsval.wrapping_sub(self.ts_recent) as i32) < -PAWS_TOLERANCE
         {
             if now.saturating_duration_since(self.ts_recent_at) > TS_RECENT_MAX_AGE {
                 // RFC 7323 §5.5: an idle connection's TS.Recent is no longer valid.
@@ -255,9 +264,14 @@ impl Connection {
             return None;
         }
 
-        // Fourth: SYN in a synchronized state (RFC 5961 §4.2): challenge ACK, drop.
+        // Fourth: SYN. A passive open in SYN-RECEIVED goes back to LISTEN; elsewhere
+        // (RFC 5961 §4.2) a challenge ACK, and the segment is dropped.
         if flags.syn() {
-            self.send_challenge_ack(now);
+            if self.state == State::SynReceived && self.passive {
+                self.return_to_listen();
+            } else {
+                self.send_challenge_ack(now);
+            }
             return None;
         }
 
@@ -288,6 +302,16 @@ impl Connection {
 
         // Seventh and eighth: segment text and FIN.
         self.process_text(now, seg)
+    }
+
+    /// A pure duplicate ACK (nothing but an ACK of SND.UNA at RCV.NXT) overtaken by a newer
+    /// segment. Such an ACK can do no harm and its loss would hide a duplicate from the loss
+    /// detection, so PAWS lets it through (Linux `tcp_disordered_ack` does the same).
+    fn is_disordered_dup_ack(&self, seg: &TcpRepr<'_>) -> bool {
+        seg.segment_len() == 0
+            && seg.flags.ack()
+            && seg.seq_number == self.rcv_nxt
+            && seg.ack_number == self.snd_una
     }
 
     /// RFC 9293 §3.3 acceptance test for a segment of `len` sequence numbers at `seq`.
@@ -379,8 +403,7 @@ impl Connection {
             self.update_send_window(seg);
         }
         // Our FIN acknowledged?
-        let fin_acked = self.fin_seq.is_some_and(|fin| self.snd_una > fin);
-        if fin_acked {
+        if self.our_fin_acked() {
             match self.state {
                 State::FinWait1 => self.state = State::FinWait2,
                 State::Closing => self.enter_time_wait(now),
@@ -600,7 +623,7 @@ impl Connection {
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
-                if self.fin_seq.is_some_and(|fin| self.snd_una > fin) {
+                if self.our_fin_acked() {
                     self.enter_time_wait(now);
                 } else {
                     // Simultaneous close (RFC 9293 figure 13).
@@ -614,6 +637,12 @@ impl Connection {
 
     /// Records that an ACK for the current RCV.NXT is owed (see `AckPoint`).
     pub(super) fn push_ack_point(&mut self, duplicate: bool) {
+        if self.ack_points.len() >= MAX_ACK_POINTS {
+            // A caller that never polls must not make us grow without bound; one cumulative
+            // ACK at the end of the batch covers everything.
+            self.ack_now = true;
+            return;
+        }
         if duplicate {
             self.stats.dup_acks_sent += 1;
         }

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
 use super::assembler::Assembler;
-use super::cc::{Algorithm, CongestionControl};
+use super::cc::CongestionControl;
 use super::config::Config;
 use super::isn;
 use super::rtt::RttEstimator;
@@ -95,7 +95,7 @@ struct PendingReset {
     ack: Option<SeqNumber>,
 }
 
-/// Rough upper bound of holes beyond which we stop counting; not a limit on holes.
+/// Initial room for owed ACKs; grows once if a receive batch owes more.
 const ACK_POINTS_CAPACITY: usize = 64;
 
 /// RFC 7323 §5.5: a TS.Recent older than 24 days is invalid.
@@ -117,7 +117,9 @@ const TIMESTAMPS_OPTION_LEN: usize = 12;
 ///    the delivered bytes at their stream offset.
 /// 3. After each receive batch call [`Connection::poll_transmit`] until it returns `None`,
 ///    emitting every segment (to [`Connection::remote`]). That `None` marks the end of the
-///    batch for the ACK policy, so call it even when nothing was received.
+///    batch for the ACK policy, so call it even when nothing was received. A segment taken
+///    but never emitted (transmit ring full) is simply lost: stop polling instead, the
+///    engine recovers it like any loss.
 /// 4. Drain [`Connection::poll_event`].
 /// 5. Sleep until [`Connection::poll_timeout`] or the next packet; when the deadline passes
 ///    call [`Connection::on_timeout`] and go back to 3.
@@ -186,6 +188,8 @@ pub struct Connection {
     ack_now: bool,
     /// The window (bytes) in the last segment we sent.
     last_window_advertised: usize,
+    /// The right edge (ack + window) of the last window we advertised.
+    rcv_adv_right: SeqNumber,
 
     // RFC 7323 timestamps.
     timestamps: bool,
@@ -240,7 +244,7 @@ impl Connection {
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buffer = SendBuffer::new(config.send_buffer_capacity);
         let rcv_wnd = config.initial_receive_window.min(config.max_receive_window);
-        let cc = Algorithm::NewReno.build(mss, mss, SeqNumber(0));
+        let cc = config.congestion_control.build(mss, mss, SeqNumber(0));
         Connection {
             state,
             local,
@@ -278,6 +282,7 @@ impl Connection {
             last_ack_queued: SeqNumber(0),
             ack_now: false,
             last_window_advertised: 0,
+            rcv_adv_right: SeqNumber(0),
             timestamps: config.timestamps,
             ts_offset: 0,
             ts_recent: 0,
@@ -367,7 +372,9 @@ impl Connection {
     pub fn close(&mut self) {
         match self.state {
             State::Listen | State::SynSent => self.state = State::Closed,
-            State::SynReceived | State::Established => {
+            // RFC 9293 §3.10.4: the FIN waits until the handshake completes.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
                 self.fin_queued = true;
                 self.state = State::FinWait1;
             }
@@ -393,27 +400,35 @@ impl Connection {
     /// Sets how many bytes beyond what has arrived in order the caller can accept. It is
     /// clamped to `Config::max_receive_window` and to what the window field can express.
     pub fn set_receive_window(&mut self, bytes: usize) {
-        let old = self.rcv_wnd;
         self.rcv_wnd = bytes.min(self.config.max_receive_window);
-        // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: announce a window that reopens by at
-        // least one full segment at once, so that a sender stuck on a small window resumes.
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) || !self.ack_points.is_empty()
+        {
+            // Closed, no more data to come, or ACKs already owed will carry the new window.
+            return;
+        }
+        // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: announce the window when it has opened by
+        // at least a full segment from (nearly) closed, or when its right edge has moved by two
+        // full segments: a sender stuck on a small window resumes without waiting for a
+        // delayed ACK. (Received data alone moves the edge by less: it is ACKed every second
+        // segment.)
         let mss = self.receive_mss();
-        if self.state.is_synchronized() && self.last_window_advertised < mss && old < self.rcv_wnd {
-            let advertised = self.advertised_window_bytes(self.rcv_nxt);
-            if advertised >= mss {
-                self.ack_now = true;
-            }
+        let window = self.advertised_window_bytes(self.rcv_nxt);
+        let reopened = self.last_window_advertised < mss && window >= mss;
+        let right_edge = self.rcv_nxt + window.min(1 << 30);
+        let grown = right_edge
+            .distance_since(self.rcv_adv_right)
+            .is_some_and(|growth| growth as usize >= 2 * mss);
+        if reopened || grown {
+            self.ack_now = true;
         }
     }
 
     /// Stream bytes received in order so far (the stream offset of RCV.NXT).
     pub fn received_in_order(&self) -> u64 {
         self.rcv_offset
-    }
-
-    /// The sequence number of the first byte after the peer's SYN, once known.
-    pub fn peer_initial_sequence(&self) -> SeqNumber {
-        self.irs + 1u32
     }
 
     /// The largest payload we put in one segment (known after the handshake).
@@ -458,6 +473,11 @@ impl Connection {
         }
     }
 
+    /// Whether the peer has acknowledged our FIN.
+    fn our_fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|fin| self.snd_una > fin)
+    }
+
     fn push_event(&mut self, event: Event) {
         self.events.push_back(event);
     }
@@ -471,7 +491,11 @@ impl Connection {
         } else {
             self.config.initial_window_segments.max(1)
         };
-        self.cc = Algorithm::NewReno.build(self.snd_mss, initial_segments * self.snd_mss, self.iss);
+        self.cc = self.config.congestion_control.build(
+            self.snd_mss,
+            initial_segments * self.snd_mss,
+            self.iss,
+        );
         if self.syn_retransmitted {
             self.rtt.after_syn_retransmission();
         }
@@ -480,6 +504,10 @@ impl Connection {
             self.rto_at = None;
         }
         self.push_event(Event::Connected);
+        if self.fin_queued {
+            // `close` was called in SYN-RECEIVED.
+            self.state = State::FinWait1;
+        }
     }
 
     fn enter_time_wait(&mut self, now: Instant) {

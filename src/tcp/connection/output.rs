@@ -153,7 +153,10 @@ impl Connection {
         let offset = self.snd_nxt.distance_since(buffer_seq).unwrap_or(0) as usize;
         let available = buffered.saturating_sub(offset);
         let len = self.snd_mss.min(available).min(usable);
-        let fin = self.fin_queued && len == available && self.snd_nxt + len == fin_seq;
+        let fin = self.fin_queued
+            && !self.our_fin_acked()
+            && len == available
+            && self.snd_nxt + len == fin_seq;
         if len == 0 && !fin {
             return None;
         }
@@ -224,6 +227,7 @@ impl Connection {
                 let window = self.receive_window().min(0xffff);
                 repr.window_len = window as u16;
                 self.last_window_advertised = window;
+                self.rcv_adv_right = self.rcv_nxt + window;
                 let active = self.state == State::SynSent;
                 if (active && self.config.window_scaling) || (!active && self.window_scaling) {
                     repr.options.window_scale = Some(self.rcv_wscale);
@@ -274,6 +278,7 @@ impl Connection {
         if self.timestamps {
             repr.options.timestamps = Some((self.ts_now(now), self.ts_recent));
         }
+        self.rcv_adv_right = self.rcv_adv_right.max(ack + window.min(1 << 30));
         if ack == self.rcv_nxt {
             self.last_window_advertised = window;
             self.ack_now = false;

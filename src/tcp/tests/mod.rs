@@ -3,6 +3,7 @@
 
 mod pair;
 mod recovery;
+mod robustness;
 mod scenario;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -25,7 +25,8 @@ fn data(n: u32, ack: u32) -> Seg {
 fn active_open_three_way_handshake() {
     let mut t = Trace::client(trace_config());
     let iss = client_iss();
-    recv!(t, [Seg::syn(iss).window(65535).mss(1000)]);
+    let syn = recv!(t, [Seg::syn(iss).window(65535).mss(1000)]);
+    assert!(!syn[0].options.sack_permitted, "xdpget never offers SACK");
     assert_eq!(t.state(), State::SynSent);
     send!(t, Seg::syn(IRS).acking(iss + 1).mss(1000));
     assert_eq!(t.state(), State::Established);
@@ -70,6 +71,12 @@ fn syn_received_resends_syn_ack_and_returns_to_listen_on_reset() {
     recv!(t, []);
     send!(t, Seg::syn(IRS + 7));
     assert_eq!(t.state(), State::SynReceived);
+    // A different SYN in the window also sends a passive open back to LISTEN
+    // (RFC 9293 §3.10.7.4 fourth).
+    t.recv_all();
+    send!(t, Seg::syn(IRS + 100));
+    assert_eq!(t.state(), State::Listen);
+    recv!(t, []);
 }
 
 #[test]
@@ -461,6 +468,12 @@ fn paws_drops_old_duplicates_with_an_ack() {
     assert_eq!(t.conn.stats().paws_drops, 1);
     // The genuine segment with a fresh TSval is accepted.
     assert!(send!(t, seg(1, 201)).is_some());
+    // A pure duplicate ACK overtaken by newer segments is let through (Linux does the same).
+    send!(
+        t,
+        Seg::ack(IRS + 1 + 2 * 988, iss + 1).timestamps(150, our_tsval)
+    );
+    assert_eq!(t.conn.stats().paws_drops, 1);
     // A RST is exempt from PAWS (RFC 7323 §5.3).
     send!(t, Seg::new(RST, IRS + 1 + 2 * 988).timestamps(1, 0));
     assert_eq!(t.state(), State::Closed);
@@ -498,4 +511,169 @@ fn blind_data_at_syn_is_ignored() {
         None
     );
     recv!(t, []);
+}
+
+#[test]
+fn fin_out_of_order_counts_once_the_hole_fills() {
+    let (mut t, iss) = established_client(trace_config());
+    let ack = iss + 1;
+    // Data 1 and the FIN arrive before data 0.
+    assert_eq!(
+        send!(t, data(1, ack).with(FIN)),
+        Some((1000, vec![1; 1000]))
+    );
+    recv!(t, [Seg::ack(ack, IRS + 1)]);
+    assert_eq!(t.state(), State::Established);
+    assert_eq!(t.events(), []);
+    assert_eq!(send!(t, data(0, ack)), Some((0, vec![0; 1000])));
+    // The hole fills (immediate ACK up to the FIN), then the FIN itself is acknowledged.
+    recv!(
+        t,
+        [Seg::ack(ack, IRS + 1 + 2000), Seg::ack(ack, IRS + 2 + 2000)]
+    );
+    assert_eq!(t.state(), State::CloseWait);
+    assert_eq!(t.events(), [Event::PeerFin { stream_len: 2000 }]);
+    // Data the peer claims after its FIN is never delivered.
+    assert_eq!(send!(t, data(2, ack)), None);
+}
+
+#[test]
+fn lost_fin_is_retransmitted_by_the_timer() {
+    let (mut t, iss) = established_server(trace_config());
+    assert_eq!(t.conn.send(b"bye"), 3);
+    t.conn.close();
+    recv!(t, [Seg::ack(iss + 1, IRS + 1).with(PSH | FIN).data(b"bye")]);
+    // The data is acknowledged, the FIN is not.
+    send!(t, Seg::ack(IRS + 1, iss + 4));
+    assert_eq!(t.state(), State::FinWait1);
+    let deadline = t.conn.poll_timeout().expect("the FIN is timed");
+    t.at(deadline.total_millis());
+    recv!(t, [Seg::ack(iss + 4, IRS + 1).with(FIN)]);
+    send!(t, Seg::ack(IRS + 1, iss + 5));
+    assert_eq!(t.state(), State::FinWait2);
+    assert_eq!(t.conn.poll_timeout(), None);
+}
+
+#[test]
+fn send_takes_what_fits_and_nothing_after_close() {
+    let config = Config {
+        send_buffer_capacity: 1500,
+        ..trace_config()
+    };
+    let (mut t, iss) = established_client(config);
+    assert_eq!(t.conn.send(&[5; 1000]), 1000);
+    assert_eq!(t.conn.send(&[6; 1000]), 500);
+    assert_eq!(t.conn.send_capacity(), 0);
+    recv!(
+        t,
+        [
+            Seg::ack(iss + 1, IRS + 1).data(&[5; 1000]),
+            Seg::ack(iss + 1001, IRS + 1).with(PSH).data(&[6; 500]),
+        ]
+    );
+    send!(t, Seg::ack(IRS + 1, iss + 1001));
+    assert_eq!(t.conn.send_capacity(), 1000);
+    t.conn.close();
+    assert_eq!(t.conn.send(b"more"), 0);
+    assert_eq!(t.conn.send_capacity(), 0);
+}
+
+#[test]
+fn segments_of_other_connections_are_ignored() {
+    let (mut t, iss) = established_client(trace_config());
+    let seg = data(0, iss + 1);
+    let mut repr = seg.repr(SERVER.port() + 1, CLIENT.port());
+    let delivered = t.conn.on_segment(t.now, *SERVER.ip(), *CLIENT.ip(), &repr);
+    assert_eq!(delivered.data, None);
+    repr = seg.repr(SERVER.port(), CLIENT.port());
+    let other_host = std::net::Ipv4Addr::new(10, 0, 0, 9);
+    let delivered = t.conn.on_segment(t.now, other_host, *CLIENT.ip(), &repr);
+    assert_eq!(delivered.data, None);
+    recv!(t, []);
+    assert_eq!(
+        t.conn.stats().segments_received,
+        1,
+        "only the SYN-ACK counted"
+    );
+}
+
+#[test]
+fn close_in_syn_received_sends_fin_after_the_handshake() {
+    let mut t = Trace::server(trace_config());
+    send!(t, Seg::syn(IRS));
+    let iss = t.recv().expect("SYN-ACK").seq;
+    assert_eq!(t.conn.send(b"hi"), 2);
+    t.conn.close();
+    assert_eq!(t.state(), State::SynReceived);
+    recv!(t, []);
+    send!(t, Seg::ack(IRS + 1, iss + 1));
+    assert_eq!(t.state(), State::FinWait1);
+    assert_eq!(t.events(), [Event::Connected]);
+    recv!(t, [Seg::ack(iss + 1, IRS + 1).with(PSH | FIN).data(b"hi")]);
+}
+
+#[test]
+fn a_window_opened_by_two_segments_is_announced_at_once() {
+    let config = Config {
+        initial_receive_window: 10_000,
+        ..trace_config()
+    };
+    let (mut t, iss) = established_client(config);
+    // One segment more: not worth a segment of its own (RFC 9293 §3.8.6.2.2).
+    t.conn.set_receive_window(11_000);
+    recv!(t, []);
+    // Two segments more than advertised: a window update (not a duplicate: the window moved).
+    t.conn.set_receive_window(12_000);
+    recv!(t, [Seg::ack(iss + 1, IRS + 1).window(12_000)]);
+    // The same window again: nothing.
+    t.conn.set_receive_window(12_000);
+    recv!(t, []);
+}
+
+#[test]
+fn stream_offsets_go_past_four_gibibytes() {
+    let config = Config {
+        window_scaling: true,
+        max_receive_window: 64 << 20,
+        initial_receive_window: 64 << 20,
+        ..trace_config()
+    };
+    let mut t = Trace::client(config);
+    let iss = t.recv().expect("SYN").seq;
+    send!(t, Seg::syn(IRS).acking(iss + 1).window_scale(7));
+    t.recv_all();
+    // 70,000 segments of 65,000 bytes: 4.55 GB, so RCV.NXT wraps once. The payload is
+    // borrowed, never copied, so this is quick.
+    let payload = vec![0x42u8; 65_000];
+    let mut seq = IRS.wrapping_add(1);
+    let mut last_ack = None;
+    for n in 0..70_000u64 {
+        let repr = crate::wire::TcpRepr {
+            src_port: SERVER.port(),
+            dst_port: CLIENT.port(),
+            seq_number: crate::wire::SeqNumber(seq),
+            ack_number: crate::wire::SeqNumber(iss + 1),
+            flags: TcpFlags::ACK,
+            window_len: 1000,
+            options: crate::wire::TcpOptions::default(),
+            payload: &payload,
+        };
+        let delivered = t.conn.on_segment(t.now, *SERVER.ip(), *CLIENT.ip(), &repr);
+        assert_eq!(
+            delivered.data.map(|(offset, bytes)| (offset, bytes.len())),
+            Some((n * 65_000, 65_000))
+        );
+        seq = seq.wrapping_add(65_000);
+        if n % 8 == 7 {
+            // Each of these oversized segments is worth many full-sized ones, so each is
+            // ACKed, and every ACK of the batch carries a new ack number.
+            let acks = t.recv_all();
+            assert_eq!(acks.len(), 8);
+            assert!(acks.windows(2).all(|pair| pair[0].ack != pair[1].ack));
+            last_ack = acks.last().and_then(|seg| seg.ack);
+        }
+    }
+    assert_eq!(t.conn.received_in_order(), 4_550_000_000);
+    assert!(t.conn.received_in_order() > u64::from(u32::MAX));
+    assert_eq!(last_ack, Some(seq));
 }
