@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::PathConfig;
+use xdpget::driver::sim::server::TraceHook;
 use xdpget::engine::simulate::{self, Simulation, SimulationReport};
 use xdpget::tcp::TcpStats;
 use xdpget::time::Instant;
@@ -80,7 +81,7 @@ fn run(
     path: PathConfig,
     mtu: usize,
     seed: u64,
-    trace: Option<Box<dyn FnMut(Instant, &TcpStats)>>,
+    trace: Option<TraceHook>,
 ) -> SimulationReport {
     let dir = tempfile::tempdir().expect("temporary directory");
     let simulation = Simulation {
