@@ -302,8 +302,6 @@ fn timeouts_in_recovery_keep_ssthresh(what: &str, trace: &[(Instant, TcpStats)])
 }
 
 #[test]
-#[ignore = "bug: an RTO during NewReno fast recovery sets ssthresh from the inflated \
-            FlightSize and raises it (tcp/cc/reno.rs on_rto)"]
 fn a_timeout_during_fast_recovery_does_not_raise_ssthresh() {
     // When a retransmission is lost, or a recovery has many holes, NewReno's recovery lasts
     // until the retransmission timer fires. All along, every duplicate ACK inflates cwnd by

@@ -250,8 +250,6 @@ fn everything_at_once_with_a_small_mtu() {
 }
 
 #[test]
-#[ignore = "bug: the default receive window (BDP + queue, engine/simulate.rs) counts \
-            payload bytes against a pipe measured in frame bytes and overflows the queue"]
 fn the_default_window_does_not_overflow_the_queue_on_a_clean_path() {
     // `Simulation::receive_window: None` promises "the bandwidth-delay product plus the
     // bottleneck queue, the largest window slow start cannot overflow the queue with". But

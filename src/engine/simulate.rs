@@ -74,6 +74,9 @@ pub struct SimulationReport {
     pub events: u64,
 }
 
+/// Simulations started by this process, to give each its own temporary file.
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Runs the simulation to the end (or to its step bound, which is an error).
 pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
     let wall_start = std::time::Instant::now();
@@ -94,8 +97,10 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
         (rate as u128 * rtt.as_micros() / 8_000_000) as usize
     });
     let queue = path.queue_limit_bytes.unwrap_or(bdp);
+    // The rate, the BDP and the queue count frame bytes; the window counts payload bytes.
+    let payload_share = |bytes: usize| bytes * (mtu - 52) / (mtu + 14);
     let receive_window = receive_window
-        .unwrap_or(bdp + queue)
+        .unwrap_or_else(|| payload_share(bdp + queue))
         .clamp(64 << 10, 1 << 30);
     let server_config = tcp::Config {
         mtu,

@@ -136,8 +136,11 @@ impl CongestionControl for Reno {
 
     fn on_rto(&mut self, ack: &AckContext, repeated: bool) {
         // RFC 5681 §3.1 equation (4) and the loss window LW = 1 SMSS; ssthresh is held when
-        // the same segment times out again.
-        if !repeated {
+        // the same segment times out again. It is also held when the timeout interrupts a
+        // fast recovery: that loss episode already halved it, and FlightSize is inflated by
+        // the segments recovery sent, so halving it again would *raise* ssthresh (as Linux,
+        // which recomputes ssthresh in tcp_enter_loss only outside Recovery).
+        if !repeated && !self.in_recovery {
             self.ssthresh = Reno::halve(ack.flight_size, ack.mss);
         }
         self.cwnd = ack.mss;
