@@ -78,5 +78,6 @@ pub trait Driver {
     fn stats(&self) -> DriverStats;
 }
 
+pub mod fault;
 pub mod pcap;
 pub mod sim;

@@ -117,7 +117,7 @@ fn receive_until<P: SimPeer>(
     deadline: Instant,
 ) -> Vec<(Instant, Vec<u8>)> {
     let mut received = Vec::new();
-    loop {
+    for _ in 0..1_000_000 {
         let now = driver.now();
         let count = driver
             .receive(8, |frame| received.push((now, frame.to_vec())))
@@ -129,6 +129,10 @@ fn receive_until<P: SimPeer>(
             driver.wait(Some(deadline)).unwrap();
         }
     }
+    panic!(
+        "the loop did not reach {deadline}: stuck at {}",
+        driver.now()
+    );
 }
 
 fn sim_error(error: DriverError) -> SimError {
