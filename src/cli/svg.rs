@@ -16,8 +16,10 @@ const PALETTE: [&str; 7] = [
 
 const MARGIN_LEFT: f64 = 80.0;
 const MARGIN_RIGHT: f64 = 24.0;
-const MARGIN_TOP: f64 = 48.0;
-const MARGIN_BOTTOM: f64 = 64.0;
+const MARGIN_TOP: f64 = 56.0;
+const MARGIN_BOTTOM: f64 = 84.0;
+/// How far below the x axis the legend row sits (the axis label is at 44).
+const LEGEND_OFFSET: f64 = 70.0;
 const FONT: &str = "font-family=\"sans-serif\"";
 
 /// One line of a [`LinePlot`].
@@ -223,7 +225,7 @@ fn svg_open(svg: &mut String, width: u32, height: u32, title: &str) {
     let _ = writeln!(
         svg,
         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"28\" {FONT} font-size=\"18\" text-anchor=\"middle\">{}</text>",
+         <text x=\"{}\" y=\"24\" {FONT} font-size=\"18\" text-anchor=\"middle\">{}</text>",
         f64::from(width) / 2.0,
         escape(title)
     );
@@ -279,31 +281,20 @@ fn draw_axes(svg: &mut String, frame: &Frame, x_label: &str, y_label: &str, x_ti
     );
 }
 
-/// A legend box in the top-left corner of the plot area.
+/// The legend: one row of entries centred below the x-axis label, where it can never hide
+/// a line or a bar.
 fn draw_legend(svg: &mut String, frame: &Frame, entries: &[(String, &str, bool, bool)]) {
-    if entries.is_empty() {
-        return;
-    }
-    let longest = entries
-        .iter()
-        .map(|e| e.0.chars().count())
-        .max()
-        .unwrap_or(0);
-    let width = 44.0 + 7.5 * longest as f64;
-    let height = 8.0 + 20.0 * entries.len() as f64;
-    let (x, y) = (frame.left + 10.0, frame.top + 8.0);
-    let _ = writeln!(
-        svg,
-        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" \
-         fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>"
-    );
-    for (i, (name, color, dashed, bar)) in entries.iter().enumerate() {
-        let row = y + 16.0 + 20.0 * i as f64;
+    const SWATCH: f64 = 24.0;
+    const GAP: f64 = 20.0;
+    let entry_width = |name: &str| SWATCH + 6.0 + 7.0 * name.chars().count() as f64;
+    let total: f64 = entries.iter().map(|e| entry_width(&e.0) + GAP).sum::<f64>() - GAP;
+    let mut x = (frame.left + frame.right) / 2.0 - total / 2.0;
+    let row = frame.bottom + LEGEND_OFFSET;
+    for (name, color, dashed, bar) in entries {
         if *bar {
             let _ = writeln!(
                 svg,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"22\" height=\"10\" fill=\"{color}\"/>",
-                x + 8.0,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{SWATCH}\" height=\"10\" fill=\"{color}\"/>",
                 row - 9.0
             );
         } else {
@@ -314,20 +305,20 @@ fn draw_legend(svg: &mut String, frame: &Frame, entries: &[(String, &str, bool, 
             };
             let _ = writeln!(
                 svg,
-                "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" \
-                 stroke-width=\"2\"{dash}/>",
-                x + 8.0,
+                "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" \
+                 stroke-width=\"2.5\"{dash}/>",
                 row - 4.0,
-                x + 30.0,
+                x + SWATCH,
                 row - 4.0
             );
         }
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{row:.1}\" {FONT} font-size=\"12\">{}</text>",
-            x + 36.0,
+            x + SWATCH + 6.0,
             escape(name)
         );
+        x += entry_width(name) + GAP;
     }
 }
 
@@ -411,9 +402,11 @@ impl LinePlot {
             } else {
                 ""
             };
+            // The first series is the main one: a wider line stays visible under the others.
+            let stroke_width = if i == 0 { 3.0 } else { 1.5 };
             let _ = writeln!(
                 svg,
-                "<path d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" \
+                "<path d=\"{path}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"{stroke_width}\" \
                  stroke-linejoin=\"round\" clip-path=\"url(#plot-area)\"{dash}/>"
             );
         }
@@ -620,8 +613,8 @@ mod tests {
         let svg = chart.render(640, 400);
         assert_eq!(
             svg.matches("<rect x=").count(),
-            5 + 1 + 3,
-            "bars, legend box, swatches"
+            5 + 3,
+            "bars and legend swatches"
         );
         assert!(svg.contains("<title>xdpget: 9.4</title>"));
         assert!(svg.contains(">64 MiB</text>"));
