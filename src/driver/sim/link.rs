@@ -109,6 +109,33 @@ impl LinkConfig {
         }
     }
 
+    /// A classic dumbbell bottleneck, the usual set-up of congestion-control experiments:
+    /// `rate_bps` both ways, half of `rtt` of propagation each way, the same impairments both
+    /// ways, and a drop-tail queue of one bandwidth-delay product (rate × RTT), the rule of
+    /// thumb for router buffers (Villamizar and Song, 1994) that lets a single Reno flow keep
+    /// the link busy through its sawtooth. The queue holds at least 16 full-size frames.
+    pub fn bottleneck(
+        seed: u64,
+        rate_bps: u64,
+        rtt: Duration,
+        impairments: Impairments,
+    ) -> LinkConfig {
+        let bdp_bytes = u128::from(rate_bps) * rtt.as_micros() / 8 / 1_000_000;
+        let queue_bytes = usize::try_from(bdp_bytes)
+            .unwrap_or(usize::MAX)
+            .max(16 * 1514);
+        LinkConfig::symmetric(
+            seed,
+            PathConfig {
+                rate_bps: Some(rate_bps),
+                delay: rtt / 2,
+                queue_limit_bytes: Some(queue_bytes),
+                queue_limit_packets: None,
+                impairments,
+            },
+        )
+    }
+
     /// The settings of `direction`.
     pub fn path(&self, direction: Direction) -> &PathConfig {
         match direction {
@@ -572,6 +599,23 @@ mod tests {
         let arrivals = run_to_end(&mut link, Direction::AToB);
         assert_eq!(arrivals.len(), 1000);
         assert_eq!(arrivals.last().unwrap().0, Instant::from_micros(512));
+    }
+
+    #[test]
+    fn bottleneck_queue_is_one_bdp() {
+        let config = LinkConfig::bottleneck(
+            1,
+            1_000_000_000,
+            Duration::from_millis(20),
+            Impairments::loss(0.01),
+        );
+        assert_eq!(config.a_to_b, config.b_to_a);
+        assert_eq!(config.a_to_b.delay, Duration::from_millis(10));
+        assert_eq!(config.a_to_b.queue_limit_bytes, Some(2_500_000));
+        assert_eq!(config.a_to_b.impairments.loss, 0.01);
+        let slow =
+            LinkConfig::bottleneck(1, 1_000_000, Duration::from_millis(1), Impairments::NONE);
+        assert_eq!(slow.a_to_b.queue_limit_bytes, Some(16 * 1514));
     }
 
     #[test]
