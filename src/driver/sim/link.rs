@@ -266,6 +266,8 @@ struct Path {
     busy_until_ns: u64,
     /// Frames not yet fully serialized, oldest first (the front may be on the wire).
     transmitter: VecDeque<Transmission>,
+    /// Bytes of the frames in `transmitter`.
+    transmitter_bytes: usize,
     in_flight: BinaryHeap<InFlight>,
     counters: LinkCounters,
 }
@@ -277,6 +279,7 @@ impl Path {
             impairer: Impairer::new(config.impairments, seed, stream)?,
             busy_until_ns: 0,
             transmitter: VecDeque::new(),
+            transmitter_bytes: 0,
             in_flight: BinaryHeap::new(),
             counters: LinkCounters::default(),
         })
@@ -292,22 +295,24 @@ impl Path {
     }
 
     /// Forgets frames fully serialized by `now_ns`; returns the frames and bytes still
-    /// waiting (not counting the one on the wire).
+    /// waiting (not counting the one on the wire). O(1) amortized: frames are serialized one
+    /// after the other, so at most the front one can be on the wire.
     fn queue_occupancy(&mut self, now_ns: u64) -> (usize, usize) {
-        while self
+        while let Some(done) = self
             .transmitter
             .front()
-            .is_some_and(|transmission| transmission.end_ns <= now_ns)
+            .filter(|transmission| transmission.end_ns <= now_ns)
         {
+            self.transmitter_bytes -= done.len;
             self.transmitter.pop_front();
         }
-        let waiting = self
-            .transmitter
-            .iter()
-            .filter(|transmission| transmission.start_ns > now_ns);
-        waiting.fold((0, 0), |(packets, bytes), transmission| {
-            (packets + 1, bytes + transmission.len)
-        })
+        match self.transmitter.front() {
+            Some(on_wire) if on_wire.start_ns <= now_ns => (
+                self.transmitter.len() - 1,
+                self.transmitter_bytes - on_wire.len,
+            ),
+            _ => (self.transmitter.len(), self.transmitter_bytes),
+        }
     }
 
     fn counters(&self) -> LinkCounters {
@@ -403,6 +408,7 @@ impl Link {
                 .max(waiting_packets as u64 + 1);
         }
         if end_ns > now_ns {
+            path.transmitter_bytes += frame.len();
             path.transmitter.push_back(Transmission {
                 start_ns,
                 end_ns,
