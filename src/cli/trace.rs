@@ -89,6 +89,8 @@ pub struct TraceRecorder {
     /// written before the next recorded row and at the end, so no final state is lost.
     pending: Option<TraceRow>,
     offered: u64,
+    /// The counters passed to the last [`Self::observe`]: (fast retransmits, timeouts).
+    seen_counters: (u64, u64),
 }
 
 impl Default for TraceRecorder {
@@ -115,6 +117,7 @@ impl TraceRecorder {
             min_interval_micros: 0,
             pending: None,
             offered: 0,
+            seen_counters: (0, 0),
         }
     }
 
@@ -135,6 +138,26 @@ impl TraceRecorder {
             sample,
             event: Some(event),
         });
+    }
+
+    /// For hooks that see the sender's cumulative counters (fast retransmits and timeouts so
+    /// far) rather than the events themselves: records an event for each counter that grew
+    /// since the previous call, or else offers the sample as [`Self::record`] does.
+    pub fn observe(&mut self, at: Instant, sample: TraceSample, fast_retransmits: u64, rtos: u64) {
+        let (seen_fast_retransmits, seen_rtos) = self.seen_counters;
+        self.seen_counters = (fast_retransmits, rtos);
+        let mut marked = false;
+        if fast_retransmits > seen_fast_retransmits {
+            self.event(at, sample, TraceEvent::FastRetransmit);
+            marked = true;
+        }
+        if rtos > seen_rtos {
+            self.event(at, sample, TraceEvent::Rto);
+            marked = true;
+        }
+        if !marked {
+            self.record(at, sample);
+        }
     }
 
     /// Samples offered so far, kept or not.
@@ -387,6 +410,32 @@ mod tests {
         assert!(
             first_half > rows.len() / 4 && first_half < rows.len() * 3 / 4,
             "{first_half}"
+        );
+    }
+
+    #[test]
+    fn observe_turns_counter_growth_into_events() {
+        let mut trace = TraceRecorder::new();
+        let at = Instant::from_millis;
+        trace.observe(at(1), sample(10, None, 5), 0, 0);
+        trace.observe(at(2), sample(20, None, 5), 0, 0);
+        trace.observe(at(3), sample(10, Some(10), 5), 1, 0);
+        trace.observe(at(4), sample(11, Some(10), 5), 1, 0);
+        trace.observe(at(5), sample(1, Some(5), 0), 1, 1);
+        trace.observe(at(6), sample(1, Some(5), 0), 3, 2);
+        let events: Vec<(Instant, Option<TraceEvent>)> =
+            trace.rows().iter().map(|r| (r.at, r.event)).collect();
+        assert_eq!(
+            events,
+            vec![
+                (at(1), None),
+                (at(2), None),
+                (at(3), Some(TraceEvent::FastRetransmit)),
+                (at(4), None),
+                (at(5), Some(TraceEvent::Rto)),
+                (at(6), Some(TraceEvent::FastRetransmit)),
+                (at(6), Some(TraceEvent::Rto)),
+            ]
         );
     }
 
