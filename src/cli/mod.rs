@@ -6,6 +6,8 @@ pub mod exit;
 pub mod privileges;
 pub mod progress;
 pub mod sim;
+pub mod svg;
+pub mod trace;
 
 use std::process::ExitCode;
 

@@ -80,6 +80,7 @@ pub trait Driver {
     fn stats(&self) -> DriverStats;
 }
 
+pub mod fault;
 pub mod pcap;
 pub mod raw;
 pub mod sim;

@@ -146,6 +146,10 @@ pub fn read_pcap(bytes: &[u8]) -> Result<Vec<PcapRecord>, PcapReadError> {
 
 /// Any driver, with every frame received or transmitted also written to a pcap file.
 ///
+/// Where it sits in a stack of wrappers decides what it sees: outside a
+/// [`FaultInjector`](super::fault::FaultInjector) it records what the engine got and gave
+/// (after the faults), inside it what the device carried.
+///
 /// A write error does not lose frames: the frame still goes through, the first error is
 /// kept and returned by the next `receive`, `transmit` or `flush`, and recording stops.
 #[derive(Debug)]

@@ -141,7 +141,11 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
     let (path_on_disk, temporary) = match output {
         Some(p) => (p, false),
         None => (
-            std::env::temp_dir().join(format!("xdpget-sim-{}-{seed}.bin", std::process::id())),
+            std::env::temp_dir().join(format!(
+                "xdpget-sim-{}-{seed}-{}.bin",
+                std::process::id(),
+                RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )),
             true,
         ),
     };

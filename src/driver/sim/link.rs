@@ -109,6 +109,33 @@ impl LinkConfig {
         }
     }
 
+    /// A classic dumbbell bottleneck, the usual set-up of congestion-control experiments:
+    /// `rate_bps` both ways, half of `rtt` of propagation each way, the same impairments both
+    /// ways, and a drop-tail queue of one bandwidth-delay product (rate × RTT), the rule of
+    /// thumb for router buffers (Villamizar and Song, 1994) that lets a single Reno flow keep
+    /// the link busy through its sawtooth. The queue holds at least 16 full-size frames.
+    pub fn bottleneck(
+        seed: u64,
+        rate_bps: u64,
+        rtt: Duration,
+        impairments: Impairments,
+    ) -> LinkConfig {
+        let bdp_bytes = u128::from(rate_bps) * rtt.as_micros() / 8 / 1_000_000;
+        let queue_bytes = usize::try_from(bdp_bytes)
+            .unwrap_or(usize::MAX)
+            .max(16 * 1514);
+        LinkConfig::symmetric(
+            seed,
+            PathConfig {
+                rate_bps: Some(rate_bps),
+                delay: rtt / 2,
+                queue_limit_bytes: Some(queue_bytes),
+                queue_limit_packets: None,
+                impairments,
+            },
+        )
+    }
+
     /// The settings of `direction`.
     pub fn path(&self, direction: Direction) -> &PathConfig {
         match direction {
@@ -239,6 +266,8 @@ struct Path {
     busy_until_ns: u64,
     /// Frames not yet fully serialized, oldest first (the front may be on the wire).
     transmitter: VecDeque<Transmission>,
+    /// Bytes of the frames in `transmitter`.
+    transmitter_bytes: usize,
     in_flight: BinaryHeap<InFlight>,
     counters: LinkCounters,
 }
@@ -250,6 +279,7 @@ impl Path {
             impairer: Impairer::new(config.impairments, seed, stream)?,
             busy_until_ns: 0,
             transmitter: VecDeque::new(),
+            transmitter_bytes: 0,
             in_flight: BinaryHeap::new(),
             counters: LinkCounters::default(),
         })
@@ -265,22 +295,24 @@ impl Path {
     }
 
     /// Forgets frames fully serialized by `now_ns`; returns the frames and bytes still
-    /// waiting (not counting the one on the wire).
+    /// waiting (not counting the one on the wire). O(1) amortized: frames are serialized one
+    /// after the other, so at most the front one can be on the wire.
     fn queue_occupancy(&mut self, now_ns: u64) -> (usize, usize) {
-        while self
+        while let Some(done) = self
             .transmitter
             .front()
-            .is_some_and(|transmission| transmission.end_ns <= now_ns)
+            .filter(|transmission| transmission.end_ns <= now_ns)
         {
+            self.transmitter_bytes -= done.len;
             self.transmitter.pop_front();
         }
-        let waiting = self
-            .transmitter
-            .iter()
-            .filter(|transmission| transmission.start_ns > now_ns);
-        waiting.fold((0, 0), |(packets, bytes), transmission| {
-            (packets + 1, bytes + transmission.len)
-        })
+        match self.transmitter.front() {
+            Some(on_wire) if on_wire.start_ns <= now_ns => (
+                self.transmitter.len() - 1,
+                self.transmitter_bytes - on_wire.len,
+            ),
+            _ => (self.transmitter.len(), self.transmitter_bytes),
+        }
     }
 
     fn counters(&self) -> LinkCounters {
@@ -376,6 +408,7 @@ impl Link {
                 .max(waiting_packets as u64 + 1);
         }
         if end_ns > now_ns {
+            path.transmitter_bytes += frame.len();
             path.transmitter.push_back(Transmission {
                 start_ns,
                 end_ns,
@@ -572,6 +605,23 @@ mod tests {
         let arrivals = run_to_end(&mut link, Direction::AToB);
         assert_eq!(arrivals.len(), 1000);
         assert_eq!(arrivals.last().unwrap().0, Instant::from_micros(512));
+    }
+
+    #[test]
+    fn bottleneck_queue_is_one_bdp() {
+        let config = LinkConfig::bottleneck(
+            1,
+            1_000_000_000,
+            Duration::from_millis(20),
+            Impairments::loss(0.01),
+        );
+        assert_eq!(config.a_to_b, config.b_to_a);
+        assert_eq!(config.a_to_b.delay, Duration::from_millis(10));
+        assert_eq!(config.a_to_b.queue_limit_bytes, Some(2_500_000));
+        assert_eq!(config.a_to_b.impairments.loss, 0.01);
+        let slow =
+            LinkConfig::bottleneck(1, 1_000_000, Duration::from_millis(1), Impairments::NONE);
+        assert_eq!(slow.a_to_b.queue_limit_bytes, Some(16 * 1514));
     }
 
     #[test]

@@ -11,6 +11,16 @@
 //! as long as the CPU needs to process its packets, and a run with the same seed is the same
 //! run, packet for packet: a failure found once can be replayed and debugged.
 //!
+//! Putting one together (what `xdpget sim --rate 1Gbit --rtt 20ms --loss 1%` does):
+//!
+//! ```text
+//! let impairments = Impairments::loss(parse_percent("1%")?);
+//! let config = LinkConfig::bottleneck(seed, parse_rate("1Gbit")?, parse_duration("20ms")?, impairments);
+//! let driver = SimDriver::new(Link::new(config)?, server_peer);
+//! // optionally: PcapDriver::new(driver, PcapWriter::new(BufWriter::new(file))?)
+//! // then run the engine loop on it; driver.link().counters(Direction::AToB) afterwards.
+//! ```
+//!
 //! A step bound stops a simulation that does not converge (two ends ping-ponging forever, a
 //! timer that never stops firing): after `max_events` events `wait` returns an error instead
 //! of looping. It also errors when nothing can ever happen again (no frame in flight, no
