@@ -1,24 +1,46 @@
 //! `xdpget sim`: a whole transfer through the TCP engine over a simulated link.
 
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::BufWriter;
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use super::args::SimArgs;
 use super::exit::Exit;
 use super::progress::human_bytes;
+use super::trace::{TraceRecorder, TraceSample};
 use crate::driver::sim::impair::Impairments;
 use crate::driver::sim::link::PathConfig;
 use crate::driver::sim::units::{parse_duration, parse_percent, parse_rate, parse_size};
 use crate::engine::simulate::{self, Simulation, SimulationReport};
+use crate::tcp::TcpStats;
+use crate::time::Instant;
 
 /// Runs `xdpget sim` and prints its report.
 pub fn main(args: &SimArgs) -> ExitCode {
-    let simulation = match simulation_from(args) {
+    let mut simulation = match simulation_from(args) {
         Ok(s) => s,
         Err(message) => {
             eprintln!("xdpget sim: {message}");
             return Exit::Parse.into();
         }
     };
+    let recorder = Rc::new(RefCell::new(TraceRecorder::new()));
+    if args.trace.is_some() || args.plot.is_some() {
+        let recorder = Rc::clone(&recorder);
+        simulation.trace = Some(Box::new(move |at: Instant, stats: &TcpStats| {
+            let sample = TraceSample {
+                cwnd: stats.cwnd,
+                ssthresh: (stats.ssthresh != u64::MAX).then_some(stats.ssthresh),
+                rwnd: stats.rwnd,
+                in_flight: stats.bytes_in_flight,
+            };
+            recorder
+                .borrow_mut()
+                .observe(at, sample, stats.fast_retransmits, stats.rtos);
+        }));
+    }
     let report = match simulate::run(simulation) {
         Ok(r) => r,
         Err(e) => {
@@ -26,6 +48,10 @@ pub fn main(args: &SimArgs) -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
+    if let Err(message) = write_trace(args, &recorder.borrow()) {
+        eprintln!("xdpget sim: {message}");
+        return Exit::FileIo.into();
+    }
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
@@ -42,6 +68,26 @@ pub fn main(args: &SimArgs) -> ExitCode {
     } else {
         Exit::Network.into()
     }
+}
+
+/// Writes `--trace FILE.csv` and `--plot FILE.svg`.
+fn write_trace(args: &SimArgs, recorder: &TraceRecorder) -> Result<(), String> {
+    if let Some(path) = &args.trace {
+        let file =
+            File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        recorder
+            .write_csv(BufWriter::new(file))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "Reno sender: {} at {}, RTT {}, loss {}",
+            args.size, args.rate, args.rtt, args.loss
+        );
+        let svg = recorder.plot(&title).render(1000, 500);
+        std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn simulation_from(args: &SimArgs) -> Result<Simulation, String> {
