@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::args::{DownloadArgs, DriverChoice, ProgressStyle};
 use super::exit::Exit;
@@ -33,7 +33,6 @@ enum Report {
     Done {
         url: String,
         result: Result<Fetched, EngineError>,
-        elapsed: Duration,
     },
     Finished {
         stats: Box<EngineStats>,
@@ -109,7 +108,6 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 let mut stats = EngineStats::default();
                 for url in urls {
                     let _ = reports.send(Report::Started { url: url.clone() });
-                    let started = Instant::now();
                     let mut notices = |line: String| {
                         let _ = reports.send(Report::Notice(line));
                     };
@@ -125,11 +123,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                         let _ = reports.send(Report::Notice(line));
                     }
                     let failed = result.is_err();
-                    let _ = reports.send(Report::Done {
-                        url,
-                        result,
-                        elapsed: started.elapsed(),
-                    });
+                    let _ = reports.send(Report::Done { url, result });
                     if failed && options.transfer.interrupt.as_ref().is_some_and(|f| {
                         f.load(std::sync::atomic::Ordering::Relaxed)
                     }) {
@@ -178,11 +172,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     }
                 }
             }
-            Ok(Report::Done {
-                url,
-                result,
-                elapsed,
-            }) => {
+            Ok(Report::Done { url, result }) => {
                 if let Some(mut d) = display.take() {
                     d.update(progress.snapshot());
                     d.finish();
@@ -203,7 +193,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                                         &name,
                                         fetched.file_len,
                                         Some(fetched.file_len),
-                                        elapsed,
+                                        fetched.elapsed,
                                         fetched.transferred
                                     )
                                 );

@@ -77,6 +77,8 @@ pub struct Fetched {
     pub already_complete: bool,
     /// The final URL, after redirects.
     pub final_url: String,
+    /// Time from sending the final request to the last byte (what wget's rate divides by).
+    pub elapsed: Duration,
 }
 
 /// Things worth a line on the terminal while a fetch goes on (wget prints the same).
@@ -215,6 +217,7 @@ fn fetch_once<N: Network>(
         let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
             open_sink(head, plan, &target, destination, &resume, options, notices)
         };
+        let started = std::time::Instant::now();
         let end = transfer::run(
             driver,
             &endpoint,
@@ -237,6 +240,7 @@ fn fetch_once<N: Network>(
                     transferred: file_len.saturating_sub(plan.file_offset),
                     already_complete: false,
                     final_url: target.url.to_string(),
+                    elapsed: started.elapsed(),
                 });
             }
             Ok(TransferEnd::NoBody { outcome, .. }) => match outcome {
@@ -262,6 +266,7 @@ fn fetch_once<N: Network>(
                         transferred: 0,
                         already_complete: true,
                         final_url: target.url.to_string(),
+                        elapsed: started.elapsed(),
                     });
                 }
                 error @ Outcome::ServerError { .. } => {
@@ -301,7 +306,12 @@ fn open_sink(
 ) -> Result<Sink, EngineError> {
     let identity = Identity {
         url: target.url.to_string(),
-        length: plan.total_len,
+        // --spider keeps no body: its sink expects none.
+        length: if matches!(destination, Destination::Nowhere) {
+            Some(0)
+        } else {
+            plan.total_len
+        },
         etag: head.header("etag").map(str::to_string),
         last_modified: head.header("last-modified").map(str::to_string),
     };
