@@ -49,6 +49,11 @@ pub trait Network {
     fn driver_stats(&self) -> Option<DriverStats>;
 }
 
+/// A set-up failure (interface, route, neighbour, guards, driver) as the user's sentence.
+fn setup(error: impl std::fmt::Display) -> EngineError {
+    EngineError::Setup(error.to_string())
+}
+
 /// Which driver the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverKind {
@@ -112,18 +117,15 @@ impl NicNetwork {
     }
 
     fn open_interface(&mut self, remote: Ipv4Addr) -> Result<Opened, EngineError> {
-        let setup = |e: &dyn std::fmt::Display| EngineError::Setup(e.to_string());
         let name = match &self.interface_name {
             Some(name) => name.clone(),
-            None => Interface::default_route_name().map_err(|e| setup(&e))?,
+            None => Interface::default_route_name().map_err(setup)?,
         };
-        let interface = Interface::by_name(&name).map_err(|e| setup(&e))?;
-        let route = Route::to(remote).map_err(|e| setup(&e))?;
-        route
-            .expect_interface(&interface.name)
-            .map_err(|e| setup(&e))?;
-        let ports = ReservedPorts::reserve(self.ports.clone()).map_err(|e| setup(&e))?;
-        let nft = NftGuard::install(interface.ipv4, self.ports.clone()).map_err(|e| setup(&e))?;
+        let interface = Interface::by_name(&name).map_err(setup)?;
+        let route = Route::to(remote).map_err(setup)?;
+        route.expect_interface(&interface.name).map_err(setup)?;
+        let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
+        let nft = NftGuard::install(interface.ipv4, self.ports.clone()).map_err(setup)?;
         let device = self.open_driver(&interface)?;
         let driver = if let Some(path) = &self.pcap {
             let writer = File::create(path)
@@ -163,10 +165,10 @@ impl NicNetwork {
         match self.kind {
             DriverKind::AfXdp => afxdp()
                 .map(|d| NicDevice::AfXdp(Box::new(d)))
-                .map_err(|e| EngineError::Setup(e.to_string())),
+                .map_err(setup),
             DriverKind::Raw => raw()
                 .map(|raw| NicDevice::Raw(Box::new(raw)))
-                .map_err(|e| EngineError::Setup(e.to_string())),
+                .map_err(setup),
             DriverKind::Auto => match afxdp() {
                 Ok(driver) => Ok(NicDevice::AfXdp(Box::new(driver))),
                 Err(e) => {
@@ -176,7 +178,7 @@ impl NicNetwork {
                     ));
                     raw()
                         .map(|raw| NicDevice::Raw(Box::new(raw)))
-                        .map_err(|e| EngineError::Setup(e.to_string()))
+                        .map_err(setup)
                 }
             },
         }
@@ -211,33 +213,34 @@ impl Network for NicNetwork {
     }
 
     fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut NicDriver, Endpoint), EngineError> {
-        if self.opened.is_none() {
-            let opened = self.open_interface(*remote.ip())?;
-            if let NicDevice::AfXdp(driver) = opened.driver.device() {
-                self.notices.extend(driver.notes().iter().cloned());
+        let opened = match self.opened.take() {
+            Some(opened) => opened,
+            None => {
+                let opened = self.open_interface(*remote.ip())?;
+                if let NicDevice::AfXdp(driver) = opened.driver.device() {
+                    self.notices.extend(driver.notes().iter().cloned());
+                }
+                opened
             }
-            self.opened = Some(opened);
-        }
+        };
+        let opened = self.opened.insert(opened);
         let port = self.next_port;
         self.next_port = if port >= *self.ports.end() {
             *self.ports.start()
         } else {
             port + 1
         };
-        let Some(opened) = self.opened.as_mut() else {
-            unreachable!("opened just above");
-        };
-        let route = Route::to(*remote.ip()).map_err(|e| EngineError::Setup(e.to_string()))?;
+        let route = Route::to(*remote.ip()).map_err(setup)?;
         route
             .expect_interface(&opened.interface.name)
-            .map_err(|e| EngineError::Setup(e.to_string()))?;
+            .map_err(setup)?;
         let mac = resolve_mac(
             opened.interface.index,
             &opened.interface.name,
             route.next_hop(),
             Duration::from_secs(3),
         )
-        .map_err(|e| EngineError::Setup(e.to_string()))?;
+        .map_err(setup)?;
         let endpoint = Endpoint {
             local_mac: EthernetAddress(opened.interface.mac),
             next_hop_mac: EthernetAddress(mac),
