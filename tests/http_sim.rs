@@ -65,12 +65,17 @@ impl Profile {
 /// A simulated network: 100 Mbit/s, 2 ms RTT, 256 KiB of queue, impairments of `profile`,
 /// everything random derived from `seed`.
 fn network(profile: Profile, seed: u64) -> SimNetwork {
+    network_with(profile.impairments(), seed)
+}
+
+/// The same network with any impairments.
+fn network_with(impairments: Impairments, seed: u64) -> SimNetwork {
     let path = PathConfig {
         rate_bps: Some(100_000_000),
         delay: Duration::from_millis(1),
         queue_limit_bytes: Some(256 << 10),
         queue_limit_packets: None,
-        impairments: profile.impairments(),
+        impairments,
     };
     let server_config = tcp::Config {
         mtu: MTU,
@@ -296,6 +301,32 @@ fn content_length_chunked_and_close_delimited_bodies_arrive_intact() {
     }
 }
 
+/// Heavier impairment over several seeds: 3 % loss and 5 % reordering each way.
+#[test]
+fn every_framing_survives_heavy_loss_over_several_seeds() {
+    let heavy = Impairments {
+        loss: 0.03,
+        duplicate: 0.01,
+        reorder: 0.05,
+        reorder_delay: Duration::from_millis(2),
+        corrupt: 0.005,
+    };
+    for seed in 1..=4u64 {
+        for kind in ["file", "chunked", "close"] {
+            let what = format!("{kind} body under heavy loss, seed {seed}");
+            let dir = temp_dir();
+            let mut network = network_with(heavy, 5000 + seed);
+            let options = options(into(dir.path()), seed);
+            let fetched =
+                run(&mut network, &format!("/{kind}/260000/heavy.bin"), &options).ok(&what);
+            assert_eq!(fetched.file_len, 260_000, "{what}");
+            assert_content(&dir.path().join("heavy.bin"), 260_000, &what);
+            let (impaired, retransmits) = impairment_evidence(&network);
+            assert!(impaired > 0 && retransmits > 0, "{what}: not impaired");
+        }
+    }
+}
+
 // --- redirects -------------------------------------------------------------------------
 
 #[test]
@@ -470,6 +501,57 @@ fn resume_continues_a_plain_partial_file_with_a_range_request() {
         );
         assert_content(&file, 600_000, &what);
         assert_eq!(listing(dir.path()), ["big.bin"], "{what}");
+    }
+}
+
+#[test]
+fn resume_sends_its_range_again_after_a_redirect() {
+    for profile in PROFILES {
+        let what = format!("-c behind a 302, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("moved.bin");
+        write_prefix(&file, 77_777);
+        let seed = seed(550, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let fetched = run(
+            &mut network,
+            "/redirect/302/file/400000/moved.bin",
+            &options,
+        )
+        .ok(&what);
+        assert_eq!(fetched.final_url, url("/file/400000/moved.bin"), "{what}");
+        assert_eq!(
+            fetched.transferred,
+            400_000 - 77_777,
+            "{what}: 206 after the redirect"
+        );
+        assert_content(&file, 400_000, &what);
+        assert_eq!(listing(dir.path()), ["moved.bin"], "{what}");
+    }
+}
+
+#[test]
+fn resume_with_an_explicit_output_path_continues_that_file() {
+    for profile in PROFILES {
+        let what = format!("-c -O FILE, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("given.name");
+        write_prefix(&file, 1);
+        let seed = seed(560, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(Output::Path(file.clone()), seed)
+        };
+        let fetched = run(&mut network, "/file/150001/other.name", &options).ok(&what);
+        assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+        assert_eq!(fetched.transferred, 150_000, "{what}");
+        assert_content(&file, 150_001, &what);
+        assert_eq!(listing(dir.path()), ["given.name"], "{what}");
     }
 }
 
