@@ -1,0 +1,934 @@
+//! The whole client over the simulator: `engine::fetch::fetch`, exactly as the CLI calls it,
+//! against the simulated HTTP server (`driver::sim::server`) behind a simulated link.
+//!
+//! Covered: Content-Length, chunked and close-delimited bodies (RFC 9112 §6.3); redirects
+//! 301/302/303/307/308 with relative `Location` (RFC 9110 §15.4) and wget's redirect limit;
+//! 4xx/5xx answers (wget exit code 8, no file left behind); `-c` with byte ranges (RFC 9110
+//! §14.2, 206 §15.3.7, 416 §15.5.17), a server that ignores ranges, bodies that end early
+//! (exit code 4, `.part` kept for `-c`); wget's output naming (`index.html`, no clobbering,
+//! `-P`, `-O FILE`). Every scenario runs on a clean link and on one with loss, reordering,
+//! duplication and corruption (fixed seeds), and every file is checked byte for byte against
+//! the server's generated contents.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tempfile::TempDir;
+use xdpget::driver::sim::SimDriver;
+use xdpget::driver::sim::content;
+use xdpget::driver::sim::impair::Impairments;
+use xdpget::driver::sim::link::{Direction, Link, LinkConfig, PathConfig};
+use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer};
+use xdpget::engine::EngineError;
+use xdpget::engine::fetch::{self, FetchOptions, Fetched, Output};
+use xdpget::engine::network::SimNetwork;
+use xdpget::engine::progress::Progress;
+use xdpget::engine::stats::EngineStats;
+use xdpget::http::HttpError;
+use xdpget::sink::ResumeInfo;
+use xdpget::sink::control::{control_path, part_path};
+use xdpget::tcp;
+
+/// Link MTU of every simulation here.
+const MTU: usize = 1500;
+
+/// The step bound of one simulated network: far above what any case here needs, so that
+/// only a hang reaches it.
+const MAX_EVENTS: u64 = 20_000_000;
+
+/// The two kinds of link every scenario runs on.
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    Clean,
+    /// 1 % loss, 2 % reordering (held back 3 ms, beyond the 2 ms RTT), 0.5 % duplication and
+    /// 0.2 % corrupted frames, each way.
+    Lossy,
+}
+
+const PROFILES: [Profile; 2] = [Profile::Clean, Profile::Lossy];
+
+impl Profile {
+    fn impairments(self) -> Impairments {
+        match self {
+            Profile::Clean => Impairments::NONE,
+            Profile::Lossy => Impairments {
+                loss: 0.01,
+                duplicate: 0.005,
+                reorder: 0.02,
+                reorder_delay: Duration::from_millis(3),
+                corrupt: 0.002,
+            },
+        }
+    }
+}
+
+/// A simulated network: 100 Mbit/s, 2 ms RTT, 256 KiB of queue, impairments of `profile`,
+/// everything random derived from `seed`.
+fn network(profile: Profile, seed: u64) -> SimNetwork {
+    network_with(profile.impairments(), seed)
+}
+
+/// The same network with any impairments.
+fn network_with(impairments: Impairments, seed: u64) -> SimNetwork {
+    let path = PathConfig {
+        rate_bps: Some(100_000_000),
+        delay: Duration::from_millis(1),
+        queue_limit_bytes: Some(256 << 10),
+        queue_limit_packets: None,
+        impairments,
+    };
+    let server_config = tcp::Config {
+        mtu: MTU,
+        send_buffer_capacity: 4 << 20,
+        isn_secret: secret(seed ^ 0x5e_77e7),
+        msl: Duration::from_millis(100),
+        ..tcp::Config::default()
+    };
+    let server = SimServer::new(SERVER_ADDRESS, SERVER_MAC, server_config);
+    let link = Link::new(LinkConfig::symmetric(seed, path)).expect("valid link configuration");
+    let driver = SimDriver::new(link, server)
+        .with_max_frame_len(MTU + 14)
+        .with_max_events(MAX_EVENTS);
+    SimNetwork::new(driver, MTU)
+}
+
+fn secret(seed: u64) -> [u8; 16] {
+    let mut secret = [0u8; 16];
+    secret[..8].copy_from_slice(&seed.to_le_bytes());
+    secret[8..].copy_from_slice(&(!seed).to_le_bytes());
+    secret
+}
+
+/// The CLI's defaults, tuned for virtual time: never spin before waiting (waiting is how
+/// simulated time moves) and short pauses between tries.
+fn options(output: Output, seed: u64) -> FetchOptions {
+    let mut options = FetchOptions {
+        output,
+        max_retry_pause: Duration::from_millis(50),
+        ..FetchOptions::default()
+    };
+    options.transfer.idle_before_wait = Duration::ZERO;
+    options.transfer.tcp.isn_secret = secret(seed);
+    options
+}
+
+/// `-P dir`.
+fn into(dir: &Path) -> Output {
+    Output::Auto {
+        directory: Some(dir.to_path_buf()),
+    }
+}
+
+fn url(path: &str) -> String {
+    format!("http://{}{path}", SERVER_ADDRESS.ip())
+}
+
+/// What one `fetch` call gave, with the lines it printed.
+struct Run {
+    result: Result<Fetched, EngineError>,
+    notices: Vec<String>,
+}
+
+impl Run {
+    fn ok(self, what: &str) -> Fetched {
+        match self.result {
+            Ok(fetched) => fetched,
+            Err(e) => panic!("{what}: fetch failed: {e} (notices: {:?})", self.notices),
+        }
+    }
+
+    fn err(self, what: &str) -> EngineError {
+        match self.result {
+            Ok(fetched) => panic!("{what}: fetch succeeded but should not have: {fetched:?}"),
+            Err(e) => e,
+        }
+    }
+}
+
+/// Runs `engine::fetch::fetch` as the CLI does.
+fn run(network: &mut SimNetwork, path: &str, options: &FetchOptions) -> Run {
+    let progress = Progress::default();
+    let mut stats = EngineStats::default();
+    let mut notices = Vec::new();
+    let result = fetch::fetch(
+        network,
+        &url(path),
+        options,
+        &progress,
+        &mut stats,
+        &mut |line: String| {
+            eprintln!("notice: {line}");
+            notices.push(line)
+        },
+    );
+    Run { result, notices }
+}
+
+/// Frames the link lost, reordered, duplicated or corrupted (both ways), and segments the
+/// server sent again: proof that a lossy case was exercised.
+fn impairment_evidence(network: &SimNetwork) -> (u64, u64) {
+    let link = network.driver().link();
+    let impaired: u64 = [Direction::AToB, Direction::BToA]
+        .into_iter()
+        .map(|direction| {
+            let c = link.counters(direction);
+            c.lost + c.reordered + c.duplicated + c.corrupted
+        })
+        .sum();
+    let retransmits = network
+        .driver()
+        .peer()
+        .connection_stats()
+        .iter()
+        .map(|s| s.retransmits)
+        .sum();
+    (impaired, retransmits)
+}
+
+/// How many connections the server has seen.
+fn connections(network: &SimNetwork) -> usize {
+    network.driver().peer().connection_stats().len()
+}
+
+/// Bytes `[start, end)` of the server's resources.
+fn expected(start: u64, end: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; (end - start) as usize];
+    content::fill(CONTENT_SEED, start, &mut bytes);
+    bytes
+}
+
+/// Asserts that `path` holds exactly the first `len` bytes of the server's contents.
+fn assert_content(path: &Path, len: u64, what: &str) {
+    let actual =
+        std::fs::read(path).unwrap_or_else(|e| panic!("{what}: cannot read {path:?}: {e}"));
+    assert_eq!(
+        actual.len() as u64,
+        len,
+        "{what}: {path:?} has the wrong length"
+    );
+    let wanted = expected(0, len);
+    if let Some(at) = actual.iter().zip(&wanted).position(|(a, b)| a != b) {
+        panic!("{what}: {path:?} differs from the server's contents first at byte {at}");
+    }
+    let digest: [u8; 32] = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(&actual).into()
+    };
+    assert_eq!(
+        digest,
+        content::sha256(CONTENT_SEED, len),
+        "{what}: SHA-256 of {path:?}"
+    );
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read the temporary directory")
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn temp_dir() -> TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// Writes the first `len` bytes of the server's contents to `path` (an earlier run's file).
+fn write_prefix(path: &Path, len: u64) {
+    std::fs::write(path, expected(0, len)).expect("write a partial file");
+}
+
+/// A seed per (case, profile), so each case is one reproducible run.
+fn seed(case: u64, profile: Profile) -> u64 {
+    case * 16 + profile as u64 + 1
+}
+
+// --- body framings ---------------------------------------------------------------------
+
+#[test]
+fn content_length_chunked_and_close_delimited_bodies_arrive_intact() {
+    let cases: [(&str, u64); 9] = [
+        ("file", 0),
+        ("file", 1),
+        ("file", 700_001),
+        ("chunked", 0),
+        ("chunked", 5),
+        ("chunked", 400_003),
+        ("close", 0),
+        ("close", 3),
+        ("close", 300_007),
+    ];
+    for profile in PROFILES {
+        let (mut impaired, mut retransmits) = (0, 0);
+        for (index, &(kind, len)) in cases.iter().enumerate() {
+            let what = format!("{kind} body of {len} bytes, {profile:?}");
+            let dir = temp_dir();
+            let seed = seed(100 + index as u64, profile);
+            let mut network = network(profile, seed);
+            let options = options(into(dir.path()), seed);
+            let fetched = run(&mut network, &format!("/{kind}/{len}/body.bin"), &options).ok(&what);
+            let file = dir.path().join("body.bin");
+            assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+            assert_eq!(fetched.file_len, len, "{what}");
+            assert_eq!(fetched.transferred, len, "{what}");
+            assert!(!fetched.already_complete, "{what}");
+            assert_content(&file, len, &what);
+            assert_eq!(
+                listing(dir.path()),
+                ["body.bin"],
+                "{what}: nothing else left"
+            );
+            let (i, r) = impairment_evidence(&network);
+            impaired += i;
+            retransmits += r;
+        }
+        match profile {
+            // Retransmissions happen on the clean link too: slow start overflows the queue.
+            Profile::Clean => assert_eq!(impaired, 0, "{profile:?}"),
+            Profile::Lossy => assert!(
+                impaired > 20 && retransmits > 5,
+                "the lossy link barely impaired anything: {impaired} frames, {retransmits} retransmits"
+            ),
+        }
+    }
+}
+
+/// Heavier impairment over several seeds: 3 % loss and 5 % reordering each way.
+#[test]
+fn every_framing_survives_heavy_loss_over_several_seeds() {
+    let heavy = Impairments {
+        loss: 0.03,
+        duplicate: 0.01,
+        reorder: 0.05,
+        reorder_delay: Duration::from_millis(2),
+        corrupt: 0.005,
+    };
+    for seed in 1..=4u64 {
+        for kind in ["file", "chunked", "close"] {
+            let what = format!("{kind} body under heavy loss, seed {seed}");
+            let dir = temp_dir();
+            let mut network = network_with(heavy, 5000 + seed);
+            let options = options(into(dir.path()), seed);
+            let fetched =
+                run(&mut network, &format!("/{kind}/260000/heavy.bin"), &options).ok(&what);
+            assert_eq!(fetched.file_len, 260_000, "{what}");
+            assert_content(&dir.path().join("heavy.bin"), 260_000, &what);
+            let (impaired, retransmits) = impairment_evidence(&network);
+            assert!(impaired > 0 && retransmits > 0, "{what}: not impaired");
+        }
+    }
+}
+
+// --- redirects -------------------------------------------------------------------------
+
+#[test]
+fn every_redirect_status_is_followed_to_the_relative_location() {
+    for profile in PROFILES {
+        for (index, code) in [301u16, 302, 303, 307, 308].into_iter().enumerate() {
+            let what = format!("{code} redirect, {profile:?}");
+            let dir = temp_dir();
+            let seed = seed(200 + index as u64, profile);
+            let mut network = network(profile, seed);
+            let options = options(into(dir.path()), seed);
+            let fetched = run(
+                &mut network,
+                &format!("/redirect/{code}/file/150000/r.bin"),
+                &options,
+            )
+            .ok(&what);
+            assert_eq!(fetched.final_url, url("/file/150000/r.bin"), "{what}");
+            assert_eq!(fetched.file_len, 150_000, "{what}");
+            assert_content(&dir.path().join("r.bin"), 150_000, &what);
+            assert_eq!(listing(dir.path()), ["r.bin"], "{what}");
+            assert_eq!(
+                connections(&network),
+                2,
+                "{what}: one connection per request"
+            );
+        }
+    }
+}
+
+/// A chain of three redirects.
+const CHAIN: &str = "/redirect/301/redirect/302/redirect/307/chunked/90000/c.bin";
+
+#[test]
+fn a_redirect_chain_within_the_limit_is_followed() {
+    for profile in PROFILES {
+        let what = format!("three redirects with --max-redirect 3, {profile:?}");
+        let dir = temp_dir();
+        let seed = seed(300, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            max_redirect: 3,
+            ..options(into(dir.path()), seed)
+        };
+        let run = run(&mut network, CHAIN, &options);
+        let following = run
+            .notices
+            .iter()
+            .filter(|line| line.ends_with("[following]"))
+            .count();
+        assert_eq!(following, 3, "{what}: {:?}", run.notices);
+        let fetched = run.ok(&what);
+        assert_eq!(fetched.final_url, url("/chunked/90000/c.bin"), "{what}");
+        assert_content(&dir.path().join("c.bin"), 90_000, &what);
+    }
+}
+
+/// wget counts redirects the same way (`++redirection_count > opt.max_redirect` in retr.c)
+/// and ends with WRONGCODE, which `get_status_for_err` maps to exit code 8.
+#[test]
+fn one_redirect_past_the_limit_fails_with_exit_code_8_and_no_file() {
+    for profile in PROFILES {
+        let what = format!("three redirects with --max-redirect 2, {profile:?}");
+        let dir = temp_dir();
+        let seed = seed(310, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            max_redirect: 2,
+            ..options(into(dir.path()), seed)
+        };
+        let error = run(&mut network, CHAIN, &options).err(&what);
+        assert!(
+            matches!(error, EngineError::TooManyRedirects { count: 2 }),
+            "{what}: {error:?}"
+        );
+        assert_eq!(error.exit_code(), 8, "{what}");
+        assert_eq!(
+            connections(&network),
+            3,
+            "{what}: the third redirect is not followed, and not retried"
+        );
+        assert!(
+            listing(dir.path()).is_empty(),
+            "{what}: {:?}",
+            listing(dir.path())
+        );
+    }
+}
+
+// --- server errors ---------------------------------------------------------------------
+
+#[test]
+fn error_statuses_fail_with_exit_code_8_and_leave_no_file() {
+    let cases: [(&str, u16); 4] = [
+        ("/status/404/e.bin", 404),
+        ("/status/500/e.bin", 500),
+        ("/status/503/e.bin", 503),
+        ("/no/such/route", 404),
+    ];
+    for profile in PROFILES {
+        for (index, &(path, status)) in cases.iter().enumerate() {
+            for (variant, output) in ["-P", "-O"].into_iter().enumerate() {
+                let what = format!("{path} with {output}, {profile:?}");
+                let dir = temp_dir();
+                let seed = seed(400 + 2 * index as u64 + variant as u64, profile);
+                let mut network = network(profile, seed);
+                let output = if variant == 0 {
+                    into(dir.path())
+                } else {
+                    Output::Path(dir.path().join("named.out"))
+                };
+                let error = run(&mut network, path, &options(output, seed)).err(&what);
+                match &error {
+                    EngineError::Http(HttpError::ServerError { status: got, .. }) => {
+                        assert_eq!(*got, status, "{what}")
+                    }
+                    other => panic!("{what}: expected a server error, got {other:?}"),
+                }
+                assert_eq!(error.exit_code(), 8, "{what}");
+                assert_eq!(connections(&network), 1, "{what}: not retried");
+                assert!(
+                    listing(dir.path()).is_empty(),
+                    "{what}: left {:?}",
+                    listing(dir.path())
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_error_status_on_resume_leaves_the_existing_file_alone() {
+    for profile in PROFILES {
+        let what = format!("-c against a 404, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("e.bin");
+        write_prefix(&file, 12_345);
+        let seed = seed(450, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let error = run(&mut network, "/status/404/e.bin", &options).err(&what);
+        assert_eq!(error.exit_code(), 8, "{what}");
+        assert_eq!(listing(dir.path()), ["e.bin"], "{what}");
+        assert_content(&file, 12_345, &what);
+    }
+}
+
+// --- resume ----------------------------------------------------------------------------
+
+#[test]
+fn resume_continues_a_plain_partial_file_with_a_range_request() {
+    for profile in PROFILES {
+        let what = format!("-c with a 100000-byte prefix, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("big.bin");
+        write_prefix(&file, 100_000);
+        let seed = seed(500, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let fetched = run(&mut network, "/file/600000/big.bin", &options).ok(&what);
+        assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+        assert_eq!(fetched.file_len, 600_000, "{what}");
+        assert_eq!(
+            fetched.transferred, 500_000,
+            "{what}: only the missing bytes are transferred (206)"
+        );
+        assert_content(&file, 600_000, &what);
+        assert_eq!(listing(dir.path()), ["big.bin"], "{what}");
+    }
+}
+
+#[test]
+fn resume_sends_its_range_again_after_a_redirect() {
+    for profile in PROFILES {
+        let what = format!("-c behind a 302, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("moved.bin");
+        write_prefix(&file, 77_777);
+        let seed = seed(550, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let fetched = run(
+            &mut network,
+            "/redirect/302/file/400000/moved.bin",
+            &options,
+        )
+        .ok(&what);
+        assert_eq!(fetched.final_url, url("/file/400000/moved.bin"), "{what}");
+        assert_eq!(
+            fetched.transferred,
+            400_000 - 77_777,
+            "{what}: 206 after the redirect"
+        );
+        assert_content(&file, 400_000, &what);
+        assert_eq!(listing(dir.path()), ["moved.bin"], "{what}");
+    }
+}
+
+#[test]
+fn resume_with_an_explicit_output_path_continues_that_file() {
+    for profile in PROFILES {
+        let what = format!("-c -O FILE, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("given.name");
+        write_prefix(&file, 1);
+        let seed = seed(560, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(Output::Path(file.clone()), seed)
+        };
+        let fetched = run(&mut network, "/file/150001/other.name", &options).ok(&what);
+        assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+        assert_eq!(fetched.transferred, 150_000, "{what}");
+        assert_content(&file, 150_001, &what);
+        assert_eq!(listing(dir.path()), ["given.name"], "{what}");
+    }
+}
+
+#[test]
+fn a_short_body_fails_with_exit_code_4_and_keeps_a_part_file_for_resume() {
+    for profile in PROFILES {
+        let what = format!("/short with one try, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("cut.bin");
+        let seed = seed(600, profile);
+        let mut network = network(profile, seed);
+        let first = FetchOptions {
+            tries: 1,
+            ..options(into(dir.path()), seed)
+        };
+        let run_1 = run(&mut network, "/short/500000/180000/cut.bin", &first);
+        let kept_notice = run_1
+            .notices
+            .iter()
+            .any(|line| line.contains("keeps the first 180000 bytes"));
+        assert!(kept_notice, "{what}: {:?}", run_1.notices);
+        let error = run_1.err(&what);
+        assert!(
+            matches!(
+                error,
+                EngineError::Http(HttpError::Truncated {
+                    got: 180_000,
+                    expected: Some(500_000)
+                })
+            ),
+            "{what}: {error:?}"
+        );
+        assert!(
+            error.to_string().contains("180000 of 500000"),
+            "{what}: {error}"
+        );
+        assert_eq!(error.exit_code(), 4, "{what}");
+        assert_eq!(connections(&network), 1, "{what}: --tries 1");
+
+        // What the failed run left: the prefix in cut.bin.part, vouched for by the record.
+        assert!(!file.exists(), "{what}: no final file yet");
+        assert!(control_path(&file).exists(), "{what}: control record kept");
+        assert_content(&part_path(&file), 180_000, &what);
+        match ResumeInfo::lookup(&file).expect("lookup") {
+            ResumeInfo::Partial { offset, identity } => {
+                assert_eq!(offset, 180_000, "{what}");
+                assert_eq!(identity.length, Some(500_000), "{what}");
+            }
+            other => panic!("{what}: expected a partial download, found {other:?}"),
+        }
+
+        // `-c` against a server that completes the same resource continues it.
+        let what = format!("-c after /short, {profile:?}");
+        let second = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed + 1000)
+        };
+        let fetched = run(&mut network, "/file/500000/cut.bin", &second).ok(&what);
+        assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+        assert_eq!(fetched.transferred, 320_000, "{what}: resumed at 180000");
+        assert_content(&file, 500_000, &what);
+        assert_eq!(
+            listing(dir.path()),
+            ["cut.bin"],
+            "{what}: .part and record gone"
+        );
+    }
+}
+
+/// `--tries 3` against a body that always ends early: two retries, each asking for a range
+/// that /short ignores, so each try starts over and again keeps the first bytes.
+fn short_body_retried_up_to_the_try_limit(profile: Profile) {
+    let what = format!("/short with --tries 3, {profile:?}");
+    let dir = temp_dir();
+    let seed = seed(650, profile);
+    let mut network = network(profile, seed);
+    let options = FetchOptions {
+        tries: 3,
+        ..options(into(dir.path()), seed)
+    };
+    let run = run(&mut network, "/short/200000/50000/s.bin", &options);
+    let retries = run
+        .notices
+        .iter()
+        .filter(|line| line.contains("Retrying"))
+        .count();
+    assert_eq!(retries, 2, "{what}: {:?}", run.notices);
+    let error = run.err(&what);
+    assert_eq!(error.exit_code(), 4, "{what}: {error}");
+    assert_eq!(connections(&network), 3, "{what}");
+    let file = dir.path().join("s.bin");
+    assert_content(&part_path(&file), 50_000, &what);
+    assert_eq!(
+        listing(dir.path()),
+        ["s.bin.part", "s.bin.part.xdpget"],
+        "{what}"
+    );
+}
+
+#[test]
+fn a_short_body_is_retried_up_to_the_try_limit_on_a_clean_link() {
+    short_body_retried_up_to_the_try_limit(Profile::Clean);
+}
+
+#[test]
+#[ignore = "bug: SimNetwork::pause spins forever (no virtual time passes) once a late frame of the failed connection reaches the client"]
+fn a_short_body_is_retried_up_to_the_try_limit_on_a_lossy_link() {
+    // The bug is a hang, so the case runs on its own thread under a generous watchdog.
+    let (done, finished) = std::sync::mpsc::channel();
+    let case = std::thread::spawn(move || {
+        short_body_retried_up_to_the_try_limit(Profile::Lossy);
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(120)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = case.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the fetch did not end within 120 s of real time: a hang")
+        }
+    }
+}
+
+/// A `.part` left behind by a failed run (`--tries 1`) is continued by a later `-c -O FILE`
+/// run from the prefix its control record vouches for.
+#[test]
+fn an_abandoned_part_file_is_continued_with_an_explicit_output_path() {
+    for profile in PROFILES {
+        let what = format!("-O with an abandoned .part, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("named.out");
+        let seed = seed(700, profile);
+        let mut network = network(profile, seed);
+        let first = FetchOptions {
+            tries: 1,
+            ..options(Output::Path(file.clone()), seed)
+        };
+        let error = run(&mut network, "/short/333333/111111", &first).err(&what);
+        assert_eq!(error.exit_code(), 4, "{what}: {error}");
+        assert_content(&part_path(&file), 111_111, &what);
+
+        let second = FetchOptions {
+            resume: true,
+            ..options(Output::Path(file.clone()), seed + 1000)
+        };
+        let fetched = run(&mut network, "/file/333333", &second).ok(&what);
+        assert_eq!(fetched.transferred, 333_333 - 111_111, "{what}");
+        assert_content(&file, 333_333, &what);
+        assert_eq!(listing(dir.path()), ["named.out"], "{what}");
+    }
+}
+
+#[test]
+fn resuming_a_complete_file_gets_416_and_changes_nothing() {
+    for profile in PROFILES {
+        let what = format!("-c with the whole file present, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("done.bin");
+        write_prefix(&file, 80_000);
+        let seed = seed(800, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let run = run(&mut network, "/file/80000/done.bin", &options);
+        assert!(
+            run.notices
+                .iter()
+                .any(|line| line.contains("already fully retrieved")),
+            "{what}: {:?}",
+            run.notices
+        );
+        let fetched = run.ok(&what);
+        assert!(fetched.already_complete, "{what}");
+        assert_eq!(fetched.transferred, 0, "{what}");
+        assert_eq!(fetched.file_len, 80_000, "{what}");
+        assert_content(&file, 80_000, &what);
+        assert_eq!(listing(dir.path()), ["done.bin"], "{what}");
+    }
+}
+
+#[test]
+fn a_server_that_ignores_ranges_makes_resume_start_over() {
+    for profile in PROFILES {
+        let what = format!("-c against /norange, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("nr.bin");
+        write_prefix(&file, 64_000);
+        let seed = seed(900, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let run = run(&mut network, "/norange/250000/nr.bin", &options);
+        assert!(
+            run.notices
+                .iter()
+                .any(|line| line.contains("ignored the range")),
+            "{what}: {:?}",
+            run.notices
+        );
+        let fetched = run.ok(&what);
+        assert_eq!(fetched.file_len, 250_000, "{what}");
+        assert_eq!(fetched.transferred, 250_000, "{what}: from byte zero");
+        assert_content(&file, 250_000, &what);
+        assert_eq!(listing(dir.path()), ["nr.bin"], "{what}");
+    }
+}
+
+#[test]
+fn a_part_file_against_a_server_that_ignores_ranges_is_replaced() {
+    for profile in PROFILES {
+        let what = format!("abandoned .part, then -c against /norange, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("p.bin");
+        let seed = seed(950, profile);
+        let mut network = network(profile, seed);
+        let first = FetchOptions {
+            tries: 1,
+            ..options(into(dir.path()), seed)
+        };
+        let error = run(&mut network, "/short/210000/70000/p.bin", &first).err(&what);
+        assert_eq!(error.exit_code(), 4, "{what}: {error}");
+        let second = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed + 1000)
+        };
+        let fetched = run(&mut network, "/norange/210000/p.bin", &second).ok(&what);
+        assert_eq!(fetched.transferred, 210_000, "{what}: from byte zero");
+        assert_content(&file, 210_000, &what);
+        assert_eq!(listing(dir.path()), ["p.bin"], "{what}");
+    }
+}
+
+#[test]
+fn a_part_file_without_control_record_is_not_trusted() {
+    for profile in PROFILES {
+        let what = format!("-c with a foreign .part, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("u.bin");
+        // Wrong bytes: if they were trusted, the file would not match.
+        std::fs::write(part_path(&file), vec![0xAAu8; 40_000]).expect("write .part");
+        let seed = seed(980, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            resume: true,
+            ..options(into(dir.path()), seed)
+        };
+        let fetched = run(&mut network, "/file/120000/u.bin", &options).ok(&what);
+        assert_eq!(fetched.transferred, 120_000, "{what}");
+        assert_content(&file, 120_000, &what);
+        assert_eq!(listing(dir.path()), ["u.bin"], "{what}");
+    }
+}
+
+// --- output naming ---------------------------------------------------------------------
+
+#[test]
+fn names_follow_wget_and_never_clobber() {
+    for profile in PROFILES {
+        let dir = temp_dir();
+        let seed = seed(1000, profile);
+        let mut network = network(profile, seed);
+        let options = options(into(dir.path()), seed);
+        // The same URL three times: NAME, NAME.1, NAME.2, each complete.
+        for (round, name) in ["n.bin", "n.bin.1", "n.bin.2"].into_iter().enumerate() {
+            let what = format!("round {round} of /file/.../n.bin, {profile:?}");
+            let fetched = run(&mut network, "/file/70000/n.bin", &options).ok(&what);
+            let file = dir.path().join(name);
+            assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+            assert_content(&file, 70_000, &what);
+        }
+        // A path ending in `/` is saved as index.html.
+        let what = format!("trailing slash, {profile:?}");
+        let fetched = run(&mut network, "/chunked/33333/", &options).ok(&what);
+        let index = dir.path().join("index.html");
+        assert_eq!(fetched.path.as_deref(), Some(index.as_path()), "{what}");
+        assert_content(&index, 33_333, &what);
+        // The query stays in the name, as wget keeps it.
+        let what = format!("query string, {profile:?}");
+        let fetched = run(&mut network, "/file/4444/get.php?id=7", &options).ok(&what);
+        let queried = dir.path().join("get.php?id=7");
+        assert_eq!(fetched.path.as_deref(), Some(queried.as_path()), "{what}");
+        assert_content(&queried, 4_444, &what);
+        assert_eq!(
+            listing(dir.path()),
+            ["get.php?id=7", "index.html", "n.bin", "n.bin.1", "n.bin.2"],
+            "{profile:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unfinished_part_file_is_not_clobbered_without_resume() {
+    for profile in PROFILES {
+        let what = format!("new download beside an abandoned .part, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("k.bin");
+        let seed = seed(1100, profile);
+        let mut network = network(profile, seed);
+        let first = FetchOptions {
+            tries: 1,
+            ..options(into(dir.path()), seed)
+        };
+        let error = run(&mut network, "/short/90000/30000/k.bin", &first).err(&what);
+        assert_eq!(error.exit_code(), 4, "{what}: {error}");
+        let fetched = run(
+            &mut network,
+            "/file/90000/k.bin",
+            &options(into(dir.path()), seed + 1000),
+        )
+        .ok(&what);
+        let numbered = dir.path().join("k.bin.1");
+        assert_eq!(fetched.path.as_deref(), Some(numbered.as_path()), "{what}");
+        assert_content(&numbered, 90_000, &what);
+        assert_content(&part_path(&file), 30_000, &what);
+    }
+}
+
+#[test]
+fn an_explicit_output_path_replaces_an_existing_longer_file() {
+    for profile in PROFILES {
+        let what = format!("-O over a longer file, {profile:?}");
+        let dir = temp_dir();
+        let file = dir.path().join("out.dat");
+        std::fs::write(&file, vec![0x55u8; 300_000]).expect("write the old file");
+        let seed = seed(1200, profile);
+        let mut network = network(profile, seed);
+        let fetched = run(
+            &mut network,
+            "/close/120000/ignored-name",
+            &options(Output::Path(file.clone()), seed),
+        )
+        .ok(&what);
+        assert_eq!(fetched.path.as_deref(), Some(file.as_path()), "{what}");
+        assert_content(&file, 120_000, &what);
+        assert_eq!(listing(dir.path()), ["out.dat"], "{what}");
+    }
+}
+
+#[test]
+#[ignore = "bug: --spider fails: the null sink expects the HEAD answer's Content-Length in body bytes"]
+fn spider_checks_an_existing_resource_and_writes_nothing() {
+    for profile in PROFILES {
+        let what = format!("--spider, {profile:?}");
+        let dir = temp_dir();
+        let seed = seed(1300, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            spider: true,
+            ..options(into(dir.path()), seed)
+        };
+        let fetched = run(&mut network, "/redirect/302/file/5000000/s.bin", &options).ok(&what);
+        assert_eq!(fetched.path, None, "{what}");
+        assert_eq!(fetched.final_url, url("/file/5000000/s.bin"), "{what}");
+        assert!(listing(dir.path()).is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn spider_on_a_missing_resource_fails_with_exit_code_8() {
+    for profile in PROFILES {
+        let what = format!("--spider on a 404, {profile:?}");
+        let dir = temp_dir();
+        let seed = seed(1310, profile);
+        let mut network = network(profile, seed);
+        let options = FetchOptions {
+            spider: true,
+            ..options(into(dir.path()), seed)
+        };
+        let error = run(&mut network, "/status/404/s.bin", &options).err(&what);
+        assert_eq!(error.exit_code(), 8, "{what}");
+        assert!(listing(dir.path()).is_empty(), "{what}");
+    }
+}
