@@ -93,6 +93,7 @@ fn clean_link() {
             ("early close", early_close),
             ("resume a truncated file with -c", resume_truncated_file),
             ("SYN options accepted by Linux", syn_options_accepted),
+            ("the raw driver gives GRO back", raw_driver_restores_gro),
         ],
     );
 }
@@ -281,6 +282,28 @@ fn syn_options_accepted(tb: &Testbed) -> Check {
     })
 }
 
+/// The raw driver turns GRO off for its run (docs/testbed.md) and on again at exit.
+fn raw_driver_restores_gro(tb: &Testbed) -> Check {
+    tb.set_gro(true)?;
+    let dir = tb.workdir("gro");
+    let url = format!("http://{SERVER}/1M.bin");
+    let result = download_ok(
+        tb,
+        "raw",
+        &dir,
+        &[&url],
+        "1M.bin",
+        &tb.expected_sha256("1M.bin")?,
+    );
+    let gro_after = tb.gro();
+    // The veth default, for the cases after this one.
+    tb.set_gro(false)?;
+    result?;
+    ensure(gro_after?, || {
+        "GRO was on before the raw driver ran and is off after it".to_string()
+    })
+}
+
 // ----------------------------------------------------------------------- a lossy link
 
 #[test]
@@ -355,7 +378,7 @@ fn kill_9_mid_download() {
     let tb = Testbed::up("kill", "256M", 0);
     // Not through run_cases: its check after each case would fail on the reserved ports,
     // which kill_9_then_rerun_restores_reserved_ports covers.
-    if let Err(e) = kill_9_then_resume(&tb) {
+    if let Err(e) = kill_9_then_resume(&tb, "afxdp") {
         panic!("kill -9 mid-download, then -c: {e}");
     }
 }
@@ -371,17 +394,37 @@ fn kill_9_then_rerun_restores_reserved_ports() {
     }
     let _serial = serial();
     let tb = Testbed::up("killports", "256M", 0);
-    let ports = kill_9_then_resume(&tb).unwrap_or_else(|e| panic!("kill -9, then -c: {e}"));
+    let ports =
+        kill_9_then_resume(&tb, "afxdp").unwrap_or_else(|e| panic!("kill -9, then -c: {e}"));
     assert_eq!(
         ports, tb.reserved_ports_before,
         "ip_local_reserved_ports after the run that followed kill -9, and before any run"
     );
 }
 
+/// The raw driver turns GRO off for its run; killed, it cannot turn it back on, and the
+/// next run, finding GRO off, leaves it off (src/driver/raw/socket.rs restores only what it
+/// changed).
+#[test]
+#[ignore = "known gap: after kill -9 of the raw driver GRO stays off (see the test's docs)"]
+fn kill_9_raw_then_rerun_restores_gro() {
+    if !support::root_or_skip("kill_9_raw_then_rerun_restores_gro") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("killgro", "256M", 0);
+    tb.set_gro(true).unwrap_or_else(|e| panic!("{e}"));
+    kill_9_then_resume(&tb, "raw").unwrap_or_else(|e| panic!("kill -9, then -c: {e}"));
+    assert!(
+        tb.gro().unwrap_or_else(|e| panic!("{e}")),
+        "GRO was on before the killed run and is off after the run that followed it"
+    );
+}
+
 /// Kills an xdpget mid-download with SIGKILL, checks what it left, then runs `xdpget -c`.
 /// Returns the reserved ports after the second run; everything else about the second
 /// run is checked here (exit 0, byte-exact, no XDP program, no nft table of ours).
-fn kill_9_then_resume(tb: &Testbed) -> Result<String, String> {
+fn kill_9_then_resume(tb: &Testbed, driver: &str) -> Result<String, String> {
     let file = "256M.bin";
     let part = format!("{file}.part");
     let expected = tb.expected_sha256(file)?;
@@ -389,7 +432,7 @@ fn kill_9_then_resume(tb: &Testbed) -> Result<String, String> {
     let url = format!("http://{SERVER}/{file}");
     let log = fs::File::create(dir.join("first-run.log")).map_err(|e| e.to_string())?;
     let mut child = tb
-        .xdpget("afxdp", &dir, &[&url])
+        .xdpget(driver, &dir, &[&url])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -443,7 +486,7 @@ fn kill_9_then_resume(tb: &Testbed) -> Result<String, String> {
     })?;
 
     // The next run removes the stale table, continues the .part and leaves nothing.
-    let run = tb.run_xdpget("afxdp", &dir, &["-c", &url])?;
+    let run = tb.run_xdpget(driver, &dir, &["-c", &url])?;
     run.ensure_exit(0)?;
     ensure_file_sha256(&dir.join(file), &expected)?;
     ensure_absent(&dir, &part)?;

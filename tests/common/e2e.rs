@@ -323,6 +323,27 @@ impl Testbed {
         })
     }
 
+    /// Whether generic receive offload is on for the client interface.
+    pub fn gro(&self) -> Result<bool, String> {
+        let features = output_of(self.in_client("ethtool").args(["-k", CLIENT_IFACE]))?;
+        features
+            .lines()
+            .find_map(|line| line.strip_prefix("generic-receive-offload: "))
+            .map(|state| state.starts_with("on"))
+            .ok_or_else(|| format!("ethtool -k shows no generic-receive-offload: {features}"))
+    }
+
+    /// Turns generic receive offload on the client interface on or off.
+    pub fn set_gro(&self, on: bool) -> Check {
+        output_of(self.in_client("ethtool").args([
+            "-K",
+            CLIENT_IFACE,
+            "gro",
+            if on { "on" } else { "off" },
+        ]))
+        .map(|_| ())
+    }
+
     /// How many packets the testbed's loss table has dropped in the server namespace.
     pub fn loss_drops(&self) -> Result<u64, String> {
         let table =
