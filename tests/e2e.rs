@@ -231,20 +231,24 @@ fn syn_options_accepted(tb: &Testbed) -> Check {
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("cannot start xdpget: {e}"))?;
-    let mut seen = None;
+    let mut seen: Result<String, String> = Err("no look yet".to_string());
     let started = Instant::now();
-    while seen.is_none() && started.elapsed() < Duration::from_secs(20) {
+    while seen.is_err() && started.elapsed() < Duration::from_secs(20) {
         // ss 6.1 prints the "ts" and "sack" flags only with -e.
-        let sockets = output_of(tb.in_server("ss").args([
+        seen = output_of(tb.in_server("ss").args([
             "-tien",
             "state",
             "established",
             "dst",
             CLIENT_ADDR,
-        ]))?;
-        if sockets.contains("wscale:") || sockets.contains(&format!("{CLIENT_ADDR}:")) {
-            seen = Some(sockets);
-        } else {
+        ]))
+        .and_then(|sockets| {
+            ensure(sockets.contains(&format!("{CLIENT_ADDR}:")), || {
+                format!("the server never showed an established connection: {sockets}")
+            })
+            .map(|()| sockets)
+        });
+        if seen.is_err() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -263,8 +267,7 @@ fn syn_options_accepted(tb: &Testbed) -> Check {
     ensure(digest == expected, || {
         format!("the body on stdout has sha256 {digest}, wanted {expected}")
     })?;
-    let sockets =
-        seen.ok_or_else(|| "the server never showed an established connection".to_string())?;
+    let sockets = seen?;
     eprintln!("e2e: the server's view of xdpget's connection:\n{sockets}");
     let words: Vec<&str> = sockets.split_whitespace().collect();
     ensure(words.contains(&"ts"), || {
