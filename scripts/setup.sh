@@ -6,8 +6,10 @@ set -euo pipefail
 PACKAGES=(
   # build: the XDP program (clang, bpf headers) and xsk-rs's vendored libbpf/libxdp
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make m4 linux-libc-dev
-  # testbed and end-to-end tests
-  iproute2 ethtool nftables nginx-light procps
+  # testbed (scripts/testbed.sh) and end-to-end tests (tests/e2e.rs): namespaces, veth,
+  # ss; checksum offload; loss and xdpget's drop table; the servers; the data files and
+  # their digests; setsid and nohup for the helper; curl fetches the helper's digests
+  iproute2 ethtool nftables nginx-light python3 openssl coreutils util-linux procps curl
   # the peers we compare against in bench/
   wget curl aria2
 )
@@ -26,10 +28,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts nginx on install; the testbed runs its own instances in namespaces.
+  # Debian starts its own nginx on install; the testbed runs its own instances in
+  # namespaces. Stop only Debian's (its pid file), never a testbed's.
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
-  pkill -x nginx 2>/dev/null || true
+  if [ -s /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
 fi
 
-command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust stable) is required" >&2; exit 1; }
+# Rust is not a Debian package here (Debian 12's is too old): rustup's stable toolchain.
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust stable, 1.88 or newer) is required; install it with rustup" >&2; exit 1; }
+rust_version=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n' 1.88.0 "$rust_version" | sort -V | head -n1)" != 1.88.0 ]; then
+  echo "setup: rustc $rust_version is too old; xdpget needs 1.88 or newer (rustup update stable)" >&2
+  exit 1
+fi
 echo "setup: ok"

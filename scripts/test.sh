@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# Runs every test of xdpget: unit and simulator tests, lints, and (as root) the
-# end-to-end tests over the real kernel in network namespaces of their own.
+# Runs every test of xdpget: lints, unit and simulator tests, and (as root) the end-to-end
+# tests over the real kernel in network namespaces of their own.
+#
+#   sudo bash scripts/test.sh
+#
+# The end-to-end tests (tests/e2e.rs) are ordinary `cargo test` integration tests: they run
+# the xdpget binary that `cargo test` builds, bring up their own testbeds with
+# scripts/testbed.sh (docs/testbed.md) and tear them down, also when they fail. Without root
+# they, and the root-only driver tests, print why they are skipped and pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test: not root: the end-to-end and driver tests will be skipped (run with sudo)" >&2
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+# cargo test builds the xdpget binary too (the end-to-end tests run it).
 echo "== cargo test"
-cargo test --all-targets 2>&1 | tee target/test-output.txt
+output=${CARGO_TARGET_DIR:-target}/test-output.txt
+mkdir -p "$(dirname "$output")"
+cargo test --all-targets 2>&1 | tee "$output"
+echo "test: all passed (output in $output)"

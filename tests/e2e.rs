@@ -1,0 +1,509 @@
+//! End-to-end tests: the built `xdpget` binary downloads from real Linux servers (nginx on
+//! :80, scripts/testbed_http.py on :8080) in a testbed of network namespaces
+//! (docs/testbed.md), with both packet drivers, and must leave no kernel state behind.
+//!
+//! Root only: without root every test prints why it is skipped and passes. Each test
+//! brings up its own testbed (`xge2e<pid><group>`, never the developer's `xg`) and tears
+//! it down when its guard drops, also when a case fails; the tests run one at a time. A
+//! test runs its cases in order against one testbed, collects every failure and fails at
+//! the end with all of them; after every case it checks that no XDP program, no
+//! `xdpget_*` nft table and no port reservation of xdpget is left in the client namespace.
+
+#[path = "common/e2e.rs"]
+mod support;
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{
+    CLIENT_ADDR, Check, SERVER, SERVER_IFACE, Testbed, ensure, ensure_absent, ensure_file_sha256,
+    output_of, run_cases, serial, sha256_reader, wait_bounded,
+};
+
+const DRIVERS: [&str; 2] = ["afxdp", "raw"];
+
+/// wget's exit status for a server error response (4xx, 5xx).
+const EXIT_SERVER_ERROR: i32 = 8;
+/// wget's exit status for a network failure, a body that ended early included.
+const EXIT_NETWORK: i32 = 4;
+
+/// Downloads `url` into `dir` and checks: exit 0, `file` holds the bytes with sha256
+/// `expected`, no `.part` left, no kernel state left.
+fn download_ok(
+    tb: &Testbed,
+    driver: &str,
+    dir: &Path,
+    args: &[&str],
+    file: &str,
+    expected: &str,
+) -> Check {
+    let run = tb.run_xdpget(driver, dir, args)?;
+    run.ensure_exit(0)?;
+    ensure_file_sha256(&dir.join(file), expected)
+        .map_err(|e| format!("{}: {e}", run.description))?;
+    ensure_absent(dir, &format!("{file}.part"))?;
+    tb.ensure_clean()
+        .map_err(|e| format!("after {}: {e}", run.description))
+}
+
+/// The X-Body-SHA256 the helper announces for `path`, fetched with curl over the client
+/// namespace's kernel TCP stack.
+fn helper_digest(tb: &Testbed, path: &str) -> Result<String, String> {
+    let headers = output_of(tb.in_client("curl").args([
+        "-sS",
+        "--max-time",
+        "60",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("http://{SERVER}:8080{path}"),
+    ]))?;
+    headers
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("x-body-sha256")
+                .then(|| value.trim().to_string())
+        })
+        .ok_or_else(|| format!("no X-Body-SHA256 in the helper's answer: {headers}"))
+}
+
+// ------------------------------------------------------------------ a link without loss
+
+#[test]
+fn clean_link() {
+    if !support::root_or_skip("clean_link") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("clean", "1M 256M", 0);
+    run_cases(
+        &tb,
+        &[
+            ("1 MiB and 256 MiB, both drivers", plain_downloads),
+            ("chunked bodies", chunked_bodies),
+            ("close-delimited body", close_delimited_body),
+            ("redirects, relative and absolute", redirects),
+            ("redirect loop", redirect_loop),
+            ("404 and 500", server_errors),
+            ("early close", early_close),
+            ("resume a truncated file with -c", resume_truncated_file),
+            ("SYN options accepted by Linux", syn_options_accepted),
+            ("the raw driver gives GRO back", raw_driver_restores_gro),
+        ],
+    );
+}
+
+fn plain_downloads(tb: &Testbed) -> Check {
+    for driver in DRIVERS {
+        for file in ["1M.bin", "256M.bin"] {
+            let dir = tb.workdir(&format!("plain-{driver}-{file}"));
+            let url = format!("http://{SERVER}/{file}");
+            // No -O: the file is named after the URL, as wget does.
+            download_ok(tb, driver, &dir, &[&url], file, &tb.expected_sha256(file)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn chunked_bodies(tb: &Testbed) -> Check {
+    // Odd chunk sizes put chunk boundaries anywhere in a segment; the default is 4096.
+    for path in [
+        "/chunked/3M?chunk=1000",
+        "/chunked/1M",
+        "/chunked/200K?chunk=1",
+    ] {
+        let expected = helper_digest(tb, path)?;
+        for driver in DRIVERS {
+            let dir = tb.workdir(&format!("chunked-{driver}"));
+            let url = format!("http://{SERVER}:8080{path}");
+            download_ok(tb, driver, &dir, &["-O", "body", &url], "body", &expected)?;
+        }
+    }
+    Ok(())
+}
+
+fn close_delimited_body(tb: &Testbed) -> Check {
+    let path = "/close/2M";
+    let expected = helper_digest(tb, path)?;
+    for driver in DRIVERS {
+        let dir = tb.workdir(&format!("close-{driver}"));
+        let url = format!("http://{SERVER}:8080{path}");
+        download_ok(tb, driver, &dir, &["-O", "body", &url], "body", &expected)?;
+    }
+    Ok(())
+}
+
+fn redirects(tb: &Testbed) -> Check {
+    let expected = tb.expected_sha256("1M.bin")?;
+    for driver in DRIVERS {
+        for kind in ["relative", "absolute"] {
+            let dir = tb.workdir(&format!("redirect-{kind}-{driver}"));
+            let url = format!("http://{SERVER}/redirect/{kind}");
+            download_ok(tb, driver, &dir, &["-O", "out", &url], "out", &expected)?;
+        }
+    }
+    Ok(())
+}
+
+fn redirect_loop(tb: &Testbed) -> Check {
+    let dir = tb.workdir("redirect-loop");
+    let url = format!("http://{SERVER}/redirect/loop");
+    let run = tb.run_xdpget("afxdp", &dir, &["--max-redirect", "3", "-O", "out", &url])?;
+    run.ensure_exit(EXIT_SERVER_ERROR)?;
+    ensure_absent(&dir, "out")
+}
+
+fn server_errors(tb: &Testbed) -> Check {
+    for driver in DRIVERS {
+        for (url, file) in [
+            (format!("http://{SERVER}/missing.bin"), "missing.bin"),
+            (format!("http://{SERVER}:8080/status/500"), "500"),
+        ] {
+            let dir = tb.workdir(&format!("error-{driver}-{file}"));
+            let run = tb.run_xdpget(driver, &dir, &[&url])?;
+            run.ensure_exit(EXIT_SERVER_ERROR)?;
+            ensure_absent(&dir, file).map_err(|e| format!("{}: {e}", run.description))?;
+            tb.ensure_clean()?;
+        }
+    }
+    Ok(())
+}
+
+fn early_close(tb: &Testbed) -> Check {
+    // The helper announces 2 MiB and closes after 1 MiB: a network failure, and the
+    // final name must not appear (what arrived may stay in 2M.part for -c).
+    for driver in DRIVERS {
+        let dir = tb.workdir(&format!("early-close-{driver}"));
+        let url = format!("http://{SERVER}:8080/early-close/2M");
+        let run = tb.run_xdpget(driver, &dir, &["--tries", "1", &url])?;
+        run.ensure_exit(EXIT_NETWORK)?;
+        ensure(!dir.join("2M").exists(), || {
+            format!("{}: wrote the final file 2M", run.description)
+        })?;
+        tb.ensure_clean()?;
+    }
+    Ok(())
+}
+
+fn resume_truncated_file(tb: &Testbed) -> Check {
+    let file = "256M.bin";
+    let total = 256u64 << 20;
+    let expected = tb.expected_sha256(file)?;
+    // A plain partial file, as wget leaves one: -c asks for the rest with a Range.
+    for (driver, kept) in [("afxdp", 100_000_003u64), ("raw", 1u64)] {
+        let dir = tb.workdir(&format!("resume-{driver}"));
+        let partial = dir.join(file);
+        fs::copy(tb.www().join(file), &partial).map_err(|e| e.to_string())?;
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&partial)
+            .and_then(|f| f.set_len(kept))
+            .map_err(|e| format!("cannot truncate {partial:?}: {e}"))?;
+        let url = format!("http://{SERVER}/{file}");
+        download_ok(tb, driver, &dir, &["-c", &url], file, &expected)?;
+        // nginx logs status and body bytes: a 206 with exactly the missing bytes.
+        let missing = (total - kept).to_string();
+        tb.wait_for_log_line(&[file, "\" 206 ", &format!(" {missing} ")])?;
+    }
+    Ok(())
+}
+
+/// The server's view of our connection: Linux accepted our SYN's window scale and
+/// timestamp options, and we offered no SACK.
+///
+/// xdpget writes the body to a pipe that this test does not read until it has looked, so
+/// the connection stays established for as long as needed (xdpget blocks on the full
+/// pipe, the server waits for acknowledgements), without any timing.
+fn syn_options_accepted(tb: &Testbed) -> Check {
+    let dir = tb.workdir("syn-options");
+    let stderr = fs::File::create(dir.join("stderr.txt")).map_err(|e| e.to_string())?;
+    // Larger than xdpget's 1 MiB stdout buffer and the pipe together by far.
+    let file = "256M.bin";
+    let url = format!("http://{SERVER}/{file}");
+    let mut child = tb
+        .xdpget("afxdp", &dir, &["-O", "-", &url])
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start xdpget: {e}"))?;
+    let mut seen: Result<String, String> = Err("no look yet".to_string());
+    let started = Instant::now();
+    while seen.is_err() && started.elapsed() < Duration::from_secs(20) {
+        // ss 6.1 prints the "ts" and "sack" flags only with -e.
+        seen = output_of(tb.in_server("ss").args([
+            "-tien",
+            "state",
+            "established",
+            "dst",
+            CLIENT_ADDR,
+        ]))
+        .and_then(|sockets| {
+            ensure(sockets.contains(&format!("{CLIENT_ADDR}:")), || {
+                format!("the server never showed an established connection: {sockets}")
+            })
+            .map(|()| sockets)
+        });
+        if seen.is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Reading the pipe to its end lets xdpget finish, whatever was seen.
+    let digest = match child.stdout.take() {
+        Some(mut out) => sha256_reader(&mut out),
+        None => Err("no stdout pipe".to_string()),
+    };
+    let status = wait_bounded(child, support::RUN_LIMIT)?;
+    let log = fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
+    ensure(status.success(), || {
+        format!("xdpget -O - exited with {status}: {log}")
+    })?;
+    let digest = digest?;
+    let expected = tb.expected_sha256(file)?;
+    ensure(digest == expected, || {
+        format!("the body on stdout has sha256 {digest}, wanted {expected}")
+    })?;
+    let sockets = seen?;
+    eprintln!("e2e: the server's view of xdpget's connection:\n{sockets}");
+    let words: Vec<&str> = sockets.split_whitespace().collect();
+    ensure(words.contains(&"ts"), || {
+        format!("the server did not agree to timestamps: {sockets}")
+    })?;
+    ensure(words.iter().any(|w| w.starts_with("wscale:")), || {
+        format!("the server did not agree to window scaling: {sockets}")
+    })?;
+    ensure(!words.contains(&"sack"), || {
+        format!("SACK is on, but xdpget does not offer SACK-permitted: {sockets}")
+    })?;
+    // MSS 1460 less the 12 bytes of the timestamp option on every segment.
+    ensure(words.contains(&"mss:1448"), || {
+        format!("the server's MSS is not 1448: {sockets}")
+    })
+}
+
+/// The raw driver turns GRO off for its run (docs/testbed.md) and on again at exit.
+fn raw_driver_restores_gro(tb: &Testbed) -> Check {
+    tb.set_gro(true)?;
+    let dir = tb.workdir("gro");
+    let url = format!("http://{SERVER}/1M.bin");
+    let result = download_ok(
+        tb,
+        "raw",
+        &dir,
+        &[&url],
+        "1M.bin",
+        &tb.expected_sha256("1M.bin")?,
+    );
+    let gro_after = tb.gro();
+    // The veth default, for the cases after this one.
+    tb.set_gro(false)?;
+    result?;
+    ensure(gro_after?, || {
+        "GRO was on before the raw driver ran and is off after it".to_string()
+    })
+}
+
+// ----------------------------------------------------------------------- a lossy link
+
+#[test]
+fn lossy_link() {
+    if !support::root_or_skip("lossy_link") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("loss", "64M", 1);
+    // The loss rule sits in the output hook, which sees the server's TCP segments before
+    // GSO splits them: with the default gso_max_segs one "packet" there is up to ~45
+    // segments, and 1 % loss becomes ~20 bursts per 64 MiB. One segment per skb makes it
+    // 1 % of the segments on the wire.
+    if let Err(e) =
+        output_of(
+            tb.in_server("ip")
+                .args(["link", "set", SERVER_IFACE, "gso_max_segs", "1"]),
+        )
+    {
+        panic!("cannot set gso_max_segs on the server's interface: {e}");
+    }
+    run_cases(
+        &tb,
+        &[
+            ("64 MiB at 1 % loss, both drivers", lossy_downloads),
+            ("chunked body at 1 % loss", lossy_chunked),
+            ("the loss was real", loss_was_injected),
+        ],
+    );
+}
+
+fn lossy_downloads(tb: &Testbed) -> Check {
+    let file = "64M.bin";
+    let expected = tb.expected_sha256(file)?;
+    for driver in DRIVERS {
+        let dir = tb.workdir(&format!("loss-{driver}"));
+        let url = format!("http://{SERVER}/{file}");
+        download_ok(tb, driver, &dir, &[&url], file, &expected)?;
+    }
+    Ok(())
+}
+
+fn lossy_chunked(tb: &Testbed) -> Check {
+    let path = "/chunked/8M?chunk=1000";
+    let expected = helper_digest(tb, path)?;
+    for driver in DRIVERS {
+        let dir = tb.workdir(&format!("loss-chunked-{driver}"));
+        let url = format!("http://{SERVER}:8080{path}");
+        download_ok(tb, driver, &dir, &["-O", "body", &url], "body", &expected)?;
+    }
+    Ok(())
+}
+
+fn loss_was_injected(tb: &Testbed) -> Check {
+    // Two 64 MiB and two 8 MiB downloads are about 100 000 segments; at 1 % about 1 000
+    // are dropped. Far fewer means the loss did not apply per segment.
+    let drops = tb.loss_drops()?;
+    eprintln!("e2e: the server's loss rule dropped {drops} packets");
+    ensure(drops >= 300, || {
+        format!("only {drops} packets were dropped; the loss is not 1 % of the segments")
+    })
+}
+
+// ------------------------------------------------------------------ kill -9 mid-download
+
+#[test]
+fn kill_9_mid_download() {
+    if !support::root_or_skip("kill_9_mid_download") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("kill", "256M", 0);
+    // Not through run_cases: its check after each case would fail on the reserved ports,
+    // which kill_9_then_rerun_restores_reserved_ports covers.
+    if let Err(e) = kill_9_then_resume(&tb, "afxdp") {
+        panic!("kill -9 mid-download, then -c: {e}");
+    }
+}
+
+/// The port reservation of a killed xdpget outlives it, and the next run, finding the
+/// ports already reserved, neither adds nor removes them (src/net/ports.rs takes back
+/// only what it added), so they stay reserved in that namespace for good.
+#[test]
+#[ignore = "known gap: after kill -9 the reserved ports are never given back (see the test's docs)"]
+fn kill_9_then_rerun_restores_reserved_ports() {
+    if !support::root_or_skip("kill_9_then_rerun_restores_reserved_ports") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("killports", "256M", 0);
+    let ports =
+        kill_9_then_resume(&tb, "afxdp").unwrap_or_else(|e| panic!("kill -9, then -c: {e}"));
+    assert_eq!(
+        ports, tb.reserved_ports_before,
+        "ip_local_reserved_ports after the run that followed kill -9, and before any run"
+    );
+}
+
+/// The raw driver turns GRO off for its run; killed, it cannot turn it back on, and the
+/// next run, finding GRO off, leaves it off (src/driver/raw/socket.rs restores only what it
+/// changed).
+#[test]
+#[ignore = "known gap: after kill -9 of the raw driver GRO stays off (see the test's docs)"]
+fn kill_9_raw_then_rerun_restores_gro() {
+    if !support::root_or_skip("kill_9_raw_then_rerun_restores_gro") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("killgro", "256M", 0);
+    tb.set_gro(true).unwrap_or_else(|e| panic!("{e}"));
+    kill_9_then_resume(&tb, "raw").unwrap_or_else(|e| panic!("kill -9, then -c: {e}"));
+    assert!(
+        tb.gro().unwrap_or_else(|e| panic!("{e}")),
+        "GRO was on before the killed run and is off after the run that followed it"
+    );
+}
+
+/// Kills an xdpget mid-download with SIGKILL, checks what it left, then runs `xdpget -c`.
+/// Returns the reserved ports after the second run; everything else about the second
+/// run is checked here (exit 0, byte-exact, no XDP program, no nft table of ours).
+fn kill_9_then_resume(tb: &Testbed, driver: &str) -> Result<String, String> {
+    let file = "256M.bin";
+    let part = format!("{file}.part");
+    let expected = tb.expected_sha256(file)?;
+    let dir = tb.workdir("kill");
+    let url = format!("http://{SERVER}/{file}");
+    let log = fs::File::create(dir.join("first-run.log")).map_err(|e| e.to_string())?;
+    let mut child = tb
+        .xdpget(driver, &dir, &[&url])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start xdpget: {e}"))?;
+    // `ip netns exec` execs xdpget in place, so the child is xdpget itself. Kill it once
+    // the control record trusts a first part of the body (docs/sink.md: every 250 ms or
+    // 64 MiB), so that -c has something to continue.
+    let control = dir.join(format!("{part}.xdpget"));
+    let started = Instant::now();
+    let mut began = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            break;
+        }
+        if support::control_prefix(&control).is_some_and(|prefix| prefix > 0) {
+            began = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let first_log = fs::read_to_string(dir.join("first-run.log")).unwrap_or_default();
+    ensure(began && status.signal() == Some(9), || {
+        format!("xdpget was not killed mid-download ({status}): {first_log}")
+    })?;
+
+    // The bpf_link holding the XDP program dies with the process.
+    let mut xdp = tb.xdp_attached()?;
+    for _ in 0..40 {
+        if xdp.is_none() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        xdp = tb.xdp_attached()?;
+    }
+    ensure(xdp.is_none(), || {
+        format!("after kill -9 an XDP program is still attached: {xdp:?}")
+    })?;
+    // No guard ran: the nft table and the port reservation stay (reported, not failed).
+    let prefix = support::control_prefix(&control).unwrap_or(0);
+    eprintln!(
+        "e2e: after kill -9: nft tables {:?}, reserved ports '{}' (before: '{}'), \
+         {part} with a trusted prefix of {prefix} bytes",
+        tb.xdpget_tables()?,
+        tb.reserved_ports()?,
+        tb.reserved_ports_before,
+    );
+    ensure(!dir.join(file).exists(), || {
+        format!("the killed run left the final name {file}")
+    })?;
+
+    // The next run removes the stale table, continues the .part and leaves nothing.
+    let run = tb.run_xdpget(driver, &dir, &["-c", &url])?;
+    run.ensure_exit(0)?;
+    ensure_file_sha256(&dir.join(file), &expected)?;
+    ensure_absent(&dir, &part)?;
+    // It asked for the bytes after the trusted prefix.
+    let missing = (256u64 << 20) - prefix;
+    let line = tb.wait_for_log_line(&[file, "\" 206 ", &format!(" {missing} ")])?;
+    eprintln!("e2e: the run after the kill continued: nginx logged {line}");
+    let xdp = tb.xdp_attached()?;
+    ensure(xdp.is_none(), || {
+        format!("after the second run an XDP program is attached: {xdp:?}")
+    })?;
+    let tables = tb.xdpget_tables()?;
+    ensure(tables.is_empty(), || {
+        format!("after the second run nft tables of xdpget are left: {tables:?}")
+    })?;
+    tb.reserved_ports()
+}
