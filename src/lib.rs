@@ -9,6 +9,7 @@
 //! | module | job | I/O |
 //! |---|---|---|
 //! | [`time`] | `Instant`: time as a value | none |
+//! | [`ledger`] | notes of machine changes, so a run after a crash can undo them | `/run` |
 //! | [`wire`] | zero-copy views and representations: Ethernet, ARP, IPv4, TCP, checksums | none |
 //! | [`tcp`] | sans-IO TCP engine: state machine, RTO, Reno/NewReno, reassembly bookkeeping | none |
 //! | [`http`] | sans-IO HTTP/1.1: requests, response heads, body framing | none |
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod driver;
 pub mod engine;
 pub mod http;
+pub mod ledger;
 pub mod net;
 pub mod sink;
 pub mod tcp;

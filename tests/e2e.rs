@@ -386,11 +386,10 @@ fn kill_9_mid_download() {
     }
 }
 
-/// The port reservation of a killed xdpget outlives it, and the next run, finding the
-/// ports already reserved, neither adds nor removes them (src/net/ports.rs takes back
-/// only what it added), so they stay reserved in that namespace for good.
+/// The port reservation of a killed xdpget outlives it; the next run in the namespace finds
+/// the dead process's note in the ledger (src/ledger.rs) and takes those ports back, so after
+/// it the list is as it was before either run.
 #[test]
-#[ignore = "known gap: after kill -9 the reserved ports are never given back (see the test's docs)"]
 fn kill_9_then_rerun_restores_reserved_ports() {
     if !support::root_or_skip("kill_9_then_rerun_restores_reserved_ports") {
         return;
@@ -405,11 +404,9 @@ fn kill_9_then_rerun_restores_reserved_ports() {
     );
 }
 
-/// The raw driver turns GRO off for its run; killed, it cannot turn it back on, and the
-/// next run, finding GRO off, leaves it off (src/driver/raw/socket.rs restores only what it
-/// changed).
+/// The raw driver turns GRO off for its run; killed, it cannot turn it back on. The next
+/// run finds the dead process's ledger note (src/ledger.rs) and turns GRO back on.
 #[test]
-#[ignore = "known gap: after kill -9 of the raw driver GRO stays off (see the test's docs)"]
 fn kill_9_raw_then_rerun_restores_gro() {
     if !support::root_or_skip("kill_9_raw_then_rerun_restores_gro") {
         return;

@@ -106,10 +106,13 @@ pub fn fetch<N: Network>(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        // Without -c only a .part this run's earlier try left is continued.
+        let continue_partial = options.resume || attempt > 1;
         match fetch_once(
             network,
             &original,
             &destination,
+            continue_partial,
             options,
             progress,
             stats,
@@ -175,18 +178,24 @@ fn destination(target: &Target, options: &FetchOptions) -> Destination {
 }
 
 /// One try: follows redirects, ends with the body in place or an error.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the arguments are the fetch's whole context"
+)]
 fn fetch_once<N: Network>(
     network: &mut N,
     original: &Target,
     destination: &Destination,
+    continue_partial: bool,
     options: &FetchOptions,
     progress: &Progress,
     stats: &mut EngineStats,
     notices: &mut dyn Notices,
 ) -> Result<Fetched, EngineError> {
     // A file continues from what an earlier run or try left: with -c always; without -c
-    // only from a .part this run's earlier try wrote (lookup finds it).
+    // only from a .part this run's earlier try wrote.
     let resume = match destination {
+        Destination::File(_) if !continue_partial => ResumeInfo::Fresh,
         Destination::File(path) => {
             let found = ResumeInfo::lookup(path)
                 .map_err(|e| EngineError::Sink(sink::SinkError::from_io("read", path, 0, e)))?;

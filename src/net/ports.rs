@@ -13,6 +13,8 @@
 
 use std::fmt;
 use std::fs;
+
+use crate::ledger::{self, Note};
 use std::io;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -192,41 +194,30 @@ impl fmt::Display for PortSet {
 pub struct ReservedPorts {
     path: PathBuf,
     added: PortSet,
-    /// Our entry in the ledger of reservations (see [`LEDGER_DIR`]), removed with the guard.
-    ledger_entry: Option<PathBuf>,
+    /// The ledger note of the ports we added, so that a run after a `kill -9` of this one
+    /// takes them back (see [`crate::ledger`]).
+    note: Option<Note>,
 }
 
-/// Where every running xdpget notes the ports it added, one file per process named
-/// `<network namespace inode>.<pid>`. A `kill -9` cannot run Drop; the next xdpget in the same
-/// namespace finds the entry of the dead process and takes its ports back, as `net::nft`
-/// does with a dead process's table.
-pub const LEDGER_DIR: &str = "/run/xdpget/reserved-ports";
+/// The ledger kind of port reservations.
+const LEDGER_KIND: &str = "reserved-ports";
 
 impl ReservedPorts {
     /// Reserves `range` in the calling thread's network namespace.
     /// Ports left reserved by dead xdpget processes of this namespace are released first.
     pub fn reserve(range: RangeInclusive<u16>) -> Result<ReservedPorts, PortsError> {
         let path = Path::new(RESERVED_PORTS_PATH);
-        let namespace = fs::read_link("/proc/self/ns/net")
-            .ok()
-            .and_then(|link| namespace_inode(&link.to_string_lossy()));
-        let Some(namespace) = namespace else {
-            return ReservedPorts::reserve_at(path, range);
-        };
-        let ledger = Path::new(LEDGER_DIR);
-        release_stale(path, ledger, namespace, std::process::id())?;
+        for stale in ledger::take_stale(LEDGER_KIND) {
+            release(path, &PortSet::parse(&stale)?)?;
+        }
         let mut guard = ReservedPorts::reserve_at(path, range)?;
-        let entry = ledger.join(format!("{namespace}.{}", std::process::id()));
-        // Without a ledger entry a kill -9 leaks the reservation until reboot, but the
-        // download itself is unaffected: note it and go on.
-        let written = fs::create_dir_all(ledger)
-            .and_then(|()| fs::write(&entry, format!("{}\n", guard.added)));
-        match written {
-            Ok(()) => guard.ledger_entry = Some(entry),
-            Err(error) => eprintln!(
-                "xdpget: cannot note the reserved ports in {}: {error}",
-                entry.display()
-            ),
+        if !guard.added.is_empty() {
+            // Without a note a kill -9 leaks the reservation until reboot, but the download
+            // itself is unaffected: say so and go on.
+            match Note::write(LEDGER_KIND, &format!("{}\n", guard.added)) {
+                Ok(note) => guard.note = Some(note),
+                Err(error) => eprintln!("xdpget: cannot note the reserved ports: {error}"),
+            }
         }
         Ok(guard)
     }
@@ -250,7 +241,7 @@ impl ReservedPorts {
         Ok(ReservedPorts {
             path: path.to_owned(),
             added,
-            ledger_entry: None,
+            note: None,
         })
     }
 
@@ -266,17 +257,10 @@ impl ReservedPorts {
         result
     }
 
-    fn restore(&self) -> Result<(), PortsError> {
-        if let Some(entry) = &self.ledger_entry {
-            let _ = fs::remove_file(entry);
-        }
-        if self.added.is_empty() {
-            return Ok(());
-        }
-        let now = read_list(&self.path)?;
-        let remaining = now.difference(&self.added);
-        if remaining != now {
-            write_list(&self.path, &remaining)?;
+    fn restore(&mut self) -> Result<(), PortsError> {
+        release(&self.path, &self.added)?;
+        if let Some(note) = self.note.take() {
+            note.remove();
         }
         Ok(())
     }
@@ -290,43 +274,15 @@ impl Drop for ReservedPorts {
     }
 }
 
-/// The inode in a namespace link such as `net:[4026531840]`.
-fn namespace_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
-}
-
-/// Takes back, from the list at `path`, the ports of ledger entries of `namespace` whose
-/// process is gone, and deletes those entries.
-fn release_stale(
-    path: &Path,
-    ledger: &Path,
-    namespace: u64,
-    own_pid: u32,
-) -> Result<(), PortsError> {
-    let Ok(entries) = fs::read_dir(ledger) else {
+/// Removes `ports` from the list at `path`, leaving everything else in it.
+fn release(path: &Path, ports: &PortSet) -> Result<(), PortsError> {
+    if ports.is_empty() {
         return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some((ns, pid)) = name.to_str().and_then(|n| n.split_once('.')) else {
-            continue;
-        };
-        let (Ok(ns), Ok(pid)) = (ns.parse::<u64>(), pid.parse::<u32>()) else {
-            continue;
-        };
-        if ns != namespace || pid == own_pid || Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let Ok(text) = fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let stale = PortSet::parse(&text)?;
-        let now = read_list(path)?;
-        let remaining = now.difference(&stale);
-        if remaining != now {
-            write_list(path, &remaining)?;
-        }
-        let _ = fs::remove_file(entry.path());
+    }
+    let now = read_list(path)?;
+    let remaining = now.difference(ports);
+    if remaining != now {
+        write_list(path, &remaining)?;
     }
     Ok(())
 }
@@ -353,35 +309,6 @@ mod tests {
 
     fn set(text: &str) -> PortSet {
         PortSet::parse(text).expect("valid list")
-    }
-
-    #[test]
-    fn stale_ledger_entries_of_dead_processes_are_released() {
-        let dir = std::env::temp_dir().join(format!("xdpget-ledger-test-{}", std::process::id()));
-        let ledger = dir.join("ledger");
-        fs::create_dir_all(&ledger).unwrap();
-        let list = dir.join("reserved");
-        fs::write(&list, "8080,61000-61099,62000-62009\n").unwrap();
-        // A dead process (pid beyond pid_max) of our namespace, a dead one of another
-        // namespace, and a live one (ourselves, as another entry) of ours.
-        let dead = 4_194_305;
-        fs::write(ledger.join(format!("7.{dead}")), "61000-61099\n").unwrap();
-        fs::write(ledger.join(format!("8.{dead}")), "8080\n").unwrap();
-        fs::write(
-            ledger.join(format!("7.{}", std::process::id())),
-            "62000-62009\n",
-        )
-        .unwrap();
-        release_stale(&list, &ledger, 7, 1).unwrap();
-        assert_eq!(read_list(&list).unwrap(), set("8080,62000-62009"));
-        assert!(!ledger.join(format!("7.{dead}")).exists());
-        assert!(
-            ledger.join(format!("8.{dead}")).exists(),
-            "other namespaces are left alone"
-        );
-        assert_eq!(namespace_inode("net:[4026531840]"), Some(4_026_531_840));
-        assert_eq!(namespace_inode("mnt:[1]"), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

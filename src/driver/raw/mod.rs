@@ -63,6 +63,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::{Driver, DriverError, DriverStats};
+use crate::ledger;
 use crate::time::Instant;
 use ring::{RingGeometry, RxRing};
 use socket::PacketSocket;
@@ -122,6 +123,8 @@ pub struct RawDriver {
     max_frame_len: usize,
     /// GRO was on and we turned it off: turn it back on in Drop.
     restore_gro: bool,
+    /// The ledger note of the GRO change, removed once GRO is back on.
+    gro_note: Option<ledger::Note>,
     stats: DriverStats,
     /// Frames the kernel dropped because the ring was full, read from PACKET_STATISTICS
     /// (which resets on every read, so the running sum lives here).
@@ -187,16 +190,23 @@ impl RawDriver {
             .ignore_outgoing()
             .map_err(io_error("cannot set PACKET_IGNORE_OUTGOING"))?;
 
-        let mut restore_gro = false;
+        // GRO a crashed xdpget turned off stays off until someone turns it on again.
+        for interface in ledger::take_stale(GRO_LEDGER_KIND) {
+            let _ = socket.set_gro(interface.trim(), true);
+        }
+        let mut gro_note = None;
         if config.disable_gro {
             // An interface without ethtool support (EOPNOTSUPP) has no GRO to turn off.
             if let Ok(true) = socket.gro(&config.interface) {
                 socket
                     .set_gro(&config.interface, false)
                     .map_err(io_error("cannot turn generic receive offload off"))?;
-                restore_gro = true;
+                // A note for the next run in case this one is killed; without it GRO stays off
+                // after a kill -9, which slows the kernel's own TCP but breaks nothing.
+                gro_note = Some(ledger::Note::write(GRO_LEDGER_KIND, &config.interface).ok());
             }
         }
+        let restore_gro = gro_note.is_some();
         let driver = RawDriver {
             ring,
             socket,
@@ -204,6 +214,7 @@ impl RawDriver {
             interface: config.interface.clone(),
             max_frame_len,
             restore_gro,
+            gro_note: gro_note.flatten(),
             stats: DriverStats::default(),
             kernel_drops: Cell::new(0),
         };
@@ -342,13 +353,22 @@ impl Driver for RawDriver {
 
 impl Drop for RawDriver {
     fn drop(&mut self) {
-        if self.restore_gro
-            && let Err(error) = self.socket.set_gro(&self.interface, true)
-        {
-            eprintln!(
+        if !self.restore_gro {
+            return;
+        }
+        match self.socket.set_gro(&self.interface, true) {
+            Ok(()) => {
+                if let Some(note) = self.gro_note.take() {
+                    note.remove();
+                }
+            }
+            Err(error) => eprintln!(
                 "xdpget: could not turn generic receive offload back on for {}: {error}",
                 self.interface
-            );
+            ),
         }
     }
 }
+
+/// The ledger kind of interfaces whose GRO the raw driver turned off.
+const GRO_LEDGER_KIND: &str = "gro-off";
