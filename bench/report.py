@@ -164,18 +164,20 @@ def bar_panel(x0, y0, width, height, title, groups, series, y_label, log=False, 
         y = y_of(ref[0])
         out.append(f'<line x1="{px}" y1="{y:.1f}" x2="{px + plot_w}" y2="{y:.1f}" stroke="#c00" '
                    f'stroke-dasharray="5,3"/>')
-        out.append(f'<text x="{px + plot_w - 2}" y="{y - 3:.1f}" text-anchor="end" font-size="10" '
-                   f'fill="#c00">{esc(ref[1])}</text>')
     out.append(f'<rect x="{px}" y="{py}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#666"/>')
     return out
 
 
-def legend(x0, y0, series):
+def legend(x0, y0, series, ref_label=None):
     out, x = [], x0
     for name, color in series:
         out.append(f'<rect x="{x}" y="{y0}" width="12" height="12" fill="{color}"/>')
         out.append(f'<text x="{x + 16}" y="{y0 + 10}" font-size="11">{esc(name)}</text>')
         x += 22 + 7 * len(name)
+    if ref_label:
+        out.append(f'<line x1="{x}" y1="{y0 + 6}" x2="{x + 24}" y2="{y0 + 6}" stroke="#c00" '
+                   f'stroke-dasharray="5,3"/>')
+        out.append(f'<text x="{x + 28}" y="{y0 + 10}" font-size="11" fill="#c00">{esc(ref_label)}</text>')
     return out
 
 
@@ -214,7 +216,7 @@ def latency_svg(res):
     cols = len(res.losses)
     pw, ph = 560, 280
     series = [(p, c) for p, c in PERCENTILES]
-    body = legend(10, 8, series)
+    body = legend(10, 8, series, "target: p99 ≤ 20 µs")
     for i, (tool, loss) in enumerate(panels):
         groups = []
         for size in res.sizes:
@@ -306,9 +308,9 @@ def targets_section(res):
                   "Peak `RssAnon` of the xdpget process, sampled from `/proc/PID/status` every "
                   f"{res.doc['config'].get('rss_anon_sample_interval_s', 0.005) * 1000:.0f} ms "
                   "(a lower bound of the true peak); the largest over all rounds. Peak RSS "
-                  "(`ru_maxrss`) is shown beside it: with a file sink it also counts the "
-                  "mmapped output file's pages.", "",
-                  "| loss | size | sink | driver | RssAnon peak MiB | ru_maxrss MiB | verdict |",
+                  "(GNU time `%M`, median over rounds) is shown beside it: with a file sink "
+                  "it also counts the mmapped output file's pages.", "",
+                  "| loss | size | sink | driver | RssAnon peak MiB | peak RSS MiB | verdict |",
                   "|---|---|---|---|---:|---:|---|"]
         for loss in res.losses:
             for size in res.sizes:
@@ -324,12 +326,45 @@ def targets_section(res):
     return lines
 
 
+def startup_section(res):
+    """Where xdpget's time goes before the body: connect and first byte vs wall time."""
+    drivers = [t for t in res.tools if t.startswith("xdpget-")]
+    if not drivers:
+        return []
+    lines = ["## xdpget's start-up", "",
+             "Medians over rounds, from `--stats-json`: `connect` is SYN → established, "
+             "`first_byte` SYN → first body byte; the rest of the wall time before the SYN "
+             "is process start-up (interface setup, XDP program and socket, nft table, port "
+             "reservation) and, after the last byte, teardown. Compare the 1M wall times of "
+             "wget and curl in the medians below.", "",
+             "| loss | size | sink | driver | wall ms | connect ms | first byte ms | driver |",
+             "|---|---|---|---|---:|---:|---:|---|"]
+    for loss in res.losses:
+        for size in res.sizes[:1]:
+            for sink in res.sinks:
+                for d in drivers:
+                    runs = res.select(d, size, sink, loss)
+                    if not runs:
+                        continue
+                    con = median(histogram(r, "connect")["max"] / 1e6 for r in runs
+                                 if histogram(r, "connect"))
+                    fb = median(histogram(r, "first_byte")["max"] / 1e6 for r in runs
+                                if histogram(r, "first_byte"))
+                    drv = ((runs[0].get("xdpget_stats") or {}).get("driver") or ["?"])[0]
+                    lines.append(f"| {loss} % | {size} | {SINK_NAMES[sink]} | {d} | "
+                                 f"{fmt(median(r['wall_s'] for r in runs) * 1000, 1)} | "
+                                 f"{fmt(con, 2)} | {fmt(fb, 2)} | {esc(drv)} |")
+    lines.append("")
+    return lines
+
+
 def medians_section(res):
     lines = ["## Medians", "",
              "Per (loss, size, sink, tool): successful runs / runs, and medians over the "
              "successful ones. Throughput is size / wall time (wall time includes process "
              "start-up and `ip netns exec`). CPU is user + sys of the tool's process (all "
-             "threads). × wget and × curl are throughput ratios against that tool in the same "
+             "threads). Peak RSS is GNU time's `%M`; RssAnon peak is the largest sample over "
+             "the rounds. × wget and × curl are throughput ratios against that tool in the same "
              "(loss, size, sink); above 1 is faster.", "",
              "| loss | size | sink | tool | ok | wall s | MiB/s | × wget | × curl | CPU s | "
              "peak RSS MiB | RssAnon peak MiB |",
@@ -384,7 +419,7 @@ def machine_section(doc, results_rel):
     return lines
 
 
-def render(doc, results_rel, svg_rel):
+def render(doc, results_rel, svg_rel, notes=None):
     res = Results(doc)
     lines = ["# Benchmarks", "",
              "xdpget (AF_XDP driver and raw AF_PACKET driver) against wget, curl and aria2c "
@@ -396,12 +431,15 @@ def render(doc, results_rel, svg_rel):
              "server and client on the same cores, other jobs running beside the benchmark "
              "(see the load average below). Tools run interleaved, A B C A B C …, so slow "
              "phases of the machine hit every tool alike.", ""]
+    if notes:
+        lines += [notes.rstrip(), ""]
     lines += machine_section(doc, results_rel)
     lines += ["## Plots", "",
               f"![Throughput per tool and size]({svg_rel}/throughput.svg)", ""]
     if any(t.startswith("xdpget-") for t in res.tools):
         lines += [f"![xdpget receive-to-ACK percentiles]({svg_rel}/latency.svg)", ""]
     lines += targets_section(res)
+    lines += startup_section(res)
     lines += medians_section(res)
     lines += how_to_rerun()
     return "\n".join(lines) + "\n"
@@ -444,6 +482,8 @@ def main(argv):
     p.add_argument("results", help="a results JSON written by bench/bench.py")
     p.add_argument("--doc", default=None, help="markdown output (default docs/benchmarks.md)")
     p.add_argument("--svg-dir", default=None, help="SVG output dir (default docs/benchmarks)")
+    p.add_argument("--notes", default=None,
+                   help="markdown put after the introduction: the findings, written by hand")
     args = p.parse_args(argv)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     doc_path = os.path.abspath(args.doc or os.path.join(repo, "docs", "benchmarks.md"))
@@ -464,7 +504,11 @@ def main(argv):
     results_rel = os.path.relpath(os.path.abspath(args.results), doc_dir)
     svg_rel = os.path.relpath(svg_dir, doc_dir)
     with open(doc_path, "w") as f:
-        f.write(render(doc, results_rel, svg_rel))
+        notes = None
+        if args.notes:
+            with open(args.notes) as n:
+                notes = n.read()
+        f.write(render(doc, results_rel, svg_rel, notes))
     print(doc_path)
     return 0
 
