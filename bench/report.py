@@ -109,8 +109,10 @@ def nice_max(value):
     return 10 * exp
 
 
-def bar_panel(x0, y0, width, height, title, groups, series, y_label, log=False, ref=None):
-    """One bar chart. groups: [(label, [value or None per series])]; series: [(name, color)]."""
+def bar_panel(x0, y0, width, height, title, groups, series, y_label, log=False, ref=None,
+              y_max=None):
+    """One bar chart. groups: [(label, [value or None per series])]; series: [(name, color)].
+    y_max (linear scale only) lets several panels share one scale."""
     out = []
     left, bottom, top = 56, 34, 24
     plot_w, plot_h = width - left - 10, height - bottom - top
@@ -131,7 +133,7 @@ def bar_panel(x0, y0, width, height, title, groups, series, y_label, log=False, 
         ticks = [10 ** e for e in range(round(math.log10(lo)), round(math.log10(hi)) + 1)]
         base = lo
     else:
-        hi = nice_max(max(values) if values else 1)
+        hi = nice_max(y_max or (max(values) if values else 1))
 
         def y_of(v):
             return py + plot_h - v / hi * plot_h
@@ -195,7 +197,8 @@ def throughput_svg(res):
     pw, ph = 460, 280
     series = [(t, TOOL_COLORS[t]) for t in res.tools]
     body = legend(10, 8, series)
-    for i, (loss, sink) in enumerate(panels):
+    all_groups = []
+    for loss, sink in panels:
         groups = []
         for size in res.sizes:
             vs = []
@@ -203,8 +206,13 @@ def throughput_svg(res):
                 c = res.cell(tool, size, sink, loss)
                 vs.append(c["throughput"] if c else None)
             groups.append((size, vs))
+        all_groups.append(groups)
+    # One scale for every panel, so that bars compare across sinks and loss settings.
+    top = max([v for groups in all_groups for _, vs in groups for v in vs if v] or [1])
+    for i, ((loss, sink), groups) in enumerate(zip(panels, all_groups)):
         body += bar_panel((i % cols) * pw, 28 + (i // cols) * ph, pw, ph,
-                          f"to {SINK_NAMES[sink]}, {loss} % loss (median)", groups, series, "MiB/s")
+                          f"to {SINK_NAMES[sink]}, {loss} % loss (median)", groups, series, "MiB/s",
+                          y_max=top)
     return svg_document(cols * pw, 28 + rows * ph, body)
 
 
@@ -453,8 +461,10 @@ def how_to_rerun():
             "bench/run.sh --rounds 5 --sizes 1M,64M --loss 0",
             "bench/run.sh --tools xdpget-afxdp,curl --sinks null",
             "bench/run.sh --tiny --no-doc      # 1M, one round, no loss: proves the harness works",
-            "bench/report.py bench/results/<stamp>.json   # regenerate this page from raw results",
+            "bench/report.py bench/results/<stamp>.json --notes bench/notes.md   # regenerate this page",
             "```", "",
+            "The section \"What the numbers show\" is `bench/notes.md`, written by hand for one "
+            "run and passed with `--notes`; `bench/run.sh` leaves it out, so rewrite it for a new run.", "",
             "`bench/run.sh` builds xdpget in release mode, copies the binary aside (so a "
             "concurrent build cannot swap it mid-run), brings up its own testbed "
             "(`XG_TESTBED_NAME=xgbench`, state under `/tmp/xdpget-bench-work/testbed`), runs, "

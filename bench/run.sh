@@ -12,7 +12,9 @@
 #                   into the output dir, so that it is exercised)
 #   --doc PATH      write the report there instead of docs/benchmarks.md
 #
-# --tiny writes its results into a temporary dir (removed afterwards) unless --out is given.
+# --tiny writes its results into a temporary dir (removed afterwards) unless --out is given,
+# and uses a testbed and scratch dir of its own (xgbtiny, /tmp/xdpget-bench-tiny-work), so
+# that it can run beside a full benchmark.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +23,7 @@ REPO=$(cd "$HERE/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "bench: must run as root (it creates network namespaces)" >&2; exit 1; }
 
 xdpget=""
+work=""
 write_doc=1
 doc=""
 tiny=0
@@ -33,12 +36,17 @@ while [ $# -gt 0 ]; do
     --doc) doc=$2; shift 2 ;;
     --tiny) tiny=1; pass+=("$1"); shift ;;
     --out) has_out=1; pass+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; python3 "$HERE/bench.py" --help; exit 0 ;;
+    --work) work=$2; pass+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; python3 "$HERE/bench.py" --help; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
 
-work=/tmp/xdpget-bench-work
+if [ "$tiny" = 1 ]; then
+  [[ " ${pass[*]} " == *" --testbed-name "* ]] || pass+=(--testbed-name xgbtiny)
+  [ -n "$work" ] || { work=/tmp/xdpget-bench-tiny-work; pass+=(--work "$work"); }
+fi
+work=${work:-/tmp/xdpget-bench-work}
 mkdir -p "$work"
 tmp_out=""
 if [ "$tiny" = 1 ] && [ "$has_out" = 0 ]; then
