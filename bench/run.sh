@@ -16,6 +16,7 @@
 # and uses a testbed and scratch dir of its own (xgbtiny, /tmp/xdpget-bench-tiny-work), so
 # that it can run beside a full benchmark.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in bench/
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
