@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""xdpget's benchmark runner: xdpget (AF_XDP and raw drivers) against wget, curl and aria2c.
+
+Brings up a testbed of its own (scripts/testbed.sh under its own name), then runs every
+(tool, size, sink) combination, interleaved A B C A B C ... for several rounds, once per
+loss setting. Every tool runs inside the testbed's client namespace. Per run it records
+wall time, CPU time (user + sys, from wait4's rusage of GNU time running the tool), peak
+RSS (GNU time's %M of the tool), peak anonymous memory (RssAnon of the tool, sampled from
+/proc/PID/status every few ms) and, for xdpget, its --stats-json. Every file written is checked against the testbed's
+SHA256SUMS; a mismatch, a non-zero exit status or a timeout is a failed run.
+
+Raw results go to OUT/<stamp>.json (machine, config, one record per run), rewritten after
+every run so that an interrupted benchmark keeps what it measured. Standard library only.
+See bench/README.md and docs/benchmarks.md.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTBED = os.path.join(REPO, "scripts", "testbed.sh")
+SERVER = "10.77.0.2"
+CLIENT_IFACE = "xg-c0"
+
+# Every tool the harness knows, in the order they run within a round.
+TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "curl", "aria2c-x1", "aria2c-x8"]
+SINKS = ["file", "null"]
+SAMPLE_INTERVAL_S = 0.005
+
+
+def size_bytes(size):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if size[-1] in units and size[:-1].isdigit():
+        return int(size[:-1]) * units[size[-1]]
+    if size.isdigit():
+        return int(size)
+    raise ValueError(f"bad size {size!r} (want e.g. 1M, 64M, 1G)")
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Testbed:
+    """The benchmark's own testbed; `down` is safe to call more than once."""
+
+    def __init__(self, name, state_dir, sizes):
+        self.env = dict(os.environ)
+        self.env.update(
+            XG_TESTBED_NAME=name,
+            XG_TESTBED_DIR=state_dir,
+            XG_TESTBED_SIZES=" ".join(sizes),
+        )
+        self.name = name
+        self.state_dir = state_dir
+        self.is_up = False
+
+    @property
+    def client_ns(self):
+        return f"{self.name}-client"
+
+    def up(self, loss):
+        self.is_up = True  # a failed up tears itself down, but down again is harmless
+        subprocess.run(["bash", TESTBED, "up", "--loss", str(loss)], env=self.env, check=True)
+
+    def down(self):
+        if self.is_up:
+            subprocess.run(["bash", TESTBED, "down"], env=self.env, check=False)
+            self.is_up = False
+
+    def checksums(self):
+        sums = {}
+        with open(os.path.join(self.state_dir, "www", "SHA256SUMS")) as f:
+            for line in f:
+                digest, name = line.split()
+                sums[name.lstrip("*")] = digest
+        return sums
+
+    def loss_drops(self):
+        """Packets the loss rule has dropped so far (None without loss)."""
+        out = subprocess.run(
+            ["ip", "netns", "exec", f"{self.name}-server", "nft", "list", "table", "inet",
+             "xg_testbed_loss"],
+            capture_output=True, text=True, check=False,
+        )
+        for word_index, word in enumerate(out.stdout.split()):
+            if word == "packets":
+                try:
+                    return int(out.stdout.split()[word_index + 1])
+                except (IndexError, ValueError):
+                    return None
+        return None
+
+
+def tool_command(tool, xdpget, url, sink_path, stats_json):
+    """The argv of one download; sink_path is a file path or /dev/null."""
+    if tool.startswith("xdpget-"):
+        driver = tool.split("-", 1)[1]
+        return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, "-q",
+                "--stats-json", stats_json, "-O", sink_path, url]
+    if tool == "wget":
+        return ["wget", "--no-config", "-q", "-O", sink_path, url]
+    if tool == "curl":
+        return ["curl", "-q", "-sS", "-f", "-o", sink_path, url]
+    if tool.startswith("aria2c-x"):
+        conns = tool.split("-x", 1)[1]
+        # -s: pieces to split into (default 5); --min-split-size 1M (its floor) so 64 MiB
+        # really spreads over all connections. /dev/null works as "-d /dev -o null".
+        directory, name = os.path.split(sink_path)
+        return ["aria2c", "--no-conf", "-q", f"-x{conns}", f"-s{conns}", "--min-split-size=1M",
+                "--allow-overwrite=true", "--auto-file-renaming=false",
+                "--console-log-level=error", "-d", directory, "-o", name, url]
+    raise ValueError(f"unknown tool {tool!r}")
+
+
+def read_status_kb(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def child_pid(pid):
+    """The first child of pid (the tool that GNU time started), or None."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            words = f.read().split()
+        return int(words[0]) if words else None
+    except (OSError, ValueError):
+        return None
+
+
+def run_measured(argv, timeout_s, time_out):
+    """Runs argv under GNU time; returns wall, rusage, exit status, peak RssAnon (kB) of the
+    tool, timed-out flag and stderr.
+
+    GNU time sits between us and the tool because a child forked from this Python process
+    carries the interpreter's ~20 MB peak RSS across exec into its ru_maxrss (and so into
+    wait4's rusage of time): the peak RSS recorded is GNU time's %M of the tool, forked from
+    time's ~2 MB image. User and sys times come from wait4's rusage of time, which includes
+    the tool it waited for.
+    """
+    start = time.monotonic()
+    proc = subprocess.Popen(["/usr/bin/time", "-o", time_out, "-f", "%M"] + argv,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    anon_peak = None
+    timed_out = False
+    tool = None
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            break
+        if tool is None:
+            tool = child_pid(proc.pid)
+        if tool is not None:
+            anon = read_status_kb(tool, "RssAnon")
+            if anon is not None and (anon_peak is None or anon > anon_peak):
+                anon_peak = anon
+        if time.monotonic() - start > timeout_s:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, status, rusage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(SAMPLE_INTERVAL_S)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
+    stderr = proc.stderr.read().decode(errors="replace")[-2000:]
+    proc.stderr.close()
+    return wall, rusage, proc.returncode, anon_peak, timed_out, stderr
+
+
+def read_gnu_time_kb(path):
+    """GNU time's %M (the tool's own peak RSS in kB), last line of its output file."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def first_line(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
+        return (out.stdout or out.stderr).splitlines()[0].strip()
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def machine_info(xdpget):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "hostname": socket.gethostname(),
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "kernel": platform.release(),
+        "memory_total_kb": read_meminfo_total(),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "xdpget_commit": commit or "unknown",
+        "versions": {
+            "xdpget": first_line([xdpget, "--version"]),
+            "wget": first_line(["wget", "--version"]),
+            "curl": first_line(["curl", "--version"]),
+            "aria2c": first_line(["aria2c", "--version"]),
+            "nginx": first_line(["nginx", "-v"]),
+        },
+    }
+
+
+def read_meminfo_total():
+    try:
+        with open("/proc/meminfo") as f:
+            return int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def check_dev_null():
+    """aria2c writes to /dev/null by name: make sure it is still the character device."""
+    mode = os.stat("/dev/null").st_mode
+    if not stat.S_ISCHR(mode):
+        raise SystemExit("bench: /dev/null is no longer a character device; stopping")
+
+
+def one_run(args, testbed, sums, record_base, tool, size, sink, work):
+    name = f"{size}.bin"
+    url = f"http://{SERVER}/{name}"
+    stats_json = os.path.join(work, "stats.json")
+    if os.path.exists(stats_json):
+        os.remove(stats_json)
+    target = os.path.join(work, f"{tool}-{name}") if sink == "file" else "/dev/null"
+    if sink == "file" and os.path.exists(target):
+        os.remove(target)
+    argv = ["ip", "netns", "exec", testbed.client_ns] + tool_command(
+        tool, args.xdpget, url, target, stats_json)
+    nbytes = size_bytes(size)
+    # Generous: 4 MB/s at worst plus start-up; a timeout is a failed run, not a hang.
+    timeout_s = 30 + nbytes / 4e6
+    load = loadavg()
+    drops_before = testbed.loss_drops()
+    time_out = os.path.join(work, "time.txt")
+    wall, rusage, code, anon_peak, timed_out, stderr = run_measured(argv, timeout_s, time_out)
+    drops_after = testbed.loss_drops()
+    if tool.startswith("aria2c"):
+        check_dev_null()
+    record = dict(record_base)
+    record.update(
+        tool=tool, size=size, size_bytes=nbytes, sink=sink, url=url,
+        command=argv, exit_code=code, timed_out=timed_out,
+        wall_s=wall, user_s=rusage.ru_utime, sys_s=rusage.ru_stime,
+        cpu_s=rusage.ru_utime + rusage.ru_stime,
+        max_rss_kb=read_gnu_time_kb(time_out), rss_anon_peak_kb=anon_peak,
+        throughput_mib_s=nbytes / wall / (1 << 20) if wall > 0 else None,
+        loadavg_1m=load,
+        server_packets_dropped=(drops_after - drops_before
+                                if drops_before is not None and drops_after is not None else None),
+        stderr=stderr.strip() or None,
+    )
+    errors = []
+    if timed_out:
+        errors.append(f"timed out after {timeout_s:.0f} s")
+    if code != 0:
+        errors.append(f"exit status {code}")
+    if sink == "file":
+        record["expected_sha256"] = sums.get(name)
+        if os.path.exists(target):
+            got = sha256_file(target)
+            record["sha256"] = got
+            if got != sums.get(name):
+                errors.append("sha256 mismatch")
+            os.remove(target)
+        else:
+            record["sha256"] = None
+            errors.append("no output file")
+    else:
+        # Bytes written to /dev/null cannot be checked; exit status only.
+        record["sha256"] = None
+    if tool.startswith("xdpget-") and os.path.exists(stats_json):
+        try:
+            with open(stats_json) as f:
+                record["xdpget_stats"] = json.load(f)
+        except (OSError, ValueError) as e:
+            errors.append(f"unreadable --stats-json: {e}")
+    record["ok"] = not errors
+    record["error"] = "; ".join(errors) or None
+    return record
+
+
+def warm_up(testbed, sizes):
+    """One untimed curl per file, so nginx reads every file from the page cache."""
+    for size in sizes:
+        subprocess.run(["ip", "netns", "exec", testbed.client_ns, "curl", "-q", "-sS", "-o",
+                        "/dev/null", f"http://{SERVER}/{size}.bin"], check=False)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="xdpget against wget, curl and aria2c.")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every tool (default 3)")
+    p.add_argument("--sizes", default="1M,64M,1G", help="file sizes (default 1M,64M,1G)")
+    p.add_argument("--tools", default=",".join(TOOLS), help=f"default {','.join(TOOLS)}")
+    p.add_argument("--sinks", default=",".join(SINKS), help="file,null (default both)")
+    p.add_argument("--loss", default="0,1", help="loss percentages to run (default 0,1)")
+    p.add_argument("--out", default=os.path.join(REPO, "bench", "results"),
+                   help="directory for the raw JSON results")
+    p.add_argument("--work", default="/tmp/xdpget-bench-work",
+                   help="scratch directory for downloaded files")
+    p.add_argument("--xdpget", required=True, help="the xdpget binary to measure")
+    p.add_argument("--testbed-name", default="xgbench")
+    p.add_argument("--skip", default="",
+                   help="combinations to leave out, e.g. 1G/null/1 (size/sink/loss), comma-separated")
+    p.add_argument("--tiny", action="store_true",
+                   help="1M, one round, no loss, every tool: proves the harness works")
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.rounds, args.sizes, args.loss = 1, "1M", "0"
+    args.sizes = [s for s in args.sizes.split(",") if s]
+    args.tools = [t for t in args.tools.split(",") if t]
+    args.sinks = [s for s in args.sinks.split(",") if s]
+    args.loss = [int(x) for x in args.loss.split(",") if x]
+    args.skip = {s for s in args.skip.split(",") if s}
+    for t in args.tools:
+        if t not in TOOLS:
+            p.error(f"unknown tool {t!r}; known: {', '.join(TOOLS)}")
+    for s in args.sinks:
+        if s not in SINKS:
+            p.error(f"unknown sink {s!r}; known: file, null")
+    for s in args.sizes:
+        size_bytes(s)
+    args.xdpget = os.path.abspath(args.xdpget)
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("bench: must run as root (it creates network namespaces)")
+    if not os.access("/usr/bin/time", os.X_OK):
+        raise SystemExit("bench: /usr/bin/time is missing (apt-get install time)")
+    for tool in ("wget", "curl", "aria2c"):
+        if any(t.startswith(tool) for t in args.tools) and not shutil.which(tool):
+            raise SystemExit(f"bench: {tool} is missing (run scripts/setup.sh)")
+    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.work, exist_ok=True)
+    state_dir = os.path.join(args.work, "testbed")
+    testbed = Testbed(args.testbed_name, state_dir, args.sizes)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_path = os.path.join(args.out, f"{'tiny-' if args.tiny else ''}{stamp}.json")
+    doc = {
+        "machine": machine_info(args.xdpget),
+        "config": {
+            "rounds": args.rounds, "sizes": args.sizes, "tools": args.tools,
+            "sinks": args.sinks, "loss_percent": args.loss, "skip": sorted(args.skip),
+            "tiny": args.tiny, "rss_anon_sample_interval_s": SAMPLE_INTERVAL_S,
+        },
+        "runs": [],
+    }
+
+    def save():
+        tmp = out_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, out_path)
+
+    # SIGTERM becomes an exception, so the finally below takes the testbed down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    failures = 0
+    try:
+        for loss in args.loss:
+            testbed.up(loss)
+            sums = testbed.checksums()
+            warm_up(testbed, args.sizes)
+            for round_no in range(1, args.rounds + 1):
+                for size in args.sizes:
+                    for sink in args.sinks:
+                        if f"{size}/{sink}/{loss}" in args.skip:
+                            continue
+                        for tool in args.tools:
+                            base = {"loss_percent": loss, "round": round_no}
+                            rec = one_run(args, testbed, sums, base, tool, size, sink, args.work)
+                            doc["runs"].append(rec)
+                            save()
+                            failures += not rec["ok"]
+                            log(f"loss {loss}% round {round_no} {size:>4} {sink:<4} {tool:<13}"
+                                f" {rec['wall_s']:7.3f} s {rec['throughput_mib_s']:8.1f} MiB/s"
+                                + ("" if rec["ok"] else f"  FAILED: {rec['error']}"))
+    finally:
+        # The data files stay in WORK/testbed/www for the next run (1 GiB takes ~10 s to make).
+        testbed.down()
+        save()
+    log(f"{len(doc['runs'])} runs, {failures} failed, {time.monotonic() - started:.0f} s;"
+        f" results in {out_path}")
+    print(out_path)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
