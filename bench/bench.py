@@ -90,7 +90,7 @@ class Testbed:
     def loss_drops(self):
         """Packets the loss rule has dropped so far (None without loss)."""
         out = subprocess.run(
-            ["ip", "netns", "exec", f"{self.name}-server", "nft", "list", "table", "inet",
+            ["ip", "netns", "exec", f"{self.name}-link", "nft", "list", "table", "bridge",
              "xg_testbed_loss"],
             capture_output=True, text=True, check=False,
         )

@@ -26,4 +26,10 @@ echo "== cargo test"
 output=${CARGO_TARGET_DIR:-target}/test-output.txt
 mkdir -p "$(dirname "$output")"
 cargo test --all-targets 2>&1 | tee "$output"
+if [ "$(id -u)" -eq 0 ]; then
+  # The benchmark harness, once in its tiny mode (1 MiB, one round), to prove it works;
+  # with the binary cargo test just built, so no release build is needed here.
+  echo "== bench/run.sh --tiny"
+  bench/run.sh --tiny --no-doc --xdpget "${CARGO_TARGET_DIR:-target}/debug/xdpget"
+fi
 echo "test: all passed (output in $output)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# xdpget's testbed: two network namespaces joined by a veth pair, nginx and a small HTTP
-# helper in the server namespace. See docs/testbed.md.
+# xdpget's testbed: a client and a server namespace on one Ethernet segment (a bridge in a
+# third, "link", namespace), nginx and a small HTTP helper in the server namespace; loss is
+# injected on the bridge. See docs/testbed.md.
 #
 #   scripts/testbed.sh up       # create (idempotent: what already runs is left alone)
 #   scripts/testbed.sh up --loss 1   # ... with 1 % of the server's packets dropped
@@ -10,11 +11,11 @@
 #
 # Environment (all optional):
 #   XG_TESTBED_NAME   prefix of the namespace names            (default: xg)
-#                     -> namespaces "$NAME-client" and "$NAME-server"
+#                     -> namespaces "$NAME-client", "$NAME-link" and "$NAME-server"
 #   XG_TESTBED_DIR    state dir: configs, pids, logs, data     (default: /tmp/xdpget-testbed
 #                     for the default name, /tmp/xdpget-testbed-$NAME otherwise)
 #   XG_TESTBED_SIZES  data files to serve, sizes with K/M/G suffix (default: "1M 64M 1G")
-#   XG_TESTBED_LOSS   percent of the server's outgoing packets to drop, 0-100 (default: 0)
+#   XG_TESTBED_LOSS   percent of the server's packets the link drops, 0-100 (default: 0)
 #   XG_TESTBED_SEED   seed of the data files' content           (default: xdpget)
 set -euo pipefail
 
@@ -27,9 +28,13 @@ SEED=${XG_TESTBED_SEED:-xdpget}
 
 NS_CLIENT=$NAME-client
 NS_SERVER=$NAME-server
-# Interface names are per namespace, so every testbed can use the same two.
+NS_LINK=$NAME-link
+# Interface names are per namespace, so every testbed can use the same ones.
 DEV_CLIENT=xg-c0
 DEV_SERVER=xg-s0
+DEV_LINK_CLIENT=xg-lc
+DEV_LINK_SERVER=xg-ls
+DEV_BRIDGE=xg-br
 ADDR_CLIENT=10.77.0.1
 ADDR_SERVER=10.77.0.2
 PREFIX_LEN=24
@@ -44,6 +49,7 @@ die() { log "error: $*"; exit 1; }
 
 in_server() { ip netns exec "$NS_SERVER" "$@"; }
 in_client() { ip netns exec "$NS_CLIENT" "$@"; }
+in_link() { ip netns exec "$NS_LINK" "$@"; }
 ns_exists() { [ -e "/run/netns/$1" ]; }
 
 # True when the pid in file $1 names a live process.
@@ -79,12 +85,21 @@ size_bytes() {
 # ---------------------------------------------------------------------------------- up
 
 net_up() {
-  ns_exists "$NS_CLIENT" || ip netns add "$NS_CLIENT"
-  ns_exists "$NS_SERVER" || ip netns add "$NS_SERVER"
+  local ns dev
+  for ns in "$NS_CLIENT" "$NS_SERVER" "$NS_LINK"; do ns_exists "$ns" || ip netns add "$ns"; done
+  # Every veth end is created directly inside its namespace: nothing in the root one.
   if ! in_client ip link show "$DEV_CLIENT" >/dev/null 2>&1; then
-    # Both ends are created directly inside their namespaces: nothing in the root one.
-    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" type veth peer name "$DEV_SERVER" netns "$NS_SERVER"
+    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" type veth peer name "$DEV_LINK_CLIENT" netns "$NS_LINK"
   fi
+  if ! in_server ip link show "$DEV_SERVER" >/dev/null 2>&1; then
+    ip link add "$DEV_SERVER" netns "$NS_SERVER" type veth peer name "$DEV_LINK_SERVER" netns "$NS_LINK"
+  fi
+  if ! in_link ip link show "$DEV_BRIDGE" >/dev/null 2>&1; then
+    in_link ip link add "$DEV_BRIDGE" type bridge
+  fi
+  in_link ip link set "$DEV_LINK_CLIENT" master "$DEV_BRIDGE"
+  in_link ip link set "$DEV_LINK_SERVER" master "$DEV_BRIDGE"
+  for dev in "$DEV_LINK_CLIENT" "$DEV_LINK_SERVER" "$DEV_BRIDGE" lo; do in_link ip link set "$dev" up; done
   in_client ip link set lo up
   in_server ip link set lo up
   in_client ip addr replace "$ADDR_CLIENT/$PREFIX_LEN" dev "$DEV_CLIENT"
@@ -96,29 +111,24 @@ net_up() {
   in_server ethtool -K "$DEV_SERVER" tx off >/dev/null
 }
 
+# Loss is injected on the bridge, a hop the server's TCP knows nothing about. (A rule in
+# the server's own output hook does not work: TCP learns that the local send failed and
+# simply sends the segment again, so the client never sees a gap.)
 loss_up() {
-  # The output hook sees the server's packets before GSO splits them into segments: with
-  # segments allowed to travel together a "1 %" rule drops whole bursts of ~45 segments.
-  # One segment per packet makes it drop 1 % of segments.
-  if [ "$LOSS" -gt 0 ]; then
-    in_server ip link set "$DEV_SERVER" gso_max_segs 1
-  else
-    in_server ip link set "$DEV_SERVER" gso_max_segs 65535
-  fi
   if [ "$LOSS" -gt 0 ]; then
     # Replaces the table atomically, so changing XG_TESTBED_LOSS and re-running up works.
-    in_server nft -f - <<EOF
-table inet $LOSS_TABLE
-delete table inet $LOSS_TABLE
-table inet $LOSS_TABLE {
-  chain output {
-    type filter hook output priority 0; policy accept;
-    numgen random mod 100 < $LOSS counter drop
+    in_link nft -f - <<EOF
+table bridge $LOSS_TABLE
+delete table bridge $LOSS_TABLE
+table bridge $LOSS_TABLE {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname "$DEV_LINK_SERVER" numgen random mod 100 < $LOSS counter drop
   }
 }
 EOF
   else
-    in_server nft delete table inet "$LOSS_TABLE" 2>/dev/null || true
+    in_link nft delete table bridge "$LOSS_TABLE" 2>/dev/null || true
   fi
 }
 
@@ -273,9 +283,12 @@ down() {
   stop_pidfile "$DIR/helper/helper.pid"
   stop_namespace_processes "$NS_SERVER"
   stop_namespace_processes "$NS_CLIENT"
-  # Deleting a namespace destroys its veth end, and with it the peer and all nft tables.
-  if ns_exists "$NS_CLIENT"; then ip netns del "$NS_CLIENT"; fi
-  if ns_exists "$NS_SERVER"; then ip netns del "$NS_SERVER"; fi
+  stop_namespace_processes "$NS_LINK"
+  # Deleting a namespace destroys its veth ends, and with them the peers and all nft tables.
+  local ns
+  for ns in "$NS_CLIENT" "$NS_SERVER" "$NS_LINK"; do
+    if ns_exists "$ns"; then ip netns del "$ns"; fi
+  done
   rm -rf "$DIR/nginx" "$DIR/helper"
   if [ "${1:-}" = --purge ]; then rm -rf "$DIR"; fi
   log "down"
@@ -285,7 +298,7 @@ down() {
 
 status() {
   local ns
-  for ns in "$NS_CLIENT" "$NS_SERVER"; do
+  for ns in "$NS_CLIENT" "$NS_LINK" "$NS_SERVER"; do
     if ns_exists "$ns"; then
       echo "namespace $ns:"
       ip netns exec "$ns" ip -brief addr show 2>/dev/null | sed 's/^/  /'
@@ -297,7 +310,7 @@ status() {
   else echo "nginx: not running"; fi
   if pid_alive "$DIR/helper/helper.pid"; then echo "helper: running (pid $(cat "$DIR/helper/helper.pid"))"
   else echo "helper: not running"; fi
-  if ns_exists "$NS_SERVER" && ip netns exec "$NS_SERVER" nft list table inet "$LOSS_TABLE" >/dev/null 2>&1; then
+  if ns_exists "$NS_LINK" && in_link nft list table bridge "$LOSS_TABLE" >/dev/null 2>&1; then
     echo "loss: on"
   else
     echo "loss: off"

@@ -19,8 +19,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{
-    CLIENT_ADDR, Check, SERVER, SERVER_IFACE, Testbed, ensure, ensure_absent, ensure_file_sha256,
-    output_of, run_cases, serial, sha256_reader, wait_bounded,
+    CLIENT_ADDR, Check, SERVER, Testbed, ensure, ensure_absent, ensure_file_sha256, output_of,
+    run_cases, serial, sha256_reader, wait_bounded,
 };
 
 const DRIVERS: [&str; 2] = ["afxdp", "raw"];
@@ -316,18 +316,6 @@ fn lossy_link() {
     }
     let _serial = serial();
     let tb = Testbed::up("loss", "64M", 1);
-    // The loss rule sits in the output hook, which sees the server's TCP segments before
-    // GSO splits them: with the default gso_max_segs one "packet" there is up to ~45
-    // segments, and 1 % loss becomes ~20 bursts per 64 MiB. One segment per skb makes it
-    // 1 % of the segments on the wire.
-    if let Err(e) =
-        output_of(
-            tb.in_server("ip")
-                .args(["link", "set", SERVER_IFACE, "gso_max_segs", "1"]),
-        )
-    {
-        panic!("cannot set gso_max_segs on the server's interface: {e}");
-    }
     run_cases(
         &tb,
         &[

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 pub const SERVER: &str = "10.77.0.2";
 pub const CLIENT_ADDR: &str = "10.77.0.1";
 pub const CLIENT_IFACE: &str = "xg-c0";
-pub const SERVER_IFACE: &str = "xg-s0";
 
 /// Prefix of every testbed name these tests make.
 const NAME_PREFIX: &str = "xge2e";
@@ -344,13 +343,20 @@ impl Testbed {
         .map(|_| ())
     }
 
-    /// How many packets the testbed's loss table has dropped in the server namespace.
+    /// How many of the server's packets the testbed's loss table on the bridge (in the
+    /// link namespace) has dropped.
     pub fn loss_drops(&self) -> Result<u64, String> {
-        let table =
-            output_of(
-                self.in_server("nft")
-                    .args(["list", "table", "inet", "xg_testbed_loss"]),
-            )?;
+        let link_ns = self.server_ns.replace("-server", "-link");
+        let table = output_of(Command::new("ip").args([
+            "netns",
+            "exec",
+            &link_ns,
+            "nft",
+            "list",
+            "table",
+            "bridge",
+            "xg_testbed_loss",
+        ]))?;
         table
             .split("counter packets ")
             .nth(1)
@@ -513,7 +519,8 @@ fn remove_stale_testbeds() {
             let ns = entry.file_name().to_string_lossy().into_owned();
             let name = ns
                 .strip_suffix("-client")
-                .or_else(|| ns.strip_suffix("-server"))?
+                .or_else(|| ns.strip_suffix("-server"))
+                .or_else(|| ns.strip_suffix("-link"))?
                 .to_string();
             let digits: String = name
                 .strip_prefix(NAME_PREFIX)?
