@@ -19,7 +19,7 @@ use std::os::fd::RawFd;
 
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode};
-use aya::{Ebpf, Pod};
+use aya::{Ebpf, EbpfLoader, Pod};
 
 use crate::net::iface::Interface;
 
@@ -204,10 +204,16 @@ impl SteerProgram {
 /// Parses the embedded object, sets the config map and loads the program into the kernel
 /// (verifier included), without attaching it anywhere.
 fn load(config: &SteerConfig) -> Result<Ebpf, LoaderError> {
-    let mut ebpf = Ebpf::load(PROGRAM).map_err(|error| match errno_of(&error) {
-        Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
-        _ => LoaderError::Load(error.to_string()),
-    })?;
+    // No kernel BTF: the program has no CO-RE relocations (its maps are described by its own
+    // BTF), and parsing /sys/kernel/btf/vmlinux would cost ~100 ms of every start.
+    let mut ebpf =
+        EbpfLoader::new()
+            .btf(None)
+            .load(PROGRAM)
+            .map_err(|error| match errno_of(&error) {
+                Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+                _ => LoaderError::Load(error.to_string()),
+            })?;
     set_config(&mut ebpf, config)?;
     xdp_program(&mut ebpf)?
         .load()
