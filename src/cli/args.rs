@@ -141,6 +141,12 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "N")]
     pub core: Option<usize>,
 
+    /// Acknowledge every N full-sized segments within a receive batch (RFC 5681: 2). More
+    /// means fewer ACKs ("stretch ACKs", as Linux sends when it drains a backlog); every
+    /// batch still ends with an ACK.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub ack_every: u16,
+
     /// Print latency histograms and driver counters at the end.
     #[arg(long)]
     pub stats: bool,

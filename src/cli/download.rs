@@ -252,6 +252,10 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
     let timeout = seconds("timeout", args.timeout)?;
     let defaults = TransferOptions::default();
     let transfer = TransferOptions {
+        tcp: crate::tcp::Config {
+            ack_every_segments: usize::from(args.ack_every),
+            ..defaults.tcp.clone()
+        },
         connect_timeout: seconds("connect-timeout", args.connect_timeout)?
             .or(timeout)
             .unwrap_or(defaults.connect_timeout),

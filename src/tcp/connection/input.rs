@@ -584,8 +584,10 @@ impl Connection {
             if filled_hole {
                 // RFC 5681 §4.2: "an immediate ACK" when a segment fills all or part of a gap.
                 self.push_ack_point(false);
-            } else if self.unacked_bytes >= 2 * self.rcv_mss_estimate {
-                // RFC 5681 §4.2: at least every second full-sized segment.
+            } else if self.unacked_bytes
+                >= self.config.ack_every_segments.max(1) * self.rcv_mss_estimate
+            {
+                // RFC 5681 §4.2: at least every second full-sized segment (by default).
                 self.push_ack_point(false);
             } else if self.delayed_ack_at.is_none() {
                 self.delayed_ack_at = Some(now + self.config.delayed_ack);

@@ -175,6 +175,31 @@ fn acks_every_second_full_segment_with_distinct_ack_numbers() {
 }
 
 #[test]
+fn stretch_acks_come_every_n_segments_and_at_the_end_of_the_batch() {
+    let (mut t, iss) = established_client(Config {
+        ack_every_segments: 4,
+        ..trace_config()
+    });
+    let ack = iss + 1;
+    // A batch of ten: ACKs after the 4th and 8th, and the end of the batch covers the rest.
+    for n in 0..10 {
+        assert!(send!(t, data(n, ack)).is_some());
+    }
+    recv!(
+        t,
+        [
+            Seg::ack(ack, IRS + 1 + 4000),
+            Seg::ack(ack, IRS + 1 + 8000),
+            Seg::ack(ack, IRS + 1 + 10000),
+        ]
+    );
+    // Out-of-order segments are still answered at once, one duplicate ACK each.
+    send!(t, data(11, ack));
+    recv!(t, [Seg::ack(ack, IRS + 1 + 10000)]);
+    assert_eq!(t.conn.stats().dup_acks_sent, 1);
+}
+
+#[test]
 fn out_of_order_segments_draw_dup_acks_and_a_filled_hole_an_immediate_ack() {
     let (mut t, iss) = established_client(trace_config());
     let ack = iss + 1;
