@@ -34,7 +34,9 @@ SERVER = "10.77.0.2"
 CLIENT_IFACE = "xg-c0"
 
 # Every tool the harness knows, in the order they run within a round.
-TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "curl", "aria2c-x1", "aria2c-x8"]
+# xdpget-<driver>[-ack<N>]: -ackN adds --ack-every N (stretch ACKs; the default is 2).
+TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "wget", "curl", "aria2c-x1",
+         "aria2c-x8"]
 SINKS = ["file", "null"]
 SAMPLE_INTERVAL_S = 0.005
 
@@ -106,8 +108,11 @@ class Testbed:
 def tool_command(tool, xdpget, url, sink_path, stats_json):
     """The argv of one download; sink_path is a file path or /dev/null."""
     if tool.startswith("xdpget-"):
-        driver = tool.split("-", 1)[1]
-        return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, "-q",
+        parts = tool.split("-")
+        driver, options = parts[1], []
+        if len(parts) > 2 and parts[2].startswith("ack"):
+            options = ["--ack-every", parts[2][len("ack"):]]
+        return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, *options, "-q",
                 "--stats-json", stats_json, "-O", sink_path, url]
     if tool == "wget":
         return ["wget", "--no-config", "-q", "-O", sink_path, url]

@@ -18,6 +18,7 @@ import json
 TOOL_COLORS = {
     "xdpget-afxdp": "#d62728",
     "xdpget-raw": "#ff7f0e",
+    "xdpget-afxdp-ack8": "#e377c2",
     "wget": "#1f77b4",
     "curl": "#2ca02c",
     "aria2c-x1": "#9467bd",
