@@ -133,8 +133,8 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 let mut driver = network.describe();
                 if let Some(s) = network.driver_stats() {
                     driver.push(format!(
-                        "frames: {} received, {} sent, {} receive drops, {} transmit drops, {} blocking waits",
-                        s.rx_frames, s.tx_frames, s.rx_dropped, s.tx_dropped, s.idle_waits
+                        "frames: {} received, {} sent, {} receive drops, {} transmit drops, {} blocking waits, {} fill-ring empties",
+                        s.rx_frames, s.tx_frames, s.rx_dropped, s.tx_dropped, s.idle_waits, s.fill_ring_empty
                     ));
                 }
                 let _ = reports.send(Report::Finished {

@@ -27,6 +27,8 @@ pub struct DriverStats {
     pub tx_dropped: u64,
     /// Times the engine found nothing to receive and went to a blocking wait.
     pub idle_waits: u64,
+    /// Times the kernel had a frame for us but found the fill ring empty (AF_XDP only).
+    pub fill_ring_empty: u64,
 }
 
 /// Errors a driver can report; each message is one sentence a user can act on.

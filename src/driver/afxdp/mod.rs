@@ -331,9 +331,10 @@ impl Driver for AfXdpDriver {
     fn stats(&self) -> DriverStats {
         let mut stats = self.stats;
         for queue in &self.queues {
-            let (rx_dropped, tx_dropped) = queue.kernel_drops();
+            let (rx_dropped, tx_dropped, fill_ring_empty) = queue.kernel_counters();
             stats.rx_dropped += rx_dropped;
             stats.tx_dropped += tx_dropped;
+            stats.fill_ring_empty += fill_ring_empty;
         }
         stats
     }

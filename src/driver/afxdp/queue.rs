@@ -174,15 +174,18 @@ impl QueueSocket {
         })
     }
 
-    /// Frames the kernel dropped on this socket (XDP_STATISTICS): (receive, transmit).
-    /// Receive drops are frames that found the rx ring full or no fill-ring frame.
-    pub(crate) fn kernel_drops(&self) -> (u64, u64) {
+    /// What the kernel counted on this socket (XDP_STATISTICS): frames dropped on receive
+    /// (rx ring full, no fill-ring frame, invalid), on transmit, and how often it found the
+    /// fill ring empty.
+    pub(crate) fn kernel_counters(&self) -> (u64, u64, u64) {
         match self.rx.fd().xdp_statistics() {
             Ok(stats) => (
                 stats.rx_dropped() + stats.rx_ring_full() + stats.rx_invalid_descs(),
                 stats.tx_invalid_descs(),
+                stats.rx_fill_ring_empty_descs(),
             ),
-            Err(_) => (0, 0), // statistics are best effort: never fail a download over them
+            // Statistics are best effort: never fail a download over them.
+            Err(_) => (0, 0, 0),
         }
     }
 
