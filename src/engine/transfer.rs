@@ -133,6 +133,9 @@ struct Transfer<'a> {
     exchange: Exchange,
     request_bytes: Vec<u8>,
     request_sent: usize,
+    /// The handshake completed: a reset or timeout now means a broken connection, not a
+    /// refused or unreachable server.
+    connected: bool,
     sink: Option<Sink>,
     plan: Option<BodyPlan>,
     completion: Option<Completion>,
@@ -160,6 +163,7 @@ impl<'a> Transfer<'a> {
             exchange: Exchange::with_window(request, STAGING_WINDOW),
             request_bytes: request.encode()?,
             request_sent: 0,
+            connected: false,
             sink: None,
             plan: None,
             completion: None,
@@ -310,6 +314,7 @@ impl<'a> Transfer<'a> {
         while let Some(event) = self.connection.poll_event() {
             match event {
                 Event::Connected => {
+                    self.connected = true;
                     stats.connect.record(micros_to_nanos(now - self.started));
                 }
                 Event::PeerFin { stream_len } => {
@@ -320,7 +325,7 @@ impl<'a> Transfer<'a> {
                     // Our side has nothing more to say either (RFC 9293 §3.10.4).
                     self.connection.close();
                 }
-                Event::Reset if self.connection_state_was_opening() => {
+                Event::Reset if !self.connected => {
                     return Err(EngineError::Refused { remote });
                 }
                 Event::Reset => {
@@ -329,7 +334,7 @@ impl<'a> Transfer<'a> {
                     }
                     return Err(EngineError::Reset { remote });
                 }
-                Event::TimedOut if self.request_sent == 0 => {
+                Event::TimedOut if !self.connected => {
                     return Err(EngineError::ConnectTimeout { remote });
                 }
                 Event::TimedOut => return Err(EngineError::RetransmissionsExhausted { remote }),
@@ -346,10 +351,6 @@ impl<'a> Transfer<'a> {
                 .send(&self.request_bytes[self.request_sent..]);
         }
         Ok(None)
-    }
-
-    fn connection_state_was_opening(&self) -> bool {
-        self.request_sent == 0
     }
 
     /// Once the head is decided: open the sink for a body, or end the exchange.
