@@ -37,14 +37,7 @@ impl Display {
                     None => ProgressBar::new_spinner(),
                 };
                 bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-                let template = if total.is_some() {
-                    "{prefix:<20!} {percent:>3}%[{wide_bar:.cyan/blue}] {bytes:>10} {binary_bytes_per_sec:>12}  eta {eta}"
-                } else {
-                    "{prefix:<20!} [{spinner}] {bytes:>10} {binary_bytes_per_sec:>12}"
-                };
-                if let Ok(style) = BarStyle::with_template(template) {
-                    bar.set_style(style.progress_chars("=> "));
-                }
+                set_bar_style(&bar, total.is_some());
                 bar.set_prefix(name.to_string());
                 Display::Bar(bar)
             }
@@ -57,7 +50,12 @@ impl Display {
         match self {
             Display::Bar(bar) => {
                 if let Some(total) = snap.total {
-                    bar.set_length(total);
+                    // The length becomes known with the response head: from a spinner to a
+                    // bar with percent and ETA.
+                    if bar.length() != Some(total) {
+                        set_bar_style(bar, true);
+                        bar.set_length(total);
+                    }
                 }
                 bar.set_position(snap.received);
             }
@@ -87,6 +85,18 @@ impl Display {
             Display::Dot { printed } if *printed % DOTS_PER_LINE != 0 => eprintln!(),
             _ => {}
         }
+    }
+}
+
+/// wget's look: name, percent, bar, bytes, rate, ETA; a spinner while the length is unknown.
+fn set_bar_style(bar: &ProgressBar, known_length: bool) {
+    let template = if known_length {
+        "{prefix:<20!} {percent:>3}%[{wide_bar:.cyan/blue}] {bytes:>10} {binary_bytes_per_sec:>12}  eta {eta}"
+    } else {
+        "{prefix:<20!} [{spinner}] {bytes:>10} {binary_bytes_per_sec:>12}"
+    };
+    if let Ok(style) = BarStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
     }
 }
 
