@@ -74,7 +74,7 @@ WGET_SUM=$(verdict "$WORK/wget/$SIZE.bin")
 mib=$(( $(stat -c %s "$WORK/wget/$SIZE.bin") / 1048576 ))
 rate() { awk -v m="$mib" -v s="$1" 'BEGIN {printf "%.0f MiB/s", m / s}'; }
 echo
-echo "== $SIZE.bin ($mib MiB) over a veth pair, nginx in the server namespace"
+echo "== $SIZE.bin ($mib MiB) over the testbed (veth pairs and a bridge), nginx in the server namespace"
 printf '  xdpget  %7s s  %12s  %s\n' "$XDPGET_TIME" "$(rate "$XDPGET_TIME")" "$XDPGET_SUM"
 printf '  wget    %7s s  %12s  %s\n' "$WGET_TIME" "$(rate "$WGET_TIME")" "$WGET_SUM"
 printf '  wget+sync %5s s  %12s  (wget, then its file flushed to disk as xdpget does)\n' \
