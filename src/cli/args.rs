@@ -52,6 +52,19 @@ pub enum DriverChoice {
     Raw,
 }
 
+/// How the file sink prepares its mapping (`sink::Prefault`); a knob for benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrefaultChoice {
+    /// Nothing: every new page faults on first write.
+    Off,
+    /// MADV_WILLNEED ahead of the write front.
+    Willneed,
+    /// MADV_POPULATE_WRITE ahead of the write front (the default).
+    Populate,
+    /// Write with pwrite instead of a mapping.
+    Pwrite,
+}
+
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressStyle {
@@ -146,6 +159,10 @@ pub struct DownloadArgs {
     /// batch still ends with an ACK.
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub ack_every: u16,
+
+    /// How the output mapping is prepared ahead of the write front (for measurements).
+    #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
+    pub prefault: PrefaultChoice,
 
     /// Print latency histograms and driver counters at the end.
     #[arg(long)]

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::args::{DownloadArgs, DriverChoice, ProgressStyle};
+use super::args::{DownloadArgs, DriverChoice, PrefaultChoice, ProgressStyle};
 use super::exit::Exit;
 use super::privileges;
 use super::progress::{Display, default_style, summary_line};
@@ -23,6 +23,7 @@ use crate::engine::stats::EngineStats;
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::{Header, Target};
 use crate::sink::naming::file_name_from_url;
+use crate::sink::{Prefault, SinkOptions};
 
 /// What the engine thread tells this one.
 enum Report {
@@ -279,8 +280,23 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
     if args.urls.len() > 1 && matches!(output, Output::Path(_)) {
         return Err("-O FILE takes one URL (wget would concatenate them)".to_string());
     }
+    let defaults_sink = SinkOptions::default();
+    let window = match defaults_sink.prefault {
+        Prefault::PopulateWrite { window } | Prefault::WillNeed { window } => window,
+        Prefault::Off => 1 << 20,
+    };
+    let sink = SinkOptions {
+        prefault: match args.prefault {
+            PrefaultChoice::Off | PrefaultChoice::Pwrite => Prefault::Off,
+            PrefaultChoice::Willneed => Prefault::WillNeed { window },
+            PrefaultChoice::Populate => Prefault::PopulateWrite { window },
+        },
+        use_pwrite: args.prefault == PrefaultChoice::Pwrite,
+        ..defaults_sink
+    };
     Ok(FetchOptions {
         output,
+        sink,
         resume: args.resume,
         spider: args.spider,
         headers,
