@@ -90,7 +90,8 @@ fn take_stale_in(
     stale
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` still runs (in this pid namespace).
+pub(crate) fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 

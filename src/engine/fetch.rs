@@ -150,6 +150,15 @@ impl Destination {
         !matches!(self, Destination::Stdout)
     }
 
+    /// The path a report names (`-` for standard output), `None` for `--spider`.
+    fn shown_path(&self) -> Option<PathBuf> {
+        match self {
+            Destination::File(path) => Some(path.clone()),
+            Destination::Stdout => Some(PathBuf::from("-")),
+            Destination::Nowhere => None,
+        }
+    }
+
     fn sink_target(&self) -> sink::Target {
         match self {
             Destination::Stdout => sink::Target::Stdout,
@@ -240,11 +249,7 @@ fn fetch_once<N: Network>(
             Ok(TransferEnd::Body { sink, plan, .. }) => {
                 let file_len = sink.finish()?;
                 return Ok(Fetched {
-                    path: match destination {
-                        Destination::File(p) => Some(p.clone()),
-                        Destination::Stdout => Some(PathBuf::from("-")),
-                        Destination::Nowhere => None,
-                    },
+                    path: destination.shown_path(),
                     file_len,
                     transferred: file_len.saturating_sub(plan.file_offset),
                     already_complete: false,
@@ -267,10 +272,7 @@ fn fetch_once<N: Network>(
                     notices
                         .notice("The file is already fully retrieved; nothing to do.".to_string());
                     return Ok(Fetched {
-                        path: match destination {
-                            Destination::File(p) => Some(p.clone()),
-                            _ => None,
-                        },
+                        path: destination.shown_path(),
                         file_len: offset,
                         transferred: 0,
                         already_complete: true,

@@ -1,6 +1,7 @@
 //! A whole download through the simulator: `xdpget sim` and the loss-matrix tests.
 //!
-//! The client is the real engine loop ([`super::transfer`]) writing into the real file sink;
+//! The client is the CLI's own [`super::fetch`] over [`SimNetwork`], so the real engine loop
+//! ([`super::transfer`]) writes into the real file sink;
 //! the far end is [`SimServer`] (our TCP engine in passive open serving generated content)
 //! behind a [`Link`] with rate, delay, queue and impairments. Everything random derives from
 //! one seed, and time is virtual: the same seed gives the same run, packet for packet.
@@ -10,20 +11,17 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::endpoint::Endpoint;
 use super::error::EngineError;
+use super::fetch::{self, FetchOptions, Output};
+use super::network::SimNetwork;
 use super::progress::Progress;
 use super::stats::EngineStats;
-use super::transfer::{self, TransferEnd, TransferOptions};
+use super::transfer::TransferOptions;
 use crate::driver::sim::content;
 use crate::driver::sim::link::{Link, LinkConfig, LinkCounters, PathConfig};
-use crate::driver::sim::server::{
-    CLIENT_ADDRESS, CLIENT_MAC, CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer, TraceHook,
-};
+use crate::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer, TraceHook};
 use crate::driver::sim::{SimDriver, link::Direction};
 use crate::driver::{Driver, DriverStats};
-use crate::http::{Request, Target};
-use crate::sink::{Identity, ResumeInfo, Sink, SinkOptions};
 use crate::tcp::{self, TcpStats};
 
 /// What to simulate.
@@ -115,29 +113,12 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
     }
     let link = Link::new(LinkConfig::symmetric(seed, path))
         .map_err(|e| EngineError::Setup(format!("invalid simulated link: {e}")))?;
-    let mut driver = SimDriver::new(link, server)
+    let driver = SimDriver::new(link, server)
         .with_max_frame_len(mtu + 14)
         .with_max_events(max_events);
+    let mut network = SimNetwork::new(driver, mtu);
 
-    let endpoint = Endpoint {
-        local_mac: CLIENT_MAC,
-        next_hop_mac: SERVER_MAC,
-        local: CLIENT_ADDRESS,
-        remote: SERVER_ADDRESS,
-        mtu,
-    };
     let url = format!("http://{}/file/{size}", SERVER_ADDRESS.ip());
-    let request = Request::get(Target::parse(&url)?);
-    let options = TransferOptions {
-        tcp: tcp::Config {
-            isn_secret: secret,
-            max_receive_window: receive_window,
-            initial_receive_window: receive_window,
-            ..tcp::Config::default()
-        },
-        idle_before_wait: Duration::ZERO,
-        ..TransferOptions::default()
-    };
     let (path_on_disk, temporary) = match output {
         Some(p) => (p, false),
         None => (
@@ -149,55 +130,40 @@ pub fn run(simulation: Simulation) -> Result<SimulationReport, EngineError> {
             true,
         ),
     };
-    let mut open_sink = |_: &_, plan: &crate::http::BodyPlan| {
-        let identity = Identity {
-            url: url.clone(),
-            length: plan.total_len,
-            etag: None,
-            last_modified: None,
-        };
-        Sink::open(
-            &crate::sink::Target::Path(path_on_disk.clone()),
-            &identity,
-            &ResumeInfo::Fresh,
-            &SinkOptions::default(),
-        )
-        .map_err(EngineError::from)
+    // The client is the CLI's own fetch, once: a failed try is the simulation's result.
+    let options = FetchOptions {
+        output: Output::Path(path_on_disk.clone()),
+        tries: 1,
+        transfer: TransferOptions {
+            tcp: tcp::Config {
+                isn_secret: secret,
+                max_receive_window: receive_window,
+                initial_receive_window: receive_window,
+                ..tcp::Config::default()
+            },
+            idle_before_wait: Duration::ZERO,
+            ..TransferOptions::default()
+        },
+        ..FetchOptions::default()
     };
-    let progress = Progress::default();
-    let mut stats = EngineStats::default();
-    let started = driver.now();
-    let end = transfer::run(
-        &mut driver,
-        &endpoint,
-        &request,
+    let started = network.driver().now();
+    let fetched = fetch::fetch(
+        &mut network,
+        &url,
         &options,
-        &mut open_sink,
-        &progress,
-        &mut stats,
-    );
-    let finished = driver.now();
-    let bytes = match end {
-        Ok(TransferEnd::Body { sink, .. }) => sink.finish()?,
-        Ok(TransferEnd::NoBody { head, .. }) => {
-            return Err(EngineError::Setup(format!(
-                "the simulated server answered {} instead of a body",
-                head.status
-            )));
-        }
-        Err(failure) => {
-            if let Some(sink) = failure.sink {
-                let _ = sink.abandon();
-            }
-            return Err(failure.error);
-        }
-    };
+        &Progress::default(),
+        &mut EngineStats::default(),
+        &mut |_: String| {},
+    )?;
+    let finished = network.driver().now();
+    let bytes = fetched.file_len;
     let intact = file_sha256(&path_on_disk)? == content::sha256(CONTENT_SEED, size);
     if temporary {
         let _ = std::fs::remove_file(&path_on_disk);
     }
 
     let sim_seconds = (finished - started).as_secs_f64();
+    let driver = network.driver();
     let sender = driver
         .peer()
         .connection_stats()

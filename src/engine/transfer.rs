@@ -26,7 +26,7 @@ use super::progress::Progress;
 use super::stats::EngineStats;
 use crate::driver::Driver;
 use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
-use crate::sink::{Sink, SinkError};
+use crate::sink::Sink;
 use crate::tcp::{self, Connection, Event, State};
 use crate::time::Instant;
 use crate::wire::parse_tcp_frame;
@@ -285,10 +285,7 @@ impl<'a> Transfer<'a> {
             };
             let mut write = |chunk: BodyChunk<'_>| {
                 if let (Some(sink), Some(plan)) = (sink.as_mut(), plan.as_ref()) {
-                    if let Err(e) = sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
-                        failure.get_or_insert(e.into());
-                    }
-                    delivered += chunk.bytes.len() as u64;
+                    delivered += place(sink, plan, chunk, &mut failure);
                 }
             };
             if let Err(e) = exchange.on_stream(offset, bytes, &mut write) {
@@ -374,27 +371,17 @@ impl<'a> Transfer<'a> {
             return Ok(Some(end));
         };
         let plan = *plan;
-        let sink = open_sink(head, &plan)?;
+        let mut sink = open_sink(head, &plan)?;
         progress.start_file(sink.contiguous_len(), plan.total_len);
+        let mut failure = None;
+        let started = self.exchange.start_body(&mut |chunk: BodyChunk<'_>| {
+            place(&mut sink, &plan, chunk, &mut failure);
+        });
+        // Kept even on error: the caller abandons it, which keeps what arrived for `-c`.
         self.sink = Some(sink);
         self.plan = Some(plan);
-        let Transfer {
-            exchange,
-            sink,
-            plan,
-            ..
-        } = self;
-        let mut failure: Option<SinkError> = None;
-        let (sink, plan) = (sink.as_mut().expect("just set"), plan.expect("just set"));
-        exchange.start_body(&mut |chunk: BodyChunk<'_>| {
-            if let Err(e) = sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
-                failure.get_or_insert(e);
-            }
-        })?;
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(None),
-        }
+        started?;
+        failure.map_or(Ok(None), Err)
     }
 
     /// Keeps the advertised window inside what the exchange and the sink can take.
@@ -502,6 +489,20 @@ impl<'a> Transfer<'a> {
         }
         deadline.min(self.last_data + self.options.read_timeout)
     }
+}
+
+/// Writes body bytes at their file offset (the one copy of the data path) and returns how
+/// many they were. The first error is kept in `failure`.
+fn place(
+    sink: &mut Sink,
+    plan: &BodyPlan,
+    chunk: BodyChunk<'_>,
+    failure: &mut Option<EngineError>,
+) -> u64 {
+    if let Err(e) = sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
+        failure.get_or_insert(e.into());
+    }
+    chunk.bytes.len() as u64
 }
 
 fn micros_to_nanos(d: Duration) -> u64 {

@@ -32,6 +32,8 @@ use std::ops::RangeInclusive;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::ledger;
+
 /// Every table of ours is named `<TABLE_PREFIX><pid>_<n>`.
 pub const TABLE_PREFIX: &str = "xdpget_";
 
@@ -149,16 +151,12 @@ fn parse_counter_packets(listing: &str) -> Option<u64> {
     after.split_whitespace().next()?.parse().ok()
 }
 
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 fn remove_stale_tables() -> Result<(), NftError> {
     let listing = run_nft_args("list tables", &["list", "tables", "inet"])?;
     let own_pid = std::process::id();
     for table in inet_tables(&listing) {
         match table_pid(table) {
-            Some(pid) if pid != own_pid && !process_alive(pid) => delete_table(table)?,
+            Some(pid) if pid != own_pid && !ledger::process_alive(pid) => delete_table(table)?,
             _ => {}
         }
     }
