@@ -59,8 +59,10 @@ pub enum PrefaultChoice {
     Off,
     /// MADV_WILLNEED ahead of the write front.
     Willneed,
-    /// MADV_POPULATE_WRITE ahead of the write front (the default).
+    /// MADV_POPULATE_WRITE ahead of the write front, on a preparer thread (the default).
     Populate,
+    /// MADV_POPULATE_WRITE ahead of the write front, on the engine thread itself.
+    PopulateInline,
     /// Write with pwrite instead of a mapping.
     Pwrite,
 }

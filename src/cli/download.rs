@@ -79,6 +79,10 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     }
     let mut options = options;
     options.transfer.interrupt = Some(Arc::clone(&interrupt));
+    let cores = Cores::choose(args.core);
+    if let Some(background) = &mut options.sink.background {
+        background.core = cores.preparer;
+    }
 
     let kind = match args.driver {
         DriverChoice::Auto => DriverKind::Auto,
@@ -100,11 +104,13 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         let iface = args.iface.clone();
         let queue = args.queue;
         let pcap = args.pcap.clone();
-        let core = args.core;
+        let core = cores.engine;
         std::thread::Builder::new()
             .name("xdpget-engine".into())
             .spawn(move || {
-                pin_to_core(core);
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
                 let mut network = NicNetwork::new(kind, iface, ports, queue, pcap);
                 let mut stats = EngineStats::default();
                 for url in urls {
@@ -289,8 +295,13 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         prefault: match args.prefault {
             PrefaultChoice::Off | PrefaultChoice::Pwrite => Prefault::Off,
             PrefaultChoice::Willneed => Prefault::WillNeed { window },
-            PrefaultChoice::Populate => Prefault::PopulateWrite { window },
+            PrefaultChoice::Populate | PrefaultChoice::PopulateInline => {
+                Prefault::PopulateWrite { window }
+            }
         },
+        background: defaults_sink
+            .background
+            .filter(|_| args.prefault == PrefaultChoice::Populate),
         use_pwrite: args.prefault == PrefaultChoice::Pwrite,
         ..defaults_sink
     };
@@ -325,18 +336,29 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(low..=high)
 }
 
-/// Pins the calling thread: `--core N`, or by default the last core (interrupts and the
-/// kernel's softirq work for the NIC usually land on core 0 first).
-fn pin_to_core(core: Option<usize>) {
-    let Some(cores) = core_affinity::get_core_ids() else {
-        return;
-    };
-    let chosen = match core {
-        Some(n) => cores.into_iter().find(|c| c.id == n),
-        None => cores.into_iter().last(),
-    };
-    if let Some(core) = chosen {
-        core_affinity::set_for_current(core);
+/// Where the threads of a download run.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cores {
+    /// The busy-poll engine thread: `--core N`, or by default the last core (interrupts and
+    /// the kernel's softirq work for the NIC usually land on core 0 first).
+    engine: Option<core_affinity::CoreId>,
+    /// The file sink's preparer thread: the first other core, so that it never takes time
+    /// from the engine (with a single core it is left to the scheduler).
+    preparer: Option<usize>,
+}
+
+impl Cores {
+    /// Chooses among the cores this process may run on (read before any thread is pinned).
+    fn choose(engine: Option<usize>) -> Cores {
+        let Some(cores) = core_affinity::get_core_ids() else {
+            return Cores::default();
+        };
+        let engine = match engine {
+            Some(n) => cores.iter().copied().find(|c| c.id == n),
+            None => cores.last().copied(),
+        };
+        let preparer = cores.iter().find(|c| Some(**c) != engine).map(|c| c.id);
+        Cores { engine, preparer }
     }
 }
 

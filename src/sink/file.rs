@@ -10,8 +10,10 @@
 //!    step is one `fallocate` of the new tail (metadata only on ext4/xfs) and one `mremap`,
 //!    which moves page tables rather than data; at most 1 GiB (or the size so far) is
 //!    reserved beyond the body until `finish` trims it.
-//! 2. **write_at**: a `memcpy` into the mapping, plus a `MADV_POPULATE_WRITE` of the window
-//!    ahead of the write front every half window (512 KiB by default; see [`Prefault`]).
+//! 2. **write_at**: a `memcpy` into the mapping. The preparer thread (`prepare.rs`) keeps
+//!    the mapping populated (`MADV_POPULATE_WRITE`) a window ahead of the write front; only
+//!    when the writer outruns it does `write_at` populate the next window itself (see
+//!    [`Prefault`] and [`Background`]).
 //! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, in two phases so the
 //!    busy-poll thread never waits for much: the range whose writeback was started at the
 //!    previous checkpoint is msynced (mostly clean by then) and *then* recorded as trusted,
@@ -27,9 +29,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
+use super::prepare::Preparer;
 use super::stream::check_bounds;
 use super::sys::{self, Mapping};
-use super::{Prefault, RangeSet, SinkError, SinkOptions, directory_of};
+use super::{Background, Prefault, RangeSet, SinkError, SinkOptions, directory_of};
 use crate::time::Instant;
 
 /// Largest growth step of an unknown-length body.
@@ -67,7 +70,12 @@ pub struct FileSink {
 enum Backing {
     /// Nothing mapped yet (capacity 0).
     Unmapped,
-    Mapped(Mapping),
+    /// Mapped, with the preparer thread that works ahead in the mapping. Fields drop in
+    /// order: the preparer is joined before the mapping goes away.
+    Mapped {
+        preparer: Option<Preparer>,
+        mapping: Mapping,
+    },
     /// Written with pwrite: by choice, or because the file system has no fallocate.
     Pwrite,
 }
@@ -76,7 +84,12 @@ impl fmt::Debug for Backing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Backing::Unmapped => f.write_str("Unmapped"),
-            Backing::Mapped(mapping) => write!(f, "Mapped({} bytes)", mapping.len()),
+            Backing::Mapped { preparer, mapping } => write!(
+                f,
+                "Mapped({} bytes, preparer: {})",
+                mapping.len(),
+                preparer.is_some()
+            ),
             Backing::Pwrite => f.write_str("Pwrite"),
         }
     }
@@ -194,12 +207,20 @@ impl FileSink {
         if end > self.capacity && !matches!(self.backing, Backing::Pwrite) {
             self.grow_for(end)?;
         }
-        if matches!(self.backing, Backing::Mapped(_)) {
+        if let Backing::Mapped {
+            preparer: Some(preparer),
+            ..
+        } = &mut self.backing
+        {
+            preparer.advance(end);
+            self.prefaulted_end = self.prefaulted_end.max(preparer.prepared());
+        }
+        if matches!(self.backing, Backing::Mapped { .. }) {
             self.prefault_ahead(end)?;
         }
         let (from, to) = (self.to_usize(offset)?, self.to_usize(end)?);
         match &mut self.backing {
-            Backing::Mapped(mapping) => match mapping.bytes_mut().get_mut(from..to) {
+            Backing::Mapped { mapping, .. } => match mapping.bytes_mut().get_mut(from..to) {
                 Some(target) => target.copy_from_slice(bytes),
                 None => return Err(self.beyond_capacity(offset, end)),
             },
@@ -330,7 +351,7 @@ impl FileSink {
             return Ok(());
         }
         let result = match &self.backing {
-            Backing::Mapped(mapping) => {
+            Backing::Mapped { mapping, .. } => {
                 let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
                 mapping.flush(from, to - from)
             }
@@ -387,15 +408,36 @@ impl FileSink {
         self.capacity = new_capacity;
         let len = self.to_usize(new_capacity)?;
         let map_error = |e| SinkError::from_io("map", &self.part_path, 0, e);
+        let plan = self.preparer_plan();
         match &mut self.backing {
             Backing::Pwrite => {}
-            Backing::Mapped(mapping) => mapping.grow(len).map_err(map_error)?,
+            Backing::Mapped { preparer, mapping } => {
+                // The mapping may move: the preparer is joined first and restarted after.
+                *preparer = None;
+                mapping.grow(len).map_err(map_error)?;
+                *preparer = plan.and_then(|plan| plan.start(mapping));
+            }
             Backing::Unmapped => {
                 let mapping = Mapping::new(&self.file, len).map_err(map_error)?;
-                self.backing = Backing::Mapped(mapping);
+                self.backing = Backing::Mapped {
+                    preparer: plan.and_then(|plan| plan.start(&mapping)),
+                    mapping,
+                };
             }
         }
         Ok(())
+    }
+
+    /// Whether a mapping gets a preparer thread, and from where: the options ask for one and
+    /// the prefault mode is `PopulateWrite`. It starts at the inline prefault front.
+    fn preparer_plan(&self) -> Option<PreparerPlan> {
+        let Prefault::PopulateWrite { .. } = self.prefault else {
+            return None;
+        };
+        Some(PreparerPlan {
+            from: self.prefaulted_end,
+            background: self.options.background?,
+        })
     }
 
     /// Prepares the mapping a window ahead of `end` (see [`Prefault`]).
@@ -413,7 +455,7 @@ impl FileSink {
         let from = self.prefaulted_end.max(end.saturating_sub(window));
         let to = end.saturating_add(window).min(self.capacity);
         let (start, len) = (self.to_usize(from)?, self.to_usize(to - from)?);
-        let Backing::Mapped(mapping) = &self.backing else {
+        let Backing::Mapped { mapping, .. } = &self.backing else {
             return Ok(());
         };
         match self.prefault {
@@ -461,6 +503,22 @@ impl FileSink {
             path: self.part_path.clone(),
             bytes: value,
         })
+    }
+}
+
+/// What [`FileSink::preparer_plan`] decided.
+#[derive(Clone, Copy)]
+struct PreparerPlan {
+    from: u64,
+    background: Background,
+}
+
+impl PreparerPlan {
+    /// Starts the thread. If no thread can be made the writer prepares inline, as it would
+    /// without one.
+    fn start(self, mapping: &Mapping) -> Option<Preparer> {
+        let Background { window, core } = self.background;
+        Preparer::start(mapping.range(), self.from, window, core).ok()
     }
 }
 
@@ -564,6 +622,18 @@ mod tests {
     fn out_of_order_writes_produce_the_right_file_and_success_renames() {
         for options in [
             small_options(),
+            // The preparer thread only a little ahead of the writer, and no preparer at all.
+            SinkOptions {
+                background: Some(Background {
+                    window: 16 * 1024,
+                    core: None,
+                }),
+                ..small_options()
+            },
+            SinkOptions {
+                background: None,
+                ..small_options()
+            },
             SinkOptions {
                 prefault: Prefault::Off,
                 ..small_options()

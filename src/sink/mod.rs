@@ -8,6 +8,7 @@
 //! | [`control`] | the control record `NAME.part.xdpget`, [`ResumeInfo`] for `-c` |
 //! | [`stream`] | [`StreamSink`] (stdout, pipes: in order, bounded reorder buffer), [`NullSink`] |
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
+//! | `prepare` | the preparer thread that prefaults the mapping ahead of the write front |
 //! | `sys` | the only `unsafe`: mmap, mremap, madvise, fallocate, sync_file_range, flock |
 //!
 //! CONTRACT with `engine`: offsets passed to [`Sink::write_at`] are absolute offsets in the
@@ -23,6 +24,7 @@
 pub mod control;
 pub mod file;
 pub mod naming;
+mod prepare;
 pub mod ranges;
 pub mod stream;
 mod sys;
@@ -120,12 +122,9 @@ pub(crate) fn directory_of(path: &Path) -> &Path {
 }
 
 /// How the file sink prepares the mapping ahead of the write front, so that page faults do
-/// not dominate the copy. The benchmark issue measures which wins; the default is
-/// `PopulateWrite` with a 1 MiB window. Populating fills each page (zeroes it) before the
-/// copy does, so a window that stays in the CPU cache lets the copy hit warm lines: in a
-/// first rough run (256 MiB, 1448-byte writes, ext4, busy shared machine) windows of
-/// 256 KiB to 1 MiB copied at 1.1-1.6 GB/s, 8 MiB at 0.2-0.6 GB/s, `WillNeed` and `Off` at
-/// 0.2-0.5 GB/s (with outliers either way from dirty-page throttling).
+/// not dominate the copy. The default is `PopulateWrite`, done by the preparer thread
+/// ([`Background`]) 64 MiB ahead, and by the writer itself, a 1 MiB window at a time,
+/// whenever it outruns the preparer (or has none). docs/benchmarks.md measures the modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prefault {
     /// Nothing: every new page takes a fault on first write.
@@ -137,11 +136,24 @@ pub enum Prefault {
     PopulateWrite { window: u64 },
 }
 
+/// The preparer thread of the file sink (`prepare.rs`): it populates the mapping `window`
+/// bytes ahead of the write front, pinned to `core` if given (the CLI picks a core other
+/// than the busy-poll thread's). Measured in docs/benchmarks.md: with it, a 1 GiB download
+/// to a file no longer zeroes its pages on the engine thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Background {
+    pub window: u64,
+    pub core: Option<usize>,
+}
+
 /// Tuning of the sinks. `Default` is what the CLI uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SinkOptions {
     /// Page-fault preparation of the mapping.
     pub prefault: Prefault,
+    /// With [`Prefault::PopulateWrite`]: prepare on a thread of its own, this far ahead of
+    /// the write front. `None` prepares inline, on the writer's thread.
+    pub background: Option<Background>,
     /// Write with `pwrite` instead of a mapping (also the fallback on file systems without
     /// `fallocate`).
     pub use_pwrite: bool,
@@ -161,6 +173,10 @@ impl Default for SinkOptions {
             prefault: Prefault::PopulateWrite {
                 window: 1024 * 1024,
             },
+            background: Some(Background {
+                window: 64 * 1024 * 1024,
+                core: None,
+            }),
             use_pwrite: false,
             checkpoint_bytes: 64 * 1024 * 1024,
             checkpoint_interval: Duration::from_millis(250),

@@ -59,6 +59,14 @@ impl Mapping {
         self.map.len()
     }
 
+    /// Where the mapping lies, for the preparer thread (see [`MappedRange`]).
+    pub(super) fn range(&self) -> MappedRange {
+        MappedRange {
+            addr: self.map.as_ptr() as usize,
+            len: self.map.len(),
+        }
+    }
+
     /// Grows the mapping to `new_len` bytes; it may move in memory (mremap with MAYMOVE keeps
     /// the page tables, so nothing is faulted again). The file must already be `new_len`
     /// bytes long and allocated.
@@ -94,6 +102,58 @@ impl Mapping {
     pub(super) fn will_need(&self, offset: usize, len: usize) -> io::Result<()> {
         self.map.advise_range(Advice::WillNeed, offset, len)
     }
+}
+
+/// The address range of a [`Mapping`], handed to the preparer thread (`prepare.rs`) so that
+/// it can prefault pages while the writer copies into others. It is only an address: it
+/// never dereferences, so it cannot make a reference invalid. Its owner stops using it before
+/// the mapping is unmapped or moved (`FileSink` joins the preparer first); even a late call
+/// would only prefault or fail, never change a byte of memory (MADV_POPULATE_WRITE on a range
+/// that is not mapped is ENOMEM).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MappedRange {
+    addr: usize,
+    len: usize,
+}
+
+impl MappedRange {
+    /// The mapped length in bytes.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Prefaults `offset..offset+len` writable, like [`Mapping::populate_write`]. `offset` is
+    /// rounded down to its page; the range is clipped to the mapping.
+    pub(super) fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
+        let end = offset.saturating_add(len).min(self.len);
+        let start = offset - offset % page_size();
+        if end <= start {
+            return Ok(());
+        }
+        // SAFETY: madvise(MADV_POPULATE_WRITE) reads and writes no memory through this
+        // pointer that a Rust reference could observe: it only makes the page-table entries
+        // of our own shared file mapping present and writable, which leaves the content of
+        // every page as it was (see the struct docs for why the range is still mapped).
+        let result = unsafe {
+            libc::madvise(
+                (self.addr + start) as *mut libc::c_void,
+                end - start,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+/// The size of a memory page.
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads its integer argument.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096).max(1)
 }
 
 /// Allocates `offset..offset+len` of `file` (fallocate mode 0: blocks are reserved and the
