@@ -151,6 +151,7 @@ impl NicNetwork {
             };
             let config = AfXdpConfig {
                 queue: self.queue,
+                frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
                 ..AfXdpConfig::default()
             };
             AfXdpDriver::open(interface, &steer, &config)

@@ -108,6 +108,15 @@ fn config_validation_and_bdp_sizing() {
 }
 
 #[test]
+fn frame_size_fits_the_mtu_after_the_headroom() {
+    assert_eq!(AfXdpConfig::frame_size_for_mtu(1500), 2048);
+    assert_eq!(AfXdpConfig::frame_size_for_mtu(1778), 2048);
+    assert_eq!(AfXdpConfig::frame_size_for_mtu(1779), 4096);
+    assert_eq!(AfXdpConfig::frame_size_for_mtu(9000), 16384);
+    assert_eq!(AfXdpConfig::frame_size_for_mtu(u32::MAX), 65536);
+}
+
+#[test]
 fn steers_range_into_xsk_passes_the_rest_and_transmits() {
     if !root_or_skip("steers_range_into_xsk_passes_the_rest_and_transmits") {
         return;
