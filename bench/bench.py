@@ -34,9 +34,12 @@ SERVER = "10.77.0.2"
 CLIENT_IFACE = "xg-c0"
 
 # Every tool the harness knows, in the order they run within a round.
-# xdpget-<driver>[-ack<N>]: -ackN adds --ack-every N (stretch ACKs; the default is 2).
-TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "wget", "curl", "aria2c-x1",
-         "aria2c-x8"]
+# xdpget-<driver>[-ack<N>|-inline]: -ackN adds --ack-every N (stretch ACKs; the default is
+# 2), -inline prepares the output mapping on the engine thread (--prefault populate-inline)
+# instead of the preparer thread. wget-sync is wget followed by `sync FILE`, so that its
+# file is as durable as xdpget's when the clock stops.
+TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "xdpget-afxdp-inline", "wget",
+         "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
 SINKS = ["file", "null"]
 SAMPLE_INTERVAL_S = 0.005
 
@@ -112,10 +115,16 @@ def tool_command(tool, xdpget, url, sink_path, stats_json):
         driver, options = parts[1], []
         if len(parts) > 2 and parts[2].startswith("ack"):
             options = ["--ack-every", parts[2][len("ack"):]]
+        elif len(parts) > 2 and parts[2] == "inline":
+            options = ["--prefault", "populate-inline"]
         return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, *options, "-q",
                 "--stats-json", stats_json, "-O", sink_path, url]
     if tool == "wget":
         return ["wget", "--no-config", "-q", "-O", sink_path, url]
+    if tool == "wget-sync":
+        # fsync of the one file (coreutils sync FILE); /dev/null has nothing to flush.
+        script = 'wget --no-config -q -O "$1" "$2" && { [ "$1" = /dev/null ] || sync "$1"; }'
+        return ["sh", "-c", script, "wget-sync", sink_path, url]
     if tool == "curl":
         return ["curl", "-q", "-sS", "-f", "-o", sink_path, url]
     if tool.startswith("aria2c-x"):
