@@ -34,12 +34,12 @@ SERVER = "10.77.0.2"
 CLIENT_IFACE = "xg-c0"
 
 # Every tool the harness knows, in the order they run within a round.
-# xdpget-<driver>[-ack<N>|-inline]: -ackN adds --ack-every N (stretch ACKs; the default is
-# 2), -inline prepares the output mapping on the engine thread (--prefault populate-inline)
-# instead of the preparer thread. wget-sync is wget followed by `sync FILE`, so that its
+# xdpget-<driver>[-ack<N>|-inline|-sack]: -ackN adds --ack-every N (stretch ACKs; the default
+# is 2), -inline prepares the output mapping on the engine thread (--prefault populate-inline)
+# instead of the preparer thread, -sack adds --sack (RFC 2018 blocks in our ACKs). wget-sync is wget followed by `sync FILE`, so that its
 # file is as durable as xdpget's when the clock stops.
-TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "xdpget-afxdp-inline", "wget",
-         "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
+TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "xdpget-afxdp-inline",
+         "xdpget-afxdp-sack", "wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
 SINKS = ["file", "null"]
 SAMPLE_INTERVAL_S = 0.005
 
@@ -117,6 +117,8 @@ def tool_command(tool, xdpget, url, sink_path, stats_json):
             options = ["--ack-every", parts[2][len("ack"):]]
         elif len(parts) > 2 and parts[2] == "inline":
             options = ["--prefault", "populate-inline"]
+        elif len(parts) > 2 and parts[2] == "sack":
+            options = ["--sack"]
         return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, *options, "-q",
                 "--stats-json", stats_json, "-O", sink_path, url]
     if tool == "wget":

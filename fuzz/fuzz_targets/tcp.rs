@@ -38,8 +38,13 @@ fuzz_target!(|data: &[u8]| {
     let options = TcpOptions {
         mss: repr.options.mss.filter(|_| syn),
         window_scale: repr.options.window_scale.filter(|_| syn),
-        sack_permitted: false,
+        sack_permitted: repr.options.sack_permitted && syn,
         timestamps: repr.options.timestamps,
+        sack_blocks: if syn {
+            Default::default()
+        } else {
+            repr.options.sack_blocks
+        },
     };
     assert_eq!(reparsed, TcpRepr { options, ..repr });
 });

@@ -162,6 +162,12 @@ pub struct DownloadArgs {
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub ack_every: u16,
 
+    /// Offer SACK (RFC 2018) and report out-of-order blocks, so that a sender that knows
+    /// SACK repairs every loss of a window in one round trip. Off by default: the engine is
+    /// SACK-less by design, and recovers Reno-style (slowly under loss).
+    #[arg(long)]
+    pub sack: bool,
+
     /// How the output mapping is prepared ahead of the write front (for measurements).
     #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
     pub prefault: PrefaultChoice,

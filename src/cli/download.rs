@@ -261,6 +261,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
     let transfer = TransferOptions {
         tcp: crate::tcp::Config {
             ack_every_segments: usize::from(args.ack_every),
+            sack: args.sack,
             ..defaults.tcp.clone()
         },
         connect_timeout: seconds("connect-timeout", args.connect_timeout)?

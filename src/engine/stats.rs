@@ -86,6 +86,9 @@ pub struct Summary {
 pub struct EngineStats {
     /// From the start of a receive batch to the transmit kick that carries its ACK.
     pub receive_to_ack: Metric,
+    /// The part of `receive_to_ack` spent transmitting: building the batch's segments and the
+    /// driver's kick (on veth the kick also runs the peer's receive path on our core).
+    pub transmit: Metric,
     /// Frames per non-empty receive batch.
     pub batch_size: Metric,
     /// Time spent in one loop iteration that did work (idle spins are not counted).
@@ -103,6 +106,7 @@ impl Default for EngineStats {
     fn default() -> Self {
         EngineStats {
             receive_to_ack: Metric::new("receive_to_ack", Unit::Nanoseconds),
+            transmit: Metric::new("transmit", Unit::Nanoseconds),
             batch_size: Metric::new("batch_size", Unit::Frames),
             loop_work: Metric::new("loop_work", Unit::Nanoseconds),
             connect: Metric::new("connect", Unit::Nanoseconds),
@@ -118,6 +122,7 @@ impl EngineStats {
     pub fn summaries(&self) -> Vec<Summary> {
         [
             &self.receive_to_ack,
+            &self.transmit,
             &self.batch_size,
             &self.loop_work,
             &self.connect,

@@ -203,14 +203,19 @@ impl<'a> Transfer<'a> {
                 self.connection.on_timeout(now);
             }
             self.update_receive_window();
+            let kick_started = std::time::Instant::now();
             let sent = self.transmit_batch(driver, now)?;
 
             if received > 0 {
                 stats.batch_size.record(received as u64);
                 if sent > 0 {
+                    let done = std::time::Instant::now();
                     stats
                         .receive_to_ack
-                        .record(work_started.elapsed().as_nanos() as u64);
+                        .record((done - work_started).as_nanos() as u64);
+                    stats
+                        .transmit
+                        .record((done - kick_started).as_nanos() as u64);
                 }
             }
             if let Some(sink) = self.sink.as_mut() {

@@ -74,7 +74,16 @@ impl Assembler {
         end
     }
 
-    /// The ranges, in order (for tests and debugging).
+    /// The range that holds `offset`, if any.
+    pub fn range_containing(&self, offset: u64) -> Option<(u64, u64)> {
+        self.ranges
+            .range(..=offset)
+            .next_back()
+            .filter(|&(_, &end)| end > offset)
+            .map(|(&start, &end)| (start, end))
+    }
+
+    /// The ranges, in order (SACK blocks, tests and debugging).
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.ranges.iter().map(|(&start, &end)| (start, end))
     }

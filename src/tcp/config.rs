@@ -56,6 +56,11 @@ pub struct Config {
     /// Linux receiver does when it processes a backlog of segments at once. Every batch
     /// still ends with an ACK of everything received.
     pub ack_every_segments: usize,
+    /// Offer SACK-permitted and, when the peer offers it too, report the out-of-order blocks
+    /// we hold in every ACK (RFC 2018, receive side only: our own sender ignores SACK blocks
+    /// and stays Reno/NewReno). Off by default: the engine is SACK-less by design; see
+    /// docs/design.md for what that costs a download under loss.
+    pub sack: bool,
     /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). The RFC says 2
     /// minutes; we default to 30 s (a 60 s TIME-WAIT like Linux). Tests use a few ms.
     pub msl: Duration,
@@ -85,6 +90,7 @@ impl Default for Config {
             max_retransmissions: 15,
             delayed_ack: Duration::from_millis(40),
             ack_every_segments: 2,
+            sack: false,
             msl: Duration::from_secs(30),
             challenge_ack_limit: 100,
             isn_secret: random_secret(),

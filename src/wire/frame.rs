@@ -267,6 +267,7 @@ mod tests {
                 window_scale: Some(7),
                 sack_permitted: false,
                 timestamps: Some((5, 0)),
+                ..TcpOptions::default()
             },
             payload: &[],
         };

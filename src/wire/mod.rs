@@ -42,7 +42,7 @@ pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{emit_arp_frame, emit_tcp_frame, parse_arp_frame, parse_tcp_frame, tcp_frame_len};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq::SeqNumber;
-pub use tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 pub use template::{FrameTemplate, refresh_in_place};
 
 /// A byte range of a header field (smoltcp's `field` idiom).

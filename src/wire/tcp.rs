@@ -1,12 +1,12 @@
 //! TCP header: a zero-copy view and a validated representation.
 //!
 //! RFCs: 9293 (header format, §3.1), 7323 (window scale and timestamps options),
-//! 2018 (SACK-permitted: parsed, never sent), 6691 (MSS option).
+//! 2018 (SACK-permitted and SACK blocks), 6691 (MSS option).
 //!
 //! Parsing accepts any option order, skips unknown options by their length and rejects
 //! impossible lengths. Emitting uses Linux's layout so our segments look like the kernel's:
-//! SYN `MSS, NOP NOP TS, NOP WS` (Linux sends SACK-permitted where we send NOP NOP), other
-//! segments `NOP NOP TS` (12 bytes) or nothing.
+//! SYN `MSS, NOP NOP TS, NOP WS`, or `MSS, SACK-permitted TS, NOP WS` when offering SACK;
+//! other segments `NOP NOP TS` (12 bytes) or nothing, then `NOP NOP SACK` with the blocks.
 //!
 //! CONTRACT (shared with `tcp/`): the field names and types of `TcpFlags`, `TcpOptions` and
 //! `TcpRepr` are what the engine consumes and produces. Fields may be added; none renamed.
@@ -104,10 +104,60 @@ pub struct TcpOptions {
     pub mss: Option<u16>,
     /// Window scale shift count (kind 3, RFC 7323 §2), only meaningful on SYN segments.
     pub window_scale: Option<u8>,
-    /// SACK-permitted (kind 4, RFC 2018). Parsed so we can see it; xdpget never sends it.
+    /// SACK-permitted (kind 4, RFC 2018 §2), only meaningful on SYN segments.
     pub sack_permitted: bool,
     /// Timestamps (kind 8, RFC 7323 §3): `(TSval, TSecr)`.
     pub timestamps: Option<(u32, u32)>,
+    /// SACK blocks (kind 5, RFC 2018 §3), never on SYN segments.
+    pub sack_blocks: SackBlocks,
+}
+
+/// Up to four SACK blocks, each `(left edge, right edge)`: the sequence numbers of the first
+/// byte of a received block and of the byte just after it, in the order sent (RFC 2018 §4:
+/// the first is the block holding the segment that triggered the ACK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SackBlocks {
+    blocks: [(SeqNumber, SeqNumber); SackBlocks::MAX],
+    len: u8,
+}
+
+impl SackBlocks {
+    /// Most blocks one option can carry (40 option bytes; 3 next to timestamps).
+    pub const MAX: usize = 4;
+
+    /// Appends a block; returns false (and changes nothing) when four are there already.
+    pub fn push(&mut self, left: SeqNumber, right: SeqNumber) -> bool {
+        match self.blocks.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = (left, right);
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The blocks, in order.
+    pub fn as_slice(&self) -> &[(SeqNumber, SeqNumber)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the option takes with its two NOPs of padding: 4 + 8 per block, or nothing.
+    const fn emitted_len(&self) -> usize {
+        if self.len == 0 {
+            0
+        } else {
+            4 + 8 * self.len as usize
+        }
+    }
 }
 
 /// A parsed, validated TCP segment. `payload` borrows from the frame it was parsed from.
@@ -140,6 +190,7 @@ mod option_kind {
     pub const MAX_SEGMENT_SIZE: u8 = 2;
     pub const WINDOW_SCALE: u8 = 3;
     pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
 }
 
@@ -405,8 +456,17 @@ impl TcpOptions {
                         "TCP option with the wrong length for its kind",
                     ));
                 }
-                // RFC 9293 §3.1 (MUST-68): ignore options we do not implement (SACK blocks,
-                // MPTCP, TFO, …), skipping them by their length field.
+                // RFC 2018 §3: 1 to 4 blocks of two sequence numbers. A block list of
+                // another length is ignored, as Linux does, not a reason to drop the segment.
+                (option_kind::SACK, blocks) if blocks.len() % 8 == 0 => {
+                    for block in blocks.chunks_exact(8) {
+                        let left = u32::from_be_bytes([block[0], block[1], block[2], block[3]]);
+                        let right = u32::from_be_bytes([block[4], block[5], block[6], block[7]]);
+                        parsed.sack_blocks.push(SeqNumber(left), SeqNumber(right));
+                    }
+                }
+                // RFC 9293 §3.1 (MUST-68): ignore options we do not implement (MPTCP, TFO,
+                // …), skipping them by their length field.
                 _ => {}
             }
             options = &options[length..];
@@ -415,7 +475,8 @@ impl TcpOptions {
     }
 
     /// How many option bytes [`emit`](Self::emit) writes for a segment with or without SYN:
-    /// always a multiple of 4, at most 20.
+    /// always a multiple of 4; at most 20 on a SYN and 40 otherwise (the caller keeps SACK
+    /// blocks to 3 next to timestamps).
     pub const fn emitted_len(&self, syn: bool) -> usize {
         let timestamps = if self.timestamps.is_some() {
             TIMESTAMPS_OPTION_LEN
@@ -423,20 +484,27 @@ impl TcpOptions {
             0
         };
         if !syn {
-            return timestamps;
+            return timestamps + self.sack_blocks.emitted_len();
         }
         let mss = if self.mss.is_some() { 4 } else { 0 };
         let window_scale = if self.window_scale.is_some() { 4 } else { 0 };
-        mss + timestamps + window_scale
+        // SACK-permitted takes the NOP NOP before TS, or a NOP NOP word of its own.
+        let sack_permitted = if self.sack_permitted && self.timestamps.is_none() {
+            4
+        } else {
+            0
+        };
+        mss + sack_permitted + timestamps + window_scale
     }
 
     /// Writes the options in Linux's layout at the start of `buffer` and returns how many
     /// bytes that took ([`emitted_len`](Self::emitted_len)); a shorter `buffer` is
     /// [`WireError::Truncated`].
     ///
-    /// On SYN: MSS, then NOP NOP TS where Linux puts SACK-permitted + TS (we never offer
-    /// SACK, so `sack_permitted` is ignored), then NOP WS. On other segments MSS and window
-    /// scale are meaningless (RFC 9293 §3.2, RFC 7323 §2.2) and left out: NOP NOP TS only.
+    /// On SYN: MSS, then SACK-permitted + TS as Linux (NOP NOP in its place when not
+    /// offering SACK), then NOP WS. On other segments MSS, window scale and SACK-permitted
+    /// are meaningless (RFC 9293 §3.2, RFC 7323 §2.2, RFC 2018 §2) and left out: NOP NOP TS,
+    /// then NOP NOP SACK with the blocks, if any (never on a SYN).
     pub fn emit(&self, syn: bool, buffer: &mut [u8]) -> Result<usize, WireError> {
         let Some(buffer) = buffer.get_mut(..self.emitted_len(syn)) else {
             return Err(WireError::Truncated);
@@ -447,13 +515,23 @@ impl TcpOptions {
             buffer[at..at + 4].copy_from_slice(&[option_kind::MAX_SEGMENT_SIZE, 4, high, low]);
             at += 4;
         }
-        if let Some((tsval, tsecr)) = self.timestamps {
+        let sack_permitted = syn && self.sack_permitted;
+        if sack_permitted && self.timestamps.is_none() {
             buffer[at..at + 4].copy_from_slice(&[
                 option_kind::NO_OPERATION,
                 option_kind::NO_OPERATION,
-                option_kind::TIMESTAMPS,
-                10,
+                option_kind::SACK_PERMITTED,
+                2,
             ]);
+            at += 4;
+        }
+        if let Some((tsval, tsecr)) = self.timestamps {
+            let head = if sack_permitted {
+                [option_kind::SACK_PERMITTED, 2]
+            } else {
+                [option_kind::NO_OPERATION, option_kind::NO_OPERATION]
+            };
+            buffer[at..at + 4].copy_from_slice(&[head[0], head[1], option_kind::TIMESTAMPS, 10]);
             buffer[at + 4..at + 8].copy_from_slice(&tsval.to_be_bytes());
             buffer[at + 8..at + 12].copy_from_slice(&tsecr.to_be_bytes());
             at += TIMESTAMPS_OPTION_LEN;
@@ -466,6 +544,21 @@ impl TcpOptions {
                 shift,
             ]);
             at += 4;
+        }
+        if !syn && !self.sack_blocks.is_empty() {
+            let blocks = self.sack_blocks.as_slice();
+            buffer[at..at + 4].copy_from_slice(&[
+                option_kind::NO_OPERATION,
+                option_kind::NO_OPERATION,
+                option_kind::SACK,
+                (2 + 8 * blocks.len()) as u8,
+            ]);
+            at += 4;
+            for (left, right) in blocks {
+                buffer[at..at + 4].copy_from_slice(&left.0.to_be_bytes());
+                buffer[at + 4..at + 8].copy_from_slice(&right.0.to_be_bytes());
+                at += 8;
+            }
         }
         Ok(at)
     }
@@ -590,6 +683,7 @@ mod tests {
                 window_scale: Some(10),
                 sack_permitted: true,
                 timestamps: Some((209810093, 3161867925)),
+                ..TcpOptions::default()
             },
             payload: &[],
         }
@@ -651,6 +745,7 @@ mod tests {
             window_scale: Some(10),
             sack_permitted: true,
             timestamps: Some((3161867925, 0)),
+            ..TcpOptions::default()
         };
         assert_eq!(syn.options, expected);
         assert_eq!(syn.segment_len(), 1);
@@ -676,14 +771,25 @@ mod tests {
             assert_eq!(len, Ok(segment(frame).len()));
             assert_eq!(&bytes[..], segment(frame), "{:?}", repr.flags);
         }
-        // The SYN-ACK too, except that where Linux offers SACK we pad with NOP NOP.
+        // The SYN-ACK too, byte for byte, SACK-permitted included.
+        let mut bytes = [0u8; 40];
+        syn_ack()
+            .emit(
+                &mut TcpPacket::new_unchecked(&mut bytes[..]),
+                SERVER,
+                CLIENT,
+            )
+            .unwrap();
+        assert_eq!(&bytes[..], segment(&SYN_ACK));
+        // Without SACK-permitted, NOP NOP takes its place.
         let mut expected = segment(&SYN_ACK).to_vec();
         expected[24..26].copy_from_slice(&[1, 1]);
         expected[16..18].copy_from_slice(&[0, 0]);
         let sum = checksum::tcp_ipv4(SERVER, CLIENT, &expected);
         expected[16..18].copy_from_slice(&sum.to_be_bytes());
-        let mut bytes = [0u8; 40];
-        syn_ack()
+        let mut no_sack = syn_ack();
+        no_sack.options.sack_permitted = false;
+        no_sack
             .emit(
                 &mut TcpPacket::new_unchecked(&mut bytes[..]),
                 SERVER,
@@ -713,44 +819,90 @@ mod tests {
 
     #[test]
     fn emits_linux_syn_layouts() {
-        let options = |mss, window_scale, timestamps| TcpOptions {
+        let options = |mss, window_scale, sack_permitted, timestamps| TcpOptions {
             mss,
             window_scale,
-            sack_permitted: true,
+            sack_permitted,
             timestamps,
+            ..TcpOptions::default()
         };
-        let cases: [(TcpOptions, &[u8]); 4] = [
+        let cases: [(TcpOptions, &[u8]); 8] = [
             (
-                options(Some(1460), Some(7), Some((1, 2))),
+                options(Some(1460), Some(7), false, Some((1, 2))),
                 &[
                     2, 4, 5, 180, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7,
                 ],
             ),
             (
-                options(Some(1460), Some(7), None),
+                options(Some(1460), Some(7), false, None),
                 &[2, 4, 5, 180, 1, 3, 3, 7],
             ),
-            (options(Some(536), None, None), &[2, 4, 2, 24]),
-            (options(None, None, None), &[]),
+            (options(Some(536), None, false, None), &[2, 4, 2, 24]),
+            (options(None, None, false, None), &[]),
+            // Offering SACK: Linux's own SYN layouts.
+            (
+                options(Some(1460), Some(7), true, Some((1, 2))),
+                &[
+                    2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7,
+                ],
+            ),
+            (
+                options(Some(1460), Some(7), true, None),
+                &[2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 7],
+            ),
+            (
+                options(Some(536), None, true, None),
+                &[2, 4, 2, 24, 1, 1, 4, 2],
+            ),
+            (options(None, None, true, None), &[1, 1, 4, 2]),
         ];
         for (options, expected) in cases {
             let mut buffer = [0u8; 20];
             assert_eq!(options.emitted_len(true), expected.len());
             assert_eq!(options.emit(true, &mut buffer), Ok(expected.len()));
             assert_eq!(&buffer[..expected.len()], expected);
-            let parsed = TcpOptions::parse(expected).unwrap();
-            assert_eq!(
-                parsed,
-                TcpOptions {
-                    sack_permitted: false,
-                    ..options
-                }
-            );
+            assert_eq!(TcpOptions::parse(expected).unwrap(), options);
         }
-        // MSS and window scale are only sent with SYN.
-        let all = options(Some(1460), Some(7), Some((1, 2)));
+        // MSS, window scale and SACK-permitted are only sent with SYN.
+        let all = options(Some(1460), Some(7), true, Some((1, 2)));
         assert_eq!(all.emitted_len(false), 12);
         assert_eq!(all.emit(true, &mut [0u8; 19]), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn emits_and_parses_sack_blocks() {
+        let mut blocks = SackBlocks::default();
+        assert!(blocks.push(SeqNumber(100), SeqNumber(200)));
+        assert!(blocks.push(SeqNumber(0xffff_ff00), SeqNumber(5)));
+        let options = TcpOptions {
+            timestamps: Some((1, 2)),
+            sack_blocks: blocks,
+            ..TcpOptions::default()
+        };
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+            1, 1, 5, 18, 0, 0, 0, 100, 0, 0, 0, 200, 0xff, 0xff, 0xff, 0, 0, 0, 0, 5,
+        ];
+        let mut buffer = [0u8; 40];
+        assert_eq!(options.emitted_len(false), expected.len());
+        assert_eq!(options.emit(false, &mut buffer), Ok(expected.len()));
+        assert_eq!(&buffer[..expected.len()], expected);
+        assert_eq!(TcpOptions::parse(expected).unwrap(), options);
+        // Never on a SYN (RFC 2018 §3 is about ACKs of data).
+        assert_eq!(options.emitted_len(true), 12);
+        // Four blocks fill the option; a fifth does not fit.
+        let mut full = SackBlocks::default();
+        for n in 0..4 {
+            assert!(full.push(SeqNumber(n), SeqNumber(n + 1)));
+        }
+        assert!(!full.push(SeqNumber(9), SeqNumber(10)));
+        assert_eq!(full.len(), SackBlocks::MAX);
+        let four = TcpOptions {
+            sack_blocks: full,
+            ..TcpOptions::default()
+        };
+        assert_eq!(four.emitted_len(false), 36);
     }
 
     #[test]
@@ -758,9 +910,19 @@ mod tests {
         // EOL ends the list; what follows is ignored.
         let list = [2, 4, 5, 180, 0, 3, 0xff];
         assert_eq!(TcpOptions::parse(&list).unwrap().mss, Some(1460));
-        // Unknown options (SACK blocks, kind 30 MPTCP, a 2-byte unknown) are skipped.
+        // A SACK block is read; unknown options (kind 30 MPTCP, a 2-byte unknown) are skipped.
         let list = [5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 30, 4, 0, 0, 99, 2, 3, 3, 9];
-        assert_eq!(TcpOptions::parse(&list).unwrap().window_scale, Some(9));
+        let parsed = TcpOptions::parse(&list).unwrap();
+        assert_eq!(parsed.window_scale, Some(9));
+        assert_eq!(
+            parsed.sack_blocks.as_slice(),
+            &[(SeqNumber(1), SeqNumber(2))]
+        );
+        // SACK blocks of an impossible length are ignored, as Linux does, not malformed.
+        let list = [5, 6, 0, 0, 0, 1, 3, 3, 9];
+        let parsed = TcpOptions::parse(&list).unwrap();
+        assert!(parsed.sack_blocks.is_empty());
+        assert_eq!(parsed.window_scale, Some(9));
         // Only NOPs, or nothing: no options.
         assert_eq!(TcpOptions::parse(&[1, 1, 1, 1]), Ok(TcpOptions::default()));
         // A window scale above 14 is kept as sent (the engine clamps, RFC 7323 §2.3).
@@ -859,6 +1021,8 @@ mod tests {
             proptest::option::of(any::<u16>()),
             proptest::option::of(any::<u8>()),
             proptest::option::of(any::<(u32, u32)>()),
+            any::<bool>(),
+            proptest::collection::vec(any::<(u32, u32)>(), 0..=3),
         );
         (
             (1u16.., 1u16.., any::<u32>(), any::<u32>()),
@@ -867,18 +1031,25 @@ mod tests {
             .prop_map(
                 move |((src_port, dst_port, seq, ack), (flags, window_len, options, len))| {
                     let flags = TcpFlags(flags);
-                    let (mss, window_scale, timestamps) = options;
-                    // What survives emit: MSS and window scale only on SYN, never SACK-permitted.
+                    let (mss, window_scale, timestamps, sack_permitted, blocks) = options;
+                    // What survives emit: MSS, window scale and SACK-permitted only on SYN,
+                    // SACK blocks never on SYN.
                     let options = if flags.syn() {
                         TcpOptions {
                             mss,
                             window_scale,
-                            sack_permitted: false,
+                            sack_permitted,
                             timestamps,
+                            ..TcpOptions::default()
                         }
                     } else {
+                        let mut sack_blocks = SackBlocks::default();
+                        for (left, right) in blocks {
+                            sack_blocks.push(SeqNumber(left), SeqNumber(right));
+                        }
                         TcpOptions {
                             timestamps,
+                            sack_blocks,
                             ..TcpOptions::default()
                         }
                     };

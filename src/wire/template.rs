@@ -333,6 +333,7 @@ mod tests {
                             window_scale,
                             sack_permitted: false,
                             timestamps,
+                            ..TcpOptions::default()
                         },
                         payload: &payload[..len],
                     };

@@ -118,6 +118,8 @@ impl Connection {
                 self.window_scaling = false;
             }
         }
+        // RFC 2018 §2: SACK only when both SYNs carried SACK-permitted.
+        self.sack = self.config.sack && options.sack_permitted;
         match options.timestamps {
             Some((tsval, _)) if self.config.timestamps => {
                 self.timestamps = true;
@@ -334,7 +336,7 @@ impl Connection {
     /// the peer may count, so it gets its own ACK point.
     fn ack_unacceptable(&mut self, seg: &TcpRepr<'_>) {
         if seg.segment_len() > 0 {
-            self.push_ack_point(true);
+            self.push_ack_point(true, None);
         } else {
             self.ack_now = true;
         }
@@ -568,7 +570,7 @@ impl Connection {
                 self.assembler.insert(start, end);
                 delivered = Some((start, payload));
             }
-            self.push_ack_point(true);
+            self.push_ack_point(true, Some(start));
         } else if !payload.is_empty() {
             // In order: RCV.NXT moves past this segment and every range already there.
             let filled_hole = !self.assembler.is_empty();
@@ -583,12 +585,12 @@ impl Connection {
             delivered = Some((start, payload));
             if filled_hole {
                 // RFC 5681 §4.2: "an immediate ACK" when a segment fills all or part of a gap.
-                self.push_ack_point(false);
+                self.push_ack_point(false, None);
             } else if self.unacked_bytes
                 >= self.config.ack_every_segments.max(1) * self.rcv_mss_estimate
             {
                 // RFC 5681 §4.2: at least every second full-sized segment (by default).
-                self.push_ack_point(false);
+                self.push_ack_point(false, None);
             } else if self.delayed_ack_at.is_none() {
                 self.delayed_ack_at = Some(now + self.config.delayed_ack);
             }
@@ -637,8 +639,9 @@ impl Connection {
         }
     }
 
-    /// Records that an ACK for the current RCV.NXT is owed (see `AckPoint`).
-    pub(super) fn push_ack_point(&mut self, duplicate: bool) {
+    /// Records that an ACK for the current RCV.NXT is owed (see `AckPoint`), made due by the
+    /// out-of-order segment at stream offset `trigger`, if any.
+    pub(super) fn push_ack_point(&mut self, duplicate: bool, trigger: Option<u64>) {
         if self.ack_points.len() >= MAX_ACK_POINTS {
             // A caller that never polls must not make us grow without bound; one cumulative
             // ACK at the end of the batch covers everything.
@@ -651,6 +654,7 @@ impl Connection {
         self.ack_points.push_back(AckPoint {
             ack: self.rcv_nxt,
             duplicate,
+            trigger,
         });
         self.last_ack_queued = self.rcv_nxt;
         self.unacked_bytes = 0;

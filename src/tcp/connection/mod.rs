@@ -85,6 +85,9 @@ struct AckPoint {
     ack: SeqNumber,
     /// An immediate duplicate ACK for an out-of-order or stale segment (RFC 5681 §4.2).
     duplicate: bool,
+    /// Stream offset of the out-of-order segment that made this ACK due: its block is the
+    /// first SACK block (RFC 2018 §4).
+    trigger: Option<u64>,
 }
 
 /// A reset to send in reply to a segment (RFC 9293 §3.10.7.1, §3.10.7.3).
@@ -171,6 +174,8 @@ pub struct Connection {
     /// Shift applied to the windows we advertise (our RFC 7323 Rcv.Wind.Shift).
     rcv_wscale: u8,
     window_scaling: bool,
+    /// Both sides offered SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks.
+    sack: bool,
     assembler: Assembler,
     /// Stream offset at which the peer's FIN sits, once seen (possibly out of order).
     peer_fin_offset: Option<u64>,
@@ -272,6 +277,7 @@ impl Connection {
             rcv_wnd,
             rcv_wscale: config.window_scale_shift(),
             window_scaling: config.window_scaling,
+            sack: false,
             assembler: Assembler::new(),
             peer_fin_offset: None,
             peer_fin_received: false,

@@ -6,7 +6,7 @@
 
 use super::{Connection, State};
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{SackBlocks, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
 
 /// One segment decided by `next_segment`, before it borrows its payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,9 +16,11 @@ enum Outgoing {
         ack: Option<SeqNumber>,
     },
     Syn,
-    /// A pure ACK carrying `ack` (<= RCV.NXT).
+    /// A pure ACK carrying `ack` (<= RCV.NXT), made due by the out-of-order segment at
+    /// stream offset `trigger`, if any (its block is the first SACK block).
     Ack {
         ack: SeqNumber,
+        trigger: Option<u64>,
     },
     /// `len` bytes at send buffer offset `offset` (sequence `seq`), then FIN if `fin`.
     Data {
@@ -66,7 +68,10 @@ impl Connection {
             _ => {}
         }
         if let Some(point) = self.ack_points.pop_front() {
-            return Some(Outgoing::Ack { ack: point.ack });
+            return Some(Outgoing::Ack {
+                ack: point.ack,
+                trigger: point.trigger,
+            });
         }
         if let Some(data) = self.next_data(now) {
             return Some(data);
@@ -77,7 +82,10 @@ impl Connection {
             return Some(Outgoing::WindowProbe);
         }
         if self.ack_now {
-            return Some(Outgoing::Ack { ack: self.rcv_nxt });
+            return Some(Outgoing::Ack {
+                ack: self.rcv_nxt,
+                trigger: None,
+            });
         }
         if self.state != State::SynReceived && self.rcv_nxt != self.last_ack_queued {
             // End of batch. A lone in-order segment may wait for the delayed-ACK timer
@@ -88,7 +96,10 @@ impl Connection {
             if lone_segment && self.delayed_ack_at.is_some() {
                 return None;
             }
-            return Some(Outgoing::Ack { ack: self.rcv_nxt });
+            return Some(Outgoing::Ack {
+                ack: self.rcv_nxt,
+                trigger: None,
+            });
         }
         None
     }
@@ -236,6 +247,7 @@ impl Connection {
                     let echo = if active { 0 } else { self.ts_recent };
                     repr.options.timestamps = Some((self.ts_now(now), echo));
                 }
+                repr.options.sack_permitted = if active { self.config.sack } else { self.sack };
                 if active {
                     return repr;
                 }
@@ -244,8 +256,11 @@ impl Connection {
                 self.last_ack_queued = self.rcv_nxt;
                 return repr;
             }
-            Outgoing::Ack { ack } => {
+            Outgoing::Ack { ack, trigger } => {
                 self.stats.acks_sent += 1;
+                if self.sack {
+                    repr.options.sack_blocks = self.sack_blocks(trigger);
+                }
                 ack
             }
             Outgoing::WindowProbe => {
@@ -289,5 +304,26 @@ impl Connection {
             self.last_ack_queued = ack;
         }
         repr
+    }
+
+    /// The SACK blocks of an ACK (RFC 2018 §4): first the block holding the segment that made
+    /// it due, then the others from the lowest up, as many as fit (3 next to timestamps, else
+    /// 4). RFC 2018 asks for the most recently reported blocks after the first; we send the
+    /// lowest, the holes a sender must repair first, and every ACK of a batch repeats them.
+    fn sack_blocks(&self, trigger: Option<u64>) -> SackBlocks {
+        let mut blocks = SackBlocks::default();
+        let room = if self.timestamps {
+            SackBlocks::MAX - 1
+        } else {
+            SackBlocks::MAX
+        };
+        // Every held range lies beyond RCV.NXT and within the window (< 2^30 past it).
+        let seq = |offset: u64| self.rcv_nxt + offset.saturating_sub(self.rcv_offset) as u32;
+        let first = trigger.and_then(|offset| self.assembler.range_containing(offset));
+        let rest = self.assembler.iter().filter(|&range| Some(range) != first);
+        for (start, end) in first.into_iter().chain(rest).take(room) {
+            blocks.push(seq(start), seq(end));
+        }
+        blocks
     }
 }

@@ -4,6 +4,7 @@
 mod pair;
 mod recovery;
 mod robustness;
+mod sack;
 mod scenario;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -26,7 +26,7 @@ fn active_open_three_way_handshake() {
     let mut t = Trace::client(trace_config());
     let iss = client_iss();
     let syn = recv!(t, [Seg::syn(iss).window(65535).mss(1000)]);
-    assert!(!syn[0].options.sack_permitted, "xdpget never offers SACK");
+    assert!(!syn[0].options.sack_permitted, "SACK is off by default");
     assert_eq!(t.state(), State::SynSent);
     send!(t, Seg::syn(IRS).acking(iss + 1).mss(1000));
     assert_eq!(t.state(), State::Established);
