@@ -12,6 +12,7 @@ Examples:
   sudo xdpget --iface eth0 -O out.iso http://host/big.iso
   sudo xdpget --driver raw -c http://host/big.iso     force the raw-socket driver; resume
   sudo xdpget --stats --stats-json s.json URL         print latency histograms, save as JSON
+  sudo xdpget --sack URL                              on a lossy link: offer SACK (RFC 2018)
   xdpget sim --size 64MiB --rate 1Gbit --rtt 20ms --loss 1% --seed 7
                                                       watch our TCP engine on a simulated link
 
@@ -152,7 +153,8 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "N")]
     pub queue: Option<u32>,
 
-    /// CPU core for the busy-poll thread [default: one away from the NIC's interrupts].
+    /// CPU core for the busy-poll thread [default: the last core the NIC's receive
+    /// interrupts do not land on].
     #[arg(long, value_name = "N")]
     pub core: Option<usize>,
 

@@ -79,7 +79,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     }
     let mut options = options;
     options.transfer.interrupt = Some(Arc::clone(&interrupt));
-    let cores = Cores::choose(args.core);
+    let cores = Cores::choose(args.core, &receive_cores(args.iface.as_deref()));
     if let Some(background) = &mut options.sink.background {
         background.core = cores.preparer;
     }
@@ -337,11 +337,25 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(low..=high)
 }
 
+/// The cores the interface's receive interrupts land on (`--iface`, else the default
+/// route's), where that can be known (see `net::irq`).
+fn receive_cores(iface: Option<&str>) -> Vec<usize> {
+    let name = match iface {
+        Some(name) => name.to_string(),
+        None => match crate::net::iface::Interface::default_route_name() {
+            Ok(name) => name,
+            Err(_) => return Vec::new(),
+        },
+    };
+    crate::net::irq::receive_cores(&name)
+}
+
 /// Where the threads of a download run.
 #[derive(Clone, Copy, Debug, Default)]
 struct Cores {
-    /// The busy-poll engine thread: `--core N`, or by default the last core (interrupts and
-    /// the kernel's softirq work for the NIC usually land on core 0 first).
+    /// The busy-poll engine thread: `--core N`, or by default the last core that does not
+    /// take the interface's receive interrupts (the last core when that is unknown, or when
+    /// every core does: interrupts usually land on core 0 first).
     engine: Option<core_affinity::CoreId>,
     /// The file sink's preparer thread: the first other core, so that it never takes time
     /// from the engine (with a single core it is left to the scheduler).
@@ -349,14 +363,28 @@ struct Cores {
 }
 
 impl Cores {
-    /// Chooses among the cores this process may run on (read before any thread is pinned).
-    fn choose(engine: Option<usize>) -> Cores {
+    /// Chooses among the cores this process may run on (read before any thread is pinned),
+    /// keeping the engine off the cores in `avoid`.
+    fn choose(engine: Option<usize>, avoid: &[usize]) -> Cores {
         let Some(cores) = core_affinity::get_core_ids() else {
             return Cores::default();
         };
+        Cores::choose_from(&cores, engine, avoid)
+    }
+
+    fn choose_from(
+        cores: &[core_affinity::CoreId],
+        engine: Option<usize>,
+        avoid: &[usize],
+    ) -> Cores {
         let engine = match engine {
             Some(n) => cores.iter().copied().find(|c| c.id == n),
-            None => cores.last().copied(),
+            None => cores
+                .iter()
+                .rev()
+                .find(|c| !avoid.contains(&c.id))
+                .or(cores.last())
+                .copied(),
         };
         let preparer = cores.iter().find(|c| Some(**c) != engine).map(|c| c.id);
         Cores { engine, preparer }
@@ -384,5 +412,30 @@ mod tests {
         assert!(parse_port_range("80-90").is_err());
         assert!(parse_port_range("5000-4000").is_err());
         assert!(parse_port_range("a-b").is_err());
+    }
+
+    #[test]
+    fn the_engine_avoids_the_receive_cores_and_the_preparer_the_engine() {
+        use core_affinity::CoreId;
+        let cores: Vec<CoreId> = (0..4).map(|id| CoreId { id }).collect();
+        let pick = |engine, avoid: &[usize]| {
+            let chosen = Cores::choose_from(&cores, engine, avoid);
+            (chosen.engine.map(|c| c.id), chosen.preparer)
+        };
+        // Unknown receive cores: the last core, the preparer on the first.
+        assert_eq!(pick(None, &[]), (Some(3), Some(0)));
+        // Receive interrupts on 3 and 2: the engine goes to 1.
+        assert_eq!(pick(None, &[2, 3]), (Some(1), Some(0)));
+        // Every core takes them: the last core after all.
+        assert_eq!(pick(None, &[0, 1, 2, 3]), (Some(3), Some(0)));
+        // --core wins; the preparer takes another core.
+        assert_eq!(pick(Some(0), &[0]), (Some(0), Some(1)));
+        // A single core: nothing to pin the preparer to.
+        let one = [CoreId { id: 0 }];
+        let chosen = Cores::choose_from(&one, None, &[0]);
+        assert_eq!(
+            (chosen.engine.map(|c| c.id), chosen.preparer),
+            (Some(0), None)
+        );
     }
 }

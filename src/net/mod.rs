@@ -1,6 +1,7 @@
 //! `net/` — interface, address, route and neighbour discovery; port reservation.
 
 pub mod iface;
+pub mod irq;
 pub mod neigh;
 pub mod netlink;
 pub mod route;
