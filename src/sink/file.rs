@@ -14,10 +14,12 @@
 //!    the mapping populated (`MADV_POPULATE_WRITE`) a window ahead of the write front; only
 //!    when the writer outruns it does `write_at` populate the next window itself (see
 //!    [`Prefault`] and [`Background`]).
-//! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, in two phases so the
-//!    busy-poll thread never waits for much: the range whose writeback was started at the
-//!    previous checkpoint is msynced (mostly clean by then) and *then* recorded as trusted,
-//!    and writeback of the newly contiguous bytes is started (sync_file_range).
+//! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, the contiguous prefix
+//!    is msynced and *then* recorded as trusted. By default the flusher thread (`flush.rs`)
+//!    does both, so the busy-poll thread only asks. Without it, in two phases so the writer
+//!    never waits for much: the range whose writeback was started at the previous checkpoint
+//!    is msynced (mostly clean by then) and recorded, and writeback of the newly contiguous
+//!    bytes is started (sync_file_range).
 //! 4. **finish**: msync, trim to the exact length, fsync, rename to `NAME`, fsync the
 //!    directory, delete the control record. **abandon** (failure, Ctrl-C, Drop): msync the
 //!    contiguous prefix, trim the file to it, record it, so `-c` continues from there.
@@ -29,6 +31,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
+use super::flush::Flusher;
 use super::prepare::Preparer;
 use super::stream::check_bounds;
 use super::sys::{self, Mapping};
@@ -47,7 +50,9 @@ pub struct FileSink {
     part_path: PathBuf,
     file: File,
     backing: Backing,
-    control: ControlFile,
+    /// The control record; with the flusher while it runs.
+    control: Option<ControlFile>,
+    control_path: PathBuf,
     /// Full body length, when known.
     length: Option<u64>,
     /// Bytes of the file allocated (and mapped, in mmap mode).
@@ -58,9 +63,11 @@ pub struct FileSink {
     prefault: Prefault,
     /// The mapping is prefaulted up to here.
     prefaulted_end: u64,
-    /// Bytes `0..durable` are on disk and recorded in the control record.
+    /// Bytes `0..durable` are on disk and recorded in the control record (with a flusher:
+    /// as of its last report).
     durable: u64,
-    /// Writeback of `durable..kicked` has been started.
+    /// Writeback of `durable..kicked` has been started (with a flusher: `0..kicked` has been
+    /// asked for).
     kicked: u64,
     last_checkpoint: Option<Instant>,
     /// Finished or abandoned: Drop has nothing left to do.
@@ -70,10 +77,12 @@ pub struct FileSink {
 enum Backing {
     /// Nothing mapped yet (capacity 0).
     Unmapped,
-    /// Mapped, with the preparer thread that works ahead in the mapping. Fields drop in
-    /// order: the preparer is joined before the mapping goes away.
+    /// Mapped, with the helper threads that work in the mapping: the preparer ahead of the
+    /// write front, the flusher behind it. Fields drop in order: both are joined before the
+    /// mapping goes away (`join_helpers` takes the control record back first).
     Mapped {
         preparer: Option<Preparer>,
+        flusher: Option<Flusher>,
         mapping: Mapping,
     },
     /// Written with pwrite: by choice, or because the file system has no fallocate.
@@ -84,11 +93,16 @@ impl fmt::Debug for Backing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Backing::Unmapped => f.write_str("Unmapped"),
-            Backing::Mapped { preparer, mapping } => write!(
+            Backing::Mapped {
+                preparer,
+                flusher,
+                mapping,
+            } => write!(
                 f,
-                "Mapped({} bytes, preparer: {})",
+                "Mapped({} bytes, preparer: {}, flusher: {})",
                 mapping.len(),
-                preparer.is_some()
+                preparer.is_some(),
+                flusher.is_some()
             ),
             Backing::Pwrite => f.write_str("Pwrite"),
         }
@@ -171,7 +185,8 @@ impl FileSink {
             } else {
                 Backing::Unmapped
             },
-            control,
+            control_path: control.path().to_path_buf(),
+            control: Some(control),
             length: identity.length,
             capacity: start,
             arrived,
@@ -242,7 +257,7 @@ impl FileSink {
     /// Bytes `0..durable_len()` are on disk and recorded: what `-c` would trust after a crash
     /// right now.
     pub fn durable_len(&self) -> u64 {
-        self.durable
+        self.flusher().map_or(self.durable, Flusher::durable)
     }
 
     /// The byte ranges that have arrived.
@@ -255,8 +270,15 @@ impl FileSink {
         &self.part_path
     }
 
-    /// Runs a checkpoint if one is due (see the module docs). Cheap when none is.
+    /// Runs a checkpoint if one is due (see the module docs), or asks the flusher to. Cheap
+    /// when none is; with a flusher it never waits. A flusher's error is returned here.
     pub fn poll_checkpoint(&mut self, now: Instant) -> Result<(), SinkError> {
+        if let Some(flusher) = self.flusher() {
+            if flusher.failed() {
+                return self.join_helpers();
+            }
+            self.durable = flusher.durable();
+        }
         let contiguous = self.arrived.contiguous_len();
         let last = *self.last_checkpoint.get_or_insert(now);
         let grown = contiguous.saturating_sub(self.kicked);
@@ -266,7 +288,72 @@ impl FileSink {
             return Ok(());
         }
         self.last_checkpoint = Some(now);
-        self.checkpoint(contiguous)
+        match self.flusher() {
+            Some(flusher) => {
+                flusher.request(contiguous);
+                self.kicked = contiguous;
+                Ok(())
+            }
+            None => self.checkpoint(contiguous),
+        }
+    }
+
+    /// The flusher thread, when one runs.
+    fn flusher(&self) -> Option<&Flusher> {
+        match &self.backing {
+            Backing::Mapped { flusher, .. } => flusher.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Starts the helper threads a mapping gets when the options ask for them: the preparer
+    /// (with `PopulateWrite`) from the inline prefault front, the flusher with the control
+    /// record. A helper that cannot be started is done without, on the writer's thread.
+    fn start_helpers(&mut self) {
+        let Some(Background { window, core }) = self.options.background else {
+            return;
+        };
+        let Backing::Mapped {
+            preparer,
+            flusher,
+            mapping,
+        } = &mut self.backing
+        else {
+            return;
+        };
+        if preparer.is_none() && matches!(self.prefault, Prefault::PopulateWrite { .. }) {
+            *preparer = Preparer::start(mapping.range(), self.prefaulted_end, window, core).ok();
+        }
+        if flusher.is_none()
+            && let Some(control) = self.control.take()
+        {
+            match Flusher::start(mapping.range(), control, self.durable, core) {
+                Ok(started) => *flusher = Some(started),
+                Err(control) => self.control = Some(*control),
+            }
+        }
+    }
+
+    /// Stops the helper threads and takes the control record back, with how far the flusher
+    /// got; returns the error that stopped the flusher, if one did.
+    fn join_helpers(&mut self) -> Result<(), SinkError> {
+        let Backing::Mapped {
+            preparer, flusher, ..
+        } = &mut self.backing
+        else {
+            return Ok(());
+        };
+        *preparer = None;
+        let Some(flusher) = flusher.take() else {
+            return Ok(());
+        };
+        let stopped = flusher.stop();
+        self.control = Some(stopped.control);
+        self.durable = self.durable.max(stopped.durable);
+        match stopped.error {
+            Some(error) => Err(SinkError::from_io("sync", &self.part_path, 0, error)),
+            None => Ok(()),
+        }
     }
 
     /// Two-phase checkpoint: record what was kicked last time (after waiting for it), then
@@ -297,6 +384,7 @@ impl FileSink {
                 expected: total,
             });
         }
+        self.join_helpers()?;
         self.sync_range(self.durable, total)?;
         // Unmap before trimming, so that no page of the mapping ever lies past the end.
         self.backing = Backing::Unmapped;
@@ -311,7 +399,7 @@ impl FileSink {
         // The file under its final name is complete: nothing may trim it any more.
         self.closed = true;
         sync_directory(&self.final_path)?;
-        remove_if_present(self.control.path())?;
+        remove_if_present(&self.control_path)?;
         Ok(total)
     }
 
@@ -327,6 +415,8 @@ impl FileSink {
             return Ok(self.durable);
         }
         self.closed = true;
+        // A flusher's error is reported after the prefix is kept as well as it can be.
+        let joined = self.join_helpers();
         let keep = self.arrived.contiguous_len();
         let synced = self.sync_range(self.durable, keep);
         self.backing = Backing::Unmapped;
@@ -338,11 +428,11 @@ impl FileSink {
         synced?;
         if keep == 0 {
             remove_if_present(&self.part_path)?;
-            remove_if_present(self.control.path())?;
-            return Ok(0);
+            remove_if_present(&self.control_path)?;
+            return joined.map(|()| 0);
         }
         self.record(keep)?;
-        Ok(keep)
+        joined.map(|()| keep)
     }
 
     /// Waits until `from..to` of the file is on disk.
@@ -361,11 +451,16 @@ impl FileSink {
         result.map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))
     }
 
-    /// Records `prefix` as trusted; its bytes must be durable already.
+    /// Records `prefix` as trusted; its bytes must be durable already. Only while no flusher
+    /// holds the record (callers run `join_helpers` first).
     fn record(&mut self, prefix: u64) -> Result<(), SinkError> {
-        self.control
-            .record(prefix)
-            .map_err(|e| SinkError::from_io("write", self.control.path(), 0, e))?;
+        let result = match self.control.as_mut() {
+            Some(control) => control.record(prefix),
+            None => Err(io::Error::other(
+                "the control record is with the flusher thread",
+            )),
+        };
+        result.map_err(|e| SinkError::from_io("write", &self.control_path, 0, e))?;
         self.durable = prefix;
         Ok(())
     }
@@ -399,6 +494,7 @@ impl FileSink {
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
                 // No fallocate here: a mapping could hit SIGBUS on a full disk, pwrite gets
                 // an error instead. Unmapping keeps the data (it is in the page cache).
+                self.join_helpers()?;
                 self.backing = Backing::Pwrite;
                 self.capacity = new_capacity;
                 return Ok(());
@@ -407,37 +503,25 @@ impl FileSink {
         }
         self.capacity = new_capacity;
         let len = self.to_usize(new_capacity)?;
+        if matches!(self.backing, Backing::Mapped { .. }) {
+            // The mapping may move: the helpers are joined first and restarted after.
+            self.join_helpers()?;
+        }
         let map_error = |e| SinkError::from_io("map", &self.part_path, 0, e);
-        let plan = self.preparer_plan();
         match &mut self.backing {
-            Backing::Pwrite => {}
-            Backing::Mapped { preparer, mapping } => {
-                // The mapping may move: the preparer is joined first and restarted after.
-                *preparer = None;
-                mapping.grow(len).map_err(map_error)?;
-                *preparer = plan.and_then(|plan| plan.start(mapping));
-            }
+            Backing::Pwrite => return Ok(()),
+            Backing::Mapped { mapping, .. } => mapping.grow(len).map_err(map_error)?,
             Backing::Unmapped => {
                 let mapping = Mapping::new(&self.file, len).map_err(map_error)?;
                 self.backing = Backing::Mapped {
-                    preparer: plan.and_then(|plan| plan.start(&mapping)),
+                    preparer: None,
+                    flusher: None,
                     mapping,
                 };
             }
         }
+        self.start_helpers();
         Ok(())
-    }
-
-    /// Whether a mapping gets a preparer thread, and from where: the options ask for one and
-    /// the prefault mode is `PopulateWrite`. It starts at the inline prefault front.
-    fn preparer_plan(&self) -> Option<PreparerPlan> {
-        let Prefault::PopulateWrite { .. } = self.prefault else {
-            return None;
-        };
-        Some(PreparerPlan {
-            from: self.prefaulted_end,
-            background: self.options.background?,
-        })
     }
 
     /// Prepares the mapping a window ahead of `end` (see [`Prefault`]).
@@ -503,22 +587,6 @@ impl FileSink {
             path: self.part_path.clone(),
             bytes: value,
         })
-    }
-}
-
-/// What [`FileSink::preparer_plan`] decided.
-#[derive(Clone, Copy)]
-struct PreparerPlan {
-    from: u64,
-    background: Background,
-}
-
-impl PreparerPlan {
-    /// Starts the thread. If no thread can be made the writer prepares inline, as it would
-    /// without one.
-    fn start(self, mapping: &Mapping) -> Option<Preparer> {
-        let Background { window, core } = self.background;
-        Preparer::start(mapping.range(), self.from, window, core).ok()
     }
 }
 
@@ -598,6 +666,20 @@ mod tests {
             checkpoint_bytes: 1 << 40,
             ..SinkOptions::default()
         }
+    }
+
+    /// A fresh download of `len` bytes of [`body`] into `dir/file.bin`: its name, its bytes
+    /// and the open sink.
+    fn open_fresh(dir: &Path, len: usize, options: &SinkOptions) -> (PathBuf, Vec<u8>, FileSink) {
+        let name = dir.join("file.bin");
+        let sink = FileSink::open(
+            &name,
+            &identity(Some(len as u64)),
+            &ResumeInfo::Fresh,
+            options,
+        )
+        .expect("open");
+        (name, body(len), sink)
     }
 
     /// Writes `data[range]` for each range in `chunks`.
@@ -764,9 +846,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let name = dir.path().join("file.bin");
         let data = body(200_000);
+        // Checkpoints on the writer's thread, step by step (the flusher's are below).
         let options = SinkOptions {
             checkpoint_bytes: 1 << 40,
             checkpoint_interval: Duration::from_millis(250),
+            background: None,
             ..small_options()
         };
         let mut sink = FileSink::open(
@@ -817,6 +901,7 @@ mod tests {
         let options = SinkOptions {
             checkpoint_bytes: 10_000,
             checkpoint_interval: Duration::from_secs(3600),
+            background: None,
             ..small_options()
         };
         let mut sink = FileSink::open(
@@ -843,6 +928,47 @@ mod tests {
         assert_eq!(sink.durable_len(), 20_000);
         assert_eq!(sink.abandon().expect("abandon"), 90_000);
         assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 90_000);
+    }
+
+    /// With the flusher, a due checkpoint is only asked for; the flusher records it soon
+    /// after, never beyond what was asked, and finish takes the record back.
+    #[test]
+    fn the_flusher_records_checkpoints_behind_the_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SinkOptions {
+            checkpoint_bytes: 10_000,
+            checkpoint_interval: Duration::from_secs(3600),
+            ..small_options()
+        };
+        let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
+        let now = Instant::ZERO;
+        write_chunks(&mut sink, &data, &[(0, 20_000), (30_000, 90_000)]);
+        sink.poll_checkpoint(now).expect("due: asks for 0..20000");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sink.durable_len() < 20_000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
+        write_chunks(&mut sink, &data, &[(20_000, 30_000), (90_000, 100_000)]);
+        assert_eq!(sink.finish().expect("finish"), 100_000);
+        assert_eq!(std::fs::read(&name).expect("final"), data);
+        assert!(!control_path(&name).exists());
+    }
+
+    /// Abandoning with a flusher running keeps the contiguous prefix, recorded.
+    #[test]
+    fn abandon_takes_the_record_back_from_the_flusher() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &small_options());
+        write_chunks(&mut sink, &data, &[(0, 60_000), (70_000, 80_000)]);
+        sink.poll_checkpoint(Instant::ZERO).expect("poll");
+        assert_eq!(sink.abandon().expect("abandon"), 60_000);
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 60_000);
+        assert_eq!(
+            std::fs::read(part_path(&name)).expect("part"),
+            &data[..60_000]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | [`stream`] | [`StreamSink`] (stdout, pipes: in order, bounded reorder buffer), [`NullSink`] |
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
 //! | `prepare` | the preparer thread that prefaults the mapping ahead of the write front |
+//! | `flush` | the flusher thread that makes checkpoints durable off the busy-poll thread |
 //! | `sys` | the only `unsafe`: mmap, mremap, madvise, fallocate, sync_file_range, flock |
 //!
 //! CONTRACT with `engine`: offsets passed to [`Sink::write_at`] are absolute offsets in the
@@ -23,6 +24,7 @@
 
 pub mod control;
 pub mod file;
+mod flush;
 pub mod naming;
 mod prepare;
 pub mod ranges;

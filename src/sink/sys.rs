@@ -104,12 +104,12 @@ impl Mapping {
     }
 }
 
-/// The address range of a [`Mapping`], handed to the preparer thread (`prepare.rs`) so that
-/// it can prefault pages while the writer copies into others. It is only an address: it
-/// never dereferences, so it cannot make a reference invalid. Its owner stops using it before
-/// the mapping is unmapped or moved (`FileSink` joins the preparer first); even a late call
-/// would only prefault or fail, never change a byte of memory (MADV_POPULATE_WRITE on a range
-/// that is not mapped is ENOMEM).
+/// The address range of a [`Mapping`], handed to the sink's helper threads (`prepare.rs`,
+/// `flush.rs`) so that they can prefault and write back pages while the writer copies into
+/// others. It is only an address: it never dereferences, so it cannot make a reference
+/// invalid. Its owners stop using it before the mapping is unmapped or moved (`FileSink`
+/// joins the helpers first); even a late call would only prefault, write back or fail, never
+/// change a byte of memory (madvise and msync on a range that is not mapped are ENOMEM).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct MappedRange {
     addr: usize,
@@ -125,27 +125,56 @@ impl MappedRange {
     /// Prefaults `offset..offset+len` writable, like [`Mapping::populate_write`]. `offset` is
     /// rounded down to its page; the range is clipped to the mapping.
     pub(super) fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
-        let end = offset.saturating_add(len).min(self.len);
-        let start = offset - offset % page_size();
-        if end <= start {
+        let Some((start, len)) = self.pages(offset, len) else {
             return Ok(());
-        }
+        };
         // SAFETY: madvise(MADV_POPULATE_WRITE) reads and writes no memory through this
         // pointer that a Rust reference could observe: it only makes the page-table entries
         // of our own shared file mapping present and writable, which leaves the content of
         // every page as it was (see the struct docs for why the range is still mapped).
-        let result = unsafe {
-            libc::madvise(
-                (self.addr + start) as *mut libc::c_void,
-                end - start,
-                libc::MADV_POPULATE_WRITE,
-            )
+        let result = unsafe { libc::madvise(start, len, libc::MADV_POPULATE_WRITE) };
+        os_result(result)
+    }
+
+    /// Writes `offset..offset+len` back to the file and waits for it, like
+    /// [`Mapping::flush`] (msync MS_SYNC), from another thread than the writer's.
+    pub(super) fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
+        let Some((start, len)) = self.pages(offset, len) else {
+            return Ok(());
         };
-        if result == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
+        // SAFETY: msync reads the pages of our own shared file mapping to write them to the
+        // file; it changes no memory and keeps no pointer. Bytes the writer copies into the
+        // same pages meanwhile are simply written now or by a later msync (the struct docs say
+        // why the range is still mapped).
+        let result = unsafe { libc::msync(start, len, libc::MS_SYNC) };
+        os_result(result)
+    }
+
+    /// A range where nothing is mapped (just above the zero page, below `mmap_min_addr`),
+    /// for tests of the error paths.
+    #[cfg(test)]
+    pub(super) fn unmapped_for_tests() -> MappedRange {
+        MappedRange {
+            addr: 0x1000,
+            len: 1 << 20,
         }
+    }
+
+    /// `offset..offset+len` clipped to the mapping and widened to whole pages, as the
+    /// address and length madvise and msync take; `None` when empty.
+    fn pages(&self, offset: usize, len: usize) -> Option<(*mut libc::c_void, usize)> {
+        let end = offset.saturating_add(len).min(self.len);
+        let start = offset - offset % page_size();
+        (end > start).then(|| ((self.addr + start) as *mut libc::c_void, end - start))
+    }
+}
+
+/// `Ok` for a libc return value of 0, else the thread's `errno`.
+fn os_result(result: libc::c_int) -> io::Result<()> {
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

@@ -1,0 +1,264 @@
+//! The flusher: a thread of its own that makes checkpoints durable, so that the busy-poll
+//! thread never waits for the disk (issue 5: no syscalls and no allocation on the hot path).
+//!
+//! A checkpoint (docs/sink.md) is two steps that must happen in this order: the bytes
+//! `durable..upto` of the mapping are written back and waited for (msync MS_SYNC), *then* the
+//! control record says `upto` (written and fdatasync'd). On the busy-poll thread these calls
+//! stalled the loop for a few milliseconds every 250 ms, and up to 20 ms at the 99.9th
+//! percentile (docs/benchmarks.md). Here the writer only asks:
+//!
+//! - the writer stores the prefix it wants recorded (`request`, release: every byte of it
+//!   was copied into the mapping before);
+//! - the flusher, polling every [`POLL`], syncs and records it, then publishes the new
+//!   durable prefix (release) and looks again;
+//! - the first error stops the flusher; the writer sees `failed` at its next poll and takes
+//!   the error (and the control record) back with [`Flusher::stop`].
+//!
+//! The order of sync and record, which `-c` relies on, is the same as in the writer's own
+//! checkpoints (`FileSink::checkpoint`): [`checkpoint`] below.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::control::ControlFile;
+use super::sys::MappedRange;
+
+/// How often the flusher looks for a request. A checkpoint is due every 250 ms at most, so
+/// a few milliseconds of delay cost nothing and keep the thread asleep.
+const POLL: Duration = Duration::from_millis(2);
+
+/// State shared by the writer and the flusher thread.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The writer asks for `0..requested` to be made durable and recorded.
+    requested: AtomicU64,
+    /// `0..durable` is on disk and recorded.
+    durable: AtomicU64,
+    /// The flusher stopped on an error; [`Flusher::stop`] returns it.
+    failed: AtomicBool,
+    /// Set by the owner to end the thread.
+    stop: AtomicBool,
+}
+
+/// What the thread hands back when it ends: the control record, how far it got, and the
+/// error that stopped it, if any.
+#[derive(Debug)]
+pub(super) struct Stopped {
+    pub control: ControlFile,
+    pub durable: u64,
+    pub error: Option<io::Error>,
+}
+
+/// A running flusher thread. It owns the control record until [`Flusher::stop`] returns it;
+/// dropping it without `stop` joins the thread and loses the record's handle (the record on
+/// disk stays as last written).
+#[derive(Debug)]
+pub(super) struct Flusher {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Stopped>>,
+}
+
+impl Flusher {
+    /// Starts flushing `range` (bytes `0..durable` are durable and recorded in `control`
+    /// already), on `core` if given. If no thread can be made, the record comes back.
+    pub(super) fn start(
+        range: MappedRange,
+        control: ControlFile,
+        durable: u64,
+        core: Option<usize>,
+    ) -> Result<Flusher, Box<ControlFile>> {
+        let shared = Arc::new(Shared::default());
+        shared.requested.store(durable, Ordering::Relaxed);
+        shared.durable.store(durable, Ordering::Relaxed);
+        // The record travels through a slot so that a failed spawn can give it back.
+        let slot = Arc::new(Mutex::new(Some(control)));
+        let take = |slot: &Mutex<Option<ControlFile>>| {
+            slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+        };
+        let spawned = {
+            let (shared, slot) = (Arc::clone(&shared), Arc::clone(&slot));
+            std::thread::Builder::new()
+                .name("xdpget-flush".into())
+                .spawn(move || {
+                    if let Some(id) = core {
+                        core_affinity::set_for_current(core_affinity::CoreId { id });
+                    }
+                    let control = take(&slot).expect("put in the slot before the spawn");
+                    run(&shared, range, control, durable)
+                })
+        };
+        match spawned {
+            Ok(thread) => Ok(Flusher {
+                shared,
+                thread: Some(thread),
+            }),
+            Err(_) => Err(Box::new(take(&slot).expect("the thread never ran"))),
+        }
+    }
+
+    /// Asks for `0..upto` to be made durable and recorded; every byte of it must already be
+    /// in the mapping. Never waits.
+    pub(super) fn request(&self, upto: u64) {
+        self.shared.requested.fetch_max(upto, Ordering::Release);
+    }
+
+    /// `0..durable()` is on disk and recorded.
+    pub(super) fn durable(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// The flusher stopped on an error ([`Flusher::stop`] returns it).
+    pub(super) fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Stops the thread (a checkpoint under way completes first; one only asked for is left
+    /// to the caller) and returns the control record.
+    pub(super) fn stop(mut self) -> Stopped {
+        self.shared.stop.store(true, Ordering::Release);
+        let thread = self.thread.take().expect("joined only here and in Drop");
+        match thread.join() {
+            Ok(stopped) => stopped,
+            // `run` does not panic; if it ever did, the panic belongs to this thread.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Makes `durable..upto` of the mapping durable, then records `upto`: the order `-c` relies
+/// on (docs/sink.md).
+fn checkpoint(
+    range: &MappedRange,
+    control: &mut ControlFile,
+    durable: u64,
+    upto: u64,
+) -> io::Result<()> {
+    if upto <= durable {
+        return Ok(());
+    }
+    let (from, len) = (to_usize(durable)?, to_usize(upto - durable)?);
+    range.flush(from, len)?;
+    control.record(upto)
+}
+
+fn to_usize(value: u64) -> io::Result<usize> {
+    usize::try_from(value).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))
+}
+
+/// The flusher thread's loop.
+fn run(shared: &Shared, range: MappedRange, mut control: ControlFile, mut durable: u64) -> Stopped {
+    loop {
+        let stop = shared.stop.load(Ordering::Acquire);
+        let upto = shared.requested.load(Ordering::Acquire);
+        if upto > durable && !stop {
+            if let Err(error) = checkpoint(&range, &mut control, durable, upto) {
+                shared.failed.store(true, Ordering::Release);
+                return Stopped {
+                    control,
+                    durable,
+                    error: Some(error),
+                };
+            }
+            durable = upto;
+            shared.durable.store(durable, Ordering::Release);
+            continue;
+        }
+        if stop {
+            return Stopped {
+                control,
+                durable,
+                error: None,
+            };
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::control::{Identity, control_path, read_record};
+    use crate::sink::sys::{Mapping, allocate};
+    use std::time::Instant;
+
+    fn identity() -> Identity {
+        Identity {
+            url: "http://server.test/f".to_string(),
+            length: Some(1 << 20),
+            etag: None,
+            last_modified: None,
+        }
+    }
+
+    /// Waits (bounded) until the flusher reports `want` durable.
+    fn wait_durable(flusher: &Flusher, want: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while flusher.durable() < want && !flusher.failed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        flusher.durable()
+    }
+
+    #[test]
+    fn a_request_is_synced_then_recorded_and_stop_returns_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_path = dir.path().join("f.part");
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&data_path)
+            .unwrap();
+        allocate(&file, 0, 1 << 20).unwrap();
+        let mut mapping = Mapping::new(&file, 1 << 20).unwrap();
+        let record_path = control_path(&dir.path().join("f"));
+        let control = ControlFile::open(&record_path, &identity(), 0).unwrap();
+        let flusher = Flusher::start(mapping.range(), control, 0, None).unwrap();
+        mapping.bytes_mut()[..300_000].fill(7);
+        flusher.request(300_000);
+        assert_eq!(wait_durable(&flusher, 300_000), 300_000);
+        let record = read_record(&record_path).unwrap().expect("a record");
+        assert_eq!(record.prefix, 300_000);
+        // An older request never moves it back.
+        flusher.request(100_000);
+        let stopped = flusher.stop();
+        assert_eq!(stopped.durable, 300_000);
+        assert!(stopped.error.is_none());
+        let mut control = stopped.control;
+        control.record(400_000).unwrap();
+        assert_eq!(read_record(&record_path).unwrap().unwrap().prefix, 400_000);
+    }
+
+    #[test]
+    fn a_failed_sync_is_reported_and_nothing_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        // A range where nothing is mapped: msync fails with ENOMEM.
+        let range = MappedRange::unmapped_for_tests();
+        let record_path = control_path(&dir.path().join("f"));
+        let control = ControlFile::open(&record_path, &identity(), 0).unwrap();
+        let flusher = Flusher::start(range, control, 0, None).unwrap();
+        flusher.request(4096);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !flusher.failed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(flusher.failed());
+        assert_eq!(flusher.durable(), 0);
+        let stopped = flusher.stop();
+        assert!(stopped.error.is_some());
+        assert_eq!(read_record(&record_path).unwrap().unwrap().prefix, 0);
+    }
+}
