@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | [`time`] | `Instant`: time as a value | none |
 //! | [`ledger`] | notes of machine changes, so a run after a crash can undo them | `/run` |
+//! | [`boot_secret`] | the per-boot key of TCP's ISN and timestamp offset | `/run` |
 //! | [`wire`] | zero-copy views and representations: Ethernet, ARP, IPv4, TCP, checksums | none |
 //! | [`tcp`] | sans-IO TCP engine: state machine, RTO, Reno/NewReno, reassembly bookkeeping | none |
 //! | [`http`] | sans-IO HTTP/1.1: requests, response heads, body framing | none |
@@ -21,6 +22,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod boot_secret;
 pub mod cli;
 pub mod driver;
 pub mod engine;

@@ -262,6 +262,9 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         tcp: crate::tcp::Config {
             ack_every_segments: usize::from(args.ack_every),
             sack: args.sack,
+            // One key per boot, so that a four-tuple's ISN and timestamps only grow from one
+            // run to the next (`boot_secret`); a random one for this run if that fails.
+            isn_secret: crate::boot_secret::boot_secret().unwrap_or(defaults.tcp.isn_secret),
             ..defaults.tcp.clone()
         },
         connect_timeout: seconds("connect-timeout", args.connect_timeout)?

@@ -125,8 +125,11 @@ impl NicNetwork {
         let route = Route::to(remote).map_err(setup)?;
         route.expect_interface(&interface.name).map_err(setup)?;
         let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
-        let nft = NftGuard::install(interface.ipv4, self.ports.clone()).map_err(setup)?;
-        let device = self.open_driver(&interface)?;
+        // nft runs while the driver is set up; both are done before the first packet.
+        let nft = NftGuard::begin(interface.ipv4, self.ports.clone()).map_err(setup)?;
+        let device = self.open_driver(&interface);
+        let nft = nft.wait().map_err(setup)?;
+        let device = device?;
         let driver = if let Some(path) = &self.pcap {
             let writer = File::create(path)
                 .and_then(|file| PcapWriter::new(BufWriter::new(file)))

@@ -31,7 +31,7 @@
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::ledger;
@@ -63,23 +63,36 @@ pub struct NftGuard {
     installed: bool,
 }
 
+/// An install under way: `nft` runs while the caller sets up the rest (loading the XDP
+/// program and making the AF_XDP sockets take about as long as an `nft` process).
+/// [`PendingNft::wait`] gives the guard; dropping it waits for `nft` and removes the table.
+#[derive(Debug)]
+#[must_use = "wait for the install, or it is undone"]
+pub struct PendingNft {
+    table: String,
+    child: Option<Child>,
+}
+
 impl NftGuard {
-    /// Deletes stale tables of dead xdpget processes, then installs a table that drops
-    /// inbound TCP to `addr` with a destination port in `ports`.
+    /// Installs a table that drops inbound TCP to `addr` with a destination port in `ports`,
+    /// then deletes stale tables of dead xdpget processes.
     pub fn install(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<NftGuard, NftError> {
+        NftGuard::begin(addr, ports)?.wait()
+    }
+
+    /// Starts [`install`](Self::install) and returns at once.
+    pub fn begin(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<PendingNft, NftError> {
         let (first, last) = (*ports.start(), *ports.end());
         if first > last {
             return Err(NftError::EmptyRange { first, last });
         }
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let table = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let listing = run_nft("add the drop table", &ruleset(&table, addr, first, last))?;
-        let guard = NftGuard {
+        let child = spawn_nft(&ruleset(&table, addr, first, last))?;
+        Ok(PendingNft {
             table,
-            installed: true,
-        };
-        remove_stale_tables(&listing)?;
-        Ok(guard)
+            child: Some(child),
+        })
     }
 
     /// The table's name, e.g. `xdpget_4242_0` (family `inet`).
@@ -100,6 +113,33 @@ impl NftGuard {
     pub fn remove(mut self) -> Result<(), NftError> {
         self.installed = false;
         delete_table(&self.table)
+    }
+}
+
+impl PendingNft {
+    /// Waits for the install; then deletes the stale tables its listing names.
+    pub fn wait(mut self) -> Result<NftGuard, NftError> {
+        let Some(child) = self.child.take() else {
+            unreachable!("the child is taken only here and in Drop");
+        };
+        let listing = finish_nft("add the drop table", child)?;
+        let guard = NftGuard {
+            table: std::mem::take(&mut self.table),
+            installed: true,
+        };
+        remove_stale_tables(&listing)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for PendingNft {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take()
+            && finish_nft("add the drop table", child).is_ok()
+            && let Err(error) = delete_table(&self.table)
+        {
+            eprintln!("xdpget: {error}");
+        }
     }
 }
 
@@ -211,15 +251,27 @@ fn run_nft_args(action: &'static str, args: &[&str]) -> Result<String, NftError>
 
 /// Runs `nft -f -` with `script` on stdin.
 fn run_nft(action: &'static str, script: &str) -> Result<String, NftError> {
+    finish_nft(action, spawn_nft(script)?)
+}
+
+/// Starts `nft -f -` and hands it `script` (a few hundred bytes: the pipe takes them
+/// without waiting for nft to read).
+fn spawn_nft(script: &str) -> Result<Child, NftError> {
     let mut child = nft_command()
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .spawn()
         .map_err(spawn_error)?;
     if let Some(mut stdin) = child.stdin.take() {
-        // A write error means nft exited early; its status and stderr say why.
+        // A write error means nft exited early; its status and stderr say why. Dropping
+        // stdin closes it, which ends nft's input.
         let _ = stdin.write_all(script.as_bytes());
     }
+    Ok(child)
+}
+
+/// Waits for an `nft` started by [`spawn_nft`]; its output, or why it failed.
+fn finish_nft(action: &'static str, child: Child) -> Result<String, NftError> {
     let output = child.wait_with_output().map_err(NftError::Spawn)?;
     check(action, output)
 }
