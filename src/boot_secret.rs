@@ -46,9 +46,9 @@ fn boot_secret_in(dir: &Path) -> io::Result<[u8; LEN]> {
     let temporary = dir.join(format!("tcp-secret.{}.{attempt}", std::process::id()));
     let written = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&temporary)
         .and_then(|mut file| io::Write::write_all(&mut file, &fresh));
     let linked = written.and_then(|()| match fs::hard_link(&temporary, &path) {

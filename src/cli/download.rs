@@ -360,8 +360,9 @@ struct Cores {
     /// take the interface's receive interrupts (the last core when that is unknown, or when
     /// every core does: interrupts usually land on core 0 first).
     engine: Option<core_affinity::CoreId>,
-    /// The file sink's preparer thread: the first other core, so that it never takes time
-    /// from the engine (with a single core it is left to the scheduler).
+    /// The file sink's helper threads: the first other core that takes no receive
+    /// interrupts, else the first other core, so that they never take time from the engine
+    /// (with a single core they are left to the scheduler).
     preparer: Option<usize>,
 }
 
@@ -389,7 +390,12 @@ impl Cores {
                 .or(cores.last())
                 .copied(),
         };
-        let preparer = cores.iter().find(|c| Some(**c) != engine).map(|c| c.id);
+        // Preferably a core that takes no receive interrupts either.
+        let others = || cores.iter().filter(|c| Some(**c) != engine);
+        let preparer = others()
+            .find(|c| !avoid.contains(&c.id))
+            .or_else(|| others().next())
+            .map(|c| c.id);
         Cores { engine, preparer }
     }
 }
@@ -427,8 +433,10 @@ mod tests {
         };
         // Unknown receive cores: the last core, the preparer on the first.
         assert_eq!(pick(None, &[]), (Some(3), Some(0)));
-        // Receive interrupts on 3 and 2: the engine goes to 1.
+        // Receive interrupts on 3 and 2: the engine goes to 1, the helpers to 0.
         assert_eq!(pick(None, &[2, 3]), (Some(1), Some(0)));
+        // Interrupts on 0 and 3: the engine on 2, the helpers on 1.
+        assert_eq!(pick(None, &[0, 3]), (Some(2), Some(1)));
         // Every core takes them: the last core after all.
         assert_eq!(pick(None, &[0, 1, 2, 3]), (Some(3), Some(0)));
         // --core wins; the preparer takes another core.

@@ -46,13 +46,18 @@ fn receive_cores_in(sys: &Path, proc: &Path, interface: &str) -> Vec<usize> {
     cores
 }
 
-/// The MSI interrupts of the interface's device (or of its parent, for virtio-net).
+/// The MSI interrupts of the interface's device (or, for virtio-net, of the PCI function the
+/// virtio device sits on; any other parent is a bridge whose interrupts are not the NIC's).
 fn device_irqs(sys: &Path, interface: &str) -> Vec<u32> {
     let Ok(device) = fs::canonicalize(sys.join("class/net").join(interface).join("device")) else {
         return Vec::new();
     };
-    let candidates: [Option<PathBuf>; 2] =
-        [Some(device.clone()), device.parent().map(Path::to_path_buf)];
+    let virtio = device
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.starts_with("virtio"));
+    let parent = device.parent().filter(|_| virtio).map(Path::to_path_buf);
+    let candidates: [Option<PathBuf>; 2] = [Some(device.clone()), parent];
     for dir in candidates.into_iter().flatten() {
         let Ok(entries) = fs::read_dir(dir.join("msi_irqs")) else {
             continue;
@@ -106,7 +111,7 @@ fn parse_cpu_list(list: &str) -> Vec<usize> {
             Some((low, high)) => {
                 if let (Ok(low), Ok(high)) = (low.parse::<usize>(), high.parse::<usize>()) {
                     // A list names at most a few thousand cores; a bogus range stays bounded.
-                    cores.extend(low..=high.min(low + 4096));
+                    cores.extend(low..=high.min(low.saturating_add(4096)));
                 }
             }
             None => cores.extend(part.parse::<usize>().ok()),

@@ -197,14 +197,16 @@ fn parse_counter_packets(listing: &str) -> Option<u64> {
 }
 
 /// Deletes the tables of dead xdpget processes named in `listing` (`nft list tables`), in
-/// one transaction; runs nothing when there are none.
+/// one transaction; runs nothing when there are none. Each delete follows an `add` of the
+/// same table, so a table that another xdpget starting at the same time removed first is
+/// no error.
 fn remove_stale_tables(listing: &str) -> Result<(), NftError> {
     let own_pid = std::process::id();
     let script: String = inet_tables(listing)
         .filter(|table| {
             table_pid(table).is_some_and(|pid| pid != own_pid && !ledger::process_alive(pid))
         })
-        .map(|table| format!("delete table inet {table}\n"))
+        .map(|table| format!("add table inet {table}\ndelete table inet {table}\n"))
         .collect();
     if script.is_empty() {
         return Ok(());

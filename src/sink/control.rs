@@ -222,16 +222,22 @@ impl ControlFile {
 
     /// Durably records that bytes `0..prefix` are on disk. The caller must have made them
     /// durable first (msync or fdatasync of the data file).
+    ///
+    /// Records alternate between two slots, so the previous one stays whole while this one
+    /// is written. The sequence number moves on only once the write is on disk: after a
+    /// failed write a retry goes to the same slot, never over the last good record.
     pub(super) fn record(&mut self, prefix: u64) -> io::Result<()> {
-        self.sequence += 1;
+        let sequence = self.sequence + 1;
         let slot = encode(&Record {
-            sequence: self.sequence,
+            sequence,
             prefix,
             identity: self.identity.clone(),
         });
-        let offset = (self.sequence % 2) * SLOT_LEN as u64;
+        let offset = (sequence % 2) * SLOT_LEN as u64;
         self.file.write_all_at(&slot, offset)?;
-        self.file.sync_data()
+        self.file.sync_data()?;
+        self.sequence = sequence;
+        Ok(())
     }
 
     /// Where the record lives.

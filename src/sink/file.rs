@@ -70,6 +70,10 @@ pub struct FileSink {
     /// asked for).
     kicked: u64,
     last_checkpoint: Option<Instant>,
+    /// A write-back failed. Linux reports such an error once per open file, so a later
+    /// msync can succeed without the lost pages on disk: from here on nothing more is
+    /// synced or recorded (the record keeps the last prefix known to be on disk).
+    sync_failed: bool,
     /// Finished or abandoned: Drop has nothing left to do.
     closed: bool,
 }
@@ -196,6 +200,7 @@ impl FileSink {
             durable: start,
             kicked: start,
             last_checkpoint: None,
+            sync_failed: false,
             closed: false,
         };
         // From here on, an error drops `sink`, whose Drop trims the file back to `start`
@@ -351,7 +356,10 @@ impl FileSink {
         self.control = Some(stopped.control);
         self.durable = self.durable.max(stopped.durable);
         match stopped.error {
-            Some(error) => Err(SinkError::from_io("sync", &self.part_path, 0, error)),
+            Some(error) => {
+                self.sync_failed = true;
+                Err(SinkError::from_io("sync", &self.part_path, 0, error))
+            }
             None => Ok(()),
         }
     }
@@ -435,19 +443,27 @@ impl FileSink {
         joined.map(|()| keep)
     }
 
-    /// Waits until `from..to` of the file is on disk.
-    fn sync_range(&self, from: u64, to: u64) -> Result<(), SinkError> {
+    /// Waits until `from..to` of the file is on disk. After one failure every later call
+    /// fails too (see `sync_failed`).
+    fn sync_range(&mut self, from: u64, to: u64) -> Result<(), SinkError> {
         if to <= from {
             return Ok(());
         }
-        let result = match &self.backing {
-            Backing::Mapped { mapping, .. } => {
-                let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
-                mapping.flush(from, to - from)
+        let result = if self.sync_failed {
+            Err(io::Error::other(
+                "an earlier write-back to this file failed",
+            ))
+        } else {
+            match &self.backing {
+                Backing::Mapped { mapping, .. } => {
+                    let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
+                    mapping.flush(from, to - from)
+                }
+                Backing::Pwrite => self.file.sync_data(),
+                Backing::Unmapped => Ok(()),
             }
-            Backing::Pwrite => self.file.sync_data(),
-            Backing::Unmapped => Ok(()),
         };
+        self.sync_failed |= result.is_err();
         result.map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))
     }
 
@@ -501,7 +517,6 @@ impl FileSink {
             }
             Err(e) => return Err(SinkError::from_io("allocate", &self.part_path, needed, e)),
         }
-        self.capacity = new_capacity;
         let len = self.to_usize(new_capacity)?;
         if matches!(self.backing, Backing::Mapped { .. }) {
             // The mapping may move: the helpers are joined first and restarted after.
@@ -509,7 +524,7 @@ impl FileSink {
         }
         let map_error = |e| SinkError::from_io("map", &self.part_path, 0, e);
         match &mut self.backing {
-            Backing::Pwrite => return Ok(()),
+            Backing::Pwrite => {}
             Backing::Mapped { mapping, .. } => mapping.grow(len).map_err(map_error)?,
             Backing::Unmapped => {
                 let mapping = Mapping::new(&self.file, len).map_err(map_error)?;
@@ -520,6 +535,8 @@ impl FileSink {
                 };
             }
         }
+        // Only now: the mapping covers it (the file may already be longer; finish trims).
+        self.capacity = new_capacity;
         self.start_helpers();
         Ok(())
     }
@@ -954,6 +971,26 @@ mod tests {
         assert_eq!(sink.finish().expect("finish"), 100_000);
         assert_eq!(std::fs::read(&name).expect("final"), data);
         assert!(!control_path(&name).exists());
+    }
+
+    /// After a failed write-back nothing more is synced or recorded: Linux reports such an
+    /// error once per file, so a second msync could succeed without the pages on disk.
+    #[test]
+    fn after_a_failed_write_back_the_record_stays_where_it_was() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SinkOptions {
+            background: None,
+            ..small_options()
+        };
+        let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
+        write_chunks(&mut sink, &data, &[(0, 50_000)]);
+        // As if a checkpoint's msync had failed.
+        sink.sync_failed = true;
+        assert!(matches!(
+            sink.abandon(),
+            Err(SinkError::Io { action: "sync", .. })
+        ));
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 0);
     }
 
     /// Abandoning with a flusher running keeps the contiguous prefix, recorded.

@@ -137,8 +137,13 @@ impl MappedRange {
     }
 
     /// Writes `offset..offset+len` back to the file and waits for it, like
-    /// [`Mapping::flush`] (msync MS_SYNC), from another thread than the writer's.
+    /// [`Mapping::flush`] (msync MS_SYNC), from another thread than the writer's. A range
+    /// past the mapping is an error, never silently shortened: a caller records what it
+    /// flushed.
     pub(super) fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
+        if offset.saturating_add(len) > self.len {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         let Some((start, len)) = self.pages(offset, len) else {
             return Ok(());
         };

@@ -150,12 +150,20 @@ impl SackBlocks {
         self.len == 0
     }
 
+    /// How many blocks fit beside the other options of a non-SYN segment: 4, or 3 next to
+    /// timestamps (40 option bytes in all). Emit leaves the rest out (RFC 2018 §3: as many
+    /// as fit).
+    const fn fitting(&self, timestamps: bool) -> usize {
+        let room = if timestamps { 3 } else { SackBlocks::MAX };
+        let len = self.len as usize;
+        if len < room { len } else { room }
+    }
+
     /// Bytes the option takes with its two NOPs of padding: 4 + 8 per block, or nothing.
-    const fn emitted_len(&self) -> usize {
-        if self.len == 0 {
-            0
-        } else {
-            4 + 8 * self.len as usize
+    const fn emitted_len(&self, timestamps: bool) -> usize {
+        match self.fitting(timestamps) {
+            0 => 0,
+            blocks => 4 + 8 * blocks,
         }
     }
 }
@@ -484,7 +492,7 @@ impl TcpOptions {
             0
         };
         if !syn {
-            return timestamps + self.sack_blocks.emitted_len();
+            return timestamps + self.sack_blocks.emitted_len(self.timestamps.is_some());
         }
         let mss = if self.mss.is_some() { 4 } else { 0 };
         let window_scale = if self.window_scale.is_some() { 4 } else { 0 };
@@ -545,8 +553,9 @@ impl TcpOptions {
             ]);
             at += 4;
         }
-        if !syn && !self.sack_blocks.is_empty() {
-            let blocks = self.sack_blocks.as_slice();
+        let fitting = self.sack_blocks.fitting(self.timestamps.is_some());
+        if !syn && fitting > 0 {
+            let blocks = &self.sack_blocks.as_slice()[..fitting];
             buffer[at..at + 4].copy_from_slice(&[
                 option_kind::NO_OPERATION,
                 option_kind::NO_OPERATION,
@@ -903,6 +912,16 @@ mod tests {
             ..TcpOptions::default()
         };
         assert_eq!(four.emitted_len(false), 36);
+        // Next to timestamps only three fit: the fourth is left out, never a header over 60.
+        let crowded = TcpOptions {
+            timestamps: Some((1, 2)),
+            ..four
+        };
+        assert_eq!(crowded.emitted_len(false), 40);
+        let mut buffer = [0u8; 40];
+        assert_eq!(crowded.emit(false, &mut buffer), Ok(40));
+        let parsed = TcpOptions::parse(&buffer).unwrap();
+        assert_eq!(parsed.sack_blocks.as_slice(), &full.as_slice()[..3]);
     }
 
     #[test]

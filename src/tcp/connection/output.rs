@@ -259,7 +259,7 @@ impl Connection {
             Outgoing::Ack { ack, trigger } => {
                 self.stats.acks_sent += 1;
                 if self.sack {
-                    repr.options.sack_blocks = self.sack_blocks(trigger);
+                    repr.options.sack_blocks = self.sack_blocks(ack, trigger);
                 }
                 ack
             }
@@ -306,11 +306,16 @@ impl Connection {
         repr
     }
 
-    /// The SACK blocks of an ACK (RFC 2018 §4): first the block holding the segment that made
-    /// it due, then the others from the lowest up, as many as fit (3 next to timestamps, else
-    /// 4). RFC 2018 asks for the most recently reported blocks after the first; we send the
-    /// lowest, the holes a sender must repair first, and every ACK of a batch repeats them.
-    fn sack_blocks(&self, trigger: Option<u64>) -> SackBlocks {
+    /// The SACK blocks of an ACK of `ack` (RFC 2018 §4): first the block holding the segment
+    /// that made it due, then the others from the lowest up, as many as fit (3 next to
+    /// timestamps, else 4). RFC 2018 asks for the most recently reported blocks after the
+    /// first; we send the lowest, the holes a sender must repair first, and every ACK of a
+    /// batch repeats them.
+    ///
+    /// An ACK point queued earlier in the batch acknowledges less than RCV.NXT; the bytes
+    /// between arrived too, so they are a block of their own (and the first, when the
+    /// triggering segment has since joined them): a sender must never take them for lost.
+    fn sack_blocks(&self, ack: SeqNumber, trigger: Option<u64>) -> SackBlocks {
         let mut blocks = SackBlocks::default();
         let room = if self.timestamps {
             SackBlocks::MAX - 1
@@ -319,10 +324,23 @@ impl Connection {
         };
         // Every held range lies beyond RCV.NXT and within the window (< 2^30 past it).
         let seq = |offset: u64| self.rcv_nxt + offset.saturating_sub(self.rcv_offset) as u32;
+        let span = |(start, end): (u64, u64)| (seq(start), seq(end));
         let first = trigger.and_then(|offset| self.assembler.range_containing(offset));
-        let rest = self.assembler.iter().filter(|&range| Some(range) != first);
-        for (start, end) in first.into_iter().chain(rest).take(room) {
-            blocks.push(seq(start), seq(end));
+        // (Once the peer's FIN is in, nothing is held and RCV.NXT counts the FIN: no block.)
+        let behind = (ack < self.rcv_nxt && !self.peer_fin_received).then_some((ack, self.rcv_nxt));
+        let held = self
+            .assembler
+            .iter()
+            .filter(|&range| Some(range) != first)
+            .map(span);
+        for (left, right) in first
+            .map(span)
+            .into_iter()
+            .chain(behind)
+            .chain(held)
+            .take(room)
+        {
+            blocks.push(left, right);
         }
         blocks
     }

@@ -110,6 +110,29 @@ fn dup_acks_carry_the_block_that_made_them_due_first() {
     assert_eq!(t.conn.received_in_order(), 7000);
 }
 
+/// ACK points queued before a hole filled acknowledge less than RCV.NXT: the bytes between
+/// are reported as a block, first when the triggering segment is among them.
+#[test]
+fn earlier_acks_of_a_batch_report_what_arrived_since_as_a_block() {
+    let (mut t, iss) = open(sack_config(), true);
+    let ack = iss + 1;
+    send!(t, data(0, ack));
+    send!(t, data(1, ack));
+    assert_eq!(acks(&mut t), [(2000, SackBlocks::default())]);
+    // One batch: 3 and 5 out of order, then 2 fills the hole below 3.
+    send!(t, data(3, ack));
+    send!(t, data(5, ack));
+    send!(t, data(2, ack));
+    assert_eq!(
+        acks(&mut t),
+        [
+            (2000, blocks(&[(2, 4), (5, 6)])),
+            (2000, blocks(&[(5, 6), (2, 4)])),
+            (4000, blocks(&[(5, 6)])),
+        ]
+    );
+}
+
 #[test]
 fn at_most_four_blocks_without_timestamps() {
     let (mut t, iss) = open(sack_config(), true);
