@@ -35,8 +35,9 @@ CLIENT_IFACE = "xg-c0"
 
 # Every tool the harness knows, in the order they run within a round.
 # xdpget-<driver>[-ack<N>|-inline|-sack]: -ackN adds --ack-every N (stretch ACKs; the default
-# is 2), -inline prepares the output mapping on the engine thread (--prefault populate-inline)
-# instead of the preparer thread, -sack adds --sack (RFC 2018 blocks in our ACKs). wget-sync is wget followed by `sync FILE`, so that its
+# is 2), -inline prepares the output mapping and makes its checkpoints on the engine thread
+# (--prefault populate-inline) instead of the sink's helper threads, -sack adds --sack
+# (RFC 2018 blocks in our ACKs). wget-sync is wget followed by `sync FILE`, so that its
 # file is as durable as xdpget's when the clock stops.
 TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "xdpget-afxdp-inline",
          "xdpget-afxdp-sack", "wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]

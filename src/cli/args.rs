@@ -62,7 +62,8 @@ pub enum PrefaultChoice {
     Willneed,
     /// MADV_POPULATE_WRITE ahead of the write front, on a preparer thread (the default).
     Populate,
-    /// MADV_POPULATE_WRITE ahead of the write front, on the engine thread itself.
+    /// MADV_POPULATE_WRITE ahead of the write front, and the checkpoints, on the engine
+    /// thread itself (no helper threads).
     PopulateInline,
     /// Write with pwrite instead of a mapping.
     Pwrite,
