@@ -31,5 +31,7 @@ pub mod ledger;
 pub mod net;
 pub mod sink;
 pub mod tcp;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod time;
 pub mod wire;

@@ -7,7 +7,8 @@ use super::NetError;
 use super::iface::Interface;
 use super::neigh::resolve_mac;
 use super::route::Route;
-use super::testns::{CLIENT_IF, CLIENT_IP, SERVER_IF, SERVER_IP, TestNet, root_or_skip};
+use crate::testkit::root_or_skip;
+use crate::testkit::veth::{CLIENT_IF, CLIENT_IP, SERVER_IF, SERVER_IP, TestNet};
 
 fn parse_mac(text: &str) -> [u8; 6] {
     let mut mac = [0u8; 6];

@@ -12,5 +12,3 @@ pub use netlink::NetError;
 mod discovery_tests;
 pub mod nft;
 pub mod ports;
-#[cfg(test)]
-pub(crate) mod testns;

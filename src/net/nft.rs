@@ -319,7 +319,8 @@ mod tests {
     /// live foreign table is kept, ours appears, and drop removes it.
     #[test]
     fn install_cleans_stale_tables_and_drop_removes_ours() {
-        use crate::driver::raw::testns::{InNetns, Netns, root_or_skip, run, stdout_of};
+        use crate::testkit::netns::{InNetns, Netns};
+        use crate::testkit::{root_or_skip, run, stdout_of};
         if !root_or_skip("install_cleans_stale_tables_and_drop_removes_ours") {
             return;
         }

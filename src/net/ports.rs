@@ -413,7 +413,8 @@ mod tests {
     /// Root only: the real sysctl, in a namespace of its own (the list is per namespace).
     #[test]
     fn guard_on_the_kernel_list() {
-        use crate::driver::raw::testns::{InNetns, Netns, root_or_skip};
+        use crate::testkit::netns::{InNetns, Netns};
+        use crate::testkit::root_or_skip;
         if !root_or_skip("guard_on_the_kernel_list") {
             return;
         }
@@ -422,8 +423,7 @@ mod tests {
         let path = Path::new(RESERVED_PORTS_PATH);
         fs::write(path, "8080,40500-40600\n").expect("write the sysctl");
         // This thread's view of /proc/sys/net is the namespace's, as `ip netns exec` sees it.
-        let seen_by_ip =
-            crate::driver::raw::testns::run_in(&netns.name, &["cat", RESERVED_PORTS_PATH]);
+        let seen_by_ip = crate::testkit::run_in(&netns.name, &["cat", RESERVED_PORTS_PATH]);
         assert_eq!(
             String::from_utf8_lossy(&seen_by_ip.stdout),
             "8080,40500-40600\n"

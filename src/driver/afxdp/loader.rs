@@ -292,7 +292,7 @@ mod tests {
     use std::os::fd::{AsFd, AsRawFd};
 
     use super::*;
-    use crate::net::testns::root_or_skip;
+    use crate::testkit::root_or_skip;
 
     const OUR_IP: [u8; 4] = [10, 77, 0, 2];
 

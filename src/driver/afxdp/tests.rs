@@ -1,5 +1,5 @@
 //! AF_XDP driver tests. The root-only ones build a client and a server namespace joined by
-//! veth (`net::testns`), attach our program to the client side and exchange real frames.
+//! veth (`testkit::veth`), attach our program to the client side and exchange real frames.
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::process::Command;
@@ -10,7 +10,8 @@ use super::{AfXdpConfig, AfXdpDriver, AfXdpError, BindMode};
 use crate::driver::Driver;
 use crate::net::iface::Interface;
 use crate::net::neigh::resolve_mac;
-use crate::net::testns::{CLIENT_IF, CLIENT_IP, SERVER_IP, TestNet, root_or_skip};
+use crate::testkit::root_or_skip;
+use crate::testkit::veth::{CLIENT_IF, CLIENT_IP, SERVER_IP, TestNet};
 
 const STEERED_PORTS: std::ops::RangeInclusive<u16> = 40000..=40099;
 const STEERED_PORT: u16 = 40007;
@@ -306,7 +307,7 @@ fn falls_back_to_generic_mode_when_native_attach_fails() {
         "ip",
         "link",
         "set",
-        crate::net::testns::SERVER_IF,
+        crate::testkit::veth::SERVER_IF,
         "mtu",
         "9000",
     ]);

@@ -53,8 +53,6 @@ mod tx;
 #[cfg(test)]
 pub(crate) mod testframe;
 #[cfg(test)]
-pub(crate) mod testns;
-#[cfg(test)]
 mod tests;
 
 use std::cell::Cell;

@@ -6,14 +6,13 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::testframe::{TCP_ACK, TCP_RST, TCP_SYN, TcpFrame, TcpSummary, summarize};
-use super::testns::{
-    CLIENT_ADDR, CLIENT_DEV, InNetns, SERVER_ADDR, SERVER_DEV, Testbed, root_or_skip, run, run_in,
-    stdout_of,
-};
 use super::{RawConfig, RawDriver};
 use crate::driver::Driver;
 use crate::net::nft::NftGuard;
 use crate::net::ports::{PortSet, RESERVED_PORTS_PATH, ReservedPorts};
+use crate::testkit::netns::InNetns;
+use crate::testkit::testbed::{CLIENT_ADDR, CLIENT_DEV, SERVER_ADDR, SERVER_DEV, Testbed};
+use crate::testkit::{root_or_skip, run, run_in, stdout_of};
 
 const PORTS: RangeInclusive<u16> = 40000..=40099;
 
@@ -347,7 +346,7 @@ fn open_reports_a_missing_interface() {
     if !root_or_skip("open_reports_a_missing_interface") {
         return;
     }
-    let netns = super::testns::Netns::new("rawmiss");
+    let netns = crate::testkit::netns::Netns::new("rawmiss");
     let _in = InNetns::enter(&netns.name).expect("enter");
     let error = RawDriver::open(&RawConfig::new("xg-nope0", CLIENT_ADDR, PORTS)).unwrap_err();
     assert_eq!(error.to_string(), "interface xg-nope0 does not exist");

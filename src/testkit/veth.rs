@@ -1,58 +1,20 @@
-//! Test-only: a client and a server network namespace joined by a veth pair, torn down by
-//! `Drop` even when the test fails. Nothing here touches the host's own interfaces.
+//! A client and a server network namespace joined by a veth pair:
 //!
 //! ```text
 //!  netns <tag>-c                netns <tag>-s
 //!  xgc0 10.77.0.2/24  <—veth—>  xgs0 10.77.0.1/24 (tx checksum offload off)
 //! ```
-#![allow(unsafe_code)]
 
-use std::fs::File;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
+
+use super::netns::in_netns;
+use super::run_ok;
 
 pub(crate) const CLIENT_IF: &str = "xgc0";
 pub(crate) const SERVER_IF: &str = "xgs0";
 pub(crate) const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub(crate) const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-
-/// True when running as root; otherwise prints why the calling test is skipped.
-pub(crate) fn root_or_skip(test: &str) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("");
-    if euid == "0" {
-        true
-    } else {
-        // Straight to stderr: libtest captures eprintln! of passing tests, and this line
-        // must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping {test}: needs root (network namespaces, XDP, AF_XDP)"
-        );
-        false
-    }
-}
-
-/// Runs a command and panics with its output if it fails (test set-up only).
-pub(crate) fn run(program: &str, args: &[&str]) -> Output {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// The two namespaces and the veth pair; dropping it deletes both namespaces (and with
 /// them the veth pair and anything attached to it) and kills the processes it started.
@@ -94,7 +56,7 @@ impl TestNet {
             format!("-n {s} link set {SERVER_IF} up"),
         ] {
             let args: Vec<&str> = command.split_whitespace().collect();
-            run("ip", &args);
+            run_ok("ip", &args);
         }
         // DESIGN.md: without this, veth hands us segments with partial checksums.
         net.server(&["ethtool", "-K", SERVER_IF, "tx", "off"]);
@@ -105,14 +67,14 @@ impl TestNet {
     pub(crate) fn server(&self, command: &[&str]) -> Output {
         let mut args = vec!["netns", "exec", self.server_ns.as_str()];
         args.extend_from_slice(command);
-        run("ip", &args)
+        run_ok("ip", &args)
     }
 
     /// Runs a command in the client namespace and waits for it to succeed.
     pub(crate) fn client(&self, command: &[&str]) -> Output {
         let mut args = vec!["netns", "exec", self.client_ns.as_str()];
         args.extend_from_slice(command);
-        run("ip", &args)
+        run_ok("ip", &args)
     }
 
     /// Starts a command in the server namespace; it is killed when `self` drops.
@@ -142,20 +104,6 @@ impl TestNet {
     }
 }
 
-/// Runs `body` on a fresh thread inside network namespace `ns`.
-fn in_netns<T: Send>(ns: &str, body: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/var/run/netns/{ns}");
-    thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                enter_netns(&path);
-                body()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
 impl Drop for TestNet {
     fn drop(&mut self) {
         for child in &mut self.children {
@@ -166,18 +114,4 @@ impl Drop for TestNet {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
-}
-
-/// Moves the calling thread (only) into the network namespace at `path`.
-fn enter_netns(path: &str) {
-    let file = File::open(path).unwrap_or_else(|error| panic!("cannot open {path}: {error}"));
-    // SAFETY: setns(2) on a valid, open namespace fd; CLONE_NEWNET only changes the calling
-    // thread's network namespace, which is a thread this module spawned for the purpose.
-    let result = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(
-        result,
-        0,
-        "setns({path}): {}",
-        std::io::Error::last_os_error()
-    );
 }
