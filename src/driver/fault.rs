@@ -298,39 +298,13 @@ impl<D: Driver> Driver for FaultInjector<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::sim::{Link, LinkConfig, PathConfig, SimDriver, SimPeer};
+    use crate::driver::sim::tests::{EchoPeer as Echo, frame as sim_frame, id_of};
+    use crate::driver::sim::{Link, LinkConfig, PathConfig, SimDriver};
     use core::time::Duration;
 
-    /// Echoes every frame back; remembers what it got.
-    #[derive(Default)]
-    struct Echo {
-        got: Vec<u32>,
-        outbox: VecDeque<Vec<u8>>,
-    }
-    impl SimPeer for Echo {
-        fn on_frame(&mut self, _now: Instant, frame: &[u8]) {
-            self.got.push(id_of(frame));
-            self.outbox.push_back(frame.to_vec());
-        }
-        fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
-            let frame = self.outbox.pop_front()?;
-            buf[..frame.len()].copy_from_slice(&frame);
-            Some(frame.len())
-        }
-        fn poll_timeout(&self) -> Option<Instant> {
-            None
-        }
-        fn on_timeout(&mut self, _now: Instant) {}
-    }
-
-    fn id_of(frame: &[u8]) -> u32 {
-        u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]])
-    }
-
+    /// The test frames are 80 bytes long.
     fn frame(id: u32) -> Vec<u8> {
-        let mut frame = vec![0u8; 80];
-        frame[..4].copy_from_slice(&id.to_be_bytes());
-        frame
+        sim_frame(id, 80)
     }
 
     /// A clean simulated link (1 ms each way) under the injector.
@@ -387,7 +361,8 @@ mod tests {
         pump_until(&mut driver, until, &mut back);
         let counters = driver.counters();
         let (_, peer) = driver.into_inner().into_parts();
-        (peer.got, back, counters)
+        let got = peer.arrivals.iter().map(|&(_, id)| id).collect();
+        (got, back, counters)
     }
 
     #[test]

@@ -306,4 +306,4 @@ impl<P: SimPeer> Driver for SimDriver<P> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,8 +7,8 @@ use super::*;
 
 /// Sends every frame it receives straight back, and remembers when each arrived.
 #[derive(Default)]
-struct EchoPeer {
-    arrivals: Vec<(Instant, u32)>,
+pub(crate) struct EchoPeer {
+    pub(crate) arrivals: Vec<(Instant, u32)>,
     outbox: VecDeque<Vec<u8>>,
 }
 
@@ -73,13 +73,15 @@ impl SimPeer for StuckTimerPeer {
     fn on_timeout(&mut self, _now: Instant) {}
 }
 
-fn frame(id: u32, len: usize) -> Vec<u8> {
+/// A `len`-byte test frame whose first four bytes number it.
+pub(crate) fn frame(id: u32, len: usize) -> Vec<u8> {
     let mut frame = vec![0u8; len.max(4)];
     frame[..4].copy_from_slice(&id.to_be_bytes());
     frame
 }
 
-fn id_of(frame: &[u8]) -> u32 {
+/// The number of a frame made by [`frame`].
+pub(crate) fn id_of(frame: &[u8]) -> u32 {
     u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]])
 }
 

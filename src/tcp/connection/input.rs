@@ -8,7 +8,7 @@ use super::{
     AckPoint, Connection, DEFAULT_PEER_MSS, Delivered, Event, PendingReset, State,
     TIMESTAMPS_OPTION_LEN, TS_RECENT_MAX_AGE,
 };
-use crate::tcp::cc::{AckContext, Response};
+use crate::tcp::cc::Response;
 use crate::time::Instant;
 use crate::wire::{SeqNumber, TcpRepr};
 
@@ -438,7 +438,7 @@ impl Connection {
     /// An ACK that acknowledges new data (SND.UNA < SEG.ACK =< SND.MAX).
     fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let ack = seg.ack_number;
-        let flight_size = self.snd_max.distance_since(self.snd_una).unwrap_or(0) as usize;
+        let flight_size = self.flight_size();
         let bytes_acked = ack.distance_since(self.snd_una).unwrap_or(0) as usize;
         // Data bytes leave the send buffer; SYN and FIN occupy no buffer space.
         let buffer_start = self.send_buffer_seq();
@@ -457,13 +457,7 @@ impl Connection {
         self.consecutive_rtos = 0;
         self.take_rtt_sample(now, seg);
 
-        let context = AckContext {
-            snd_una: self.snd_una,
-            snd_max: self.snd_max,
-            bytes_acked,
-            flight_size,
-            mss: self.snd_mss,
-        };
+        let context = self.ack_context(bytes_acked, flight_size);
         let mut restart_timer = true;
         match self.cc.on_ack(&context) {
             Response::Continue => {}
@@ -488,13 +482,7 @@ impl Connection {
     fn on_dup_ack(&mut self) {
         self.dup_acks += 1;
         self.stats.dup_acks_received += 1;
-        let context = AckContext {
-            snd_una: self.snd_una,
-            snd_max: self.snd_max,
-            bytes_acked: 0,
-            flight_size: self.snd_max.distance_since(self.snd_una).unwrap_or(0) as usize,
-            mss: self.snd_mss,
-        };
+        let context = self.ack_context(0, self.flight_size());
         if self.cc.on_dup_ack(self.dup_acks, &context) == Response::FastRetransmit {
             self.fast_retransmit_pending = true;
             self.stats.fast_retransmits += 1;
@@ -525,11 +513,7 @@ impl Connection {
     /// RFC 9293 §3.10.7.4 seventh (segment text) and eighth (FIN), and the RFC 5681 §4.2 ACK
     /// policy. Nothing is copied: the delivered slice borrows from the segment.
     fn process_text<'a>(&mut self, now: Instant, seg: &TcpRepr<'a>) -> Option<(u64, &'a [u8])> {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) || self.peer_fin_received
-        {
+        if !self.state.receives_data() || self.peer_fin_received {
             return None;
         }
         let mut payload = seg.payload;

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
 use super::assembler::Assembler;
-use super::cc::CongestionControl;
+use super::cc::{AckContext, CongestionControl};
 use super::config::Config;
 use super::isn;
 use super::rtt::RttEstimator;
@@ -46,6 +46,23 @@ impl State {
     /// States in which both sequence spaces are synchronized (RFC 9293 §3.10.7.4 applies).
     pub fn is_synchronized(self) -> bool {
         !matches!(self, State::Closed | State::Listen | State::SynSent)
+    }
+
+    /// States in which we may send data: before our FIN and until it is acknowledged.
+    fn sends_data(self) -> bool {
+        matches!(
+            self,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+
+    /// States in which the peer's data is accepted (RFC 9293 §3.10.7.4 seventh).
+    fn receives_data(self) -> bool {
+        matches!(self, State::Established | State::FinWait1 | State::FinWait2)
     }
 }
 
@@ -407,11 +424,7 @@ impl Connection {
     /// clamped to `Config::max_receive_window` and to what the window field can express.
     pub fn set_receive_window(&mut self, bytes: usize) {
         self.rcv_wnd = bytes.min(self.config.max_receive_window);
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) || !self.ack_points.is_empty()
-        {
+        if !self.state.receives_data() || !self.ack_points.is_empty() {
             // Closed, no more data to come, or ACKs already owed will carry the new window.
             return;
         }
@@ -463,6 +476,23 @@ impl Connection {
         let behind = self.rcv_nxt.distance_since(ack).unwrap_or(0) as usize;
         let bytes = self.receive_window() + behind;
         ((bytes >> self.rcv_wscale).min(0xffff)) << self.rcv_wscale
+    }
+
+    /// Bytes sent and not yet acknowledged (RFC 5681 FlightSize).
+    fn flight_size(&self) -> usize {
+        self.snd_max.distance_since(self.snd_una).unwrap_or(0) as usize
+    }
+
+    /// What the congestion controller is told about an ACK (or a timeout, with nothing
+    /// acknowledged).
+    fn ack_context(&self, bytes_acked: usize, flight_size: usize) -> AckContext {
+        AckContext {
+            snd_una: self.snd_una,
+            snd_max: self.snd_max,
+            bytes_acked,
+            flight_size,
+            mss: self.snd_mss,
+        }
     }
 
     /// Our timestamp clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).

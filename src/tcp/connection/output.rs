@@ -122,14 +122,7 @@ impl Connection {
     /// New data, a fast retransmission, or data resent after a timeout (go-back-N from
     /// SND.NXT = SND.UNA), within min(cwnd, peer window).
     fn next_data(&mut self, now: Instant) -> Option<Outgoing> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
+        if !self.state.sends_data() {
             return None;
         }
         let buffer_seq = self.send_buffer_seq();
@@ -139,7 +132,7 @@ impl Connection {
         if self.fast_retransmit_pending {
             self.fast_retransmit_pending = false;
             let offset = self.snd_una.distance_since(buffer_seq).unwrap_or(0) as usize;
-            let outstanding = self.snd_max.distance_since(self.snd_una).unwrap_or(0) as usize;
+            let outstanding = self.flight_size();
             let len = self
                 .snd_mss
                 .min(buffered.saturating_sub(offset))

@@ -3,7 +3,6 @@
 //! the earliest of them.
 
 use super::{Connection, Event, State};
-use crate::tcp::cc::AckContext;
 use crate::time::Instant;
 
 /// Cap of the persist backoff exponent; the interval is clamped to `rto_max` anyway.
@@ -73,13 +72,7 @@ impl Connection {
             self.snd_nxt = self.iss;
             return;
         }
-        let context = AckContext {
-            snd_una: self.snd_una,
-            snd_max: self.snd_max,
-            bytes_acked: 0,
-            flight_size: self.snd_max.distance_since(self.snd_una).unwrap_or(0) as usize,
-            mss: self.snd_mss,
-        };
+        let context = self.ack_context(0, self.flight_size());
         self.cc.on_rto(&context, self.consecutive_rtos > 1);
         // Go back to SND.UNA: everything outstanding is sent again as the window allows.
         self.snd_nxt = self.snd_una;
@@ -90,14 +83,7 @@ impl Connection {
     /// The persist timer runs while the peer's window is zero, data waits and nothing is in
     /// flight to draw an ACK (RFC 9293 §3.8.6.1); it stops when the window opens.
     pub(super) fn update_persist_timer(&mut self, now: Instant) {
-        let sending_state = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
+        let sending_state = self.state.sends_data();
         let unsent = {
             let sent = self
                 .snd_nxt
