@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
 use super::flush::Flusher;
 use super::prepare::Preparer;
-use super::stream::check_bounds;
+use super::stream::{check_bounds, check_complete};
 use super::sys::{self, Mapping};
 use super::{Background, Prefault, RangeSet, SinkError, SinkOptions, directory_of};
 use crate::time::Instant;
@@ -383,15 +383,7 @@ impl FileSink {
     /// Complete: trim, make durable, rename to the final name, drop the control record.
     /// Returns the body length. If bytes are missing this fails and the sink is abandoned.
     pub fn finish(mut self) -> Result<u64, SinkError> {
-        let total = self.length.unwrap_or_else(|| self.arrived.end());
-        let have = self.arrived.contiguous_len();
-        if have != total {
-            return Err(SinkError::Incomplete {
-                path: self.final_path.clone(),
-                have,
-                expected: total,
-            });
-        }
+        let total = check_complete(&self.final_path, self.length, &self.arrived)?;
         self.join_helpers()?;
         self.sync_range(self.durable, total)?;
         // Unmap before trimming, so that no page of the mapping ever lies past the end.

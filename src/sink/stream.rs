@@ -133,16 +133,7 @@ impl<W: Write> StreamSink<W> {
     /// Flushes the writer and checks that the whole body arrived. Returns its length.
     pub fn finish(mut self) -> Result<u64, SinkError> {
         self.out.flush().map_err(|e| self.write_error(e))?;
-        let expected = self.length.unwrap_or_else(|| self.arrived.end());
-        let have = self.contiguous_len();
-        if have != expected {
-            return Err(SinkError::Incomplete {
-                path: self.name,
-                have,
-                expected,
-            });
-        }
-        Ok(have)
+        check_complete(&self.name, self.length, &self.arrived)
     }
 
     /// Flushes what went out in order; pieces past a hole are dropped. Returns the number of
@@ -196,17 +187,27 @@ impl NullSink {
 
     /// Checks that the whole body arrived. Returns its length.
     pub fn finish(self) -> Result<u64, SinkError> {
-        let expected = self.length.unwrap_or_else(|| self.arrived.end());
-        let have = self.contiguous_len();
-        if have != expected {
-            return Err(SinkError::Incomplete {
-                path: self.name,
-                have,
-                expected,
-            });
-        }
-        Ok(have)
+        check_complete(&self.name, self.length, &self.arrived)
     }
+}
+
+/// The body's length if every byte of it arrived: `length`, or (unknown) the end of what
+/// arrived; otherwise [`SinkError::Incomplete`].
+pub(super) fn check_complete(
+    name: &std::path::Path,
+    length: Option<u64>,
+    arrived: &RangeSet,
+) -> Result<u64, SinkError> {
+    let expected = length.unwrap_or_else(|| arrived.end());
+    let have = arrived.contiguous_len();
+    if have != expected {
+        return Err(SinkError::Incomplete {
+            path: name.to_path_buf(),
+            have,
+            expected,
+        });
+    }
+    Ok(have)
 }
 
 /// The end offset of `bytes` at `offset`, or an error if it passes the known body length.
