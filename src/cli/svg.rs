@@ -146,6 +146,25 @@ struct Frame {
 }
 
 impl Frame {
+    /// The plot area of a `width` × `height` image (inside the margins) for these ranges.
+    fn new(
+        (x_min, x_max): (f64, f64),
+        (y_min, y_max): (f64, f64),
+        width: u32,
+        height: u32,
+    ) -> Frame {
+        Frame {
+            x_min,
+            x_max,
+            y_min,
+            y_max,
+            left: MARGIN_LEFT,
+            right: f64::from(width) - MARGIN_RIGHT,
+            top: MARGIN_TOP,
+            bottom: f64::from(height) - MARGIN_BOTTOM,
+        }
+    }
+
     fn px(&self, x: f64) -> f64 {
         self.left + (x - self.x_min) / (self.x_max - self.x_min) * (self.right - self.left)
     }
@@ -333,16 +352,7 @@ impl LinePlot {
         let (y_min, y_max) = axis_range(all_points().map(|p| p.1), true);
         // Head room above the highest point, so the top of a line is not drawn on the border.
         let y_max = y_max + (y_max - y_min) * 0.05;
-        let frame = Frame {
-            x_min,
-            x_max,
-            y_min,
-            y_max,
-            left: MARGIN_LEFT,
-            right: f64::from(width) - MARGIN_RIGHT,
-            top: MARGIN_TOP,
-            bottom: f64::from(height) - MARGIN_BOTTOM,
-        };
+        let frame = Frame::new((x_min, x_max), (y_min, y_max), width, height);
 
         let mut svg = String::new();
         svg_open(&mut svg, width, height, &self.title);
@@ -427,16 +437,8 @@ impl BarChart {
             .flat_map(|(_, values)| values.iter().copied());
         let (y_min, y_max) = axis_range(values, true);
         let y_max = y_max + (y_max - y_min) * 0.12; // room for the legend and value labels
-        let frame = Frame {
-            x_min: 0.0,
-            x_max: self.categories.len().max(1) as f64,
-            y_min,
-            y_max,
-            left: MARGIN_LEFT,
-            right: f64::from(width) - MARGIN_RIGHT,
-            top: MARGIN_TOP,
-            bottom: f64::from(height) - MARGIN_BOTTOM,
-        };
+        let categories = (0.0, self.categories.len().max(1) as f64);
+        let frame = Frame::new(categories, (y_min, y_max), width, height);
         let mut svg = String::new();
         svg_open(&mut svg, width, height, &self.title);
         draw_axes(&mut svg, &frame, "", &self.y_label, false);
