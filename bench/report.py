@@ -13,6 +13,7 @@ import math
 import os
 import statistics
 import sys
+import itertools
 import json
 
 TOOL_COLORS = {
@@ -61,6 +62,10 @@ class Results:
         self.sizes = [s for s in cfg["sizes"] if any(r["size"] == s for r in self.runs)]
         self.sinks = [s for s in cfg["sinks"] if any(r["sink"] == s for r in self.runs)]
         self.losses = [x for x in cfg["loss_percent"] if any(r["loss_percent"] == x for r in self.runs)]
+
+    def every(self, tools):
+        """(loss, size, sink, tool) for every combination, in report order."""
+        return itertools.product(self.losses, self.sizes, self.sinks, tools)
 
     def select(self, tool, size, sink, loss, ok_only=True):
         return [r for r in self.runs
@@ -310,20 +315,17 @@ def targets_section(res):
                   "the `transmit` histogram exists).", "",
                   "| loss | size | sink | driver | ACKs | p50 | p90 | p99 | p99.9 | max | transmit p50 | transmit p99 | verdict |",
                   "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-        for loss in res.losses:
-            for size in res.sizes:
-                for sink in res.sinks:
-                    for d in drivers:
-                        lat = res.latency(d, size, sink, loss)
-                        if not lat:
-                            continue
-                        tx = res.latency(d, size, sink, loss, name="transmit") or {}
-                        lines.append(
-                            f"| {loss} % | {size} | {SINK_NAMES[sink]} | {d} | {lat['count']:.0f} | "
-                            f"{fmt(lat['p50'], 1)} | {fmt(lat['p90'], 1)} | {fmt(lat['p99'], 1)} | "
-                            f"{fmt(lat['p999'], 1)} | {fmt(lat['max'], 1)} | "
-                            f"{fmt(tx.get('p50'), 1)} | {fmt(tx.get('p99'), 1)} | "
-                            f"{verdict(lat['p99'] <= 20)} |")
+        for loss, size, sink, d in res.every(drivers):
+            lat = res.latency(d, size, sink, loss)
+            if not lat:
+                continue
+            tx = res.latency(d, size, sink, loss, name="transmit") or {}
+            lines.append(
+                f"| {loss} % | {size} | {SINK_NAMES[sink]} | {d} | {lat['count']:.0f} | "
+                f"{fmt(lat['p50'], 1)} | {fmt(lat['p90'], 1)} | {fmt(lat['p99'], 1)} | "
+                f"{fmt(lat['p999'], 1)} | {fmt(lat['max'], 1)} | "
+                f"{fmt(tx.get('p50'), 1)} | {fmt(tx.get('p99'), 1)} | "
+                f"{verdict(lat['p99'] <= 20)} |")
         lines.append("")
     # 4. anonymous memory <= 64 MiB.
     if drivers:
@@ -335,16 +337,13 @@ def targets_section(res):
                   "it also counts the mmapped output file's pages.", "",
                   "| loss | size | sink | driver | RssAnon peak MiB | peak RSS MiB | verdict |",
                   "|---|---|---|---|---:|---:|---|"]
-        for loss in res.losses:
-            for size in res.sizes:
-                for sink in res.sinks:
-                    for d in drivers:
-                        x = res.cell(d, size, sink, loss)
-                        if not x or x["anon_max_mib"] is None:
-                            continue
-                        lines.append(f"| {loss} % | {size} | {SINK_NAMES[sink]} | {d} | "
-                                     f"{fmt(x['anon_max_mib'], 1)} | {fmt(x['max_rss_mib'], 1)} | "
-                                     f"{verdict(x['anon_max_mib'] <= 64)} |")
+        for loss, size, sink, d in res.every(drivers):
+            x = res.cell(d, size, sink, loss)
+            if not x or x["anon_max_mib"] is None:
+                continue
+            lines.append(f"| {loss} % | {size} | {SINK_NAMES[sink]} | {d} | "
+                         f"{fmt(x['anon_max_mib'], 1)} | {fmt(x['max_rss_mib'], 1)} | "
+                         f"{verdict(x['anon_max_mib'] <= 64)} |")
         lines.append("")
     return lines
 
