@@ -84,17 +84,15 @@ impl Mapping {
 
     /// Writes `offset..offset+len` back to the file and waits for it (msync MS_SYNC, which on
     /// Linux is an fdatasync of that range: the data and the size needed to read it back).
+    /// The same calls as the helper threads make ([`MappedRange::flush`]).
     pub(super) fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        self.map.flush_range(offset, len)
+        self.range().flush(offset, len)
     }
 
     /// Prefaults `offset..offset+len` writable (MADV_POPULATE_WRITE) so that the copies that
     /// follow take no page faults. Fails with `EINVAL` on kernels before 5.14.
     pub(super) fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
-        self.map.advise_range(Advice::PopulateWrite, offset, len)
+        self.range().populate_write(offset, len)
     }
 
     /// Asks the kernel to read ahead `offset..offset+len` (MADV_WILLNEED): the pages land in
@@ -166,11 +164,11 @@ impl MappedRange {
     }
 
     /// `offset..offset+len` clipped to the mapping and widened to whole pages, as the
-    /// address and length madvise and msync take; `None` when empty.
+    /// address and length madvise and msync take; `None` when empty (no call at all).
     fn pages(&self, offset: usize, len: usize) -> Option<(*mut libc::c_void, usize)> {
         let end = offset.saturating_add(len).min(self.len);
         let start = offset - offset % page_size();
-        (end > start).then(|| ((self.addr + start) as *mut libc::c_void, end - start))
+        (len > 0 && end > start).then(|| ((self.addr + start) as *mut libc::c_void, end - start))
     }
 }
 
