@@ -1,7 +1,7 @@
 //! Errors of the HTTP layer, one clear sentence each, and the wget exit code each maps to.
 //!
-//! wget's exit codes (wget(1), "EXIT STATUS"): 1 generic error, 2 parse error (command line,
-//! URL), 4 network failure, 7 protocol error, 8 the server issued an error response.
+//! wget's exit codes (wget(1), "EXIT STATUS"): 1 generic error (and a URL wget cannot parse or
+//! use), 2 parse error (command line), 4 network failure, 7 protocol error, 8 the server issued an error response.
 
 /// Everything that can go wrong between building the request and the last body byte.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -14,7 +14,7 @@ pub enum HttpError {
     #[error("HTTPS is not supported yet: '{url}' needs TLS, which xdpget does not speak")]
     HttpsUnsupported { url: String },
     /// Any scheme other than `http` and `https`.
-    #[error("unsupported URL scheme '{scheme}' in '{url}': only http:// is supported")]
+    #[error("{url}: Unsupported scheme '{scheme}'")]
     UnsupportedScheme { scheme: String, url: String },
     /// The URL names no host (`http:///path`).
     #[error("URL '{url}' has no host")]
@@ -143,11 +143,13 @@ impl HttpError {
     pub fn exit_code(&self) -> u8 {
         use HttpError::*;
         match self {
-            HttpsUnsupported { .. } | CredentialsUnsupported { .. } => 1,
-            InvalidUrl { .. }
+            // wget: a URL it cannot parse or use is URLERROR, exit 1.
+            HttpsUnsupported { .. }
+            | CredentialsUnsupported { .. }
+            | InvalidUrl { .. }
             | UnsupportedScheme { .. }
-            | MissingHost { .. }
-            | NonAsciiHost { .. }
+            | MissingHost { .. } => 1,
+            NonAsciiHost { .. }
             | InvalidHeaderName { .. }
             | InvalidHeaderValue { .. }
             | MalformedHeaderArgument { .. }
@@ -196,7 +198,7 @@ mod tests {
                 reason: "y".into()
             }
             .exit_code(),
-            2
+            1
         );
         assert_eq!(
             HttpError::Truncated {

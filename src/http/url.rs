@@ -32,6 +32,7 @@ impl Target {
     /// wget does (`xdpget example.com/file`).
     pub fn parse(input: &str) -> Result<Target, HttpError> {
         let trimmed = input.trim();
+        check_scheme_without_slashes(trimmed, input)?;
         let with_scheme;
         let text = if trimmed.contains("://") {
             trimmed
@@ -161,6 +162,33 @@ impl fmt::Display for Target {
     }
 }
 
+/// `htp:/x`, `file:/etc/passwd`: a scheme (RFC 3986 §3.1) before the first `:` but no `//` after
+/// it. Only `host:port` (digits after the colon) and our own schemes are left for the `url`
+/// crate; anything else is wget's "Unsupported scheme", not a host name to resolve.
+fn check_scheme_without_slashes(text: &str, original: &str) -> Result<(), HttpError> {
+    if text.contains("://") {
+        return Ok(());
+    }
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return Ok(());
+    };
+    let mut chars = scheme.chars();
+    let is_scheme = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let is_port = rest.starts_with(|c: char| c.is_ascii_digit());
+    // `user:password@host/x`: userinfo of a scheme-less http URL.
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let is_userinfo = authority.contains('@');
+    let ours = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    if is_scheme && !is_port && !is_userinfo && !ours {
+        return Err(HttpError::UnsupportedScheme {
+            scheme: scheme.to_ascii_lowercase(),
+            url: original.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses a URL whose authority, as typed, holds non-ASCII or percent-encoded host bytes.
 fn check_raw_host_is_ascii(text: &str, original: &str) -> Result<(), HttpError> {
     match raw_authority(text) {
@@ -271,7 +299,29 @@ mod tests {
     fn other_schemes_are_errors() {
         let e = Target::parse("ftp://example.com/").unwrap_err();
         assert!(matches!(e, HttpError::UnsupportedScheme { ref scheme, .. } if scheme == "ftp"));
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.exit_code(),
+            1,
+            "wget's exit code for an unsupported scheme"
+        );
+        // Without "//" too: wget says "Unsupported scheme", not "unable to resolve 'htp'".
+        for (url, scheme) in [
+            ("htp:/x", "htp"),
+            ("file:/etc/passwd", "file"),
+            ("FTP:x", "ftp"),
+        ] {
+            let e = Target::parse(url).unwrap_err();
+            assert!(
+                matches!(e, HttpError::UnsupportedScheme { scheme: ref s, .. } if s == scheme),
+                "{url}: {e:?}"
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("{url}: Unsupported scheme '{scheme}'")
+            );
+        }
+        // host:port without a scheme stays a host.
+        assert_eq!(target("example.com:8080/x").port, 8080);
     }
 
     #[test]
@@ -300,7 +350,7 @@ mod tests {
     fn unparsable_urls() {
         for url in ["http://", "http://h:99999/", "http://[::1/"] {
             let e = Target::parse(url).unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{url}: {e:?}");
+            assert_eq!(e.exit_code(), 1, "{url}: {e:?} (wget: URLERROR is exit 1)");
         }
     }
 
