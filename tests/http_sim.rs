@@ -930,3 +930,157 @@ fn spider_on_a_missing_resource_fails_with_exit_code_8() {
         assert!(listing(dir.path()).is_empty(), "{what}");
     }
 }
+
+// --- wget's everyday options (issue 15) -------------------------------------------------
+
+/// Runs `fetch` on a whole URL as typed (credentials and all), as the CLI does.
+fn run_url(network: &mut SimNetwork, url: &str, options: &FetchOptions) -> Run {
+    let progress = Progress::default();
+    let mut stats = EngineStats::default();
+    let mut notices = Vec::new();
+    let result = fetch::fetch(
+        network,
+        url,
+        options,
+        &progress,
+        &mut stats,
+        &mut |line: String| notices.push(line),
+    );
+    Run { result, notices }
+}
+
+/// The server's request count (every connection carries one request).
+fn requests(network: &SimNetwork) -> u64 {
+    network.driver().peer().requests()
+}
+
+fn credentials(user: &str, password: &str) -> Option<xdpget::http::auth::Credentials> {
+    Some(xdpget::http::auth::Credentials {
+        user: user.into(),
+        password: password.into(),
+    })
+}
+
+/// The simulated server's `/auth` route for `user:password` in front of `rest`.
+fn auth_path(pair: &str, rest: &str) -> String {
+    let hex: String = pair.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("/auth/{hex}{rest}")
+}
+
+#[test]
+fn server_response_prints_every_head_indented() {
+    let dir = temp_dir();
+    let mut network = network(Profile::Clean, 1501);
+    let mut options = options(into(dir.path()), 1501);
+    options.server_response = true;
+    let first = run(&mut network, "/redirect/302/file/1000", &options);
+    let notices = first.notices.clone();
+    first.ok("-S");
+    let heads: Vec<&String> = notices
+        .iter()
+        .filter(|l| l.starts_with("  HTTP/1.1"))
+        .collect();
+    assert_eq!(
+        heads,
+        ["  HTTP/1.1 302 Found", "  HTTP/1.1 200 OK"],
+        "{notices:?}"
+    );
+    assert!(
+        notices.contains(&"  Location: /file/1000".to_string()),
+        "{notices:?}"
+    );
+    assert!(
+        notices.contains(&"  Content-Length: 1000".to_string()),
+        "{notices:?}"
+    );
+    // Without -S: no head lines.
+    let mut network = network_with(Impairments::NONE, 1502);
+    let plain = run(&mut network, "/file/10", &options_plain(dir.path(), 1502));
+    assert!(
+        !plain.notices.iter().any(|l| l.starts_with("  HTTP/")),
+        "{:?}",
+        plain.notices
+    );
+}
+
+fn options_plain(dir: &Path, seed: u64) -> FetchOptions {
+    options(into(dir), seed)
+}
+
+#[test]
+fn basic_auth_answers_a_challenge_then_goes_up_front_on_every_link() {
+    for profile in PROFILES {
+        let what = format!("{profile:?}");
+        let dir = temp_dir();
+        let seed = seed(1510, profile);
+        let mut network = network(profile, seed);
+        let mut options = options(into(dir.path()), seed);
+        options.credentials = credentials("alice", "s3cret");
+        let first = run(
+            &mut network,
+            &auth_path("alice:s3cret", "/file/300000"),
+            &options,
+        );
+        assert!(
+            first.notices.iter().all(|l| !l.contains("s3cret")),
+            "{what}: the password in a notice: {:?}",
+            first.notices
+        );
+        let fetched = first.ok(&what);
+        assert_content(&dir.path().join("300000"), 300_000, &what);
+        assert!(!fetched.final_url.contains("s3cret"), "{what}");
+        assert_eq!(requests(&network), 2, "{what}: a 401, then the download");
+        // The server asked once: the next download sends the credentials up front.
+        run(
+            &mut network,
+            &auth_path("alice:s3cret", "/file/10"),
+            &options,
+        )
+        .ok(&what);
+        assert_eq!(requests(&network), 3, "{what}: no second challenge");
+    }
+}
+
+#[test]
+fn credentials_in_the_url_are_used_and_never_shown() {
+    let dir = temp_dir();
+    let mut network = network(Profile::Clean, 1520);
+    let options = options(into(dir.path()), 1520);
+    let path = auth_path("bob:p@ss", "/file/5000");
+    let url = format!("http://bob:p%40ss@{}{path}", SERVER_ADDRESS.ip());
+    let got = run_url(&mut network, &url, &options);
+    let notices = got.notices.clone();
+    let fetched = got.ok("URL credentials");
+    assert_eq!(
+        fetched.final_url,
+        format!("http://{}{path}", SERVER_ADDRESS.ip())
+    );
+    assert!(notices.iter().all(|l| !l.contains("p%40ss")), "{notices:?}");
+    assert_content(&dir.path().join("5000"), 5000, "URL credentials");
+}
+
+#[test]
+fn a_401_that_stays_is_exit_6_and_leaves_no_file() {
+    for (case, creds) in [(0u64, None), (1, credentials("alice", "wrong"))] {
+        let what = format!("credentials {creds:?}");
+        let dir = temp_dir();
+        let mut network = network(Profile::Clean, 1530 + case);
+        let mut options = options(into(dir.path()), 1530 + case);
+        options.credentials = creds.clone();
+        let error = run(
+            &mut network,
+            &auth_path("alice:s3cret", "/file/1000"),
+            &options,
+        )
+        .err(&what);
+        assert_eq!(error.exit_code(), 6, "{what}: {error}");
+        assert!(!error.to_string().contains("wrong"), "{what}: {error}");
+        // Without credentials nothing to retry with; with wrong ones exactly one retry.
+        assert_eq!(requests(&network), 1 + case, "{what}");
+        assert!(
+            listing(dir.path()).is_empty(),
+            "{what}: {:?}",
+            listing(dir.path())
+        );
+    }
+}

@@ -186,6 +186,26 @@ pub struct DownloadArgs {
     /// Record every frame sent and received to FILE (pcap, opens in Wireshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+
+    /// Print the server's response heads (to standard error, as wget).
+    #[arg(short = 'S', long)]
+    pub server_response: bool,
+
+    /// User name for authentication (Basic); a user in the URL wins.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Password for authentication (Basic); a password in the URL wins.
+    #[arg(long, value_name = "PASS")]
+    pub password: Option<String>,
+
+    /// User name for HTTP (overrides --user).
+    #[arg(long, value_name = "USER")]
+    pub http_user: Option<String>,
+
+    /// Password for HTTP (overrides --password).
+    #[arg(long, value_name = "PASS")]
+    pub http_password: Option<String>,
 }
 
 #[derive(Debug, Args)]

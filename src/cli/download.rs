@@ -21,6 +21,7 @@ use crate::engine::network::{DriverKind, Network, NicNetwork};
 use crate::engine::progress::Progress;
 use crate::engine::stats::EngineStats;
 use crate::engine::{EngineError, TransferOptions};
+use crate::http::auth::{Credentials, redact};
 use crate::http::{Header, Target};
 use crate::sink::naming::file_name_from_url;
 use crate::sink::{Prefault, SinkOptions};
@@ -58,7 +59,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         }
     };
     for url in &args.urls {
-        if let Err(e) = Target::parse(url) {
+        if let Err(e) = Target::parse(&redact(url)) {
             eprintln!("xdpget: {e}");
             return ExitCode::from(e.exit_code());
         }
@@ -114,7 +115,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 let mut network = NicNetwork::new(kind, iface, ports, queue, pcap);
                 let mut stats = EngineStats::default();
                 for url in urls {
-                    let _ = reports.send(Report::Started { url: url.clone() });
+                    let _ = reports.send(Report::Started { url: redact(&url) });
                     let mut notices = |line: String| {
                         let _ = reports.send(Report::Notice(line));
                     };
@@ -130,7 +131,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                         let _ = reports.send(Report::Notice(line));
                     }
                     let failed = result.is_err();
-                    let _ = reports.send(Report::Done { url, result });
+                    let _ = reports.send(Report::Done { url: redact(&url), result });
                     if failed && options.transfer.interrupt.as_ref().is_some_and(|f| {
                         f.load(std::sync::atomic::Ordering::Relaxed)
                     }) {
@@ -319,7 +320,20 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         max_redirect: args.max_redirect,
         tries: args.tries,
         transfer,
+        server_response: args.server_response,
+        credentials: credentials(args),
         ..FetchOptions::default()
+    })
+}
+
+/// `--http-user`/`--http-password` over `--user`/`--password`, as wget; a password alone
+/// goes with an empty user name.
+fn credentials(args: &DownloadArgs) -> Option<Credentials> {
+    let user = args.http_user.as_ref().or(args.user.as_ref());
+    let password = args.http_password.as_ref().or(args.password.as_ref());
+    (user.is_some() || password.is_some()).then(|| Credentials {
+        user: user.cloned().unwrap_or_default(),
+        password: password.cloned().unwrap_or_default(),
     })
 }
 

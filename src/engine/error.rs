@@ -35,6 +35,9 @@ pub enum EngineError {
     Interrupted,
     #[error("{0}")]
     Setup(String),
+    /// A 401 that stays (wget's "Username/Password Authentication Failed", exit 6).
+    #[error("{0}")]
+    Auth(String),
 }
 
 impl EngineError {
@@ -46,6 +49,7 @@ impl EngineError {
             EngineError::Frame(_) | EngineError::Setup(_) | EngineError::Interrupted => 1,
             EngineError::TooManyRedirects { .. } => 8,
             EngineError::Resolve { .. } => 4,
+            EngineError::Auth(_) => 6,
             EngineError::Driver(_)
             | EngineError::ConnectTimeout { .. }
             | EngineError::Refused { .. }

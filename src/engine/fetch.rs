@@ -5,6 +5,7 @@
 //! simulator, so the simulator tests exercise exactly this code.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::error::EngineError;
@@ -12,6 +13,7 @@ use super::network::Network;
 use super::progress::Progress;
 use super::stats::EngineStats;
 use super::transfer::{self, TransferEnd, TransferOptions};
+use crate::http::auth::{self, Challenge, Credentials};
 use crate::http::{BodyPlan, Header, Method, Outcome, Request, ResponseHead, Target};
 use crate::sink::naming::{NamingOptions, output_path};
 use crate::sink::{self, Identity, ResumeInfo, Sink, SinkOptions};
@@ -45,6 +47,13 @@ pub struct FetchOptions {
     pub max_retry_pause: Duration,
     pub transfer: TransferOptions,
     pub sink: SinkOptions,
+    /// `-S`: every response head is printed (as notices, indented two spaces like wget).
+    pub server_response: bool,
+    /// `--user`/`--password` (`--http-user`/`--http-password`); credentials in a URL win.
+    pub credentials: Option<Credentials>,
+    /// The `host:port`s that asked for Basic authentication this run: later requests to them
+    /// send `Authorization` up front, as wget does.
+    pub challenged_hosts: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for FetchOptions {
@@ -60,6 +69,9 @@ impl Default for FetchOptions {
             max_retry_pause: Duration::from_secs(10),
             transfer: TransferOptions::default(),
             sink: SinkOptions::default(),
+            server_response: false,
+            credentials: None,
+            challenged_hosts: Arc::default(),
         }
     }
 }
@@ -101,7 +113,9 @@ pub fn fetch<N: Network>(
     stats: &mut EngineStats,
     notices: &mut dyn Notices,
 ) -> Result<Fetched, EngineError> {
-    let original = Target::parse(url)?;
+    let (url, url_credentials) = auth::split_credentials(url);
+    let credentials = url_credentials.or_else(|| options.credentials.clone());
+    let original = Target::parse(&url)?;
     let destination = destination(&original, options);
     let mut attempt = 0u32;
     loop {
@@ -113,6 +127,7 @@ pub fn fetch<N: Network>(
             &original,
             &destination,
             continue_partial,
+            credentials.as_ref(),
             options,
             progress,
             stats,
@@ -196,6 +211,7 @@ fn fetch_once<N: Network>(
     original: &Target,
     destination: &Destination,
     continue_partial: bool,
+    credentials: Option<&Credentials>,
     options: &FetchOptions,
     progress: &Progress,
     stats: &mut EngineStats,
@@ -221,6 +237,20 @@ fn fetch_once<N: Network>(
     loop {
         let remote = network.resolve(&target.host, target.port)?;
         let (driver, endpoint) = network.open(remote)?;
+        // Credentials belong to the URL's own host: never sent after a redirect elsewhere.
+        let own_credentials = credentials.filter(|_| same_origin(&target, original));
+        let authorization = own_credentials
+            .filter(|_| is_challenged(options, &target))
+            .map(|c| Header::new("Authorization", &c.basic_authorization()))
+            .transpose()?;
+        let sent_authorization = authorization.is_some();
+        let mut extra_headers = options.headers.clone();
+        if !extra_headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("authorization"))
+        {
+            extra_headers.extend(authorization);
+        }
         let request = Request {
             method: if options.spider {
                 Method::Head
@@ -229,7 +259,7 @@ fn fetch_once<N: Network>(
             },
             range_start: (offset > 0).then_some(offset),
             user_agent: options.user_agent.clone(),
-            extra_headers: options.headers.clone(),
+            extra_headers,
             ..Request::get(target.clone())
         };
         let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
@@ -257,36 +287,66 @@ fn fetch_once<N: Network>(
                     elapsed: started.elapsed(),
                 });
             }
-            Ok(TransferEnd::NoBody { outcome, .. }) => match outcome {
-                Outcome::Redirect(next) => {
-                    redirects += 1;
-                    if redirects > options.max_redirect {
-                        return Err(EngineError::TooManyRedirects {
-                            count: options.max_redirect,
+            Ok(TransferEnd::NoBody { outcome, head }) => {
+                print_head(&head, options, notices);
+                match outcome {
+                    Outcome::Redirect(next) => {
+                        redirects += 1;
+                        if redirects > options.max_redirect {
+                            return Err(EngineError::TooManyRedirects {
+                                count: options.max_redirect,
+                            });
+                        }
+                        notices.notice(format!("Location: {} [following]", next.url));
+                        target = next;
+                    }
+                    Outcome::AlreadyComplete { .. } => {
+                        notices.notice(
+                            "The file is already fully retrieved; nothing to do.".to_string(),
+                        );
+                        return Ok(Fetched {
+                            path: destination.shown_path(),
+                            file_len: offset,
+                            transferred: 0,
+                            already_complete: true,
+                            final_url: target.url.to_string(),
+                            elapsed: started.elapsed(),
                         });
                     }
-                    notices.notice(format!("Location: {} [following]", next.url));
-                    target = next;
+                    Outcome::ServerError { status: 401, .. } => {
+                        let offered = auth::challenge(
+                            head.headers
+                                .iter()
+                                .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+                                .map(|(_, v)| v.as_str()),
+                        );
+                        match (own_credentials, offered) {
+                            (Some(_), Challenge::Basic) if !sent_authorization => {
+                                remember_challenge(options, &target);
+                                notices
+                                    .notice("Authentication required; sending credentials.".into());
+                            }
+                            (Some(_), Challenge::Unsupported(scheme)) if !scheme.is_empty() => {
+                                return Err(EngineError::Auth(format!(
+                                    "the server asks for {scheme} authentication; xdpget speaks Basic only"
+                                )));
+                            }
+                            _ => {
+                                return Err(EngineError::Auth(
+                                    "Username/Password Authentication Failed.".into(),
+                                ));
+                            }
+                        }
+                    }
+                    error @ Outcome::ServerError { .. } => {
+                        return Err(error.to_error().map_or_else(
+                            || EngineError::Setup("server error".into()),
+                            Into::into,
+                        ));
+                    }
+                    Outcome::Body(_) => unreachable!("a body outcome ends with TransferEnd::Body"),
                 }
-                Outcome::AlreadyComplete { .. } => {
-                    notices
-                        .notice("The file is already fully retrieved; nothing to do.".to_string());
-                    return Ok(Fetched {
-                        path: destination.shown_path(),
-                        file_len: offset,
-                        transferred: 0,
-                        already_complete: true,
-                        final_url: target.url.to_string(),
-                        elapsed: started.elapsed(),
-                    });
-                }
-                error @ Outcome::ServerError { .. } => {
-                    return Err(error
-                        .to_error()
-                        .map_or_else(|| EngineError::Setup("server error".into()), Into::into));
-                }
-                Outcome::Body(_) => unreachable!("a body outcome ends with TransferEnd::Body"),
-            },
+            }
             Err(failure) => {
                 if let Some(sink) = failure.sink {
                     let kept = sink.abandon().unwrap_or(0);
@@ -315,6 +375,7 @@ fn open_sink(
     options: &FetchOptions,
     notices: &mut dyn Notices,
 ) -> Result<Sink, EngineError> {
+    print_head(head, options, notices);
     let identity = Identity {
         url: target.url.to_string(),
         // --spider keeps no body: its sink expects none.
@@ -347,4 +408,45 @@ fn open_sink(
         resume,
         &options.sink,
     )?)
+}
+
+/// `-S`: the response head as wget prints it, each line indented by two spaces.
+fn print_head(head: &ResponseHead, options: &FetchOptions, notices: &mut dyn Notices) {
+    if !options.server_response {
+        return;
+    }
+    notices.notice(format!(
+        "  HTTP/1.{} {} {}",
+        head.version_minor, head.status, head.reason
+    ));
+    for (name, value) in &head.headers {
+        notices.notice(format!("  {name}: {value}"));
+    }
+}
+
+/// The key a Basic challenge is remembered by (RFC 7617 §2.2: the protection space is the
+/// origin; scheme included so that http and https of one host stay apart).
+fn origin_key(target: &Target) -> String {
+    format!("{}://{}:{}", target.url.scheme(), target.host, target.port)
+}
+
+fn same_origin(a: &Target, b: &Target) -> bool {
+    origin_key(a) == origin_key(b)
+}
+
+fn is_challenged(options: &FetchOptions, target: &Target) -> bool {
+    let key = origin_key(target);
+    options
+        .challenged_hosts
+        .lock()
+        .is_ok_and(|hosts| hosts.contains(&key))
+}
+
+fn remember_challenge(options: &FetchOptions, target: &Target) {
+    if let Ok(mut hosts) = options.challenged_hosts.lock() {
+        let key = origin_key(target);
+        if !hosts.contains(&key) {
+            hosts.push(key);
+        }
+    }
 }

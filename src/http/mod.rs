@@ -5,6 +5,8 @@
 //!
 //! | file | job |
 //! |---|---|
+//! | `auth` | Basic authentication: credentials, challenges, `Authorization` |
+//! | `date` | HTTP dates (Last-Modified, If-Modified-Since) |
 //! | `url` | the user's `http://` URL and redirect resolution → [`Target`] |
 //! | `request` | the request bytes ([`Request::encode`]) |
 //! | `response` | the response head ([`parse_head`] → [`ResponseHead`], [`ContentRange`]) |
@@ -14,7 +16,9 @@
 //! | `exchange` | one exchange fed by stream offset, in or out of order → [`Exchange`] |
 //! | `error` | [`HttpError`] and its wget exit code |
 
+pub mod auth;
 pub mod chunked;
+pub mod date;
 pub mod error;
 pub mod exchange;
 pub mod framing;

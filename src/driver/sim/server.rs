@@ -13,11 +13,17 @@
 //! | `/short/N/CUT` | announces N bytes, sends CUT, then closes |
 //! | `/redirect/CODE/REST` | CODE with a relative `Location: /REST` |
 //! | `/status/CODE` | CODE with a short text body |
+//! | `/auth/HEX/REST` | 401 with `WWW-Authenticate: Basic` unless the request carries `Authorization: Basic` for the `user:password` whose bytes HEX spells in hexadecimal (so the password is not in the URL as text); then `/REST` |
+//! | `/lastmod/T/REST` | `/REST` with `Last-Modified` at T (seconds since the epoch); 304 when `If-Modified-Since` is T or later |
+//! | `/disposition/NAME/REST` | `/REST` with `Content-Disposition: attachment; filename="NAME"` (NAME percent-decoded) |
+//! | `/flaky/K/REST` | 503 to the server's first K requests (of any path), then `/REST` |
 //!
 //! Every body byte at offset `i` is `content::fill(CONTENT_SEED, i, …)`, so a test checks a
 //! download against `content::sha256(CONTENT_SEED, N)`.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::SimPeer;
 use super::content;
@@ -45,6 +51,8 @@ pub struct SimServer {
     trace: Option<TraceHook>,
     /// Statistics of connections that have gone away, and of the live ones, summed.
     finished_stats: Vec<TcpStats>,
+    /// Requests answered so far, shared with every connection (`/flaky`).
+    requests: Arc<AtomicU64>,
 }
 
 struct ServerConnection {
@@ -54,6 +62,7 @@ struct ServerConnection {
     request: Vec<u8>,
     response: Option<Response>,
     closed: bool,
+    requests: Arc<AtomicU64>,
 }
 
 /// The bytes of one response still to be queued.
@@ -81,6 +90,7 @@ impl SimServer {
             connections: Vec::new(),
             trace: None,
             finished_stats: Vec::new(),
+            requests: Arc::default(),
         }
     }
 
@@ -88,6 +98,11 @@ impl SimServer {
     pub fn with_trace(mut self, hook: TraceHook) -> SimServer {
         self.trace = Some(hook);
         self
+    }
+
+    /// How many requests the server has answered.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Statistics of every connection so far (the sender's side of each transfer).
@@ -139,6 +154,7 @@ impl SimServer {
                     request: Vec::new(),
                     response: None,
                     closed: false,
+                    requests: Arc::clone(&self.requests),
                 });
                 self.connections.len() - 1
             }
@@ -226,7 +242,9 @@ impl ServerConnection {
         }
         self.request[offset..end].copy_from_slice(bytes);
         let in_order = (self.connection.received_in_order() as usize).min(self.request.len());
-        if let Some(response) = respond(&self.request[..in_order]) {
+        let served = self.requests.load(Ordering::Relaxed);
+        if let Some(response) = respond(&self.request[..in_order], served) {
+            self.requests.fetch_add(1, Ordering::Relaxed);
             self.response = Some(response);
         }
     }
@@ -255,6 +273,14 @@ impl ServerConnection {
 }
 
 impl Response {
+    /// Adds one field line (without CRLF) to the head, before the blank line.
+    fn add_header(&mut self, line: &str) {
+        let end = self.head.len() - 2;
+        let mut field = line.as_bytes().to_vec();
+        field.extend_from_slice(b"\r\n");
+        self.head.splice(end..end, field);
+    }
+
     /// Generates the next piece into the outbox; false when the response is all queued.
     fn refill(&mut self) -> bool {
         self.outbox.clear();
@@ -295,7 +321,7 @@ impl Response {
 }
 
 /// Parses a complete request head and builds the response, or `None` while incomplete.
-fn respond(request: &[u8]) -> Option<Response> {
+fn respond(request: &[u8], served: u64) -> Option<Response> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let status = parsed.parse(request).ok()?;
@@ -312,7 +338,95 @@ fn respond(request: &[u8]) -> Option<Response> {
         .and_then(|v| v.strip_prefix("bytes="))
         .and_then(|v| v.strip_suffix('-'))
         .and_then(|v| v.parse::<u64>().ok());
-    Some(route(path, range_start, head_only))
+    let header = |name: &str| {
+        parsed
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    };
+    let request = RequestView {
+        range_start,
+        head_only,
+        authorization: header("authorization"),
+        if_modified_since: header("if-modified-since"),
+        served,
+    };
+    Some(wrapped_route(path, &request))
+}
+
+/// What the wrapping routes look at in a request.
+struct RequestView<'a> {
+    range_start: Option<u64>,
+    head_only: bool,
+    authorization: Option<&'a str>,
+    if_modified_since: Option<&'a str>,
+    served: u64,
+}
+
+/// The routes that wrap another (`/auth`, `/lastmod`, `/disposition`, `/flaky`): they add a
+/// condition or a header field to the route of the rest of the path.
+fn wrapped_route(path: &str, request: &RequestView<'_>) -> Response {
+    let trimmed = path.trim_start_matches('/');
+    let (first, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    let (argument, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let inner = |request: &RequestView<'_>| wrapped_route(&format!("/{rest}"), request);
+    match first {
+        "auth" => {
+            let pair: Vec<u8> = (0..argument.len() / 2)
+                .filter_map(|i| u8::from_str_radix(argument.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect();
+            let expected = format!("Basic {}", crate::http::auth::base64(&pair));
+            if request.authorization == Some(expected.as_str()) {
+                inner(request)
+            } else {
+                let mut response = route("/status/401", None, request.head_only);
+                response.add_header("WWW-Authenticate: Basic realm=\"sim\", charset=\"UTF-8\"");
+                response
+            }
+        }
+        "lastmod" => {
+            let modified = argument.parse::<i64>().unwrap_or(0);
+            let since = request
+                .if_modified_since
+                .and_then(crate::http::date::parse_http_date);
+            let mut response = if since.is_some_and(|since| since >= modified) {
+                empty_response(304)
+            } else {
+                inner(request)
+            };
+            let date = crate::http::date::format_http_date(modified);
+            response.add_header(&format!("Last-Modified: {date}"));
+            response
+        }
+        "disposition" => {
+            let mut response = inner(request);
+            let name = crate::http::auth::percent_decode(argument);
+            response.add_header(&format!(
+                "Content-Disposition: attachment; filename=\"{name}\""
+            ));
+            response
+        }
+        "flaky" => {
+            if request.served < argument.parse::<u64>().unwrap_or(0) {
+                route("/status/503", None, request.head_only)
+            } else {
+                inner(request)
+            }
+        }
+        _ => route(path, request.range_start, request.head_only),
+    }
+}
+
+/// A response without a body (304).
+fn empty_response(status: u16) -> Response {
+    let mut response = route("/status/200", None, true);
+    response.head = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\nServer: xdpget-sim\r\n\r\n",
+        reason(status)
+    )
+    .into_bytes();
+    response
 }
 
 fn route(path: &str, range_start: Option<u64>, head_only: bool) -> Response {
@@ -392,7 +506,10 @@ fn reason(status: u16) -> &'static str {
         307 => "Temporary Redirect",
         308 => "Permanent Redirect",
         404 => "Not Found",
+        304 => "Not Modified",
+        401 => "Unauthorized",
         416 => "Range Not Satisfiable",
+        503 => "Service Unavailable",
         500 => "Internal Server Error",
         _ => "Status",
     }
