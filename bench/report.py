@@ -459,7 +459,7 @@ def batches_section(res):
 
 
 def startup_section(res):
-    """Where xdpget's time goes before the body, for the smallest size."""
+    """Where xdpget's time goes before the body, for the smallest size without loss."""
     ours = [t for t in res.tools if is_xdpget(t)]
     if not ours or not res.sizes:
         return []
@@ -469,7 +469,7 @@ def startup_section(res):
     rows = []
     for (loss, size, sink), tool in itertools.product(res.cases(), ours):
         runs = res.select(tool, size, sink, loss)
-        if size != res.sizes[0] or not runs:
+        if loss != 0 or size != res.sizes[0] or not runs:
             continue
 
         def ms(name):
