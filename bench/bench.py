@@ -557,8 +557,8 @@ def main(argv):
     testbed = Testbed(args.testbed_name, state_dir, args.sizes)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_path = os.path.join(args.out, f"{'tiny-' if args.tiny else ''}{stamp}.json")
-    used_variants = {split_xdpget(t, args.variants)[1] for t in args.tools
-                     if t.startswith("xdpget-")} - {None}
+    used_variants = {t.split("-", 2)[2] for t in args.tools
+                     if t.startswith("xdpget-") and t.count("-") >= 2}
     doc = {
         "machine": machine_info(args.xdpget),
         "config": {
@@ -566,7 +566,7 @@ def main(argv):
             "sinks": args.sinks, "loss_percent": args.loss, "skip": args.skip,
             "tiny": args.tiny, "rss_anon_sample_interval_s": SAMPLE_INTERVAL_S,
             "variants": {name: {"flags": v.flags, "about": v.about, "file_only": v.file_only}
-                         for name, v in args.variants.items() if v in used_variants},
+                         for name, v in args.variants.items() if name in used_variants},
         },
         "runs": [],
     }

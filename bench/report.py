@@ -322,7 +322,7 @@ def target_rows(res, drivers):
         if value is None:
             verdict = "not measured"
         elif n < t.min_runs:
-            verdict = f"inconclusive: {n} runs, needs ≥ {t.min_runs}"
+            verdict = f"inconclusive: {n} run{'s' * (n != 1)}, needs ≥ {t.min_runs}"
         else:
             verdict = "met" if met else "**not met**"
         failed = sum(c["runs"] - c["ok"] for c in (x, p) if c)
