@@ -11,7 +11,8 @@
 # interleaved, medians); see docs/benchmarks.md.
 #
 # Environment (optional): XG_DEMO_SIZE (default 1G; a testbed.sh size such as 64M),
-# XG_DEMO_DRIVER (auto, afxdp or raw; default auto). Everything it creates (namespaces,
+# XG_DEMO_DRIVER (auto, afxdp or raw; default auto), XG_DEMO_XDPGET (a built xdpget to use
+# instead of building one with cargo build --release). Everything it creates (namespaces,
 # servers, data and downloaded files) is removed at exit, also on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +29,15 @@ URL=http://10.77.0.2/$SIZE.bin
 [ "$(id -u)" -eq 0 ] || { echo "demo: must run as root (namespaces, XDP)" >&2; exit 1; }
 
 bash scripts/setup.sh
-echo "== cargo build --release"
-cargo build --release --quiet
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-[[ "$TARGET_DIR" = /* ]] || TARGET_DIR=$(pwd)/$TARGET_DIR
-XDPGET=$TARGET_DIR/release/xdpget
+if [ -n "${XG_DEMO_XDPGET:-}" ]; then
+  XDPGET=$(realpath "$XG_DEMO_XDPGET")
+else
+  echo "== cargo build --release"
+  cargo build --release --quiet
+  TARGET_DIR=${CARGO_TARGET_DIR:-target}
+  [[ "$TARGET_DIR" = /* ]] || TARGET_DIR=$(pwd)/$TARGET_DIR
+  XDPGET=$TARGET_DIR/release/xdpget
+fi
 
 WORK=$(mktemp -d /tmp/xdpget-demo.XXXXXX)
 cleanup() {
@@ -82,7 +87,7 @@ measure curl curl -q -sS -f -O "$URL"
 
 mib=$(( $(stat -c %s "$XG_TESTBED_DIR/www/$SIZE.bin") / 1048576 ))
 rate() { awk -v m="$mib" -v s="$1" 'BEGIN {printf "%.0f MiB/s", m / s}'; }
-times() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", b / a}'; }
+times() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", b / a}'; }
 echo
 echo "== $SIZE.bin ($mib MiB) over the testbed (veth pairs and a bridge), nginx in the server namespace"
 for name in xdpget wget curl; do
