@@ -356,7 +356,7 @@ def own_work_rows(res, drivers):
             if loss != 0 or size != res.sizes[-1]:
                 continue
             pct = res.percentiles(d, size, sink, loss, name)
-            if pct and (worst is None or pct["p99"] > worst[0]):
+            if pct and (worst is None or pct["p99"] / 1000 > worst[0]):
                 worst = (pct["p99"] / 1000, f"{size} → {SINK_NAMES[sink]}",
                          len(res.select(d, size, sink, loss)))
         if worst is None:
