@@ -1084,3 +1084,107 @@ fn a_401_that_stays_is_exit_6_and_leaves_no_file() {
         );
     }
 }
+
+/// A file's mtime in seconds since the epoch.
+fn mtime(path: &Path) -> i64 {
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// RFC 9110's example date, 1994-11-06 08:49:37 UTC.
+const LAST_MODIFIED: i64 = 784_111_777;
+
+#[test]
+fn the_file_gets_the_servers_last_modified_unless_told_not_to() {
+    for (case, server_timestamps) in [(0u64, true), (1, false)] {
+        let dir = temp_dir();
+        let mut network = network(Profile::Clean, 1550 + case);
+        let mut options = options(into(dir.path()), 1550 + case);
+        options.server_timestamps = server_timestamps;
+        let path = format!("/lastmod/{LAST_MODIFIED}/file/3000");
+        run(&mut network, &path, &options).ok("Last-Modified");
+        let file = dir.path().join("3000");
+        assert_content(&file, 3000, "Last-Modified");
+        if server_timestamps {
+            assert_eq!(mtime(&file), LAST_MODIFIED);
+        } else {
+            assert!(
+                mtime(&file) > LAST_MODIFIED + 86_400 * 365 * 20,
+                "download time kept"
+            );
+        }
+    }
+}
+
+/// Sets a file's mtime.
+fn set_mtime(path: &Path, seconds: i64) {
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(seconds as u64);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(time))
+        .unwrap();
+}
+
+#[test]
+fn timestamping_downloads_only_a_newer_file() {
+    for honours_condition in [true, false] {
+        let what = format!("server honours If-Modified-Since: {honours_condition}");
+        let dir = temp_dir();
+        let mut network = network(Profile::Clean, 1560 + u64::from(honours_condition));
+        let mut options = options(into(dir.path()), 1560);
+        options.timestamping = true;
+        let mark = if honours_condition { "" } else { "!" };
+        let path = format!("/lastmod/{LAST_MODIFIED}{mark}/file/4000");
+        let file = dir.path().join("4000");
+        // No local file: downloaded.
+        run(&mut network, &path, &options).ok(&what);
+        assert_content(&file, 4000, &what);
+        assert_eq!(mtime(&file), LAST_MODIFIED, "{what}");
+        // As new as the server's: not retrieved (a 304, or wget's size + date check).
+        let again = run(&mut network, &path, &options);
+        let notices = again.notices.clone();
+        let fetched = again.ok(&what);
+        assert!(fetched.already_complete, "{what}");
+        assert!(
+            notices
+                .iter()
+                .any(|l| l.contains("no newer than local file")),
+            "{what}: {notices:?}"
+        );
+        assert_eq!(requests(&network), 2, "{what}");
+        assert_eq!(listing(dir.path()), ["4000"], "{what}: no 4000.1");
+        // An older local file (cut short, to see it replaced): downloaded again, same name.
+        std::fs::write(&file, b"old").unwrap();
+        set_mtime(&file, LAST_MODIFIED - 3600);
+        run(&mut network, &path, &options).ok(&what);
+        assert_content(&file, 4000, &what);
+        assert_eq!(listing(dir.path()), ["4000"], "{what}");
+    }
+}
+
+#[test]
+fn no_clobber_skips_an_existing_file_without_a_request() {
+    let dir = temp_dir();
+    let mut network = network(Profile::Clean, 1570);
+    let mut options = options(into(dir.path()), 1570);
+    options.no_clobber = true;
+    std::fs::write(dir.path().join("500"), b"mine").unwrap();
+    let run1 = run(&mut network, "/file/500", &options);
+    assert!(
+        run1.notices
+            .iter()
+            .any(|l| l.contains("already there; not retrieving")),
+        "{:?}",
+        run1.notices
+    );
+    assert!(run1.ok("-nc").already_complete);
+    assert_eq!(requests(&network), 0);
+    assert_eq!(std::fs::read(dir.path().join("500")).unwrap(), b"mine");
+    // Without the file it downloads as usual.
+    run(&mut network, "/file/700", &options).ok("-nc, new file");
+    assert_content(&dir.path().join("700"), 700, "-nc, new file");
+}

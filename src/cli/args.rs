@@ -206,6 +206,20 @@ pub struct DownloadArgs {
     /// Password for HTTP (overrides --password).
     #[arg(long, value_name = "PASS")]
     pub http_password: Option<String>,
+
+    /// Keep the download time as the file's time (by default the file gets the server's
+    /// Last-Modified, as in wget).
+    #[arg(long)]
+    pub no_use_server_timestamps: bool,
+
+    /// Download only when the server's file is newer than the local one (If-Modified-Since,
+    /// else size and date).
+    #[arg(short = 'N', long)]
+    pub timestamping: bool,
+
+    /// -nc: skip a download whose file already exists (instead of saving NAME.1).
+    #[arg(long)]
+    pub no_clobber: bool,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +281,25 @@ pub struct SimArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// wget's multi-letter short options, which clap cannot spell, turned into their long
+/// forms: `-nc` → `--no-clobber`. Everything after `--` is left alone.
+pub fn wget_spellings(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut after_separator = false;
+    args.into_iter()
+        .map(|arg| {
+            if arg == "--" {
+                after_separator = true;
+            }
+            match arg.to_str() {
+                Some("-nc") if !after_separator => "--no-clobber".into(),
+                _ => arg,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +318,11 @@ mod tests {
         assert_eq!(cli.download.urls, ["http://h/a"]);
         let cli = Cli::try_parse_from(["xdpget", "sim", "--loss", "1%"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Sim(ref s)) if s.loss == "1%"));
+        let argv =
+            wget_spellings(["xdpget", "-nc", "-N", "http://h/a", "--", "-nc"].map(Into::into));
+        let cli = Cli::try_parse_from(argv).unwrap();
+        assert!(cli.download.no_clobber && cli.download.timestamping);
+        assert_eq!(cli.download.urls, ["http://h/a", "-nc"]);
         let err = Cli::try_parse_from(["xdpget"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "wget's exit code for a parse error");
     }

@@ -288,6 +288,9 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
             directory: args.directory_prefix.clone(),
         },
     };
+    if args.timestamping && args.no_clobber {
+        return Err("-N and -nc cannot be used together (wget refuses them too)".to_string());
+    }
     if args.urls.len() > 1 && matches!(output, Output::Path(_)) {
         return Err("-O FILE takes one URL (wget would concatenate them)".to_string());
     }
@@ -322,6 +325,9 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         transfer,
         server_response: args.server_response,
         credentials: credentials(args),
+        server_timestamps: !args.no_use_server_timestamps,
+        timestamping: args.timestamping,
+        no_clobber: args.no_clobber,
         ..FetchOptions::default()
     })
 }

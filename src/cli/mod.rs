@@ -17,7 +17,7 @@ use self::args::{Cli, Command};
 
 /// Entry point of the `xdpget` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args::wget_spellings(std::env::args_os()));
     match &cli.command {
         Some(Command::Sim(args)) => sim::main(args),
         None => download::main(&cli.download),

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::error::EngineError;
 use super::network::Network;
@@ -14,6 +14,7 @@ use super::progress::Progress;
 use super::stats::EngineStats;
 use super::transfer::{self, TransferEnd, TransferOptions};
 use crate::http::auth::{self, Challenge, Credentials};
+use crate::http::date::{format_http_date, parse_http_date};
 use crate::http::{BodyPlan, Header, Method, Outcome, Request, ResponseHead, Target};
 use crate::sink::naming::{NamingOptions, output_path};
 use crate::sink::{self, Identity, ResumeInfo, Sink, SinkOptions};
@@ -54,6 +55,13 @@ pub struct FetchOptions {
     /// The `host:port`s that asked for Basic authentication this run: later requests to them
     /// send `Authorization` up front, as wget does.
     pub challenged_hosts: Arc<Mutex<Vec<String>>>,
+    /// The file gets the server's `Last-Modified` as its mtime (wget's default;
+    /// `--no-use-server-timestamps` turns it off).
+    pub server_timestamps: bool,
+    /// `-N`: download only when the server's copy is newer than the local file.
+    pub timestamping: bool,
+    /// `-nc`: an existing file is kept and not downloaded again.
+    pub no_clobber: bool,
 }
 
 impl Default for FetchOptions {
@@ -72,6 +80,9 @@ impl Default for FetchOptions {
             server_response: false,
             credentials: None,
             challenged_hosts: Arc::default(),
+            server_timestamps: true,
+            timestamping: false,
+            no_clobber: false,
         }
     }
 }
@@ -85,7 +96,8 @@ pub struct Fetched {
     pub file_len: u64,
     /// Body bytes this run transferred (less than `file_len` after a resume).
     pub transferred: u64,
-    /// The server said the file was already complete (416 on `-c`).
+    /// Nothing needed transferring: the server said the file was already complete (416 on
+    /// `-c`), or `-N`/`-nc` kept the local file.
     pub already_complete: bool,
     /// The final URL, after redirects.
     pub final_url: String,
@@ -117,6 +129,25 @@ pub fn fetch<N: Network>(
     let credentials = url_credentials.or_else(|| options.credentials.clone());
     let original = Target::parse(&url)?;
     let destination = destination(&original, options);
+    let local = match &destination {
+        Destination::File(path) if options.no_clobber || options.timestamping => {
+            LocalCopy::of(path)
+        }
+        _ => None,
+    };
+    if let (Some(local), Destination::File(path)) = (&local, &destination)
+        && options.no_clobber
+    {
+        notices.notice(format!(
+            "File '{}' already there; not retrieving.",
+            path.display()
+        ));
+        return Ok(kept(&destination, &original, local.len));
+    }
+    let context = UrlContext {
+        credentials: credentials.as_ref(),
+        local: local.filter(|_| options.timestamping),
+    };
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -127,7 +158,7 @@ pub fn fetch<N: Network>(
             &original,
             &destination,
             continue_partial,
-            credentials.as_ref(),
+            &context,
             options,
             progress,
             stats,
@@ -191,10 +222,11 @@ fn destination(target: &Target, options: &FetchOptions) -> Destination {
         Output::Stdout => Destination::Stdout,
         Output::Path(path) => Destination::File(path.clone()),
         Output::Auto { directory } => {
+            // -N and -nc look at NAME itself, never NAME.1.
             let naming = NamingOptions {
                 output_document: None,
                 directory_prefix: directory.clone(),
-                continue_partial: options.resume,
+                continue_partial: options.resume || options.timestamping || options.no_clobber,
             };
             Destination::File(output_path(target.url.as_str(), &naming, Path::exists))
         }
@@ -211,7 +243,7 @@ fn fetch_once<N: Network>(
     original: &Target,
     destination: &Destination,
     continue_partial: bool,
-    credentials: Option<&Credentials>,
+    context: &UrlContext<'_>,
     options: &FetchOptions,
     progress: &Progress,
     stats: &mut EngineStats,
@@ -238,13 +270,22 @@ fn fetch_once<N: Network>(
         let remote = network.resolve(&target.host, target.port)?;
         let (driver, endpoint) = network.open(remote)?;
         // Credentials belong to the URL's own host: never sent after a redirect elsewhere.
-        let own_credentials = credentials.filter(|_| same_origin(&target, original));
+        let own_credentials = context
+            .credentials
+            .filter(|_| same_origin(&target, original));
         let authorization = own_credentials
             .filter(|_| is_challenged(options, &target))
             .map(|c| Header::new("Authorization", &c.basic_authorization()))
             .transpose()?;
         let sent_authorization = authorization.is_some();
         let mut extra_headers = options.headers.clone();
+        // -N (RFC 9110 §13.1.3): the server answers 304 when its copy is not newer.
+        if let Some(local) = &context.local {
+            extra_headers.push(Header::new(
+                "If-Modified-Since",
+                &format_http_date(local.modified),
+            )?);
+        }
         if !extra_headers
             .iter()
             .any(|h| h.name.eq_ignore_ascii_case("authorization"))
@@ -262,7 +303,15 @@ fn fetch_once<N: Network>(
             extra_headers,
             ..Request::get(target.clone())
         };
+        let mut not_newer = false;
         let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
+            // -N against a server that ignores If-Modified-Since: wget's size + date check.
+            if let Some(local) = &context.local
+                && local.is_as_new_as(head, plan)
+            {
+                not_newer = true;
+                return Err(EngineError::Setup("not newer".into()));
+            }
             open_sink(head, plan, &target, destination, &resume, options, notices)
         };
         let started = std::time::Instant::now();
@@ -276,8 +325,18 @@ fn fetch_once<N: Network>(
             stats,
         );
         match end {
-            Ok(TransferEnd::Body { sink, plan, .. }) => {
+            Err(_) if not_newer => {
+                return Ok(not_retrieving(destination, &target, context, notices));
+            }
+            Ok(TransferEnd::Body {
+                sink, plan, head, ..
+            }) => {
                 let file_len = sink.finish()?;
+                if let Destination::File(path) = destination
+                    && options.server_timestamps
+                {
+                    set_server_time(path, &head, notices);
+                }
                 return Ok(Fetched {
                     path: destination.shown_path(),
                     file_len,
@@ -312,6 +371,9 @@ fn fetch_once<N: Network>(
                             final_url: target.url.to_string(),
                             elapsed: started.elapsed(),
                         });
+                    }
+                    Outcome::ServerError { status: 304, .. } if context.local.is_some() => {
+                        return Ok(not_retrieving(destination, &target, context, notices));
                     }
                     Outcome::ServerError { status: 401, .. } => {
                         let offered = auth::challenge(
@@ -448,5 +510,93 @@ fn remember_challenge(options: &FetchOptions, target: &Target) {
         if !hosts.contains(&key) {
             hosts.push(key);
         }
+    }
+}
+
+/// What one URL's tries share besides the options.
+struct UrlContext<'a> {
+    /// From the URL, else from the command line.
+    credentials: Option<&'a Credentials>,
+    /// `-N`: the local file the server's copy is compared with.
+    local: Option<LocalCopy>,
+}
+
+/// An existing local file: its size and mtime (seconds since the epoch).
+#[derive(Clone, Copy, Debug)]
+struct LocalCopy {
+    len: u64,
+    modified: i64,
+}
+
+impl LocalCopy {
+    fn of(path: &Path) -> Option<LocalCopy> {
+        let metadata = std::fs::metadata(path).ok()?;
+        let modified = metadata.modified().ok()?;
+        let modified = match modified.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_secs()).ok()?,
+            Err(before) => -i64::try_from(before.duration().as_secs()).ok()?,
+        };
+        Some(LocalCopy {
+            len: metadata.len(),
+            modified,
+        })
+    }
+
+    /// wget's -N rule for a 200: not newer when `Last-Modified` is no later than the local
+    /// mtime and the sizes agree.
+    fn is_as_new_as(&self, head: &ResponseHead, plan: &BodyPlan) -> bool {
+        let remote = head.header("last-modified").and_then(parse_http_date);
+        remote.is_some_and(|t| t <= self.modified) && plan.total_len == Some(self.len)
+    }
+}
+
+/// The result of a fetch that kept the local file.
+fn kept(destination: &Destination, target: &Target, len: u64) -> Fetched {
+    Fetched {
+        path: destination.shown_path(),
+        file_len: len,
+        transferred: 0,
+        already_complete: true,
+        final_url: target.url.to_string(),
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// -N found the local file as new as the server's.
+fn not_retrieving(
+    destination: &Destination,
+    target: &Target,
+    context: &UrlContext<'_>,
+    notices: &mut dyn Notices,
+) -> Fetched {
+    let shown = destination
+        .shown_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    notices.notice(format!(
+        "Server file no newer than local file '{shown}' -- not retrieving."
+    ));
+    kept(destination, target, context.local.map_or(0, |l| l.len))
+}
+
+/// Gives `path` the server's `Last-Modified` as its mtime (wget's default), when the head
+/// has a valid one.
+fn set_server_time(path: &Path, head: &ResponseHead, notices: &mut dyn Notices) {
+    let Some(seconds) = head.header("last-modified").and_then(parse_http_date) else {
+        return;
+    };
+    let time = match u64::try_from(seconds) {
+        Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
+        Err(_) => UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs()),
+    };
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_modified(time));
+    if let Err(e) = result {
+        notices.notice(format!(
+            "cannot set the time of {} to the server's: {e}",
+            path.display()
+        ));
     }
 }

@@ -14,7 +14,7 @@
 //! | `/redirect/CODE/REST` | CODE with a relative `Location: /REST` |
 //! | `/status/CODE` | CODE with a short text body |
 //! | `/auth/HEX/REST` | 401 with `WWW-Authenticate: Basic` unless the request carries `Authorization: Basic` for the `user:password` whose bytes HEX spells in hexadecimal (so the password is not in the URL as text); then `/REST` |
-//! | `/lastmod/T/REST` | `/REST` with `Last-Modified` at T (seconds since the epoch); 304 when `If-Modified-Since` is T or later |
+//! | `/lastmod/T/REST` | `/REST` with `Last-Modified` at T (seconds since the epoch); 304 when `If-Modified-Since` is T or later (`T!`: never 304, as a server that ignores the condition) |
 //! | `/disposition/NAME/REST` | `/REST` with `Content-Disposition: attachment; filename="NAME"` (NAME percent-decoded) |
 //! | `/flaky/K/REST` | 503 to the server's first K requests (of any path), then `/REST` |
 //!
@@ -386,9 +386,10 @@ fn wrapped_route(path: &str, request: &RequestView<'_>) -> Response {
             }
         }
         "lastmod" => {
-            let modified = argument.parse::<i64>().unwrap_or(0);
+            let modified = argument.trim_end_matches('!').parse::<i64>().unwrap_or(0);
             let since = request
                 .if_modified_since
+                .filter(|_| !argument.ends_with('!'))
                 .and_then(crate::http::date::parse_http_date);
             let mut response = if since.is_some_and(|since| since >= modified) {
                 empty_response(304)
