@@ -1188,3 +1188,45 @@ fn no_clobber_skips_an_existing_file_without_a_request() {
     run(&mut network, "/file/700", &options).ok("-nc, new file");
     assert_content(&dir.path().join("700"), 700, "-nc, new file");
 }
+
+#[test]
+fn content_disposition_names_the_file_safely() {
+    let cases = [
+        ("report.pdf", "report.pdf"),
+        ("..%2F..%2Fevil.txt", "evil.txt"),
+        ("%2Ehidden", "hidden"),
+        // (Control characters cannot travel in a head; src/sink/naming.rs tests them.)
+        ("..%5C..%5Cwin.ini", "win.ini"),
+    ];
+    for (index, (argument, expected)) in cases.into_iter().enumerate() {
+        let what = format!("filename {argument}");
+        let dir = temp_dir();
+        let inner = dir.path().join("in");
+        std::fs::create_dir(&inner).unwrap();
+        let seed = 1580 + index as u64;
+        let mut network = network(Profile::Clean, seed);
+        let mut options = options(into(&inner), seed);
+        options.content_disposition = true;
+        let path = format!("/disposition/{argument}/file/2000");
+        let fetched = run(&mut network, &path, &options).ok(&what);
+        assert_eq!(fetched.path, Some(inner.join(expected)), "{what}");
+        assert_content(&inner.join(expected), 2000, &what);
+        assert_eq!(listing(&inner), [expected], "{what}");
+        assert_eq!(listing(dir.path()), ["in"], "{what}: nothing outside -P");
+    }
+    // An existing file of that name is not clobbered; without the option the URL names it.
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("report.pdf"), b"mine").unwrap();
+    let mut network = network(Profile::Clean, 1590);
+    let mut options = options(into(dir.path()), 1590);
+    options.content_disposition = true;
+    run(&mut network, "/disposition/report.pdf/file/10", &options).ok("clobber");
+    assert_eq!(
+        std::fs::read(dir.path().join("report.pdf")).unwrap(),
+        b"mine"
+    );
+    assert_content(&dir.path().join("report.pdf.1"), 10, "clobber");
+    options.content_disposition = false;
+    run(&mut network, "/disposition/report.pdf/file/20", &options).ok("off");
+    assert_content(&dir.path().join("20"), 20, "off");
+}

@@ -220,6 +220,11 @@ pub struct DownloadArgs {
     /// -nc: skip a download whose file already exists (instead of saving NAME.1).
     #[arg(long)]
     pub no_clobber: bool,
+
+    /// Name the file as the server's Content-Disposition header says (made safe: no
+    /// directories, no leading dots, no control characters).
+    #[arg(long)]
+    pub content_disposition: bool,
 }
 
 #[derive(Debug, Args)]

@@ -328,6 +328,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         server_timestamps: !args.no_use_server_timestamps,
         timestamping: args.timestamping,
         no_clobber: args.no_clobber,
+        content_disposition: args.content_disposition,
         ..FetchOptions::default()
     })
 }

@@ -16,7 +16,7 @@ use super::transfer::{self, TransferEnd, TransferOptions};
 use crate::http::auth::{self, Challenge, Credentials};
 use crate::http::date::{format_http_date, parse_http_date};
 use crate::http::{BodyPlan, Header, Method, Outcome, Request, ResponseHead, Target};
-use crate::sink::naming::{NamingOptions, output_path};
+use crate::sink::naming::{NamingOptions, disposition_file_name, output_path, unclobbered};
 use crate::sink::{self, Identity, ResumeInfo, Sink, SinkOptions};
 
 /// Where the body goes.
@@ -62,6 +62,9 @@ pub struct FetchOptions {
     pub timestamping: bool,
     /// `-nc`: an existing file is kept and not downloaded again.
     pub no_clobber: bool,
+    /// `--content-disposition`: a name from the response's `Content-Disposition` replaces
+    /// the one from the URL (not with `-O`).
+    pub content_disposition: bool,
 }
 
 impl Default for FetchOptions {
@@ -83,6 +86,7 @@ impl Default for FetchOptions {
             server_timestamps: true,
             timestamping: false,
             no_clobber: false,
+            content_disposition: false,
         }
     }
 }
@@ -304,6 +308,7 @@ fn fetch_once<N: Network>(
             ..Request::get(target.clone())
         };
         let mut not_newer = false;
+        let mut named: Option<Destination> = None;
         let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
             // -N against a server that ignores If-Modified-Since: wget's size + date check.
             if let Some(local) = &context.local
@@ -311,6 +316,22 @@ fn fetch_once<N: Network>(
             {
                 not_newer = true;
                 return Err(EngineError::Setup("not newer".into()));
+            }
+            if let Some(path) = disposition_path(head, destination, options) {
+                notices.notice(format!(
+                    "Saving to '{}' (named by Content-Disposition)",
+                    path.display()
+                ));
+                let renamed = named.insert(Destination::File(path));
+                return open_sink(
+                    head,
+                    plan,
+                    &target,
+                    renamed,
+                    &ResumeInfo::Fresh,
+                    options,
+                    notices,
+                );
             }
             open_sink(head, plan, &target, destination, &resume, options, notices)
         };
@@ -324,6 +345,7 @@ fn fetch_once<N: Network>(
             progress,
             stats,
         );
+        let destination = named.as_ref().unwrap_or(destination);
         match end {
             Err(_) if not_newer => {
                 return Ok(not_retrieving(destination, &target, context, notices));
@@ -599,4 +621,25 @@ fn set_server_time(path: &Path, head: &ResponseHead, notices: &mut dyn Notices) 
             path.display()
         ));
     }
+}
+
+/// `--content-disposition`: where the body goes when the head names a file (RFC 6266),
+/// in the directory of the URL-derived name, never clobbering an existing file.
+fn disposition_path(
+    head: &ResponseHead,
+    destination: &Destination,
+    options: &FetchOptions,
+) -> Option<PathBuf> {
+    if !options.content_disposition || !matches!(options.output, Output::Auto { .. }) {
+        return None;
+    }
+    let Destination::File(url_path) = destination else {
+        return None;
+    };
+    let name = disposition_file_name(head.header("content-disposition")?)?;
+    let path = url_path.with_file_name(name);
+    if path == *url_path {
+        return None;
+    }
+    Some(unclobbered(&path, Path::exists))
 }

@@ -108,26 +108,9 @@ pub fn challenge<'a>(values: impl IntoIterator<Item = &'a str>) -> Challenge {
     }
 }
 
-/// RFC 3986 §2.1 percent-decoding; invalid escapes stay as they are, invalid UTF-8 is
-/// replaced.
+/// RFC 3986 §2.1 percent-decoding, invalid UTF-8 replaced.
 pub(crate) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
-            && let (Some(h), Some(l)) = (hex(h), hex(l))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::sink::naming::percent_decode(text.as_bytes())).into_owned()
 }
 
 /// RFC 4648 §4 base64 with padding.

@@ -119,7 +119,8 @@ fn safe_component(text: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+/// RFC 3986 §2.1 percent-decoding; a `%` without two hex digits stays as it is.
+pub(crate) fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -134,6 +135,92 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
         }
         out.push(bytes[i]);
         i += 1;
+    }
+    out
+}
+
+/// `--content-disposition`: the file name a `Content-Disposition` value suggests (RFC 6266
+/// §4.1 `filename`, or §4.3 `filename*` in RFC 8187's `UTF-8''percent-encoded` form, which
+/// wins), made safe as RFC 6266 §4.3 asks: only the last path component (no `/` or `\`),
+/// no leading dots (no hidden files, no `..`), control characters written as `%XX`, cut to
+/// [`MAX_NAME_BYTES`]. `None` when the value names no usable file.
+pub fn disposition_file_name(value: &str) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    for parameter in split_parameters(value).skip(1) {
+        let Some((name, raw)) = parameter.split_once('=') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let raw = raw.trim();
+        match name.as_str() {
+            "filename" => plain = Some(unquote(raw)),
+            "filename*" => {
+                // ext-value = charset "'" [ language ] "'" value-chars (RFC 8187 §3.2)
+                let mut parts = raw.splitn(3, '\'');
+                let (charset, _, encoded) = (parts.next()?, parts.next()?, parts.next()?);
+                let bytes = percent_decode(encoded.as_bytes());
+                extended = match charset.to_ascii_lowercase().as_str() {
+                    "utf-8" => String::from_utf8(bytes).ok(),
+                    "iso-8859-1" => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+    }
+    let suggested = extended.or(plain)?;
+    let last = suggested.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut name = String::with_capacity(last.len());
+    for c in last.trim_start_matches('.').chars() {
+        if c.is_control() {
+            let mut buffer = [0u8; 4];
+            for b in c.encode_utf8(&mut buffer).bytes() {
+                name.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            name.push(c);
+        }
+    }
+    let name = name.trim().to_string();
+    let mut name = name.trim_start_matches('.').to_string();
+    truncate_at_char_boundary(&mut name, MAX_NAME_BYTES);
+    (!name.is_empty()).then_some(name)
+}
+
+/// The `;`-separated parts of a header value, a `;` inside a quoted string not counting.
+fn split_parameters(value: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts.into_iter()
+}
+
+/// A quoted-string's content (RFC 9110 §5.6.4), or a token as it is.
+fn unquote(raw: &str) -> String {
+    let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return raw.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.extend(chars.next());
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -156,6 +243,47 @@ mod tests {
 
     fn name(url: &str) -> String {
         file_name_from_url(url)
+    }
+
+    #[test]
+    fn content_disposition_names_are_made_safe() {
+        let cases = [
+            ("attachment; filename=\"report.pdf\"", Some("report.pdf")),
+            ("attachment; filename=plain.txt", Some("plain.txt")),
+            (
+                "inline; filename=\"a;b \\\"q\\\".txt\"",
+                Some("a;b \"q\".txt"),
+            ),
+            // filename* wins (RFC 6266 §4.3) and is RFC 8187-decoded.
+            (
+                "attachment; filename=\"x.txt\"; filename*=UTF-8''caf%C3%A9.txt",
+                Some("café.txt"),
+            ),
+            ("attachment; filename*=iso-8859-1'en'%E9t%E9", Some("été")),
+            // Path separators: only the last component.
+            ("attachment; filename=\"../../etc/passwd\"", Some("passwd")),
+            ("attachment; filename=\"..\\..\\win.ini\"", Some("win.ini")),
+            ("attachment; filename*=UTF-8''..%2F..%2Fx", Some("x")),
+            // No leading dots, no control characters.
+            ("attachment; filename=\".bashrc\"", Some("bashrc")),
+            ("attachment; filename=\"...\"", None),
+            ("attachment; filename=\"a%0Ab\"", Some("a%0Ab")),
+            ("attachment; filename*=UTF-8''a%0Ab%1B", Some("a%0Ab%1B")),
+            ("attachment; filename=\"\"", None),
+            ("attachment", None),
+            ("attachment; filename*=UTF-8''%FF", None),
+        ];
+        for (value, expected) in cases {
+            let got = disposition_file_name(value);
+            assert_eq!(got.as_deref(), expected, "{value}");
+            if let Some(name) = got {
+                assert!(
+                    !name.contains('/') && !name.starts_with('.'),
+                    "{value}: {name}"
+                );
+                assert!(!name.chars().any(char::is_control), "{value}: {name}");
+            }
+        }
     }
 
     #[test]
