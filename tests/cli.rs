@@ -44,3 +44,22 @@ fn a_malformed_url_is_exit_1_before_any_setup() {
         assert!(!text.contains("root") && !text.contains("CAP_"), "{text}");
     }
 }
+
+#[test]
+fn output_file_and_append_output_take_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.txt");
+    let log_arg = log.to_str().unwrap();
+    let first = xdpget(&["-o", log_arg, "htp:/x"]);
+    assert_eq!(first.status.code(), Some(1));
+    assert_eq!(stderr(&first), "", "-o: nothing on standard error");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text, "xdpget: htp:/x: Unsupported scheme 'htp'\n");
+    // -a appends; -o truncates.
+    xdpget(&["-a", log_arg, "gopher://h/"]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    xdpget(&["-o", log_arg, "gopher://h/"]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+}

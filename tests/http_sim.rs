@@ -1230,3 +1230,47 @@ fn content_disposition_names_the_file_safely() {
     run(&mut network, "/disposition/report.pdf/file/20", &options).ok("off");
     assert_content(&dir.path().join("20"), 20, "off");
 }
+
+#[test]
+fn retry_on_http_error_retries_the_listed_statuses_only() {
+    for (case, list) in [(0u64, vec![503]), (1, vec![]), (2, vec![500, 504])] {
+        let what = format!("--retry-on-http-error={list:?}");
+        let dir = temp_dir();
+        let mut network = network(Profile::Clean, 1600 + case);
+        let mut options = options(into(dir.path()), 1600 + case);
+        options.retry_on_http_error = list.clone();
+        let result = run(&mut network, "/flaky/2/file/1000", &options);
+        if list.contains(&503) {
+            let notices = result.notices.clone();
+            result.ok(&what);
+            assert_content(&dir.path().join("1000"), 1000, &what);
+            assert_eq!(requests(&network), 3, "{what}: two 503s, then the file");
+            assert_eq!(
+                notices.iter().filter(|l| l.contains("Retrying")).count(),
+                2,
+                "{what}: {notices:?}"
+            );
+        } else {
+            assert_eq!(result.err(&what).exit_code(), 8, "{what}");
+            assert_eq!(requests(&network), 1, "{what}: not retried");
+        }
+    }
+}
+
+#[test]
+fn ignore_length_reads_to_the_close() {
+    // The server announces 1000 bytes, sends 600 and closes.
+    let dir = temp_dir();
+    let mut network = network(Profile::Clean, 1610);
+    let mut trusting = options(into(dir.path()), 1610);
+    trusting.tries = 1;
+    let error = run(&mut network, "/short/1000/600", &trusting).err("trusting the length");
+    assert_eq!(error.exit_code(), 4);
+    let dir = temp_dir();
+    let mut network = network_with(Impairments::NONE, 1611);
+    let mut ignoring = options(into(dir.path()), 1611);
+    ignoring.ignore_length = true;
+    let fetched = run(&mut network, "/short/1000/600", &ignoring).ok("--ignore-length");
+    assert_eq!(fetched.file_len, 600);
+    assert_content(&dir.path().join("600"), 600, "--ignore-length");
+}

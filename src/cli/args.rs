@@ -225,6 +225,35 @@ pub struct DownloadArgs {
     /// directories, no leading dots, no control characters).
     #[arg(long)]
     pub content_disposition: bool,
+
+    /// Log to FILE instead of standard error (truncating it).
+    #[arg(
+        short = 'o',
+        long = "output-file",
+        value_name = "FILE",
+        conflicts_with = "append_output"
+    )]
+    pub output_file: Option<PathBuf>,
+
+    /// Append the log to FILE instead of standard error.
+    #[arg(short = 'a', long = "append-output", value_name = "FILE")]
+    pub append_output: Option<PathBuf>,
+
+    /// Wait 1, 2, ... up to SECONDS between retries of a failed try.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub waitretry: f64,
+
+    /// Retry when the server refuses the connection (wget gives up at once by default).
+    #[arg(long)]
+    pub retry_connrefused: bool,
+
+    /// Retry on these HTTP statuses, e.g. --retry-on-http-error=503,504.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub retry_on_http_error: Vec<u16>,
+
+    /// Ignore Content-Length: read the body until the server closes the connection.
+    #[arg(long)]
+    pub ignore_length: bool,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,10 @@ enum Report {
 
 /// Runs the download command.
 pub fn main(args: &DownloadArgs) -> ExitCode {
+    if let Err(message) = super::log::redirect(args) {
+        eprintln!("xdpget: {message}");
+        return Exit::FileIo.into();
+    }
     let options = match fetch_options(args) {
         Ok(o) => o,
         Err(message) => {
@@ -329,6 +333,13 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         timestamping: args.timestamping,
         no_clobber: args.no_clobber,
         content_disposition: args.content_disposition,
+        retry_connrefused: args.retry_connrefused,
+        retry_on_http_error: args.retry_on_http_error.clone(),
+        ignore_length: args.ignore_length,
+        max_retry_pause: match args.waitretry {
+            s if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
+            s => return Err(format!("--waitretry {s}: must be a number of seconds")),
+        },
         ..FetchOptions::default()
     })
 }

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod download;
 pub mod exit;
+pub mod log;
 pub mod privileges;
 pub mod progress;
 pub mod sim;

@@ -65,6 +65,13 @@ pub struct FetchOptions {
     /// `--content-disposition`: a name from the response's `Content-Disposition` replaces
     /// the one from the URL (not with `-O`).
     pub content_disposition: bool,
+    /// `--retry-connrefused`: a refused connection is retried like other network errors
+    /// (wget gives up at once by default).
+    pub retry_connrefused: bool,
+    /// `--retry-on-http-error=LIST`: these statuses are retried instead of failing.
+    pub retry_on_http_error: Vec<u16>,
+    /// `--ignore-length`: Content-Length is ignored; the body ends at the server's close.
+    pub ignore_length: bool,
 }
 
 impl Default for FetchOptions {
@@ -87,6 +94,9 @@ impl Default for FetchOptions {
             timestamping: false,
             no_clobber: false,
             content_disposition: false,
+            retry_connrefused: false,
+            retry_on_http_error: Vec::new(),
+            ignore_length: false,
         }
     }
 }
@@ -170,8 +180,7 @@ pub fn fetch<N: Network>(
         ) {
             Ok(fetched) => return Ok(fetched),
             Err(error) => {
-                let retryable = error.is_retryable()
-                    && !matches!(error, EngineError::Resolve { .. })
+                let retryable = is_retried(&error, options)
                     && (options.tries == 0 || attempt < options.tries)
                     && destination.resumable();
                 if !retryable {
@@ -182,6 +191,20 @@ pub fn fetch<N: Network>(
                 network.pause(pause)?;
             }
         }
+    }
+}
+
+/// Whether a failed try is worth another one: network errors as wget (a refused connection
+/// only with `--retry-connrefused`, a failed look-up never), and the statuses of
+/// `--retry-on-http-error`.
+fn is_retried(error: &EngineError, options: &FetchOptions) -> bool {
+    match error {
+        EngineError::Resolve { .. } => false,
+        EngineError::Refused { .. } => options.retry_connrefused,
+        EngineError::Http(crate::http::HttpError::ServerError { status, .. }) => {
+            options.retry_on_http_error.contains(status)
+        }
+        other => other.is_retryable(),
     }
 }
 
@@ -305,6 +328,7 @@ fn fetch_once<N: Network>(
             range_start: (offset > 0).then_some(offset),
             user_agent: options.user_agent.clone(),
             extra_headers,
+            ignore_length: options.ignore_length,
             ..Request::get(target.clone())
         };
         let mut not_newer = false;
@@ -642,4 +666,32 @@ fn disposition_path(
         return None;
     }
     Some(unclobbered(&path, Path::exists))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    #[test]
+    fn retries_follow_wget() {
+        let remote = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80);
+        let mut options = FetchOptions::default();
+        let refused = EngineError::Refused { remote };
+        let reset = EngineError::Reset { remote };
+        let unavailable = EngineError::Http(crate::http::HttpError::ServerError {
+            status: 503,
+            reason: "Service Unavailable".into(),
+        });
+        let lookup = EngineError::Resolve { host: "h".into() };
+        assert!(!is_retried(&refused, &options), "wget gives up on refused");
+        assert!(is_retried(&reset, &options));
+        assert!(!is_retried(&unavailable, &options));
+        assert!(!is_retried(&lookup, &options));
+        options.retry_connrefused = true;
+        options.retry_on_http_error = vec![503];
+        assert!(is_retried(&refused, &options));
+        assert!(is_retried(&unavailable, &options));
+        assert!(!is_retried(&lookup, &options));
+    }
 }

@@ -143,6 +143,8 @@ pub struct Exchange {
     chunked: ChunkedDecoder,
     /// The first error, returned again by every later call.
     error: Option<HttpError>,
+    /// `--ignore-length` (see [`Request::ignore_length`]).
+    ignore_length: bool,
 }
 
 impl Exchange {
@@ -170,6 +172,7 @@ impl Exchange {
             },
             chunked: ChunkedDecoder::new(),
             error: None,
+            ignore_length: request.ignore_length,
         }
     }
 
@@ -361,7 +364,10 @@ impl Exchange {
         Ok(())
     }
 
-    fn accept_final_head(&mut self, head: ResponseHead) -> Result<(), HttpError> {
+    fn accept_final_head(&mut self, mut head: ResponseHead) -> Result<(), HttpError> {
+        if self.ignore_length {
+            head.content_length = None;
+        }
         let framing = BodyFraming::of(self.method, &head);
         let head = self.head.insert(head);
         // A framing problem only matters when we want the body: a 404 stays a 404.

@@ -99,6 +99,9 @@ pub struct Request {
     /// The user's `--header`s; one named like a default header (Host, User-Agent, Accept,
     /// Accept-Encoding) replaces it, as in wget.
     pub extra_headers: Vec<Header>,
+    /// wget's `--ignore-length`: the response's Content-Length is not trusted; a body
+    /// without chunked coding then ends when the server closes (RFC 9112 §6.3 item 8).
+    pub ignore_length: bool,
 }
 
 impl Request {
@@ -110,6 +113,7 @@ impl Request {
             range_start: None,
             user_agent: None,
             extra_headers: Vec::new(),
+            ignore_length: false,
         }
     }
 
