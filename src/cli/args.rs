@@ -13,6 +13,7 @@ Examples:
   sudo xdpget --driver raw -c http://host/big.iso     force the raw-socket driver; resume
   sudo xdpget --stats --stats-json s.json URL         print latency histograms, save as JSON
   sudo xdpget --sack URL                              on a lossy link: offer SACK (RFC 2018)
+  sudo xdpget --ca-certificate ca.pem https://host/f  HTTPS, trusting one more authority
   xdpget sim --size 64MiB --rate 1Gbit --rtt 20ms --loss 1% --seed 7
                                                       watch our TCP engine on a simulated link
 
@@ -82,7 +83,7 @@ pub enum ProgressStyle {
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// The URLs to download (http:// only for now).
+    /// The URLs to download (http:// or https://).
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
 
@@ -186,6 +187,22 @@ pub struct DownloadArgs {
     /// Record every frame sent and received to FILE (pcap, opens in Wireshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+
+    /// Trust the certificate authorities in FILE (PEM), besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_certificate: Option<PathBuf>,
+
+    /// Trust the certificate authorities in the PEM files in DIR, besides the system's.
+    #[arg(long, value_name = "DIR")]
+    pub ca_directory: Option<PathBuf>,
+
+    /// Do not check the server's certificate (insecure: prints a warning).
+    #[arg(long)]
+    pub no_check_certificate: bool,
+
+    /// Refuse http:// URLs, including redirects to them.
+    #[arg(long)]
+    pub https_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ use crate::engine::{EngineError, TransferOptions};
 use crate::http::{Header, Target};
 use crate::sink::naming::file_name_from_url;
 use crate::sink::{Prefault, SinkOptions};
+use crate::tls::{TlsSettings, TrustOptions};
 
 /// What the engine thread tells this one.
 enum Report {
@@ -273,6 +274,11 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         read_timeout: seconds("read-timeout", args.read_timeout)?
             .or(timeout)
             .unwrap_or(defaults.read_timeout),
+        tls: TlsSettings::new(TrustOptions {
+            ca_certificate: args.ca_certificate.clone(),
+            ca_directory: args.ca_directory.clone(),
+            no_check_certificate: args.no_check_certificate,
+        }),
         ..defaults
     };
     let headers = args
@@ -317,6 +323,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         headers,
         user_agent: args.user_agent.clone(),
         max_redirect: args.max_redirect,
+        https_only: args.https_only,
         tries: args.tries,
         transfer,
         ..FetchOptions::default()
