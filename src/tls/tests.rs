@@ -389,3 +389,20 @@ fn ip_address_hosts_are_checked_against_ip_names() {
     assert!(super::config::server_name("10.0.0.2").is_ok());
     assert!(super::config::server_name("bad name!").is_err());
 }
+
+#[test]
+fn a_ca_directory_is_trusted_like_a_ca_file() {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("a.pem"), &ca.pem).unwrap();
+    std::fs::write(dir.path().join("b.pem"), &Authority::new("other").pem).unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let server = server_config(cert, &key, &[&rustls::version::TLS13]);
+    let client = TlsSettings::new(TrustOptions {
+        ca_directory: Some(dir.path().to_path_buf()),
+        ..TrustOptions::default()
+    });
+    let response = body(5000);
+    let outcome = converse(client, server, &response, Ending::CloseNotify, 1448, false).unwrap();
+    assert!(outcome.plaintext == response);
+}
