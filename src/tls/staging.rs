@@ -11,9 +11,9 @@
 //!           0        start                in_order                              capacity
 //! ```
 //!
-//! Consumed bytes (records rustls is done with) are reclaimed by moving the live tail to
-//! the front, only when that is cheap or the free room runs short, so no byte is moved
-//! more than about once on average.
+//! Consumed bytes (records rustls is done with) are reclaimed once per batch by moving the
+//! live tail to the front, only when that is cheap (a partial record) or half the buffer is
+//! spent, so no byte is moved more than about once on average.
 
 use crate::tcp::assembler::Assembler;
 
@@ -100,6 +100,12 @@ impl Staging {
     pub(crate) fn consume(&mut self, count: usize) {
         let live = (self.in_order - self.base) as usize - self.start;
         self.start += count.min(live);
+    }
+
+    /// Gives the consumed bytes' room back to the window, if moving what follows them is
+    /// cheap or half the buffer is spent. Called once per batch, after every complete
+    /// record was consumed, when usually only a partial record is left to move.
+    pub(crate) fn reclaim(&mut self) {
         let tail = (self.written_end - self.base) as usize - self.start;
         if self.start > 0 && (tail <= CHEAP_MOVE || self.start >= self.buffer.len() / 2) {
             self.compact();
@@ -141,6 +147,8 @@ mod tests {
         assert_eq!(staging.live_mut(), b"abcdef");
         staging.consume(4);
         assert_eq!(staging.live_mut(), b"ef");
+        assert_eq!(staging.window_end(), 16);
+        staging.reclaim();
         // Cheap to move: the two live bytes went to the front.
         assert_eq!(staging.window_end(), 4 + 16);
         assert!(staging.store(6, b"ghij"));
@@ -170,6 +178,7 @@ mod tests {
         assert!(staging.store(0, b"abcd"));
         assert_eq!(staging.live_mut(), b"abcdefgh");
         staging.consume(8);
+        staging.reclaim();
         assert_eq!(staging.window_end(), 16);
         assert!(staging.store(8, b"ijklmnop"));
         assert_eq!(staging.live_mut(), b"ijklmnop");

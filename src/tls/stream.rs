@@ -180,6 +180,7 @@ impl TlsStream {
             }
             staging.consume(discard);
             if blocked {
+                staging.reclaim();
                 return Ok(());
             }
         }
