@@ -15,13 +15,14 @@
 //!    when the writer outruns it does `write_at` populate the next window itself (see
 //!    [`Prefault`] and [`Background`]).
 //! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, the contiguous prefix
-//!    is recorded as trusted. By default ([`FsyncPolicy::Off`]) that is one `pwrite` of the
-//!    record: the bytes it claims are in the page cache already, which outlives the process
-//!    (`durability.rs`). Under [`FsyncPolicy::On`] the prefix is msynced *before* it is
-//!    recorded, by the flusher thread (`flush.rs`), so the busy-poll thread only asks; without
-//!    a flusher, in two phases so the writer never waits for much: the range whose writeback
-//!    was started at the previous checkpoint is msynced (mostly clean by then) and recorded,
-//!    and writeback of the newly contiguous bytes is started (sync_file_range).
+//!    is recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
+//!    asks. By default ([`FsyncPolicy::Off`]) that is one `pwrite` of the record: the bytes it
+//!    claims are in the page cache already, which outlives the process (`durability.rs`).
+//!    Under [`FsyncPolicy::On`] the prefix is msynced *before* it is recorded. Without a
+//!    flusher the writer does it itself: without syncs at once; with syncs in two phases so
+//!    the writer never waits for much: the range whose writeback was started at the previous
+//!    checkpoint is msynced (mostly clean by then) and recorded, and writeback of the newly
+//!    contiguous bytes is started (sync_file_range).
 //! 4. **finish**: trim to the exact length (if the file is longer), rename to `NAME`, delete
 //!    the control record; under `On` with an msync and fsync before the rename and a sync of
 //!    the directory after it. The mapping is unmapped on a thread of its own, off the path to
@@ -352,9 +353,9 @@ impl FileSink {
         if preparer.is_none() && matches!(self.prefault, Prefault::PopulateWrite { .. }) {
             *preparer = Preparer::start(mapping.range(), self.prefaulted_end, window, core).ok();
         }
-        // Without syncs a checkpoint is one pwrite: not worth a thread.
+        // Also without syncs, where a checkpoint is one pwrite of the record: it keeps that
+        // call (and the record's encoding) off the busy-poll thread.
         if flusher.is_none()
-            && self.durability.syncs()
             && let Some(control) = self.control.take()
         {
             match Flusher::start(mapping.range(), control, self.durable, core) {
@@ -770,6 +771,16 @@ mod tests {
         (name, body(len), sink)
     }
 
+    /// Waits (bounded) until the sink reports `want` bytes recorded, for checkpoints that a
+    /// flusher thread makes; returns what it reports then.
+    fn wait_durable(sink: &FileSink, want: u64) -> u64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sink.durable_len() < want && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sink.durable_len()
+    }
+
     /// Writes `data[range]` for each range in `chunks`.
     fn write_chunks(sink: &mut FileSink, data: &[u8], chunks: &[(usize, usize)]) {
         for &(start, end) in chunks {
@@ -1040,11 +1051,7 @@ mod tests {
         let now = Instant::ZERO;
         write_chunks(&mut sink, &data, &[(0, 20_000), (30_000, 90_000)]);
         sink.poll_checkpoint(now).expect("due: asks for 0..20000");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sink.durable_len() < 20_000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(wait_durable(&sink, 20_000), 20_000);
         assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
         write_chunks(&mut sink, &data, &[(20_000, 30_000), (90_000, 100_000)]);
         assert_eq!(sink.finish().expect("finish"), 100_000);
@@ -1053,8 +1060,9 @@ mod tests {
     }
 
     /// The default policy makes no msync, fsync or fdatasync call, from open through
-    /// checkpoints to finish or abandon, and records a checkpoint as soon as it is due: the
-    /// bytes are in the page cache, which outlives the process. `On` syncs.
+    /// checkpoints to finish or abandon, and records all that is contiguous when a checkpoint
+    /// is due (with a flusher: moments later), not what the previous one started to write
+    /// back: the bytes are in the page cache, which outlives the process. `On` syncs.
     #[test]
     fn without_fsync_no_sync_call_is_made_and_checkpoints_record_at_once() {
         for background in [None, SinkOptions::default().background] {
@@ -1069,11 +1077,11 @@ mod tests {
             let calls = sink.sync_calls();
             write_chunks(&mut sink, &data, &[(0, 20_000), (30_000, 90_000)]);
             sink.poll_checkpoint(Instant::ZERO).expect("due");
-            assert_eq!(sink.durable_len(), 20_000, "{background:?}");
+            assert_eq!(wait_durable(&sink, 20_000), 20_000, "{background:?}");
             assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
             write_chunks(&mut sink, &data, &[(20_000, 30_000), (90_000, 100_000)]);
             sink.poll_checkpoint(Instant::ZERO).expect("due");
-            assert_eq!(sink.durable_len(), 100_000, "{background:?}");
+            assert_eq!(wait_durable(&sink, 100_000), 100_000, "{background:?}");
             assert_eq!(sink.finish().expect("finish"), 100_000);
             assert_eq!(std::fs::read(&name).expect("final"), data);
             assert_eq!(calls.get(), 0, "{background:?}");
@@ -1157,7 +1165,7 @@ mod tests {
         let (_, data, mut sink) = open_fresh(dir, 4_000_000, &options);
         write_chunks(&mut sink, &data, &[(0, 3_000_000), (3_500_000, 4_000_000)]);
         sink.poll_checkpoint(Instant::ZERO).expect("due");
-        assert_eq!(sink.durable_len(), 3_000_000);
+        assert_eq!(wait_durable(&sink, 3_000_000), 3_000_000);
         assert_eq!(sink.sync_calls().get(), 0);
         println!("{CHECKPOINTED}");
         // The parent kills us long before this ends; if it does not, fail.

@@ -3,9 +3,9 @@
 //!
 //! A checkpoint (docs/sink.md) is two steps that must happen in this order: the bytes
 //! `durable..upto` of the mapping are written back and waited for (msync MS_SYNC), *then* the
-//! control record says `upto` (written and fdatasync'd). The file sink starts a flusher only
-//! under `--fsync-policy on` (`durability.rs`): without syncs a checkpoint is one `pwrite` of
-//! the record, which the writer makes itself. On the busy-poll thread these calls
+//! control record says `upto` (written and fdatasync'd). Under `--fsync-policy off` (the
+//! default, `durability.rs`) both syncs are skipped and a checkpoint is one `pwrite` of the
+//! record, still made here so that the busy-poll thread neither encodes nor writes it. On the busy-poll thread these calls
 //! stalled the loop for a few milliseconds every 250 ms, and up to 20 ms at the 99.9th
 //! percentile (docs/benchmarks.md). Here the writer only asks:
 //!
