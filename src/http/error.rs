@@ -10,9 +10,6 @@ pub enum HttpError {
     /// The user's URL could not be parsed at all.
     #[error("cannot parse URL '{url}': {reason}")]
     InvalidUrl { url: String, reason: String },
-    /// An `https://` URL: TLS is not implemented.
-    #[error("HTTPS is not supported yet: '{url}' needs TLS, which xdpget does not speak")]
-    HttpsUnsupported { url: String },
     /// Any scheme other than `http` and `https`.
     #[error("{url}: Unsupported scheme '{scheme}'")]
     UnsupportedScheme { scheme: String, url: String },
@@ -144,8 +141,7 @@ impl HttpError {
         use HttpError::*;
         match self {
             // wget: a URL it cannot parse or use is URLERROR, exit 1.
-            HttpsUnsupported { .. }
-            | CredentialsUnsupported { .. }
+            CredentialsUnsupported { .. }
             | InvalidUrl { .. }
             | UnsupportedScheme { .. }
             | MissingHost { .. } => 1,
@@ -186,8 +182,8 @@ mod tests {
     #[test]
     fn exit_codes_follow_wget() {
         assert_eq!(
-            HttpError::HttpsUnsupported {
-                url: "https://a/".into()
+            HttpError::CredentialsUnsupported {
+                url: "http://u@a/".into()
             }
             .exit_code(),
             1
