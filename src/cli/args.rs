@@ -27,6 +27,7 @@ Exit status (as wget): 0 ok, 1 generic error, 2 bad option or URL, 3 file I/O er
     version,
     after_help = EXAMPLES,
     args_conflicts_with_subcommands = true,
+    next_help_heading = "Startup",
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
@@ -96,154 +97,192 @@ pub struct DownloadArgs {
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// Network interface to use [default: the interface of the default route].
-    #[arg(long, value_name = "IFACE")]
-    pub iface: Option<String>,
-
-    /// Packet driver.
-    #[arg(long, value_enum, default_value_t = DriverChoice::Auto)]
-    pub driver: DriverChoice,
+    /// Print nothing but errors.
+    #[arg(help_heading = "Logging", short = 'q', long)]
+    pub quiet: bool,
 
     /// Write the document to FILE ('-' for standard output).
-    #[arg(short = 'O', long = "output-document", value_name = "FILE")]
+    #[arg(
+        help_heading = "Download",
+        short = 'O',
+        long = "output-document",
+        value_name = "FILE"
+    )]
     pub output_document: Option<PathBuf>,
 
     /// Save files under DIR.
-    #[arg(short = 'P', long = "directory-prefix", value_name = "DIR")]
+    #[arg(
+        help_heading = "Directories",
+        short = 'P',
+        long = "directory-prefix",
+        value_name = "DIR"
+    )]
     pub directory_prefix: Option<PathBuf>,
 
     /// Resume a partially downloaded file.
-    #[arg(short = 'c', long = "continue")]
+    #[arg(help_heading = "Download", short = 'c', long = "continue")]
     pub resume: bool,
 
-    /// Print nothing but errors.
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-
     /// Progress display [default: bar on a terminal, none otherwise].
-    #[arg(long, value_enum, value_name = "STYLE")]
+    #[arg(help_heading = "Download", long, value_enum, value_name = "STYLE")]
     pub progress: Option<ProgressStyle>,
 
     /// Number of tries per URL (0 means unlimited); fatal errors are not retried.
-    #[arg(short = 't', long, default_value_t = 20, value_name = "N")]
+    #[arg(
+        help_heading = "Download",
+        short = 't',
+        long,
+        default_value_t = 20,
+        value_name = "N"
+    )]
     pub tries: u32,
 
     /// Set connect and read timeouts at once, in seconds.
-    #[arg(short = 'T', long, value_name = "SECONDS")]
+    #[arg(help_heading = "Download", short = 'T', long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 
     /// Connect timeout in seconds [default: 15].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(help_heading = "Download", long, value_name = "SECONDS")]
     pub connect_timeout: Option<f64>,
 
     /// Read (idle) timeout in seconds [default: 900, as wget].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(help_heading = "Download", long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
 
     /// Maximum redirections to follow.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(help_heading = "HTTP", long, default_value_t = 20, value_name = "N")]
     pub max_redirect: u32,
 
     /// Extra request header, e.g. --header 'Accept-Language: en' (repeatable).
-    #[arg(long = "header", value_name = "HEADER")]
+    #[arg(help_heading = "HTTP", long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
     /// User-Agent to send [default: xdpget/VERSION].
-    #[arg(short = 'U', long, value_name = "AGENT")]
+    #[arg(help_heading = "HTTP", short = 'U', long, value_name = "AGENT")]
     pub user_agent: Option<String>,
 
     /// Only check that the URL exists (HEAD request); download nothing.
-    #[arg(long)]
+    #[arg(help_heading = "Download", long)]
     pub spider: bool,
 
+    /// Trust the certificate authorities in FILE (PEM), besides the system's.
+    #[arg(help_heading = "HTTPS", long, value_name = "FILE")]
+    pub ca_certificate: Option<PathBuf>,
+
+    /// Trust the certificate authorities in the PEM files in DIR, besides the system's.
+    #[arg(help_heading = "HTTPS", long, value_name = "DIR")]
+    pub ca_directory: Option<PathBuf>,
+
+    /// Do not check the server's certificate (insecure: prints a warning).
+    #[arg(help_heading = "HTTPS", long)]
+    pub no_check_certificate: bool,
+
+    /// Refuse http:// URLs, including redirects to them.
+    #[arg(help_heading = "HTTPS", long)]
+    pub https_only: bool,
+
+    /// Network interface to use [default: the interface of the default route].
+    #[arg(help_heading = "xdpget's own", long, value_name = "IFACE")]
+    pub iface: Option<String>,
+
+    /// Packet driver.
+    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = DriverChoice::Auto)]
+    pub driver: DriverChoice,
+
     /// Local TCP ports xdpget owns while it runs (reserved from the kernel).
-    #[arg(long, default_value = "61000-61099", value_name = "LOW-HIGH")]
+    #[arg(
+        help_heading = "xdpget's own",
+        long,
+        default_value = "61000-61099",
+        value_name = "LOW-HIGH"
+    )]
     pub port_range: String,
 
     /// NIC receive queue to bind [default: every queue the flow may land on].
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "xdpget's own", long, value_name = "N")]
     pub queue: Option<u32>,
 
     /// CPU core for the busy-poll thread [default: the last core the NIC's receive
     /// interrupts do not land on].
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "xdpget's own", long, value_name = "N")]
     pub core: Option<usize>,
 
     /// Acknowledge every N full-sized segments within a receive batch (RFC 5681: 2). More
     /// means fewer ACKs ("stretch ACKs", as Linux sends when it drains a backlog); every
     /// batch still ends with an ACK.
-    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(help_heading = "xdpget's own", long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub ack_every: u16,
 
     /// Offer SACK (RFC 2018) and report out-of-order blocks, so that a sender that knows
     /// SACK repairs every loss of a window in one round trip. Off by default: the engine is
     /// SACK-less by design, and recovers Reno-style (slowly under loss).
-    #[arg(long)]
+    #[arg(help_heading = "xdpget's own", long)]
     pub sack: bool,
 
     /// How the output mapping is prepared ahead of the write front (for measurements).
-    #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
+    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
     pub prefault: PrefaultChoice,
 
     /// Wait for the disk (msync, fsync) before recording progress for -c and before the
     /// file gets its name, so that a power loss loses nothing reported done. Off by default:
     /// a crash or kill of xdpget itself never needs it (docs/sink.md).
-    #[arg(long, value_enum, default_value_t = FsyncChoice::Off, value_name = "on|off")]
+    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = FsyncChoice::Off, value_name = "on|off")]
     pub fsync_policy: FsyncChoice,
 
     /// Print latency histograms and driver counters at the end.
-    #[arg(long)]
+    #[arg(help_heading = "xdpget's own", long)]
     pub stats: bool,
 
     /// Write the same statistics as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "xdpget's own", long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
 
     /// Record every frame sent and received to FILE (pcap, opens in Wireshark).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "xdpget's own", long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
 
     /// Print the server's response heads (to standard error, as wget).
-    #[arg(short = 'S', long)]
+    #[arg(help_heading = "Logging", short = 'S', long)]
     pub server_response: bool,
 
     /// User name for authentication (Basic); a user in the URL wins.
-    #[arg(long, value_name = "USER")]
+    #[arg(help_heading = "Download", long, value_name = "USER")]
     pub user: Option<String>,
 
     /// Password for authentication (Basic); a password in the URL wins.
-    #[arg(long, value_name = "PASS")]
+    #[arg(help_heading = "Download", long, value_name = "PASS")]
     pub password: Option<String>,
 
     /// User name for HTTP (overrides --user).
-    #[arg(long, value_name = "USER")]
+    #[arg(help_heading = "HTTP", long, value_name = "USER")]
     pub http_user: Option<String>,
 
     /// Password for HTTP (overrides --password).
-    #[arg(long, value_name = "PASS")]
+    #[arg(help_heading = "HTTP", long, value_name = "PASS")]
     pub http_password: Option<String>,
 
     /// Keep the download time as the file's time (by default the file gets the server's
     /// Last-Modified, as in wget).
-    #[arg(long)]
+    #[arg(help_heading = "Download", long)]
     pub no_use_server_timestamps: bool,
 
     /// Download only when the server's file is newer than the local one (If-Modified-Since,
     /// else size and date).
-    #[arg(short = 'N', long)]
+    #[arg(help_heading = "Download", short = 'N', long)]
     pub timestamping: bool,
 
     /// -nc: skip a download whose file already exists (instead of saving NAME.1).
-    #[arg(long)]
+    #[arg(help_heading = "Download", long)]
     pub no_clobber: bool,
 
     /// Name the file as the server's Content-Disposition header says (made safe: no
     /// directories, no leading dots, no control characters).
-    #[arg(long)]
+    #[arg(help_heading = "HTTP", long)]
     pub content_disposition: bool,
 
     /// Log to FILE instead of standard error (truncating it).
     #[arg(
+        help_heading = "Logging",
         short = 'o',
         long = "output-file",
         value_name = "FILE",
@@ -252,39 +291,39 @@ pub struct DownloadArgs {
     pub output_file: Option<PathBuf>,
 
     /// Append the log to FILE instead of standard error.
-    #[arg(short = 'a', long = "append-output", value_name = "FILE")]
+    #[arg(
+        help_heading = "Logging",
+        short = 'a',
+        long = "append-output",
+        value_name = "FILE"
+    )]
     pub append_output: Option<PathBuf>,
 
     /// Wait 1, 2, ... up to SECONDS between retries of a failed try.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(
+        help_heading = "Download",
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
     pub waitretry: f64,
 
     /// Retry when the server refuses the connection (wget gives up at once by default).
-    #[arg(long)]
+    #[arg(help_heading = "Download", long)]
     pub retry_connrefused: bool,
 
     /// Retry on these HTTP statuses, e.g. --retry-on-http-error=503,504.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Download",
+        long,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
     pub retry_on_http_error: Vec<u16>,
 
     /// Ignore Content-Length: read the body until the server closes the connection.
-    #[arg(long)]
+    #[arg(help_heading = "HTTP", long)]
     pub ignore_length: bool,
-    /// Trust the certificate authorities in FILE (PEM), besides the system's.
-    #[arg(long, value_name = "FILE")]
-    pub ca_certificate: Option<PathBuf>,
-
-    /// Trust the certificate authorities in the PEM files in DIR, besides the system's.
-    #[arg(long, value_name = "DIR")]
-    pub ca_directory: Option<PathBuf>,
-
-    /// Do not check the server's certificate (insecure: prints a warning).
-    #[arg(long)]
-    pub no_check_certificate: bool,
-
-    /// Refuse http:// URLs, including redirects to them.
-    #[arg(long)]
-    pub https_only: bool,
 }
 
 #[derive(Debug, Args)]
