@@ -10,8 +10,11 @@ mod checks;
 
 use std::path::Path;
 
+/// The checks of one target: panics on an input that breaks them.
+type Checks = fn(&[u8]);
+
 /// The fuzz targets (fuzz/Cargo.toml), each with its checks.
-const TARGETS: [(&str, fn(&[u8])); 7] = [
+const TARGETS: [(&str, Checks); 7] = [
     ("arp", checks::arp),
     ("chunked", checks::chunked),
     ("ethernet", checks::ethernet),

@@ -260,6 +260,23 @@ pub struct SimArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// A speed in bytes per second: `1000`, `10K`, `2M` (aria2's suffixes, 1024-based).
+fn parse_speed(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.strip_suffix(['K', 'k']) {
+        Some(digits) => (digits, 1u64 << 10),
+        None => match text.strip_suffix(['M', 'm']) {
+            Some(digits) => (digits, 1u64 << 20),
+            None => (text, 1),
+        },
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a positive number of bytes per second"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,21 +298,4 @@ mod tests {
         let err = Cli::try_parse_from(["xdpget"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "wget's exit code for a parse error");
     }
-}
-
-/// A speed in bytes per second: `1000`, `10K`, `2M` (aria2's suffixes, 1024-based).
-fn parse_speed(text: &str) -> Result<u64, String> {
-    let (digits, unit) = match text.strip_suffix(['K', 'k']) {
-        Some(digits) => (digits, 1u64 << 10),
-        None => match text.strip_suffix(['M', 'm']) {
-            Some(digits) => (digits, 1u64 << 20),
-            None => (text, 1),
-        },
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("'{text}' is not a positive number of bytes per second"))
 }

@@ -317,18 +317,17 @@ impl Network for LeastPrivilege {
         &mut self,
         remote: std::net::SocketAddrV4,
     ) -> Result<(&mut Self::Driver, crate::engine::endpoint::Endpoint), EngineError> {
-        // Set-up happens in the first open; later opens only look up routes and neighbours.
-        let LeastPrivilege {
-            inner,
-            reports,
-            transition,
-            ..
-        } = self;
-        let opened = inner.open(remote);
-        if opened.is_ok() && transition.is_none() {
-            *transition = Some(drop_privileges(reports));
+        // Set-up happens in the first open; later opens only look up routes and neighbours
+        // (and reuse what the first set up). So after the first one succeeds, its notices
+        // (a fallback to the raw driver, say) are shown at once, and privileges dropped.
+        if self.transition.is_none() {
+            self.inner.open(remote)?;
+            for line in self.inner.take_notices() {
+                let _ = self.reports.send(Report::Notice(line));
+            }
+            self.transition = Some(drop_privileges(&self.reports));
         }
-        opened
+        self.inner.open(remote)
     }
 
     fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
