@@ -112,9 +112,22 @@ fn take_stale_in(
     stale
 }
 
-/// Whether process `pid` still runs (in this pid namespace).
+/// Whether process `pid` still runs (in this pid namespace). A zombie (killed, not yet
+/// reaped by its parent) no longer runs: its descriptors are closed and it will never
+/// clean up.
 pub(crate) fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !is_zombie(&stat),
+        Err(_) => false,
+    }
+}
+
+/// Whether a `/proc/PID/stat` line says zombie or dead: the state is the field after the
+/// command name, which is in parentheses and may itself hold spaces and parentheses.
+fn is_zombie(stat: &str) -> bool {
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 /// The inode of this thread's network namespace: sysctls and interfaces are per namespace.
@@ -149,6 +162,9 @@ mod tests {
         assert_eq!(namespace_inode("net:[4026531840]"), Some(4_026_531_840));
         assert_eq!(namespace_inode("mnt:[1]"), None);
         assert!(namespace().is_ok());
+        assert!(is_zombie("4242 (xdp get) Z 1 4242"));
+        assert!(!is_zombie("4242 (a) b) S 1 4242"));
+        assert!(process_alive(std::process::id()));
         fs::remove_dir_all(&root).unwrap();
     }
 }
