@@ -69,6 +69,15 @@ pub enum PrefaultChoice {
     Pwrite,
 }
 
+/// `--fsync-policy` (wget2's option): when the output file waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FsyncChoice {
+    /// Never (as wget and curl): safe against xdpget dying at any moment, not a power loss.
+    Off,
+    /// Progress is synced before it is recorded, the file before and after its rename.
+    On,
+}
+
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressStyle {
@@ -187,6 +196,12 @@ pub struct DownloadArgs {
     /// How the output mapping is prepared ahead of the write front (for measurements).
     #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
     pub prefault: PrefaultChoice,
+
+    /// Wait for the disk (msync, fsync) before recording progress for -c and before the
+    /// file gets its name, so that a power loss loses nothing reported done. Off by default:
+    /// a crash or kill of xdpget itself never needs it (docs/sink.md).
+    #[arg(long, value_enum, default_value_t = FsyncChoice::Off, value_name = "on|off")]
+    pub fsync_policy: FsyncChoice,
 
     /// Print latency histograms and driver counters at the end.
     #[arg(long)]

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::args::{DownloadArgs, DriverChoice, PrefaultChoice, ProgressStyle};
+use super::args::{DownloadArgs, DriverChoice, FsyncChoice, PrefaultChoice, ProgressStyle};
 use super::exit::Exit;
 use super::privileges;
 use super::progress::{Display, default_style, summary_line};
@@ -27,7 +27,7 @@ use crate::http::{Header, Target};
 use crate::net::nft::NftGuard;
 use crate::net::ports::{PortSet, ReservedPorts};
 use crate::sink::naming::file_name_from_url;
-use crate::sink::{Prefault, SinkOptions};
+use crate::sink::{FsyncPolicy, Prefault, SinkOptions};
 
 /// What the engine thread tells this one.
 enum Report {
@@ -439,6 +439,10 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
             .background
             .filter(|_| args.prefault == PrefaultChoice::Populate),
         use_pwrite: args.prefault == PrefaultChoice::Pwrite,
+        fsync: match args.fsync_policy {
+            FsyncChoice::Off => FsyncPolicy::Off,
+            FsyncChoice::On => FsyncPolicy::On,
+        },
         ..defaults_sink
     };
     Ok(FetchOptions {
@@ -577,6 +581,20 @@ fn write_stats_json(path: &PathBuf, stats: &EngineStats, driver: &[String]) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fsync_policy_is_off_by_default_and_on_when_asked() {
+        use super::super::args::Cli;
+        use clap::Parser;
+        let policy = |extra: &[&str]| {
+            let argv = ["xdpget"].iter().chain(extra).chain(&["http://h/a"]);
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            fetch_options(&cli.download).expect("options").sink.fsync
+        };
+        assert_eq!(policy(&[]), FsyncPolicy::Off);
+        assert_eq!(policy(&["--fsync-policy", "on"]), FsyncPolicy::On);
+        assert_eq!(policy(&["--fsync-policy", "off"]), FsyncPolicy::Off);
+    }
 
     #[test]
     fn port_ranges_parse_strictly() {
