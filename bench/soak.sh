@@ -2,7 +2,7 @@
 # Soak test, run by hand (not in CI): many downloads in a row on a bridged testbed with
 # loss, alternating the AF_XDP and raw drivers, checking after each one that the file is
 # byte-exact and that nothing accumulates: the process's open descriptors and RSS (sampled
-# while it runs), the kernel's AF_XDP sockets in the client namespace (/proc/net/xdp),
+# while it runs), the kernel's AF_XDP sockets in the client namespace (`ss --xdp`),
 # nftables tables of xdpget and reserved ports (after it exits).
 #
 #   sudo bench/soak.sh                       # 200 downloads of 64 MiB at 1 % loss
@@ -57,8 +57,9 @@ file=$size.bin
 url=http://10.77.0.2/$file
 expected=$(cd "$work/testbed/www" && sha256sum "$file" | cut -d' ' -f1)
 ports_before=$(ip netns exec "$ns" cat /proc/sys/net/ipv4/ip_local_reserved_ports)
-# AF_XDP sockets in the client namespace: /proc/net/xdp has a header line, then one per socket.
-xdp_sockets() { ip netns exec "$ns" cat /proc/net/xdp 2>/dev/null | tail -n +2 | wc -l; }
+# AF_XDP sockets in the client namespace, by the kernel's socket diagnostics (xsk_diag):
+# `ss --xdp` prints a header line, then one line per socket.
+xdp_sockets() { { ip netns exec "$ns" ss -a -n --xdp 2>/dev/null || true; } | tail -n +2 | wc -l; }
 xdp_before=$(xdp_sockets)
 
 declare -a last_fds last_rss
@@ -98,6 +99,10 @@ for i in $(seq 1 "$count"); do
   [ "$ports" = "$ports_before" ] || fail="$fail; reserved ports '$ports', were '$ports_before'"
   [ "$xdp_after" -eq "$xdp_before" ] || fail="$fail; $xdp_after AF_XDP sockets left, $xdp_before before"
   if [ -n "$fail" ]; then echo "soak: download $i ($driver) failed: ${fail#; }" >&2; exit 1; fi
+  if [ "$driver" = afxdp ] && [ "$xdp_during" -eq 0 ] && [ -z "${xdp_warned:-}" ]; then
+    echo "soak: ss --xdp saw no AF_XDP socket during an AF_XDP download (no xsk_diag in this kernel?): the socket count is not checked" >&2
+    xdp_warned=1
+  fi
   last_fds[$i]=$fds; last_rss[$i]=$rss
 done
 
