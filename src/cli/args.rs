@@ -140,6 +140,19 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
 
+    /// Give up (exit 4, the .part kept for -c) when fewer than BYTES per second arrive for
+    /// --speed-time seconds, as curl; K and M suffixes count 1024s [default time: 30 s].
+    #[arg(long, value_name = "BYTES", value_parser = parse_speed)]
+    pub speed_limit: Option<u64>,
+
+    /// Seconds the speed may stay below --speed-limit [default limit: 1 byte/s, as curl].
+    #[arg(long, value_name = "SECONDS")]
+    pub speed_time: Option<f64>,
+
+    /// aria2's name for --speed-limit.
+    #[arg(long, value_name = "BYTES", value_parser = parse_speed, conflicts_with = "speed_limit")]
+    pub lowest_speed_limit: Option<u64>,
+
     /// Maximum redirections to follow.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub max_redirect: u32,
@@ -277,6 +290,23 @@ pub struct SimArgs {
     /// Draw the same trace to FILE (SVG).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+}
+
+/// A speed in bytes per second: `1000`, `10K`, `2M` (aria2's suffixes, 1024-based).
+fn parse_speed(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.strip_suffix(['K', 'k']) {
+        Some(digits) => (digits, 1u64 << 10),
+        None => match text.strip_suffix(['M', 'm']) {
+            Some(digits) => (digits, 1u64 << 20),
+            None => (text, 1),
+        },
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a positive number of bytes per second"))
 }
 
 #[cfg(test)]

@@ -28,6 +28,12 @@ pub enum EngineError {
     RetransmissionsExhausted { remote: SocketAddrV4 },
     #[error("no data from {remote} for {seconds} s (read timeout)")]
     ReadTimeout { remote: SocketAddrV4, seconds: u64 },
+    #[error("{remote} sent fewer than {bytes_per_second} bytes/s for {seconds} s (--speed-limit)")]
+    TooSlow {
+        remote: SocketAddrV4,
+        bytes_per_second: u64,
+        seconds: u64,
+    },
     #[error("internal error: a segment did not fit its frame: {0}")]
     Frame(#[from] WireError),
     #[error("unable to resolve host address '{host}'")]
@@ -55,7 +61,8 @@ impl EngineError {
             | EngineError::Refused { .. }
             | EngineError::Reset { .. }
             | EngineError::RetransmissionsExhausted { .. }
-            | EngineError::ReadTimeout { .. } => 4,
+            | EngineError::ReadTimeout { .. }
+            | EngineError::TooSlow { .. } => 4,
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `/redirect/CODE/REST` | CODE with a relative `Location: /REST` |
 //! | `/status/CODE` | CODE with a short text body |
 //! | `/tohttps/REST` | 301 to `https://ADDRESS:TLS_PORT/REST` (with [`SimServer::with_tls`]) |
+//! | `/drip/N/FAST` | like `/file/N`, but content from offset FAST on goes one byte per second |
 //!
 //! With [`SimServer::with_tls`] the host also serves the same routes over TLS on a second
 //! port (`tls_server`): a complete response ends with `close_notify`, a `/short` one
@@ -24,6 +25,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::SimPeer;
 use super::content;
@@ -39,6 +41,9 @@ pub const CONTENT_SEED: u64 = 0x7864_7067_6574;
 
 /// Bytes generated per body piece handed to the connection.
 const PIECE: usize = 64 * 1024;
+
+/// The pace of `/drip` past its fast part: one byte per this long.
+const DRIP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Called after every event of the first connection with its gauges: traces and plots.
 pub type TraceHook = Box<dyn FnMut(Instant, &TcpStats)>;
@@ -89,6 +94,10 @@ struct Response {
     /// A generated piece waiting for room in the send buffer.
     outbox: Vec<u8>,
     outbox_sent: usize,
+    /// `/drip`: content from this offset on goes one byte per [`DRIP_INTERVAL`]
+    /// (`u64::MAX` for every other route), the next byte not before `drip_at`.
+    drip_from: u64,
+    drip_at: Option<Instant>,
 }
 
 impl SimServer {
@@ -220,7 +229,7 @@ impl SimPeer for SimServer {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mut result = None;
         for server in &mut self.connections {
-            server.pump();
+            server.pump(now);
             if let Some(segment) = server.connection.poll_transmit(now) {
                 server.ident = server.ident.wrapping_add(1);
                 result = server.template.emit(buf, server.ident, &segment).ok();
@@ -241,9 +250,14 @@ impl SimPeer for SimServer {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        let dripping = self
+            .connections
+            .iter()
+            .filter_map(|c| c.response.as_ref().and_then(Response::next_drip));
         self.connections
             .iter()
             .filter_map(|c| c.connection.poll_timeout())
+            .chain(dripping)
             .min()
     }
 
@@ -298,7 +312,7 @@ impl ServerConnection {
     }
 
     /// Moves response bytes into the connection's send buffer as room allows.
-    fn pump(&mut self) {
+    fn pump(&mut self, now: Instant) {
         if !self.pump_handshake() {
             return;
         }
@@ -306,22 +320,30 @@ impl ServerConnection {
             return;
         };
         loop {
-            if response.outbox_sent == response.outbox.len() && !response.refill() {
-                let complete = !response.cut && !response.close_notify_queued;
-                if let Some(tls) = self.tls.as_mut().filter(|_| !self.closed && complete) {
-                    // RFC 8446 §6.1: the response is complete.
-                    response.outbox.clear();
-                    response.outbox_sent = 0;
-                    tls.close_notify(&mut response.outbox);
-                    response.sealed = true;
-                    response.close_notify_queued = true;
-                    continue;
+            if response.outbox_sent == response.outbox.len() {
+                if response.next_drip().is_some_and(|at| at > now) {
+                    return;
                 }
-                if !self.closed {
-                    self.connection.close();
-                    self.closed = true;
+                if response.dripping() {
+                    response.drip_at = Some(now + DRIP_INTERVAL);
                 }
-                return;
+                if !response.refill() {
+                    let complete = !response.cut && !response.close_notify_queued;
+                    if let Some(tls) = self.tls.as_mut().filter(|_| !self.closed && complete) {
+                        // RFC 8446 §6.1: the response is complete.
+                        response.outbox.clear();
+                        response.outbox_sent = 0;
+                        tls.close_notify(&mut response.outbox);
+                        response.sealed = true;
+                        response.close_notify_queued = true;
+                        continue;
+                    }
+                    if !self.closed {
+                        self.connection.close();
+                        self.closed = true;
+                    }
+                    return;
+                }
             }
             if let Some(tls) = self.tls.as_mut()
                 && response.outbox_sent == 0
@@ -342,6 +364,16 @@ impl ServerConnection {
 }
 
 impl Response {
+    /// The head is out and the next content byte is one to drip.
+    fn dripping(&self) -> bool {
+        self.head_queued == self.head.len() && self.next >= self.drip_from && self.next < self.end
+    }
+
+    /// When the next dripped byte may be queued, while dripping.
+    fn next_drip(&self) -> Option<Instant> {
+        self.drip_at.filter(|_| self.dripping())
+    }
+
     /// Generates the next piece into the outbox; false when the response is all queued.
     fn refill(&mut self) -> bool {
         self.outbox.clear();
@@ -354,10 +386,14 @@ impl Response {
         }
         if self.next < self.end {
             // Vary chunk sizes so chunk boundaries fall everywhere in segments.
-            let size = if self.chunked {
+            let size = if self.next >= self.drip_from {
+                1
+            } else if self.chunked {
                 (PIECE as u64 - (self.next % 4093)).min(self.end - self.next)
             } else {
-                (PIECE as u64).min(self.end - self.next)
+                (PIECE as u64)
+                    .min(self.end - self.next)
+                    .min(self.drip_from - self.next)
             } as usize;
             if self.chunked {
                 self.outbox
@@ -412,8 +448,12 @@ fn route(
 ) -> Response {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let number = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+    let drip_from = match parts.first().copied() {
+        Some("drip") => number(2).unwrap_or(0),
+        _ => u64::MAX,
+    };
     let (status, mut headers, body, chunked) = match (parts.first().copied(), number(1)) {
-        (Some("file"), Some(len)) => match range_start {
+        (Some("file" | "drip"), Some(len)) => match range_start {
             Some(start) if start >= len => (
                 416,
                 format!("Content-Range: bytes */{len}\r\nContent-Length: 0\r\n"),
@@ -487,6 +527,8 @@ fn route(
         close_notify_queued: false,
         outbox: Vec::with_capacity(PIECE + 64),
         outbox_sent: 0,
+        drip_from,
+        drip_at: None,
     }
 }
 
