@@ -341,7 +341,7 @@ fn first_answer_flags(pcap: &Path) -> Result<String, String> {
     records
         .iter()
         .filter_map(|record| xdpget::wire::parse_tcp_frame(&record.data, false).ok())
-        .find(|(_, ip, _)| ip.src_addr.to_string() == SERVER)
+        .find(|(_, ip, _)| ip.src_addr().to_string() == SERVER)
         .map(|(_, _, tcp)| {
             let flags = tcp.flags;
             match (flags.syn(), flags.ack(), flags.rst()) {

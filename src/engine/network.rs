@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::net::{Ipv4Addr, SocketAddrV4, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,11 +33,11 @@ use crate::wire::EthernetAddress;
 pub trait Network {
     type Driver: Driver;
 
-    /// The IPv4 address of `host` (DNS through the system resolver for real networks).
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError>;
+    /// The address of `host` (DNS through the system resolver for real networks).
+    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddr, EngineError>;
 
     /// Addresses for a new connection to `remote`, and the driver to run it on.
-    fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
+    fn open(&mut self, remote: SocketAddr) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
 
     /// Waits before a retry (real time, or virtual time in the simulator).
     fn pause(&mut self, duration: Duration) -> Result<(), EngineError>;
@@ -82,6 +82,8 @@ struct Opened {
     _nft: NftGuard,
     _ports: ReservedPorts,
     interface: Interface,
+    /// Our address: the source the kernel picked for the route to the server.
+    local: IpAddr,
 }
 
 impl NicNetwork {
@@ -116,18 +118,24 @@ impl NicNetwork {
         std::mem::take(&mut self.notices)
     }
 
-    fn open_interface(&mut self, remote: Ipv4Addr) -> Result<Opened, EngineError> {
+    /// Finds the interface from the kernel's route to `remote` (what `ip route get` answers);
+    /// with `--iface`, checks that the route leaves through it. Then sets up the guards and
+    /// the driver on that interface, for the route's source address.
+    fn open_interface(&mut self, remote: IpAddr) -> Result<Opened, EngineError> {
+        let route = Route::to(remote).map_err(setup)?;
         let name = match &self.interface_name {
-            Some(name) => name.clone(),
-            None => Interface::default_route_name().map_err(setup)?,
+            Some(name) => {
+                route.expect_interface(name).map_err(setup)?;
+                name.clone()
+            }
+            None => route.interface_name.clone(),
         };
         let interface = Interface::by_name(&name).map_err(setup)?;
-        let route = Route::to(remote).map_err(setup)?;
-        route.expect_interface(&interface.name).map_err(setup)?;
+        let local = route.source_address().map_err(setup)?;
         let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
         // nft runs while the driver is set up; both are done before the first packet.
-        let nft = NftGuard::begin(interface.ipv4, self.ports.clone()).map_err(setup)?;
-        let device = self.open_driver(&interface);
+        let nft = NftGuard::begin(local, self.ports.clone()).map_err(setup)?;
+        let device = self.open_driver(&interface, local);
         let nft = nft.wait().map_err(setup)?;
         let device = device?;
         let driver = if let Some(path) = &self.pcap {
@@ -143,13 +151,18 @@ impl NicNetwork {
             _nft: nft,
             _ports: ports,
             interface,
+            local,
         })
     }
 
-    fn open_driver(&mut self, interface: &Interface) -> Result<NicDevice, EngineError> {
+    fn open_driver(
+        &mut self,
+        interface: &Interface,
+        local: IpAddr,
+    ) -> Result<NicDevice, EngineError> {
         let afxdp = || {
             let steer = SteerConfig {
-                address: interface.ipv4,
+                address: local,
                 ports: self.ports.clone(),
             };
             let config = AfXdpConfig {
@@ -159,13 +172,7 @@ impl NicNetwork {
             };
             AfXdpDriver::open(interface, &steer, &config)
         };
-        let raw = || {
-            RawDriver::open(&RawConfig::new(
-                &interface.name,
-                interface.ipv4,
-                self.ports.clone(),
-            ))
-        };
+        let raw = || RawDriver::open(&RawConfig::new(&interface.name, local, self.ports.clone()));
         match self.kind {
             DriverKind::AfXdp => afxdp()
                 .map(|d| NicDevice::AfXdp(Box::new(d)))
@@ -192,35 +199,20 @@ impl NicNetwork {
 impl Network for NicNetwork {
     type Driver = NicDriver;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError> {
-        let addresses = (host, port)
-            .to_socket_addrs()
-            .map_err(|_| EngineError::Resolve {
-                host: host.to_string(),
-            })?;
-        let mut any = false;
-        for address in addresses {
-            any = true;
-            if let std::net::SocketAddr::V4(v4) = address {
-                return Ok(v4);
-            }
-        }
-        if any {
-            Err(EngineError::Setup(format!(
-                "{host} has only IPv6 addresses; xdpget speaks IPv4 only for now"
-            )))
-        } else {
-            Err(EngineError::Resolve {
-                host: host.to_string(),
-            })
-        }
+    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddr, EngineError> {
+        let unresolved = || EngineError::Resolve {
+            host: host.to_string(),
+        };
+        // An IPv6 literal comes out of the URL without its brackets and parses as itself.
+        let addresses = (host, port).to_socket_addrs().map_err(|_| unresolved())?;
+        addresses.into_iter().next().ok_or_else(unresolved)
     }
 
-    fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut NicDriver, Endpoint), EngineError> {
+    fn open(&mut self, remote: SocketAddr) -> Result<(&mut NicDriver, Endpoint), EngineError> {
         let opened = match self.opened.take() {
             Some(opened) => opened,
             None => {
-                let opened = self.open_interface(*remote.ip())?;
+                let opened = self.open_interface(remote.ip())?;
                 if let NicDevice::AfXdp(driver) = opened.driver.device() {
                     self.notices.extend(driver.notes().iter().cloned());
                 }
@@ -234,10 +226,22 @@ impl Network for NicNetwork {
         } else {
             port + 1
         };
-        let route = Route::to(*remote.ip()).map_err(setup)?;
+        let route = Route::to(remote.ip()).map_err(setup)?;
         route
             .expect_interface(&opened.interface.name)
             .map_err(setup)?;
+        let source = route.source_address().map_err(setup)?;
+        if source != opened.local {
+            // The guards and the driver listen on one address (a redirect to the other IP
+            // version, or to a host behind another source address).
+            return Err(EngineError::Setup(format!(
+                "{remote} is reached from {source}, but xdpget set up {} for this run",
+                opened.local
+            )));
+        }
+        // The route may have a smaller MTU than the interface (a route `mtu` attribute, or
+        // a Packet Too Big the kernel recorded): never send more than it carries.
+        let mtu = route.path_mtu(opened.interface.mtu);
         let mac = resolve_mac(
             opened.interface.index,
             &opened.interface.name,
@@ -248,9 +252,9 @@ impl Network for NicNetwork {
         let endpoint = Endpoint {
             local_mac: EthernetAddress(opened.interface.mac),
             next_hop_mac: EthernetAddress(mac),
-            local: SocketAddrV4::new(opened.interface.ipv4, port),
+            local: SocketAddr::new(opened.local, port),
             remote,
-            mtu: opened.interface.mtu as usize,
+            mtu: mtu as usize,
         };
         Ok((&mut opened.driver, endpoint))
     }
@@ -376,9 +380,9 @@ impl SimNetwork {
 impl Network for SimNetwork {
     type Driver = SimDriver<SimServer>;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError> {
-        match host.parse::<Ipv4Addr>() {
-            Ok(ip) => Ok(SocketAddrV4::new(ip, port)),
+    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddr, EngineError> {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => Ok(SocketAddr::new(ip, port)),
             Err(_) => Err(EngineError::Resolve {
                 host: host.to_string(),
             }),
@@ -387,14 +391,14 @@ impl Network for SimNetwork {
 
     fn open(
         &mut self,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
     ) -> Result<(&mut SimDriver<SimServer>, Endpoint), EngineError> {
         let port = self.next_port;
         self.next_port = self.next_port.wrapping_add(1).max(1024);
         let endpoint = Endpoint {
             local_mac: CLIENT_MAC,
             next_hop_mac: SERVER_MAC,
-            local: SocketAddrV4::new(*CLIENT_ADDRESS.ip(), port),
+            local: SocketAddr::new((*CLIENT_ADDRESS.ip()).into(), port),
             remote,
             mtu: self.mtu,
         };
