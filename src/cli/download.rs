@@ -12,12 +12,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::args::{DownloadArgs, DriverChoice, PrefaultChoice, ProgressStyle};
+use super::args::{DownloadArgs, DriverChoice, PrefaultChoice, PreferFamily, ProgressStyle};
 use super::exit::Exit;
 use super::privileges;
 use super::progress::{Display, default_style, summary_line};
 use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
-use crate::engine::network::{DriverKind, Network, NicNetwork};
+use crate::engine::network::{DriverKind, Families, Family, Network, NicNetwork};
 use crate::engine::progress::Progress;
 use crate::engine::stats::EngineStats;
 use crate::engine::{EngineError, TransferOptions};
@@ -102,6 +102,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         let progress = Arc::clone(&progress);
         let urls = args.urls.clone();
         let iface = args.iface.clone();
+        let families = families(args);
         let queue = args.queue;
         let pcap = args.pcap.clone();
         let core = cores.engine;
@@ -112,6 +113,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     core_affinity::set_for_current(core);
                 }
                 let mut network = NicNetwork::new(kind, iface, ports, queue, pcap);
+                network.set_families(families);
                 let mut stats = EngineStats::default();
                 for url in urls {
                     let _ = reports.send(Report::Started { url: url.clone() });
@@ -338,6 +340,21 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
         return Err(format!("{low}-{high} must be ascending and above 1023"));
     }
     Ok(low..=high)
+}
+
+/// `-4`, `-6` and `--prefer-family` as the engine's address order.
+fn families(args: &DownloadArgs) -> Families {
+    let only = match (args.inet4_only, args.inet6_only) {
+        (true, _) => Some(Family::Ipv4),
+        (_, true) => Some(Family::Ipv6),
+        _ => None,
+    };
+    let prefer = match args.prefer_family {
+        Some(PreferFamily::Ipv4) => Some(Family::Ipv4),
+        Some(PreferFamily::Ipv6) => Some(Family::Ipv6),
+        Some(PreferFamily::None) | None => None,
+    };
+    Families { only, prefer }
 }
 
 /// The cores the interface's receive interrupts land on (`--iface`, else the default

@@ -33,8 +33,9 @@ use crate::wire::EthernetAddress;
 pub trait Network {
     type Driver: Driver;
 
-    /// The address of `host` (DNS through the system resolver for real networks).
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddr, EngineError>;
+    /// The addresses of `host` to try, in order (DNS through the system resolver for real
+    /// networks, A and AAAA, then [`Families`] applied).
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError>;
 
     /// Addresses for a new connection to `remote`, and the driver to run it on.
     fn open(&mut self, remote: SocketAddr) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
@@ -47,6 +48,51 @@ pub trait Network {
 
     /// The driver's counters, if a driver was opened.
     fn driver_stats(&self) -> Option<DriverStats>;
+}
+
+/// Which address families to use and in which order: wget's `-4`/`--inet4-only`,
+/// `-6`/`--inet6-only` and `--prefer-family`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Families {
+    /// Use only this family (`-4` or `-6`).
+    pub only: Option<Family>,
+    /// Try this family's addresses first, each family in the resolver's order.
+    pub prefer: Option<Family>,
+}
+
+/// An IP version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    fn of(address: &SocketAddr) -> Family {
+        if address.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+impl Families {
+    /// The addresses to try, in order: without options the resolver's own order (getaddrinfo
+    /// already sorts by RFC 6724); `only` drops the other family; `prefer` moves its family
+    /// ahead, keeping the order within each family. A name with no address left is
+    /// unresolvable, as wget says for `-6` on a name with only A records.
+    pub fn order(&self, addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        let mut kept: Vec<SocketAddr> = addresses
+            .into_iter()
+            .filter(|address| self.only.is_none_or(|only| Family::of(address) == only))
+            .collect();
+        if let Some(prefer) = self.prefer {
+            // A stable sort: `false` (preferred) first, the rest in the resolver's order.
+            kept.sort_by_key(|address| Family::of(address) != prefer);
+        }
+        kept
+    }
 }
 
 /// A set-up failure (interface, route, neighbour, guards, driver) as the user's sentence.
@@ -73,6 +119,7 @@ pub struct NicNetwork {
     next_port: u16,
     notices: Vec<String>,
     opened: Option<Opened>,
+    families: Families,
 }
 
 /// Field order is drop order: the driver (and its XDP program) goes first, then the
@@ -110,7 +157,13 @@ impl NicNetwork {
             next_port,
             notices: Vec::new(),
             opened: None,
+            families: Families::default(),
         }
+    }
+
+    /// Sets which address families names resolve to (`-4`, `-6`, `--prefer-family`).
+    pub fn set_families(&mut self, families: Families) {
+        self.families = families;
     }
 
     /// One-line notices from set-up (fallbacks, generic XDP mode) for the user.
@@ -199,13 +252,18 @@ impl NicNetwork {
 impl Network for NicNetwork {
     type Driver = NicDriver;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddr, EngineError> {
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
         let unresolved = || EngineError::Resolve {
             host: host.to_string(),
         };
-        // An IPv6 literal comes out of the URL without its brackets and parses as itself.
+        // A and AAAA through getaddrinfo; an IPv6 literal comes out of the URL without its
+        // brackets and parses as itself.
         let addresses = (host, port).to_socket_addrs().map_err(|_| unresolved())?;
-        addresses.into_iter().next().ok_or_else(unresolved)
+        let ordered = self.families.order(addresses.collect());
+        if ordered.is_empty() {
+            return Err(unresolved());
+        }
+        Ok(ordered)
     }
 
     fn open(&mut self, remote: SocketAddr) -> Result<(&mut NicDriver, Endpoint), EngineError> {
@@ -380,9 +438,9 @@ impl SimNetwork {
 impl Network for SimNetwork {
     type Driver = SimDriver<SimServer>;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddr, EngineError> {
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
         match host.parse::<IpAddr>() {
-            Ok(ip) => Ok(SocketAddr::new(ip, port)),
+            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
             Err(_) => Err(EngineError::Resolve {
                 host: host.to_string(),
             }),
@@ -422,5 +480,66 @@ impl Network for SimNetwork {
 
     fn driver_stats(&self) -> Option<DriverStats> {
         Some(self.driver.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter()
+            .map(|text| SocketAddr::new(text.parse().unwrap(), 80))
+            .collect()
+    }
+
+    /// A name with both kinds of records, in a resolver's (RFC 6724) order.
+    const BOTH: [&str; 4] = ["fd00::2", "10.0.0.2", "fd00::3", "10.0.0.3"];
+
+    #[test]
+    fn default_keeps_the_resolver_order() {
+        let families = Families::default();
+        assert_eq!(families.order(addresses(&BOTH)), addresses(&BOTH));
+    }
+
+    #[test]
+    fn only_one_family() {
+        let v4 = Families {
+            only: Some(Family::Ipv4),
+            prefer: None,
+        };
+        assert_eq!(
+            v4.order(addresses(&BOTH)),
+            addresses(&["10.0.0.2", "10.0.0.3"])
+        );
+        let v6 = Families {
+            only: Some(Family::Ipv6),
+            prefer: Some(Family::Ipv4), // -6 wins over a preference, as in wget
+        };
+        assert_eq!(
+            v6.order(addresses(&BOTH)),
+            addresses(&["fd00::2", "fd00::3"])
+        );
+        assert!(v6.order(addresses(&["10.0.0.2"])).is_empty());
+    }
+
+    #[test]
+    fn preferred_family_first_in_resolver_order() {
+        let prefer_v4 = Families {
+            only: None,
+            prefer: Some(Family::Ipv4),
+        };
+        assert_eq!(
+            prefer_v4.order(addresses(&BOTH)),
+            addresses(&["10.0.0.2", "10.0.0.3", "fd00::2", "fd00::3"])
+        );
+        let prefer_v6 = Families {
+            only: None,
+            prefer: Some(Family::Ipv6),
+        };
+        assert_eq!(
+            prefer_v6.order(addresses(&["10.0.0.2", "fd00::2"])),
+            addresses(&["fd00::2", "10.0.0.2"])
+        );
     }
 }
