@@ -595,6 +595,127 @@ fn kill_9_then_resume(tb: &Testbed, driver: &str) -> Result<String, String> {
     tb.reserved_ports()
 }
 
+// ----------------------------------------------------------------------------- HTTPS
+
+/// wget's exit status for a TLS failure (certificate or handshake).
+const EXIT_TLS: i32 = 5;
+
+/// nginx's HTTPS server blocks (scripts/testbed.sh; the good one is on 443, the default):
+/// the port of each other case.
+const HTTPS_TLS12_ONLY: u16 = 8443;
+const HTTPS_TLS13_ONLY: u16 = 8444;
+const HTTPS_EXPIRED: u16 = 8445;
+const HTTPS_WRONG_NAME: u16 = 8446;
+const HTTPS_UNKNOWN_CA: u16 = 8447;
+
+#[test]
+fn https() {
+    if !support::root_or_skip("https") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("tls", "1M 256M", 0);
+    run_cases(
+        &tb,
+        &[
+            (
+                "1 MiB and 256 MiB over HTTPS, both drivers",
+                https_downloads,
+            ),
+            ("TLS 1.2-only and TLS 1.3-only servers", https_versions),
+            ("certificate failures exit 5", https_certificate_failures),
+            ("--no-check-certificate", https_no_check_certificate),
+            ("redirect http -> https", https_redirect),
+        ],
+    );
+}
+
+/// The testbed's CA (made by testbed.sh at `up`), for `--ca-certificate`.
+fn testbed_ca(tb: &Testbed) -> String {
+    tb.dir.join("tls/ca.pem").to_string_lossy().into_owned()
+}
+
+fn https_downloads(tb: &Testbed) -> Check {
+    let ca = testbed_ca(tb);
+    for driver in DRIVERS {
+        for file in ["1M.bin", "256M.bin"] {
+            let dir = tb.workdir(&format!("https-{driver}-{file}"));
+            let url = format!("https://{SERVER}/{file}");
+            let args = ["--ca-certificate", &ca, &url];
+            download_ok(tb, driver, &dir, &args, file, &tb.expected_sha256(file)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn https_versions(tb: &Testbed) -> Check {
+    let ca = testbed_ca(tb);
+    let expected = tb.expected_sha256("1M.bin")?;
+    for driver in DRIVERS {
+        for port in [HTTPS_TLS12_ONLY, HTTPS_TLS13_ONLY] {
+            let dir = tb.workdir(&format!("https-version-{driver}-{port}"));
+            let url = format!("https://{SERVER}:{port}/1M.bin");
+            let args = ["--ca-certificate", &ca, "-O", "out", &url];
+            download_ok(tb, driver, &dir, &args, "out", &expected)?;
+        }
+    }
+    Ok(())
+}
+
+fn https_certificate_failures(tb: &Testbed) -> Check {
+    let ca = testbed_ca(tb);
+    for driver in DRIVERS {
+        for (port, says) in [
+            (HTTPS_EXPIRED, "expired"),
+            (HTTPS_WRONG_NAME, "does not name"),
+            (
+                HTTPS_UNKNOWN_CA,
+                "not issued by a trusted certificate authority",
+            ),
+        ] {
+            let dir = tb.workdir(&format!("https-fail-{driver}-{port}"));
+            let url = format!("https://{SERVER}:{port}/1M.bin");
+            let run = tb.run_xdpget(driver, &dir, &["--ca-certificate", &ca, &url])?;
+            run.ensure_exit(EXIT_TLS)?;
+            ensure(run.output.contains(says), || {
+                format!("{}: no '{says}' in: {}", run.description, run.output)
+            })?;
+            ensure_absent(&dir, "1M.bin")?;
+            ensure_absent(&dir, "1M.bin.part")?;
+            tb.ensure_clean()?;
+        }
+    }
+    Ok(())
+}
+
+fn https_no_check_certificate(tb: &Testbed) -> Check {
+    let expected = tb.expected_sha256("1M.bin")?;
+    for port in [HTTPS_EXPIRED, HTTPS_WRONG_NAME, HTTPS_UNKNOWN_CA] {
+        let dir = tb.workdir(&format!("https-insecure-{port}"));
+        let url = format!("https://{SERVER}:{port}/1M.bin");
+        let args = ["--no-check-certificate", "-O", "out", &url];
+        let run = tb.run_xdpget("afxdp", &dir, &args)?;
+        run.ensure_exit(0)?;
+        ensure(run.output.contains("WARNING"), || {
+            format!("{}: no warning in: {}", run.description, run.output)
+        })?;
+        ensure_file_sha256(&dir.join("out"), &expected)?;
+    }
+    Ok(())
+}
+
+fn https_redirect(tb: &Testbed) -> Check {
+    let ca = testbed_ca(tb);
+    let expected = tb.expected_sha256("1M.bin")?;
+    for driver in DRIVERS {
+        let dir = tb.workdir(&format!("https-redirect-{driver}"));
+        let url = format!("http://{SERVER}/redirect/to-https");
+        let args = ["--ca-certificate", &ca, "-O", "out", &url];
+        download_ok(tb, driver, &dir, &args, "out", &expected)?;
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------------ IPv6, and no --iface
 
 /// The server's IPv6 address in every testbed (a ULA, RFC 4193; scripts/testbed.sh).

@@ -13,6 +13,7 @@ Examples:
   sudo xdpget --driver raw -c http://host/big.iso     force the raw-socket driver; resume
   sudo xdpget --stats --stats-json s.json URL         print latency histograms, save as JSON
   sudo xdpget --sack URL                              on a lossy link: offer SACK (RFC 2018)
+  sudo xdpget --ca-certificate ca.pem https://host/f  HTTPS, trusting one more authority
   xdpget sim --size 64MiB --rate 1Gbit --rtt 20ms --loss 1% --seed 7
                                                       watch our TCP engine on a simulated link
 
@@ -80,6 +81,15 @@ pub enum PrefaultChoice {
     Pwrite,
 }
 
+/// `--fsync-policy` (wget2's option): when the output file waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FsyncChoice {
+    /// Never (as wget and curl): safe against xdpget dying at any moment, not a power loss.
+    Off,
+    /// Progress is synced before it is recorded, the file before and after its rename.
+    On,
+}
+
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressStyle {
@@ -93,7 +103,7 @@ pub enum ProgressStyle {
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// The URLs to download (http:// only for now).
+    /// The URLs to download (http:// or https://).
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
 
@@ -198,6 +208,12 @@ pub struct DownloadArgs {
     #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
     pub prefault: PrefaultChoice,
 
+    /// Wait for the disk (msync, fsync) before recording progress for -c and before the
+    /// file gets its name, so that a power loss loses nothing reported done. Off by default:
+    /// a crash or kill of xdpget itself never needs it (docs/sink.md).
+    #[arg(long, value_enum, default_value_t = FsyncChoice::Off, value_name = "on|off")]
+    pub fsync_policy: FsyncChoice,
+
     /// Print latency histograms and driver counters at the end.
     #[arg(long)]
     pub stats: bool,
@@ -209,6 +225,22 @@ pub struct DownloadArgs {
     /// Record every frame sent and received to FILE (pcap, opens in Wireshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+
+    /// Trust the certificate authorities in FILE (PEM), besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_certificate: Option<PathBuf>,
+
+    /// Trust the certificate authorities in the PEM files in DIR, besides the system's.
+    #[arg(long, value_name = "DIR")]
+    pub ca_directory: Option<PathBuf>,
+
+    /// Do not check the server's certificate (insecure: prints a warning).
+    #[arg(long)]
+    pub no_check_certificate: bool,
+
+    /// Refuse http:// URLs, including redirects to them.
+    #[arg(long)]
+    pub https_only: bool,
 }
 
 #[derive(Debug, Args)]

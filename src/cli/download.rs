@@ -12,7 +12,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::args::{DownloadArgs, DriverChoice, PrefaultChoice, PreferFamily, ProgressStyle};
+use super::args::{
+    DownloadArgs, DriverChoice, FsyncChoice, PrefaultChoice, PreferFamily, ProgressStyle,
+};
 use super::exit::Exit;
 use super::privileges;
 use super::progress::{Display, default_style, summary_line};
@@ -23,7 +25,8 @@ use crate::engine::stats::EngineStats;
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::{Header, Target};
 use crate::sink::naming::file_name_from_url;
-use crate::sink::{Prefault, SinkOptions};
+use crate::sink::{FsyncPolicy, Prefault, SinkOptions};
+use crate::tls::{TlsSettings, TrustOptions};
 
 /// What the engine thread tells this one.
 enum Report {
@@ -275,6 +278,11 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         read_timeout: seconds("read-timeout", args.read_timeout)?
             .or(timeout)
             .unwrap_or(defaults.read_timeout),
+        tls: TlsSettings::new(TrustOptions {
+            ca_certificate: args.ca_certificate.clone(),
+            ca_directory: args.ca_directory.clone(),
+            no_check_certificate: args.no_check_certificate,
+        }),
         ..defaults
     };
     let headers = args
@@ -309,6 +317,10 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
             .background
             .filter(|_| args.prefault == PrefaultChoice::Populate),
         use_pwrite: args.prefault == PrefaultChoice::Pwrite,
+        fsync: match args.fsync_policy {
+            FsyncChoice::Off => FsyncPolicy::Off,
+            FsyncChoice::On => FsyncPolicy::On,
+        },
         ..defaults_sink
     };
     Ok(FetchOptions {
@@ -319,6 +331,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         headers,
         user_agent: args.user_agent.clone(),
         max_redirect: args.max_redirect,
+        https_only: args.https_only,
         tries: args.tries,
         transfer,
         ..FetchOptions::default()
@@ -430,6 +443,20 @@ fn write_stats_json(path: &PathBuf, stats: &EngineStats, driver: &[String]) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fsync_policy_is_off_by_default_and_on_when_asked() {
+        use super::super::args::Cli;
+        use clap::Parser;
+        let policy = |extra: &[&str]| {
+            let argv = ["xdpget"].iter().chain(extra).chain(&["http://h/a"]);
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            fetch_options(&cli.download).expect("options").sink.fsync
+        };
+        assert_eq!(policy(&[]), FsyncPolicy::Off);
+        assert_eq!(policy(&["--fsync-policy", "on"]), FsyncPolicy::On);
+        assert_eq!(policy(&["--fsync-policy", "off"]), FsyncPolicy::Off);
+    }
 
     #[test]
     fn port_ranges_parse_strictly() {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use crate::driver::DriverError;
 use crate::http::HttpError;
 use crate::sink::SinkError;
+use crate::tls::TlsError;
 use crate::wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,8 @@ pub enum EngineError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("connecting to {remote} timed out")]
     ConnectTimeout { remote: SocketAddr },
     #[error("connection to {remote} refused")]
@@ -38,11 +41,12 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// wget's exit code class: 3 file I/O, 4 network, others from the HTTP layer.
+    /// wget's exit code class: 3 file I/O, 4 network, 5 TLS, others from the HTTP layer.
     pub fn exit_code(&self) -> u8 {
         match self {
             EngineError::Http(e) => e.exit_code(),
             EngineError::Sink(_) => 3,
+            EngineError::Tls(e) => e.exit_code(),
             EngineError::Frame(_) | EngineError::Setup(_) | EngineError::Interrupted => 1,
             EngineError::TooManyRedirects { .. } => 8,
             EngineError::Resolve { .. } => 4,
