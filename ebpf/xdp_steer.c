@@ -7,7 +7,11 @@
 // by rx_queue_index). Every other frame goes on to the kernel (XDP_PASS), unchanged.
 //
 // Follows: IEEE 802.3 (Ethernet II framing), RFC 791 (IPv4 header, fragmentation),
-// RFC 9293 §3.1 (TCP header). Map definitions are libbpf BTF-style (SEC(".maps")).
+// RFC 8200 §3 (IPv6 header), RFC 9293 §3.1 (TCP header).
+//
+// IPv6: a segment to our IPv6 address is steered when TCP follows the fixed header
+// directly (what servers send); anything with extension headers, and all of ICMPv6
+// (neighbour discovery, Packet Too Big), goes to the kernel. Map definitions are libbpf BTF-style (SEC(".maps")).
 //
 // The loader (src/driver/afxdp/loader.rs) fills `steer_config` and the XSKMAP, and reads
 // `steer_counters` for `--stats`. Keep `struct steer_config` and `enum steer_counter` in
@@ -17,6 +21,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -32,6 +37,7 @@ struct steer_config {
     __u32 ipv4_addr;     // our address, network byte order; 0 = steer nothing
     __u16 port_min;      // first port of the reserved range, host byte order
     __u16 port_max;      // last port of the range, inclusive
+    __u8 ipv6_addr[16];  // our IPv6 address, network byte order; all zero = none
 };
 
 enum steer_counter {
@@ -76,6 +82,34 @@ static __always_inline int pass(void)
     return XDP_PASS;
 }
 
+// Whether the config names an IPv6 address (any nonzero byte).
+static __always_inline int has_ipv6(const struct steer_config *config)
+{
+    __u32 any = 0;
+    for (int i = 0; i < 16; i++)
+        any |= config->ipv6_addr[i];
+    return any != 0;
+}
+
+// RFC 8200 §3: TCP right after the fixed header, to our address and port range.
+static __always_inline int is_steered_ipv6(void *l3, void *data_end,
+                                           const struct steer_config *config)
+{
+    struct ipv6hdr *ip6 = l3;
+    if ((void *)(ip6 + 1) > data_end)
+        return 0;
+    if (ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP || !has_ipv6(config))
+        return 0;
+    for (int i = 0; i < 16; i++)
+        if (ip6->daddr.in6_u.u6_addr8[i] != config->ipv6_addr[i])
+            return 0;
+    struct tcphdr *tcp = (void *)(ip6 + 1);
+    if ((void *)(tcp + 1) > data_end)
+        return 0;
+    __u16 dst_port = bpf_ntohs(tcp->dest);
+    return dst_port >= config->port_min && dst_port <= config->port_max;
+}
+
 // Returns true when the frame is an unfragmented IPv4 TCP segment to our address and a
 // port of the reserved range. Every header is bounds-checked before it is read.
 static __always_inline int is_steered(struct xdp_md *ctx, const struct steer_config *config)
@@ -86,6 +120,8 @@ static __always_inline int is_steered(struct xdp_md *ctx, const struct steer_con
     struct ethhdr *eth = data;
     if ((void *)(eth + 1) > data_end)
         return 0;
+    if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+        return is_steered_ipv6(eth + 1, data_end, config);
     if (eth->h_proto != bpf_htons(ETH_P_IP))
         return 0;
 
@@ -116,7 +152,7 @@ int xdp_steer(struct xdp_md *ctx)
 
     __u32 zero = 0;
     const struct steer_config *config = bpf_map_lookup_elem(&steer_config, &zero);
-    if (!config || config->ipv4_addr == 0)
+    if (!config || (config->ipv4_addr == 0 && !has_ipv6(config)))
         return pass();
     if (!is_steered(ctx, config))
         return pass();

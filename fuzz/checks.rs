@@ -6,11 +6,13 @@
 use core::net::Ipv4Addr;
 use xdpget::http::ChunkedDecoder;
 use xdpget::http::parse_head;
+use xdpget::tls::{TlsSettings, TlsStream, TrustOptions};
 use xdpget::wire::frame::parse_arp_frame;
 use xdpget::wire::{ArpPacket, ArpRepr};
 use xdpget::wire::{EthernetFrame, EthernetRepr};
-use xdpget::wire::{FrameTemplate, emit_tcp_frame, parse_tcp_frame, tcp_frame_len};
+use xdpget::wire::{FrameTemplate, IpRepr, emit_tcp_frame, parse_tcp_frame, tcp_frame_len};
 use xdpget::wire::{Ipv4Packet, Ipv4Repr};
+use xdpget::wire::{Ipv6Packet, Ipv6Repr};
 use xdpget::wire::{TcpOptions, TcpPacket, TcpRepr};
 
 /// ARP: parse any bytes; a request or reply that parses must emit back to its own bytes.
@@ -79,23 +81,49 @@ pub fn frame(data: &[u8]) {
     let Ok((eth, ip, tcp)) = parse_tcp_frame(data, false) else {
         return;
     };
-    let len = tcp_frame_len(&tcp);
+    let ident = match ip {
+        IpRepr::Ipv4(v4) => v4.ident,
+        IpRepr::Ipv6(_) => 0,
+    };
+    let len = tcp_frame_len(ip, &tcp);
     let mut full = vec![0u8; len];
-    assert_eq!(emit_tcp_frame(&mut full, &eth, &ip, &tcp), Ok(len));
-    let template = FrameTemplate::new(&eth, &ip, tcp.src_port, tcp.dst_port);
+    assert_eq!(emit_tcp_frame(&mut full, &eth, ip, &tcp), Ok(len));
+    let template = FrameTemplate::new(&eth, ip, tcp.src_port, tcp.dst_port);
     let mut fast = vec![0u8; len];
-    assert_eq!(template.emit(&mut fast, ip.ident, &tcp), Ok(len));
+    assert_eq!(template.emit(&mut fast, ident, &tcp), Ok(len));
     assert_eq!(full, fast);
     let (_, ip2, tcp2) = parse_tcp_frame(&full, true).expect("emitted frames parse");
     assert_eq!(
-        (ip2.src_addr, ip2.dst_addr, ip2.ident),
-        (ip.src_addr, ip.dst_addr, ip.ident)
+        (ip2.src_addr(), ip2.dst_addr()),
+        (ip.src_addr(), ip.dst_addr())
     );
     assert_eq!(
         (tcp2.seq_number, tcp2.ack_number, tcp2.flags),
         (tcp.seq_number, tcp.ack_number, tcp.flags)
     );
     assert_eq!(tcp2.payload, tcp.payload);
+}
+
+/// IPv6: parse any bytes (extension headers walked); a header that parses must emit (without
+/// extension headers) and parse back to the same repr.
+pub fn ipv6(data: &[u8]) {
+    let Ok(packet) = Ipv6Packet::new_checked(data) else {
+        return;
+    };
+    let _ = (
+        packet.payload(),
+        packet.flow_label(),
+        packet.traffic_class(),
+    );
+    let Ok((repr, upper)) = Ipv6Repr::parse_upper(&packet) else {
+        return;
+    };
+    assert_eq!(upper.len(), repr.payload_len);
+    let mut bytes = vec![0u8; repr.buffer_len() + repr.payload_len];
+    repr.emit(&mut Ipv6Packet::new_unchecked(&mut bytes[..]))
+        .expect("the buffer holds the header");
+    let again = Ipv6Packet::new_checked(&bytes[..]).expect("emitted lengths are consistent");
+    assert_eq!(Ipv6Repr::parse(&again), Ok(repr));
 }
 
 /// HTTP response heads: parsing never panics, and a head that parses says how long it is.
@@ -169,4 +197,60 @@ pub fn tcp(data: &[u8]) {
         },
     };
     assert_eq!(reparsed, TcpRepr { options, ..repr });
+}
+
+/// The TCP stream → TLS records → plaintext path: whatever a server sends, in whatever
+/// segment order, `TlsStream` never panics, hands plaintext out only in order, and ends
+/// the same way as when the same bytes arrive whole and in order (the first byte chooses
+/// the segment size; segments arrive in pairs swapped, one of every three twice).
+pub fn tls_stream(data: &[u8]) {
+    let Some((&size, stream)) = data.split_first() else {
+        return;
+    };
+    let settings = TlsSettings::new(TrustOptions {
+        no_check_certificate: true,
+        ..TrustOptions::default()
+    });
+    let whole = tls_run(&settings, stream, stream.len().max(1));
+    let pieces = tls_run(&settings, stream, usize::from(size).max(1));
+    // The ClientHello's random differs between runs, so only stream-level outcomes are
+    // comparable: a record that fails to parse fails the same way in both.
+    assert_eq!(whole.0, pieces.0);
+    assert_eq!(whole.1.is_some(), pieces.1.is_some());
+}
+
+/// What one run produced: plaintext, and the first error as text.
+fn tls_run(settings: &TlsSettings, stream: &[u8], segment: usize) -> (Vec<u8>, Option<String>) {
+    let request = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+    let config = settings
+        .client_config()
+        .expect("a config without roots always builds");
+    let mut tls = match TlsStream::new(config, "h.example", request, 1 << 16) {
+        Ok(tls) => tls,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
+    };
+    let mut segments: Vec<(u64, &[u8])> = stream
+        .chunks(segment)
+        .enumerate()
+        .map(|(i, chunk)| ((i * segment) as u64, chunk))
+        .collect();
+    if segment < stream.len() {
+        for pair in segments.chunks_mut(2) {
+            pair.reverse();
+        }
+        let again: Vec<_> = segments.iter().step_by(3).copied().collect();
+        segments.extend(again);
+    }
+    let mut plaintext = Vec::new();
+    for (offset, bytes) in segments {
+        if let Err(e) = tls.on_stream(offset, bytes) {
+            return (plaintext, Some(e.to_string()));
+        }
+    }
+    let result = tls.process(&mut |offset, bytes| {
+        assert_eq!(offset, plaintext.len() as u64, "plaintext in order");
+        plaintext.extend_from_slice(bytes);
+    });
+    tls.consume_output(tls.pending_output().len());
+    (plaintext, result.err().map(|e| e.to_string()))
 }

@@ -14,14 +14,16 @@ use std::path::Path;
 type Checks = fn(&[u8]);
 
 /// The fuzz targets (fuzz/Cargo.toml), each with its checks.
-const TARGETS: [(&str, Checks); 7] = [
+const TARGETS: [(&str, Checks); 9] = [
     ("arp", checks::arp),
     ("chunked", checks::chunked),
     ("ethernet", checks::ethernet),
     ("frame", checks::frame),
     ("http_head", checks::http_head),
     ("ipv4", checks::ipv4),
+    ("ipv6", checks::ipv6),
     ("tcp", checks::tcp),
+    ("tls_stream", checks::tls_stream),
 ];
 
 #[test]

@@ -54,6 +54,17 @@ pub enum DriverChoice {
     Raw,
 }
 
+/// wget's `--prefer-family` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PreferFamily {
+    #[value(name = "IPv4")]
+    Ipv4,
+    #[value(name = "IPv6")]
+    Ipv6,
+    #[value(name = "none")]
+    None,
+}
+
 /// How the file sink prepares its mapping (`sink::Prefault`); a knob for benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PrefaultChoice {
@@ -103,6 +114,18 @@ pub struct DownloadArgs {
     /// Packet driver.
     #[arg(long, value_enum, default_value_t = DriverChoice::Auto)]
     pub driver: DriverChoice,
+
+    /// Connect to IPv4 addresses only.
+    #[arg(short = '4', long = "inet4-only", conflicts_with = "inet6_only")]
+    pub inet4_only: bool,
+
+    /// Connect to IPv6 addresses only.
+    #[arg(short = '6', long = "inet6-only")]
+    pub inet6_only: bool,
+
+    /// Try the addresses of this family first [default: none, the resolver's order].
+    #[arg(long, value_enum, ignore_case = true, value_name = "FAMILY")]
+    pub prefer_family: Option<PreferFamily>,
 
     /// Write the document to FILE ('-' for standard output).
     #[arg(short = 'O', long = "output-document", value_name = "FILE")]

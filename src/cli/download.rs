@@ -12,13 +12,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::args::{DownloadArgs, DriverChoice, FsyncChoice, PrefaultChoice, ProgressStyle};
+use super::args::{
+    DownloadArgs, DriverChoice, FsyncChoice, PrefaultChoice, PreferFamily, ProgressStyle,
+};
 use super::exit::Exit;
 use super::privileges;
 use super::progress::{Display, default_style, summary_line};
 use super::signals;
 use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
-use crate::engine::network::{DriverKind, Network, NicNetwork};
+use crate::engine::network::{DriverKind, Families, Family, Network, NicNetwork};
 use crate::engine::progress::Progress;
 use crate::engine::stats::EngineStats;
 use crate::engine::transfer::MinSpeed;
@@ -121,6 +123,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         let progress = Arc::clone(&progress);
         let urls = args.urls.clone();
         let iface = args.iface.clone();
+        let families = families(args);
         let queue = args.queue;
         let pcap = args.pcap.clone();
         let core = cores.engine;
@@ -131,8 +134,10 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
+                let mut inner = NicNetwork::new(kind, iface, ports, queue, pcap);
+                inner.set_families(families);
                 let mut network = LeastPrivilege {
-                    inner: NicNetwork::new(kind, iface, ports, queue, pcap),
+                    inner,
                     interrupt: Arc::clone(&interrupt),
                     reports: reports.clone(),
                     transition: None,
@@ -310,13 +315,13 @@ fn drop_privileges(reports: &mpsc::Sender<Report>) -> String {
 impl Network for LeastPrivilege {
     type Driver = <NicNetwork as Network>::Driver;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<std::net::SocketAddrV4, EngineError> {
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, EngineError> {
         self.inner.resolve(host, port)
     }
 
     fn open(
         &mut self,
-        remote: std::net::SocketAddrV4,
+        remote: std::net::SocketAddr,
     ) -> Result<(&mut Self::Driver, crate::engine::endpoint::Endpoint), EngineError> {
         // Set-up happens in the first open; later opens only look up routes and neighbours
         // (and reuse what the first set up). So after the first one succeeds, its notices
@@ -513,6 +518,21 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
         return Err(format!("{low}-{high} must be ascending and above 1023"));
     }
     Ok(low..=high)
+}
+
+/// `-4`, `-6` and `--prefer-family` as the engine's address order.
+fn families(args: &DownloadArgs) -> Families {
+    let only = match (args.inet4_only, args.inet6_only) {
+        (true, _) => Some(Family::Ipv4),
+        (_, true) => Some(Family::Ipv6),
+        _ => None,
+    };
+    let prefer = match args.prefer_family {
+        Some(PreferFamily::Ipv4) => Some(Family::Ipv4),
+        Some(PreferFamily::Ipv6) => Some(Family::Ipv6),
+        Some(PreferFamily::None) | None => None,
+    };
+    Families { only, prefer }
 }
 
 /// The cores the interface's receive interrupts land on (`--iface`, else the default

@@ -1,6 +1,6 @@
 //! Why a transfer failed, as one sentence for the user and a wget exit code.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use crate::driver::DriverError;
 use crate::http::HttpError;
@@ -19,18 +19,18 @@ pub enum EngineError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("connecting to {remote} timed out")]
-    ConnectTimeout { remote: SocketAddrV4 },
+    ConnectTimeout { remote: SocketAddr },
     #[error("connection to {remote} refused")]
-    Refused { remote: SocketAddrV4 },
+    Refused { remote: SocketAddr },
     #[error("{remote} reset the connection")]
-    Reset { remote: SocketAddrV4 },
+    Reset { remote: SocketAddr },
     #[error("{remote} stopped acknowledging our segments; the connection timed out")]
-    RetransmissionsExhausted { remote: SocketAddrV4 },
+    RetransmissionsExhausted { remote: SocketAddr },
     #[error("no data from {remote} for {seconds} s (read timeout)")]
-    ReadTimeout { remote: SocketAddrV4, seconds: u64 },
+    ReadTimeout { remote: SocketAddr, seconds: u64 },
     #[error("{remote} sent fewer than {bytes_per_second} bytes/s for {seconds} s (--speed-limit)")]
     TooSlow {
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         bytes_per_second: u64,
         seconds: u64,
     },

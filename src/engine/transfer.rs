@@ -218,6 +218,7 @@ impl<'a> Transfer<'a> {
     ) -> Result<Self, EngineError> {
         let tcp = tcp::Config {
             mtu: endpoint.mtu,
+            ip_header_len: endpoint.ip_header_len(),
             ..options.tcp.clone()
         };
         let mut request_bytes = request.encode()?;
@@ -354,13 +355,11 @@ impl<'a> Transfer<'a> {
             let Ok((_, ip, segment)) = parse_tcp_frame(frame, true) else {
                 return;
             };
-            if !endpoint.accepts(ip.src_addr, ip.dst_addr, &segment) {
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            if !endpoint.accepts(src, dst, &segment) {
                 return;
             }
-            let Some((offset, bytes)) = connection
-                .on_segment(now, ip.src_addr, ip.dst_addr, &segment)
-                .data
-            else {
+            let Some((offset, bytes)) = connection.on_segment(now, src, dst, &segment).data else {
                 return;
             };
             if let Some(tls) = tls.as_mut() {

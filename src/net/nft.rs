@@ -29,7 +29,7 @@
 //! install, a second only when stale tables are found, one to delete.
 
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -76,19 +76,25 @@ pub struct PendingNft {
 impl NftGuard {
     /// Installs a table that drops inbound TCP to `addr` with a destination port in `ports`,
     /// then deletes stale tables of dead xdpget processes.
-    pub fn install(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<NftGuard, NftError> {
+    pub fn install(
+        addr: impl Into<IpAddr>,
+        ports: RangeInclusive<u16>,
+    ) -> Result<NftGuard, NftError> {
         NftGuard::begin(addr, ports)?.wait()
     }
 
     /// Starts [`install`](Self::install) and returns at once.
-    pub fn begin(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<PendingNft, NftError> {
+    pub fn begin(
+        addr: impl Into<IpAddr>,
+        ports: RangeInclusive<u16>,
+    ) -> Result<PendingNft, NftError> {
         let (first, last) = (*ports.start(), *ports.end());
         if first > last {
             return Err(NftError::EmptyRange { first, last });
         }
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let table = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let child = spawn_nft(&ruleset(&table, addr, first, last))?;
+        let child = spawn_nft(&ruleset(&table, addr.into(), first, last))?;
         Ok(PendingNft {
             table,
             child: Some(child),
@@ -177,14 +183,16 @@ fn table_pid(name: &str) -> Option<u32> {
 /// The whole transaction: `add table` makes the `delete` valid even on first use, so the
 /// table is (re)created from scratch atomically; then the `inet` tables are listed, for
 /// [`remove_stale_tables`].
-fn ruleset(table: &str, addr: Ipv4Addr, first: u16, last: u16) -> String {
+fn ruleset(table: &str, addr: IpAddr, first: u16, last: u16) -> String {
+    // `ip daddr` matches IPv4, `ip6 daddr` IPv6, in the `inet` family's one table.
+    let family = if addr.is_ipv6() { "ip6" } else { "ip" };
     format!(
         "add table inet {table}\n\
          delete table inet {table}\n\
          table inet {table} {{\n\
          \tchain prerouting {{\n\
          \t\ttype filter hook prerouting priority -300; policy accept;\n\
-         \t\tip daddr {addr} tcp dport {first}-{last} counter drop\n\
+         \t\t{family} daddr {addr} tcp dport {first}-{last} counter drop\n\
          \t}}\n\
          }}\n\
          list tables inet\n"
@@ -290,6 +298,7 @@ fn finish_nft(action: &'static str, child: Child) -> Result<String, NftError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn table_names_round_trip() {
@@ -303,11 +312,18 @@ mod tests {
 
     #[test]
     fn ruleset_text() {
-        let text = ruleset("xdpget_1_0", Ipv4Addr::new(10, 77, 0, 1), 40000, 40999);
+        let text = ruleset(
+            "xdpget_1_0",
+            Ipv4Addr::new(10, 77, 0, 1).into(),
+            40000,
+            40999,
+        );
         assert!(text.starts_with("add table inet xdpget_1_0\ndelete table inet xdpget_1_0\n"));
         assert!(text.contains("hook prerouting priority -300;"));
         assert!(text.contains("ip daddr 10.77.0.1 tcp dport 40000-40999 counter drop"));
         assert!(text.ends_with("}\nlist tables inet\n"), "{text}");
+        let v6 = ruleset("xdpget_1_0", "fd00::2".parse().unwrap(), 40000, 40999);
+        assert!(v6.contains("ip6 daddr fd00::2 tcp dport 40000-40999 counter drop"));
     }
 
     #[test]

@@ -13,9 +13,12 @@ use super::cc::Algorithm;
 /// an Ethernet link; tests override single fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Our link MTU in bytes (IPv4 header included). We advertise MSS = MTU - 40
-    /// (RFC 9293 §3.7.1) and send at most that, minus 12 when timestamps are in use.
+    /// Our link MTU in bytes (IP header included). We advertise MSS = MTU - 40 over IPv4,
+    /// MTU - 60 over IPv6 (RFC 9293 §3.7.1, RFC 8200 §5) and send at most that, minus 12
+    /// when timestamps are in use.
     pub mtu: usize,
+    /// The IP header length of the connection's packets: 20 (IPv4) or 40 (IPv6).
+    pub ip_header_len: usize,
     /// The largest receive window we will ever advertise. It picks our window scale shift at
     /// open time (RFC 7323 §2.2): the smallest shift that makes it fit in 16 bits, at most 14.
     pub max_receive_window: usize,
@@ -75,6 +78,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mtu: 1500,
+            ip_header_len: 20,
             max_receive_window: 64 << 20,
             initial_receive_window: 64 << 20,
             send_buffer_capacity: 1 << 20,
@@ -99,10 +103,11 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The MSS we advertise: MTU minus the 20-byte IPv4 and 20-byte TCP headers
+    /// The MSS we advertise: MTU minus the IP header and the 20-byte TCP header
     /// (RFC 9293 §3.7.1, RFC 6691: options are not subtracted here).
     pub fn advertised_mss(&self) -> u16 {
-        u16::try_from(self.mtu.saturating_sub(40).max(64)).unwrap_or(u16::MAX)
+        let headers = self.ip_header_len + 20;
+        u16::try_from(self.mtu.saturating_sub(headers).max(64)).unwrap_or(u16::MAX)
     }
 
     /// The window scale shift we offer (RFC 7323 §2.2): the smallest shift that lets
@@ -150,6 +155,11 @@ mod tests {
     fn mss_follows_the_mtu() {
         let config = Config::default();
         assert_eq!(config.advertised_mss(), 1460);
+        let ipv6 = Config {
+            ip_header_len: 40,
+            ..Config::default()
+        };
+        assert_eq!(ipv6.advertised_mss(), 1440);
         assert_ne!(config.isn_secret, Config::default().isn_secret);
     }
 }

@@ -13,7 +13,7 @@
 
 use std::error::Error as _;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::os::fd::RawFd;
 
@@ -40,16 +40,18 @@ struct SteerConfigValue {
     ipv4_addr: u32,
     port_min: u16,
     port_max: u16,
+    /// Our IPv6 address in header order; all zero when we steer IPv4.
+    ipv6_addr: [u8; 16],
 }
 
-// SAFETY: `repr(C)` with only integer fields and no padding (4 + 2 + 2 bytes), so every bit
-// pattern is a valid value and copying its bytes to and from the kernel is sound.
+// SAFETY: `repr(C)` with only integer fields and no padding (4 + 2 + 2 + 16 bytes), so
+// every bit pattern is a valid value and copying its bytes to and from the kernel is sound.
 unsafe impl Pod for SteerConfigValue {}
 
 /// What the program steers: TCP to `address` with a destination port in `ports`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SteerConfig {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub ports: RangeInclusive<u16>,
 }
 
@@ -260,9 +262,16 @@ fn set_config(ebpf: &mut Ebpf, config: &SteerConfig) -> Result<(), LoaderError> 
     let mut array: Array<&mut MapData, SteerConfigValue> =
         Array::try_from(map).map_err(map_error(CONFIG_MAP))?;
     let value = SteerConfigValue {
-        ipv4_addr: u32::from_ne_bytes(config.address.octets()),
+        ipv4_addr: match config.address {
+            IpAddr::V4(v4) => u32::from_ne_bytes(v4.octets()),
+            IpAddr::V6(_) => 0,
+        },
         port_min: *config.ports.start(),
         port_max: *config.ports.end(),
+        ipv6_addr: match config.address {
+            IpAddr::V4(_) => [0; 16],
+            IpAddr::V6(v6) => v6.octets(),
+        },
     };
     array.set(0, value, 0).map_err(map_error(CONFIG_MAP))
 }
@@ -373,7 +382,7 @@ mod tests {
             return;
         }
         let config = SteerConfig {
-            address: Ipv4Addr::from(OUR_IP),
+            address: std::net::Ipv4Addr::from(OUR_IP).into(),
             ports: 40000..=40099,
         };
         let mut ebpf = load(&config).unwrap();
@@ -422,11 +431,12 @@ mod tests {
 
     #[test]
     fn config_value_layout_matches_c() {
-        assert_eq!(std::mem::size_of::<SteerConfigValue>(), 8);
+        assert_eq!(std::mem::size_of::<SteerConfigValue>(), 24);
         let value = SteerConfigValue {
             ipv4_addr: u32::from_ne_bytes([10, 0, 0, 2]),
             port_min: 1,
             port_max: 2,
+            ipv6_addr: [0; 16],
         };
         // the address bytes sit in memory in header order
         assert_eq!(value.ipv4_addr.to_ne_bytes(), [10, 0, 0, 2]);

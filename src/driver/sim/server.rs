@@ -33,7 +33,8 @@ use super::tls_server::TlsServerSession;
 use crate::tcp::{self, Connection, State, TcpStats};
 use crate::time::Instant;
 use crate::wire::{
-    EtherType, EthernetAddress, EthernetRepr, FrameTemplate, IpProtocol, Ipv4Repr, parse_tcp_frame,
+    EtherType, EthernetAddress, EthernetRepr, FrameTemplate, IpProtocol, IpRepr, Ipv4Repr,
+    parse_tcp_frame,
 };
 
 /// The seed of every resource's contents.
@@ -150,7 +151,7 @@ impl SimServer {
         let index = self
             .connections
             .iter()
-            .position(|c| c.connection.remote() == Some(remote));
+            .position(|c| c.connection.remote() == Some(remote.into()));
         let index = match index {
             Some(i) => i,
             None if syn => {
@@ -181,7 +182,7 @@ impl SimServer {
                     .map(|(port, _)| format!("https://{}:{port}", self.address.ip()));
                 self.connections.push(ServerConnection {
                     connection: Connection::listen(self.config.clone(), local),
-                    template: FrameTemplate::new(&eth, &ip, local_port, remote.port()),
+                    template: FrameTemplate::new(&eth, ip, local_port, remote.port()),
                     ident: 0,
                     request: Vec::new(),
                     response: None,
@@ -202,7 +203,8 @@ impl SimServer {
 impl SimPeer for SimServer {
     fn on_frame(&mut self, now: Instant, frame: &[u8]) {
         // A corrupted frame fails its checksum here and is dropped, as a real host would.
-        let Ok((eth, ip, segment)) = parse_tcp_frame(frame, true) else {
+        // The simulated link speaks IPv4 only.
+        let Ok((eth, IpRepr::Ipv4(ip), segment)) = parse_tcp_frame(frame, true) else {
             return;
         };
         let tls_port = self.tls.as_ref().map(|(port, _)| *port);

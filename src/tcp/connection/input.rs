@@ -2,7 +2,7 @@
 //! SYN and ACK, RFC 7323 PAWS, and the RFC 5681 §4.2 ACK policy on the receive path.
 
 use core::time::Duration;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::{
     AckPoint, Connection, DEFAULT_PEER_MSS, Delivered, Event, PendingReset, State,
@@ -27,11 +27,11 @@ impl Connection {
     pub fn on_segment<'a>(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
         seg: &TcpRepr<'a>,
     ) -> Delivered<'a> {
-        let data = self.dispatch(now, src, dst, seg);
+        let data = self.dispatch(now, src.into(), dst.into(), seg);
         self.update_persist_timer(now);
         self.refresh_gauges();
         Delivered { data }
@@ -40,15 +40,15 @@ impl Connection {
     fn dispatch<'a>(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         seg: &TcpRepr<'a>,
     ) -> Option<(u64, &'a [u8])> {
-        if dst != *self.local.ip() || seg.dst_port != self.local.port() {
+        if dst != self.local.ip() || seg.dst_port != self.local.port() {
             return None;
         }
         if let Some(remote) = self.remote
-            && (src != *remote.ip() || seg.src_port != remote.port())
+            && (src != remote.ip() || seg.src_port != remote.port())
         {
             return None;
         }
@@ -59,7 +59,7 @@ impl Connection {
                 None
             }
             State::Listen => {
-                self.on_listen(now, SocketAddrV4::new(src, seg.src_port), seg);
+                self.on_listen(now, SocketAddr::new(src, seg.src_port), seg);
                 None
             }
             State::SynSent => {
@@ -89,7 +89,7 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.2 LISTEN: only a SYN is of interest.
-    fn on_listen(&mut self, now: Instant, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
+    fn on_listen(&mut self, now: Instant, remote: SocketAddr, seg: &TcpRepr<'_>) {
         if seg.flags.rst() || seg.flags.ack() || !seg.flags.syn() {
             return;
         }

@@ -14,7 +14,7 @@ mod timers;
 
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::assembler::Assembler;
 use super::cc::{AckContext, CongestionControl};
@@ -150,8 +150,8 @@ const TIMESTAMPS_OPTION_LEN: usize = 12;
 pub struct Connection {
     config: Config,
     state: State,
-    local: SocketAddrV4,
-    remote: Option<SocketAddrV4>,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
     /// Opened with `listen` (a RST in SYN-RECEIVED returns to LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
 
@@ -245,23 +245,23 @@ impl Connection {
     pub fn connect(
         now: Instant,
         config: Config,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
     ) -> Connection {
-        let mut connection = Connection::new(config, local, State::SynSent);
-        connection.choose_iss(now, remote);
+        let mut connection = Connection::new(config, local.into(), State::SynSent);
+        connection.choose_iss(now, remote.into());
         connection
     }
 
     /// A passive open on `local`: waits for one SYN. Other segments are ignored (the caller's
     /// demultiplexer may answer them with RST).
-    pub fn listen(config: Config, local: SocketAddrV4) -> Connection {
-        let mut connection = Connection::new(config, local, State::Listen);
+    pub fn listen(config: Config, local: impl Into<SocketAddr>) -> Connection {
+        let mut connection = Connection::new(config, local.into(), State::Listen);
         connection.passive = true;
         connection
     }
 
-    fn new(config: Config, local: SocketAddrV4, state: State) -> Connection {
+    fn new(config: Config, local: SocketAddr, state: State) -> Connection {
         let mss = usize::from(config.advertised_mss());
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buffer = SendBuffer::new(config.send_buffer_capacity);
@@ -330,7 +330,7 @@ impl Connection {
     }
 
     /// Fixes the remote end and the RFC 6528 ISN; the SYN (or SYN-ACK) is then due.
-    fn choose_iss(&mut self, now: Instant, remote: SocketAddrV4) {
+    fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
         self.remote = Some(remote);
         self.iss = isn::initial_sequence_number(now, &self.config.isn_secret, self.local, remote);
         self.ts_offset = isn::timestamp_offset(&self.config.isn_secret, self.local, remote);
@@ -345,12 +345,12 @@ impl Connection {
     }
 
     /// Our address and port.
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
     }
 
     /// The peer's address and port (`None` while listening).
-    pub fn remote(&self) -> Option<SocketAddrV4> {
+    pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
     }
 

@@ -232,8 +232,8 @@ pub fn client_iss() -> u32 {
     crate::tcp::isn::initial_sequence_number(
         Instant::ZERO,
         &trace_config().isn_secret,
-        CLIENT,
-        SERVER,
+        CLIENT.into(),
+        SERVER.into(),
     )
     .0
 }
