@@ -13,6 +13,7 @@
 //! | [`cc`] | congestion control trait; [`cc::Reno`] is Reno with NewReno recovery |
 //! | [`rtt`] | RFC 6298 SRTT/RTTVAR/RTO with backoff |
 //! | [`assembler`] | which out-of-order stream ranges have arrived |
+//! | [`sack_report`] | which SACK blocks an ACK reports, newest first (RFC 2018, 2883) |
 //! | [`send_buffer`] | unacknowledged bytes; outgoing payloads borrow from it |
 //! | [`isn`] | RFC 6528 initial sequence numbers |
 //! | [`config`], [`stats`] | knobs with defaults; counters and gauges |
@@ -48,6 +49,7 @@ pub mod config;
 pub mod connection;
 pub mod isn;
 pub mod rtt;
+pub mod sack_report;
 pub mod send_buffer;
 pub mod stats;
 
