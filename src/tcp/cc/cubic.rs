@@ -187,7 +187,11 @@ mod tests {
             una = una.wrapping_add(bytes as u32);
             cubic.on_ack(&ack(millis, una, bytes));
             if millis <= 4000 {
-                assert!(cubic.window() < 100 * MSS, "{millis} ms: {}", cubic.window());
+                assert!(
+                    cubic.window() < 100 * MSS,
+                    "{millis} ms: {}",
+                    cubic.window()
+                );
             }
             if millis == 4301 {
                 at_k = cubic.window();

@@ -341,7 +341,12 @@ impl Connection {
                 .then(|| self.stream_offset(seg.seq_number))
                 .flatten()
                 .filter(|&start| start < self.rcv_offset)
-                .map(|start| (start, (start + seg.payload.len() as u64).min(self.rcv_offset)));
+                .map(|start| {
+                    (
+                        start,
+                        (start + seg.payload.len() as u64).min(self.rcv_offset),
+                    )
+                });
             self.push_ack_point(true, None, dsack);
         } else {
             self.ack_now = true;
@@ -554,7 +559,10 @@ impl Connection {
         // RFC 2883 §4: the part of a segment below RCV.NXT was a duplicate.
         let old_part = (relative < 0 && !seg.payload.is_empty()).then(|| {
             let skip = relative.unsigned_abs().min(seg.payload.len() as u32);
-            (self.rcv_offset.saturating_sub(u64::from(skip)), self.rcv_offset)
+            (
+                self.rcv_offset.saturating_sub(u64::from(skip)),
+                self.rcv_offset,
+            )
         });
         let delivered = if start > self.rcv_offset && (!payload.is_empty() || fin) {
             self.on_out_of_order(now, start, payload)
@@ -635,7 +643,10 @@ impl Connection {
         if !payload.is_empty() {
             let ranges_before = self.assembler.range_count();
             // A segment that only extends a held range leaves the count as it is.
-            new_range = self.assembler.range_containing(start.saturating_sub(1)).is_none()
+            new_range = self
+                .assembler
+                .range_containing(start.saturating_sub(1))
+                .is_none()
                 && self.assembler.range_containing(end).is_none();
             self.assembler.insert(start, end);
             let merged_two = self.assembler.range_count() < ranges_before;

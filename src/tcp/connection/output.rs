@@ -335,7 +335,10 @@ impl Connection {
         };
         // (Once the peer's FIN is in, nothing is held and RCV.NXT counts the FIN: no block.)
         let behind = (ack < self.rcv_nxt && !self.peer_fin_received)
-            .then(|| self.stream_offset(ack).map(|start| (start, self.rcv_offset)))
+            .then(|| {
+                self.stream_offset(ack)
+                    .map(|start| (start, self.rcv_offset))
+            })
             .flatten();
         let ranges = self
             .sack_report

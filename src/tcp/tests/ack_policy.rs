@@ -141,7 +141,10 @@ fn three_dup_acks_at_once_then_compressed_sack_reports() {
     send!(t, data(2, ack));
     send!(t, data(11, ack));
     // (Both ACKs are built at the end of the batch, and report what is held then.)
-    recv!(t, [sacked(ack, 9, &[(10, 12)]), sacked(ack, 9, &[(10, 12)])]);
+    recv!(
+        t,
+        [sacked(ack, 9, &[(10, 12)]), sacked(ack, 9, &[(10, 12)])]
+    );
 }
 
 #[test]

@@ -121,7 +121,15 @@ impl Pair {
         seed: u64,
     ) -> Pair {
         let server_config = config.clone();
-        Pair::with_configs(config, server_config, body, bits_per_second, delay, loss, seed)
+        Pair::with_configs(
+            config,
+            server_config,
+            body,
+            bits_per_second,
+            delay,
+            loss,
+            seed,
+        )
     }
 
     /// Like `new`, with a configuration of its own for the server (the sender of `body`).
@@ -171,7 +179,9 @@ impl Pair {
             let next = [
                 self.reader_wakeup(),
                 self.to_server.next_arrival(),
-                self.to_client.next_arrival().map(|at| at + self.client_batch),
+                self.to_client
+                    .next_arrival()
+                    .map(|at| at + self.client_batch),
                 self.client.poll_timeout(),
                 self.server.poll_timeout(),
             ]
