@@ -273,4 +273,21 @@ mod tests {
         let err = Cli::try_parse_from(["xdpget"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "wget's exit code for a parse error");
     }
+
+    #[test]
+    fn sack_is_on_unless_no_sack_and_the_batch_policy_is_the_default() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["xdpget"];
+            all.extend_from_slice(args);
+            all.push("http://h/a");
+            Cli::try_parse_from(all).unwrap().download
+        };
+        let defaults = parse(&[]);
+        assert!(defaults.sack);
+        assert_eq!(defaults.ack_every, 0);
+        assert!(!parse(&["--no-sack"]).sack);
+        // The old opt-in flag is still accepted and changes nothing.
+        assert!(parse(&["--sack"]).sack);
+        assert_eq!(parse(&["--ack-every", "2"]).ack_every, 2);
+    }
 }
