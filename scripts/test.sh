@@ -21,6 +21,8 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "== bench harness unit tests"
+PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s bench -p 'test_*.py'
 # cargo test builds the xdpget binary too (the end-to-end tests run it).
 echo "== cargo test"
 output=${CARGO_TARGET_DIR:-target}/test-output.txt

@@ -190,7 +190,7 @@ impl<'a> Transfer<'a> {
                 self.last_data = now;
                 if !self.first_byte_seen && self.plan.is_some() {
                     self.first_byte_seen = true;
-                    stats.first_byte.record(micros_to_nanos(now - self.started));
+                    stats.first_byte.record(nanos(now - self.started));
                 }
             }
             if let Some(end) = self.handle_events(now, stats)? {
@@ -203,19 +203,18 @@ impl<'a> Transfer<'a> {
                 self.connection.on_timeout(now);
             }
             self.update_receive_window();
-            let kick_started = std::time::Instant::now();
-            let sent = self.transmit_batch(driver, now)?;
+            let transmit_started = std::time::Instant::now();
+            let (sent, kick) = self.transmit_batch(driver, now)?;
 
             if received > 0 {
+                let done = std::time::Instant::now();
+                let total = done - work_started;
                 stats.batch_size.record(received as u64);
+                stats.own_work.record(nanos(total.saturating_sub(kick)));
                 if sent > 0 {
-                    let done = std::time::Instant::now();
-                    stats
-                        .receive_to_ack
-                        .record((done - work_started).as_nanos() as u64);
-                    stats
-                        .transmit
-                        .record((done - kick_started).as_nanos() as u64);
+                    stats.receive_to_ack.record(nanos(total));
+                    stats.transmit.record(nanos(done - transmit_started));
+                    stats.kick.record(nanos(kick));
                 }
             }
             if let Some(sink) = self.sink.as_mut() {
@@ -245,9 +244,7 @@ impl<'a> Transfer<'a> {
                     idle_since = None;
                 }
             } else {
-                stats
-                    .loop_work
-                    .record(work_started.elapsed().as_nanos() as u64);
+                stats.loop_work.record(nanos(work_started.elapsed()));
                 idle_since = None;
             }
         }
@@ -317,7 +314,7 @@ impl<'a> Transfer<'a> {
             match event {
                 Event::Connected => {
                     self.connected = true;
-                    stats.connect.record(micros_to_nanos(now - self.started));
+                    stats.connect.record(nanos(now - self.started));
                 }
                 Event::PeerFin { stream_len } => {
                     if self.completion.is_none() {
@@ -405,12 +402,14 @@ impl<'a> Transfer<'a> {
             .set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
     }
 
-    /// One transmit batch and its kick. Returns frames sent.
+    /// One transmit batch and its kick. Returns the frames sent and how long the kick took
+    /// (the driver's flush: on veth it runs the peer's receive path on our core, so `--stats`
+    /// keeps it apart from our own work).
     fn transmit_batch<D: Driver>(
         &mut self,
         driver: &mut D,
         now: Instant,
-    ) -> Result<usize, EngineError> {
+    ) -> Result<(usize, Duration), EngineError> {
         let mut failure = None;
         let Transfer {
             connection, frames, ..
@@ -430,10 +429,13 @@ impl<'a> Transfer<'a> {
         if let Some(e) = failure {
             return Err(e.into());
         }
+        let mut kick = Duration::ZERO;
         if sent > 0 {
+            let kick_started = std::time::Instant::now();
             driver.flush()?;
+            kick = kick_started.elapsed();
         }
-        Ok(sent)
+        Ok((sent, kick))
     }
 
     /// The exchange is over when the body is complete (by length, or by the peer's FIN).
@@ -510,6 +512,6 @@ fn place(
     chunk.bytes.len() as u64
 }
 
-fn micros_to_nanos(d: Duration) -> u64 {
+fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
