@@ -33,8 +33,8 @@
 //!   within a batch, never more than 1 ms late; an immediate duplicate ACK for the first three
 //!   out-of-order segments per RCV.NXT, later SACK reports compressed for at most 1 ms or 5 %
 //!   of SRTT; an immediate ACK when a hole fills or a duplicate arrives. ACK points record
-//!   their ack number as segments are processed, so the ACKs of one batch are distinct and
-//!   increasing. `Config::ack_every_segments = N > 0` is RFC 5681 §4.2 strictly instead.
+//!   their ack number and SACK blocks as segments are processed, so the ACKs of one batch are
+//!   distinct and increasing, and each reports what had arrived at its moment. `Config::ack_every_segments = N > 0` is RFC 5681 §4.2 strictly instead.
 //! - RTO floor 200 ms (Linux) rather than RFC 6298's 1 s; initial window 10 segments
 //!   (RFC 6928), 1 after a lost SYN/SYN-ACK; slow start counts bytes with L = 2 (RFC 3465).
 //! - Timestamps tick in milliseconds, so RTT samples have 1 ms resolution. Segments without

@@ -67,12 +67,10 @@ impl SackReport {
     /// The blocks of one ACK, at most `room`, in the order to send them:
     /// 1. `dsack` (a duplicate, RFC 2883 §4) and then the held range containing it;
     /// 2. the range containing `newest` (the segment that made this ACK due; by default the
-    ///    most recent arrival), RFC 2018 §4's MUST; that may be `extra`;
-    /// 3. `extra` (bytes beyond this ACK's ack number that arrived later in the same batch
-    ///    and are no longer held, RCV.NXT having moved past them);
-    /// 4. ranges never yet reported in the first two slots, most recent first;
-    /// 5. the other remembered ranges, most recent first;
-    /// 6. any other held range, lowest first.
+    ///    most recent arrival), RFC 2018 §4's MUST;
+    /// 3. ranges never yet reported in the first two slots, most recent first;
+    /// 4. the other remembered ranges, most recent first;
+    /// 5. any other held range, lowest first.
     ///
     /// Ranges that land in one of the first two slots are marked announced.
     pub fn blocks(
@@ -80,7 +78,6 @@ impl SackReport {
         held: &Assembler,
         dsack: Option<(u64, u64)>,
         newest: Option<u64>,
-        extra: Option<(u64, u64)>,
         room: usize,
     ) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::with_capacity(room);
@@ -100,14 +97,10 @@ impl SackReport {
                 out.push(range);
             }
         }
-        let in_extra = |offset: u64| extra.filter(|&(start, end)| start <= offset && offset < end);
         let newest = newest
-            .and_then(|offset| in_extra(offset).or_else(|| held.range_containing(offset)))
+            .and_then(|offset| held.range_containing(offset))
             .or_else(|| self.recent.first().map(|r| (r.start, r.end)));
         if let Some(range) = newest {
-            add(range, &mut out);
-        }
-        if let Some(range) = extra {
             add(range, &mut out);
         }
         let unannounced = self.recent.iter().filter(|r| !r.announced);
@@ -147,7 +140,7 @@ mod tests {
         report.on_arrival(50, 60);
         report.on_arrival(30, 40);
         assert_eq!(
-            report.blocks(&a, None, None, None, 4),
+            report.blocks(&a, None, None, 4),
             [(30, 40), (50, 60), (10, 20)]
         );
     }
@@ -161,19 +154,19 @@ mod tests {
         report.on_arrival(30, 40);
         report.on_arrival(50, 60);
         assert_eq!(
-            report.blocks(&a, None, None, None, 3),
+            report.blocks(&a, None, None, 3),
             [(50, 60), (30, 40), (10, 20)]
         );
         // The next ACK (50..60 grew) puts the never-announced (10, 20) second.
         let a = held(&[(10, 20), (30, 40), (50, 61)]);
         report.on_arrival(50, 61);
         assert_eq!(
-            report.blocks(&a, None, None, None, 3),
+            report.blocks(&a, None, None, 3),
             [(50, 61), (10, 20), (30, 40)]
         );
         // Now everything was announced: plain recency.
         assert_eq!(
-            report.blocks(&a, None, None, None, 3),
+            report.blocks(&a, None, None, 3),
             [(50, 61), (30, 40), (10, 20)]
         );
     }
@@ -185,17 +178,17 @@ mod tests {
         report.on_arrival(10, 20);
         report.on_arrival(30, 40);
         assert_eq!(
-            report.blocks(&a, Some((12, 14)), None, None, 3),
+            report.blocks(&a, Some((12, 14)), None, 3),
             [(12, 14), (10, 20), (30, 40)]
         );
         // A duplicate of a whole held range is repeated as its own container.
         assert_eq!(
-            report.blocks(&a, Some((30, 40)), None, None, 3),
+            report.blocks(&a, Some((30, 40)), None, 3),
             [(30, 40), (30, 40), (10, 20)]
         );
         // Below RCV.NXT: held by nobody, the newest range follows.
         assert_eq!(
-            report.blocks(&a, Some((2, 4)), None, None, 3),
+            report.blocks(&a, Some((2, 4)), None, 3),
             [(2, 4), (30, 40), (10, 20)]
         );
     }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::tcp::cc::Response;
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpRepr};
+use crate::wire::{SackBlocks, SeqNumber, TcpRepr};
 
 /// Most ACKs owed at once (a receive batch of this many segments is far beyond any ring).
 const MAX_ACK_POINTS: usize = 4096;
@@ -749,11 +749,15 @@ impl Connection {
         if duplicate {
             self.stats.dup_acks_sent += 1;
         }
+        let sack_blocks = if self.sack {
+            self.sack_blocks(trigger, dsack)
+        } else {
+            SackBlocks::default()
+        };
         self.ack_points.push_back(AckPoint {
             ack: self.rcv_nxt,
             duplicate,
-            trigger,
-            dsack,
+            sack_blocks,
         });
         self.last_ack_queued = self.rcv_nxt;
         self.unacked_bytes = 0;

@@ -25,7 +25,7 @@ use super::sack_report::SackReport;
 use super::send_buffer::SendBuffer;
 use super::stats::TcpStats;
 use crate::time::Instant;
-use crate::wire::SeqNumber;
+use crate::wire::{SackBlocks, SeqNumber};
 
 /// RFC 9293 §3.3.2 connection states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,20 +95,20 @@ pub struct Delivered<'a> {
     pub data: Option<(u64, &'a [u8])>,
 }
 
-/// A cumulative ACK owed to the peer, with the ack number it must carry. Recording the ack
-/// number when the ACK becomes due (rather than when it is sent) is what keeps the ACKs of one
-/// receive batch distinct and increasing (RFC 5681 §4.2 "every second full-sized segment").
+/// A cumulative ACK owed to the peer, with the ack number and SACK blocks it must carry.
+/// Recording them when the ACK becomes due (rather than when it is sent, at the end of the
+/// batch) keeps the ACKs of one batch distinct and increasing (RFC 5681 §4.2), and makes each
+/// report what had arrived at its moment, as a receiver that sends at once would: an earlier
+/// ACK of the batch never reports a range that arrived after it, which a Linux sender would
+/// take for reordering, and for the loss of the ranges in between (RACK).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct AckPoint {
     ack: SeqNumber,
     /// An immediate duplicate ACK for an out-of-order or stale segment (RFC 5681 §4.2).
     duplicate: bool,
-    /// Stream offset of the out-of-order segment that made this ACK due: its block is the
-    /// first SACK block (RFC 2018 §4).
-    trigger: Option<u64>,
-    /// A duplicate segment this ACK reports as the first SACK block (RFC 2883 D-SACK), in
-    /// stream offsets.
-    dsack: Option<(u64, u64)>,
+    /// The SACK blocks (empty without SACK): the block of the segment that made the ACK due
+    /// first (RFC 2018 §4), after a D-SACK block if it reports a duplicate (RFC 2883).
+    sack_blocks: SackBlocks,
 }
 
 /// A reset to send in reply to a segment (RFC 9293 §3.10.7.1, §3.10.7.3).

@@ -16,13 +16,11 @@ enum Outgoing {
         ack: Option<SeqNumber>,
     },
     Syn,
-    /// A pure ACK carrying `ack` (<= RCV.NXT), made due by the out-of-order segment at
-    /// stream offset `trigger`, if any (its block is the first SACK block).
+    /// A pure ACK carrying `ack` (<= RCV.NXT) and the SACK blocks decided when it became
+    /// due (`None`: those of now).
     Ack {
         ack: SeqNumber,
-        trigger: Option<u64>,
-        /// A duplicate to report first (RFC 2883), in stream offsets.
-        dsack: Option<(u64, u64)>,
+        sack_blocks: Option<SackBlocks>,
     },
     /// `len` bytes at send buffer offset `offset` (sequence `seq`), then FIN if `fin`.
     Data {
@@ -72,8 +70,7 @@ impl Connection {
         if let Some(point) = self.ack_points.pop_front() {
             return Some(Outgoing::Ack {
                 ack: point.ack,
-                trigger: point.trigger,
-                dsack: point.dsack,
+                sack_blocks: Some(point.sack_blocks),
             });
         }
         if let Some(data) = self.next_data(now) {
@@ -90,8 +87,7 @@ impl Connection {
                 && !self.may_wait());
         owed.then_some(Outgoing::Ack {
             ack: self.rcv_nxt,
-            trigger: None,
-            dsack: None,
+            sack_blocks: None,
         })
     }
 
@@ -258,14 +254,11 @@ impl Connection {
                 self.last_ack_queued = self.rcv_nxt;
                 return repr;
             }
-            Outgoing::Ack {
-                ack,
-                trigger,
-                dsack,
-            } => {
+            Outgoing::Ack { ack, sack_blocks } => {
                 self.stats.acks_sent += 1;
                 if self.sack {
-                    repr.options.sack_blocks = self.sack_blocks(ack, trigger, dsack);
+                    repr.options.sack_blocks =
+                        sack_blocks.unwrap_or_else(|| self.sack_blocks(None, None));
                 }
                 ack
             }
@@ -314,17 +307,12 @@ impl Connection {
         repr
     }
 
-    /// The SACK blocks of an ACK of `ack`, as many as fit (3 next to timestamps, else 4),
-    /// in the order of RFC 2018 §4 and RFC 2883 §4 (see [`crate::tcp::sack_report`]): a
+    /// The SACK blocks of an ACK of RCV.NXT now, as many as fit (3 next to timestamps, else
+    /// 4), in the order of RFC 2018 §4 and RFC 2883 §4 (see [`crate::tcp::sack_report`]): a
     /// D-SACK first, then the block holding the segment that made the ACK due (`trigger`;
     /// by default the most recent arrival), then the others most recent first.
-    ///
-    /// An ACK point queued earlier in the batch acknowledges less than RCV.NXT; the bytes
-    /// between arrived too, so they are a block of their own, right after the newest: a
-    /// sender must never take them for lost.
-    fn sack_blocks(
+    pub(super) fn sack_blocks(
         &mut self,
-        ack: SeqNumber,
         trigger: Option<u64>,
         dsack: Option<(u64, u64)>,
     ) -> SackBlocks {
@@ -333,16 +321,9 @@ impl Connection {
         } else {
             SackBlocks::MAX
         };
-        // (Once the peer's FIN is in, nothing is held and RCV.NXT counts the FIN: no block.)
-        let behind = (ack < self.rcv_nxt && !self.peer_fin_received)
-            .then(|| {
-                self.stream_offset(ack)
-                    .map(|start| (start, self.rcv_offset))
-            })
-            .flatten();
         let ranges = self
             .sack_report
-            .blocks(&self.assembler, dsack, trigger, behind, room);
+            .blocks(&self.assembler, dsack, trigger, room);
         let mut blocks = SackBlocks::default();
         for (start, end) in ranges {
             blocks.push(self.sequence_of(start), self.sequence_of(end));
