@@ -287,6 +287,9 @@ def ratios_plot(res, path):
     legend = {}
     for ax in axes[0]:
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    target = legend.pop("issue 9 target", None)  # last, after the tools
+    if target:
+        legend["issue 9 target"] = target
     fig.legend(legend.values(), legend.keys(), loc="upper center", ncol=min(len(legend), 6),
                fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
