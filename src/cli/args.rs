@@ -12,7 +12,7 @@ Examples:
   sudo xdpget --iface eth0 -O out.iso http://host/big.iso
   sudo xdpget --driver raw -c http://host/big.iso     force the raw-socket driver; resume
   sudo xdpget --stats --stats-json s.json URL         print latency histograms, save as JSON
-  sudo xdpget --sack URL                              on a lossy link: offer SACK (RFC 2018)
+  sudo xdpget --ack-every 2 URL                       ACK every second segment (RFC 5681 strict)
   sudo xdpget --ca-certificate ca.pem https://host/f  HTTPS, trusting one more authority
   xdpget sim --size 64MiB --rate 1Gbit --rtt 20ms --loss 1% --seed 7
                                                       watch our TCP engine on a simulated link
@@ -205,17 +205,22 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "N")]
     pub core: Option<usize>,
 
-    /// Acknowledge every N full-sized segments within a receive batch (RFC 5681: 2). More
-    /// means fewer ACKs ("stretch ACKs", as Linux sends when it drains a backlog); every
-    /// batch still ends with an ACK.
-    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Acknowledge every N full-sized segments (RFC 5681 §4.2 strictly: 2). The default, 0,
+    /// acknowledges like a Linux receiver with GRO: one ACK per receive batch (at most
+    /// 64 KiB, at most 1 ms late), which senders that count acknowledged bytes (Linux,
+    /// CUBIC, BBR) take at full speed.
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=64))]
     pub ack_every: u16,
 
-    /// Offer SACK (RFC 2018) and report out-of-order blocks, so that a sender that knows
-    /// SACK repairs every loss of a window in one round trip. Off by default: the engine is
-    /// SACK-less by design, and recovers Reno-style (slowly under loss).
-    #[arg(long)]
+    /// Do not offer SACK (RFC 2018). By default xdpget offers it and reports out-of-order
+    /// blocks (newest first, D-SACK for duplicates), so that the server repairs every loss
+    /// of a window in one round trip.
+    #[arg(long = "no-sack", action = clap::ArgAction::SetFalse)]
     pub sack: bool,
+
+    /// Accepted for compatibility: SACK is on by default.
+    #[arg(long = "sack", hide = true)]
+    pub sack_compat: bool,
 
     /// How the output mapping is prepared ahead of the write front (for measurements).
     #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
@@ -352,5 +357,22 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Sim(ref s)) if s.loss == "1%"));
         let err = Cli::try_parse_from(["xdpget"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "wget's exit code for a parse error");
+    }
+
+    #[test]
+    fn sack_is_on_unless_no_sack_and_the_batch_policy_is_the_default() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["xdpget"];
+            all.extend_from_slice(args);
+            all.push("http://h/a");
+            Cli::try_parse_from(all).unwrap().download
+        };
+        let defaults = parse(&[]);
+        assert!(defaults.sack);
+        assert_eq!(defaults.ack_every, 0);
+        assert!(!parse(&["--no-sack"]).sack);
+        // The old opt-in flag is still accepted and changes nothing.
+        assert!(parse(&["--sack"]).sack);
+        assert_eq!(parse(&["--ack-every", "2"]).ack_every, 2);
     }
 }

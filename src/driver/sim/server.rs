@@ -102,12 +102,18 @@ struct Response {
 }
 
 impl SimServer {
-    /// A server at `address` with MAC `mac`, using `config` for every connection.
+    /// A server at `address` with MAC `mac`, using `config` for every connection, except
+    /// that it never offers SACK: its sender is our SACK-less NewReno, which counts duplicate
+    /// ACKs and ignores SACK blocks, and a client that sees SACK-permitted may compress its
+    /// duplicate ACKs (as Linux does) on the assumption that the blocks are read.
     pub fn new(address: SocketAddrV4, mac: EthernetAddress, config: tcp::Config) -> SimServer {
         SimServer {
             address,
             mac,
-            config,
+            config: tcp::Config {
+                sack: false,
+                ..config
+            },
             connections: Vec::new(),
             trace: None,
             finished_stats: Vec::new(),
