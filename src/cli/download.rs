@@ -19,7 +19,7 @@ use super::progress::{Display, default_style, summary_line};
 use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
 use crate::engine::network::{DriverKind, Network, NicNetwork};
 use crate::engine::progress::Progress;
-use crate::engine::stats::EngineStats;
+use crate::engine::stats::{EngineStats, SetupTimes};
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::{Header, Target};
 use crate::sink::naming::file_name_from_url;
@@ -38,11 +38,13 @@ enum Report {
     Finished {
         stats: Box<EngineStats>,
         driver: Vec<String>,
+        setup: SetupTimes,
     },
 }
 
 /// Runs the download command.
 pub fn main(args: &DownloadArgs) -> ExitCode {
+    let mut setup = SetupTimes::start();
     let options = match fetch_options(args) {
         Ok(o) => o,
         Err(message) => {
@@ -79,7 +81,9 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     }
     let mut options = options;
     options.transfer.interrupt = Some(Arc::clone(&interrupt));
+    setup.lap("argument and privilege checks");
     let cores = Cores::choose(args.core, &receive_cores(args.iface.as_deref()));
+    setup.lap("core choice");
     if let Some(background) = &mut options.sink.background {
         background.core = cores.preparer;
     }
@@ -111,7 +115,9 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let mut network = NicNetwork::new(kind, iface, ports, queue, pcap);
+                setup.lap("engine thread start");
+                let mut network =
+                    NicNetwork::new(kind, iface, ports, queue, pcap).with_setup_times(setup);
                 let mut stats = EngineStats::default();
                 for url in urls {
                     let _ = reports.send(Report::Started { url: url.clone() });
@@ -147,6 +153,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 let _ = reports.send(Report::Finished {
                     stats: Box::new(stats),
                     driver,
+                    setup: network.setup_times().clone(),
                 });
                 // `network` drops here, on this thread: XDP program, nft table and port
                 // reservation go away before the process exits.
@@ -213,15 +220,20 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     }
                 }
             }
-            Ok(Report::Finished { stats, driver }) => {
+            Ok(Report::Finished {
+                stats,
+                driver,
+                setup,
+            }) => {
                 if args.stats {
+                    eprint!("{}", setup.table());
                     eprint!("{}", stats.table());
                     for line in &driver {
                         eprintln!("{line}");
                     }
                 }
                 if let Some(path) = &args.stats_json
-                    && let Err(e) = write_stats_json(path, &stats, &driver)
+                    && let Err(e) = write_stats_json(path, &stats, &driver, &setup)
                 {
                     eprintln!("xdpget: cannot write {}: {e}", path.display());
                     exit = Exit::FileIo as u8;
@@ -400,8 +412,14 @@ impl Cores {
     }
 }
 
-fn write_stats_json(path: &PathBuf, stats: &EngineStats, driver: &[String]) -> std::io::Result<()> {
+fn write_stats_json(
+    path: &PathBuf,
+    stats: &EngineStats,
+    driver: &[String],
+    setup: &SetupTimes,
+) -> std::io::Result<()> {
     let json = serde_json::json!({
+        "setup": setup.steps,
         "histograms": stats.summaries(),
         "idle_loops": stats.idle_loops,
         "idle_waits": stats.idle_waits,

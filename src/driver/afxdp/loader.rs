@@ -16,6 +16,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode};
@@ -71,8 +72,11 @@ pub struct SteerCounters {
     pub steered: u64,
     /// Frames handed to the kernel.
     pub passed: u64,
-    /// Frames for us that arrived on a queue with no socket (passed to the kernel too).
+    /// Frames for us that arrived on a queue with no socket, or that the socket could not
+    /// take: dropped, so that the kernel's TCP never answers them with a RST.
     pub no_socket: u64,
+    /// First fragments of datagrams to our range: dropped (the engine cannot reassemble).
+    pub fragments: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,8 @@ pub struct SteerProgram {
     ebpf: Ebpf,
     mode: AttachMode,
     interface: String,
+    /// How long loading (parse, maps, verifier) and attaching took (`--stats`).
+    timings: [(&'static str, Duration); 2],
 }
 
 impl std::fmt::Debug for SteerProgram {
@@ -133,7 +139,9 @@ impl SteerProgram {
             return Err(LoaderError::EmptyPortRange(config.ports.clone()));
         }
 
+        let started = std::time::Instant::now();
         let mut ebpf = load(config)?;
+        let loaded = std::time::Instant::now();
         let program = xdp_program(&mut ebpf)?;
 
         let attach_error = |error: aya::programs::ProgramError| match errno_of(&error) {
@@ -170,11 +178,21 @@ impl SteerProgram {
                 AttachMode::Generic
             }
         };
+        let timings = [
+            ("XDP program load", loaded - started),
+            ("XDP program attach", loaded.elapsed()),
+        ];
         Ok(SteerProgram {
             ebpf,
             mode,
             interface: interface.name.clone(),
+            timings,
         })
+    }
+
+    /// How long loading and attaching took, as `--stats` set-up steps.
+    pub fn timings(&self) -> &[(&'static str, Duration)] {
+        &self.timings
     }
 
     /// Where the program runs.
@@ -249,6 +267,7 @@ fn read_counters(ebpf: &Ebpf) -> Result<SteerCounters, LoaderError> {
         steered: sum(1)?,
         passed: sum(2)?,
         no_socket: sum(3)?,
+        fragments: sum(4)?,
     })
 }
 
@@ -377,10 +396,11 @@ mod tests {
             ports: 40000..=40099,
         };
         let mut ebpf = load(&config).unwrap();
+        const XDP_DROP: u32 = 1;
         const XDP_PASS: u32 = 2;
-        // Every frame passes here (no socket on queue 0); what differs is whether the
-        // program matched it, which the no_socket counter records.
-        let cases: [(&str, Vec<u8>, bool); 9] = [
+        // Queue 0 has no socket: a frame the program takes for us is dropped (never passed,
+        // or the kernel would answer it with a RST), every other frame passes.
+        let cases: [(&str, Vec<u8>, bool); 8] = [
             ("in range", tcp_frame(OUR_IP, 40007, 0, 5), true),
             ("first port", tcp_frame(OUR_IP, 40000, 0, 5), true),
             ("last port", tcp_frame(OUR_IP, 40099, 0, 5), true),
@@ -393,15 +413,25 @@ mod tests {
                 tcp_frame([10, 77, 0, 3], 40007, 0, 5),
                 false,
             ),
-            ("more fragments", tcp_frame(OUR_IP, 40007, 0x2000, 5), false),
         ];
         let mut expected_matches = 0;
         for (name, frame, matches) in &cases {
-            assert_eq!(test_run(&mut ebpf, frame), XDP_PASS, "{name}");
+            let expected = if *matches { XDP_DROP } else { XDP_PASS };
+            assert_eq!(test_run(&mut ebpf, frame), expected, "{name}");
             expected_matches += u64::from(*matches);
             let counters = read_counters(&ebpf).unwrap();
             assert_eq!(counters.no_socket, expected_matches, "{name}");
         }
+        // A first fragment to the range is dropped too (reassembled, it would draw a RST);
+        // one to another port passes.
+        assert_eq!(
+            test_run(&mut ebpf, &tcp_frame(OUR_IP, 40007, 0x2000, 5)),
+            XDP_DROP
+        );
+        assert_eq!(
+            test_run(&mut ebpf, &tcp_frame(OUR_IP, 80, 0x2000, 5)),
+            XDP_PASS
+        );
         // a later fragment, a truncated TCP header, UDP and ARP all pass unmatched
         let later_fragment = tcp_frame(OUR_IP, 40007, 0x0010, 5);
         let truncated = tcp_frame(OUR_IP, 40007, 0, 5)[..14 + 20 + 10].to_vec();
@@ -413,10 +443,11 @@ mod tests {
             assert_eq!(test_run(&mut ebpf, &frame), XDP_PASS);
         }
         let counters = read_counters(&ebpf).unwrap();
-        let runs = cases.len() as u64 + 4;
+        let runs = cases.len() as u64 + 2 + 4;
         assert_eq!(counters.no_socket, expected_matches);
+        assert_eq!(counters.fragments, 1);
         assert_eq!(counters.seen, runs);
-        assert_eq!(counters.passed, runs);
+        assert_eq!(counters.passed, runs - expected_matches - 1);
         assert_eq!(counters.steered, 0);
     }
 
