@@ -355,7 +355,7 @@ fn await_acks(socket: &Socket, acked: &[u32]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::netlink::{attributes, read_u16, read_u32};
+    use crate::net::netlink::{attributes, read_u16};
 
     /// Attribute `kind` of `buf` (nested flag ignored).
     fn find(buf: &[u8], kind: u16) -> &[u8] {
@@ -452,6 +452,6 @@ mod tests {
         assert_eq!(a.len(), 12);
         assert_eq!(read_u16(&a, 0), Some(9));
         assert_eq!(read_u16(&a, 2), Some(3));
-        assert_eq!(read_u32(&attr(1, &[]), 0), Some(4));
+        assert_eq!(read_u16(&attr(1, &[]), 0), Some(4));
     }
 }
