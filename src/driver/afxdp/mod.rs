@@ -9,6 +9,7 @@
 //! Nothing on the receive/transmit path allocates: scratch descriptor arrays and free
 //! lists are sized once, in [`AfXdpDriver::open`].
 
+mod bpf;
 mod features;
 pub mod loader;
 mod queue;
