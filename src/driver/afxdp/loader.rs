@@ -241,11 +241,19 @@ fn load(config: &SteerConfig) -> Result<Loaded, LoaderError> {
         aya_obj::Object::parse(PROGRAM).map_err(|error| LoaderError::Load(error.to_string()))?;
     let mut maps = Vec::with_capacity(object.maps.len());
     for (name, map) in object.maps.drain() {
-        let data =
-            MapData::create(map.clone(), &name, None).map_err(|error| match errno_of(&error) {
-                Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
-                _ => LoaderError::Load(format!("map {name}: {error}")),
-            })?;
+        // Created from its parameters alone: the object's BTF is not loaded, and the kernel
+        // refuses BTF type ids without a BTF fd.
+        let plain = aya_obj::Map::new_from_params(
+            map.map_type(),
+            map.key_size(),
+            map.value_size(),
+            map.max_entries(),
+            map.map_flags(),
+        );
+        let data = MapData::create(plain, &name, None).map_err(|error| match errno_of(&error) {
+            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+            _ => LoaderError::Load(format!("map {name}: {error}")),
+        })?;
         maps.push((name, map, data));
     }
     let text_sections: HashSet<usize> = object
