@@ -459,7 +459,8 @@ mod tests {
         let mut expected_matches = 0;
         for (name, frame, matches) in &cases {
             let expected = if *matches { XDP_DROP } else { XDP_PASS };
-            assert_eq!(test_run(&loaded, frame), expected, "{name}");
+            let verdict = test_run(&loaded, frame);
+            assert_eq!(verdict, expected, "{name}: {:?}", read_counters(&loaded));
             expected_matches += u64::from(*matches);
             let counters = read_counters(&loaded).unwrap();
             assert_eq!(counters.no_socket, expected_matches, "{name}");
