@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""xdpget's benchmark runner: xdpget (AF_XDP and raw drivers) against wget, curl and aria2c.
+"""xdpget's benchmark runner: xdpget with its default flags (AF_XDP and raw drivers) against
+wget, curl and aria2c.
 
 Brings up a testbed of its own (scripts/testbed.sh under its own name), then runs every
-(tool, size, sink) combination, interleaved A B C A B C ... for several rounds, once per
-loss setting. Every tool runs inside the testbed's client namespace. Per run it records
-wall time, CPU time (user + sys, from wait4's rusage of GNU time running the tool), peak
-RSS (GNU time's %M of the tool), peak anonymous memory (RssAnon of the tool, sampled from
-/proc/PID/status every few ms) and, for xdpget, its --stats-json. Every file written is checked against the testbed's
-SHA256SUMS; a mismatch, a non-zero exit status or a timeout is a failed run.
+(tool, size, sink) combination, interleaved A B C A B C ... for several rounds (the order
+rotated by one tool each round), once per loss setting. Every tool runs inside the testbed's
+client namespace, against the same nginx and the same files. Per run it records wall time,
+CPU time (user + sys, from wait4's rusage of GNU time running the tool), peak RSS (GNU
+time's %M of the tool), peak anonymous memory (RssAnon of the tool, sampled from
+/proc/PID/status every few ms) and, for xdpget, its --stats-json. Every file written is
+checked against the testbed's SHA256SUMS; a mismatch, a non-zero exit status or a timeout is
+a failed run.
+
+xdpget is measured as a user runs it, with default flags. A flag variant
+(`xdpget-<driver>-<name>`, e.g. `xdpget-afxdp-fsync` for `--fsync-policy on`) is measured
+beside the defaults when named with --variants; see VARIANTS.
 
 Raw results go to OUT/<stamp>.json (machine, config, one record per run), rewritten after
 every run so that an interrupted benchmark keeps what it measured. Standard library only.
@@ -16,10 +23,13 @@ See bench/README.md and docs/benchmarks.md.
 
 import argparse
 import datetime
+import fnmatch
 import hashlib
 import json
 import os
 import platform
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -27,21 +37,51 @@ import stat
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTBED = os.path.join(REPO, "scripts", "testbed.sh")
 SERVER = "10.77.0.2"
 CLIENT_IFACE = "xg-c0"
 
-# Every tool the harness knows, in the order they run within a round.
-# xdpget-<driver>[-ack<N>|-inline|-sack]: -ackN adds --ack-every N (stretch ACKs; the default
-# is 2), -inline prepares the output mapping and makes its checkpoints on the engine thread
-# (--prefault populate-inline) instead of the sink's helper threads, -sack adds --sack
-# (RFC 2018 blocks in our ACKs). wget-sync is wget followed by `sync FILE`, so that its
-# file is as durable as xdpget's when the clock stops.
-TOOLS = ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-ack8", "xdpget-afxdp-inline",
-         "xdpget-afxdp-sack", "wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
+# xdpget's drivers; `xdpget-<driver>` runs xdpget with its default flags and that driver.
+DRIVERS = ["afxdp", "raw"]
+# The tools we compare against, with their default flags. wget-sync is wget followed by
+# `sync FILE`: a file as durable when the clock stops as xdpget's with `--fsync-policy on`
+# (and as every xdpget file was before the default sink stopped syncing).
+PEERS = ["wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
+# Every tool run by default, in the order of a round's first pass (later rounds rotate it).
+DEFAULT_TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "wget-sync", "curl", "aria2c-x1",
+                 "aria2c-x8"]
 SINKS = ["file", "null"]
+# Tools that only mean something with a file (to /dev/null they repeat another tool).
+FILE_ONLY_PEERS = {"wget-sync"}
+
+
+class Variant(NamedTuple):
+    """xdpget with flags added to its defaults, measured as `xdpget-<driver>-<name>`."""
+    flags: list
+    about: str
+    file_only: bool = False
+
+
+# Flag variants known by name. To measure one more, add it here (or define it on the command
+# line: --variants NAME='--flag value') and name it in --variants.
+VARIANTS = {
+    "fsync": Variant(["--fsync-policy", "on"],
+                     "power-loss durable file: fsync before the rename, as wget2's option",
+                     file_only=True),
+    "ack2": Variant(["--ack-every", "2"], "RFC 5681's strict one ACK per two segments"),
+    "nosack": Variant(["--no-sack"], "no SACK-permitted offered (RFC 2018 off)"),
+}
+# Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
+DEFAULT_VARIANTS = ["fsync"]
+# Sizes and rounds of a full run: enough rounds of 1M for a median of >= 10 runs (issue 9's
+# start-up target), fewer of the sizes whose runs take seconds.
+DEFAULT_SIZES = "1M,64M,1G"
+DEFAULT_ROUNDS = "5,1M=15"
+# 1 GiB at 1 % loss adds minutes per round and no target needs it.
+DEFAULT_SKIP = "1G/*/1"
 SAMPLE_INTERVAL_S = 0.005
 
 
@@ -109,18 +149,39 @@ class Testbed:
         return None
 
 
-def tool_command(tool, xdpget, url, sink_path, stats_json):
+def split_xdpget(tool, variants):
+    """`xdpget-<driver>[-<variant>]` -> (driver, Variant or None); None if not an xdpget tool.
+
+    Raises ValueError for an unknown driver or variant."""
+    if not tool.startswith("xdpget-"):
+        return None
+    driver, _, variant = tool[len("xdpget-"):].partition("-")
+    if driver not in DRIVERS:
+        raise ValueError(f"unknown xdpget driver in {tool!r}; known: {', '.join(DRIVERS)}")
+    if not variant:
+        return driver, None
+    if variant not in variants:
+        raise ValueError(f"unknown variant in {tool!r}; known: {', '.join(variants) or 'none'}")
+    return driver, variants[variant]
+
+
+def runs_with_sink(tool, sink, variants):
+    """False for a tool that only means something with a file, when the sink is /dev/null."""
+    if sink == "file":
+        return True
+    xdpget = split_xdpget(tool, variants)
+    if xdpget is not None:
+        return not (xdpget[1] and xdpget[1].file_only)
+    return tool not in FILE_ONLY_PEERS
+
+
+def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS):
     """The argv of one download; sink_path is a file path or /dev/null."""
-    if tool.startswith("xdpget-"):
-        parts = tool.split("-")
-        driver, options = parts[1], []
-        if len(parts) > 2 and parts[2].startswith("ack"):
-            options = ["--ack-every", parts[2][len("ack"):]]
-        elif len(parts) > 2 and parts[2] == "inline":
-            options = ["--prefault", "populate-inline"]
-        elif len(parts) > 2 and parts[2] == "sack":
-            options = ["--sack"]
-        return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, *options, "-q",
+    split = split_xdpget(tool, variants)
+    if split is not None:
+        driver, variant = split
+        flags = variant.flags if variant else []
+        return [xdpget, "--iface", CLIENT_IFACE, "--driver", driver, *flags, "-q",
                 "--stats-json", stats_json, "-O", sink_path, url]
     if tool == "wget":
         return ["wget", "--no-config", "-q", "-O", sink_path, url]
@@ -290,7 +351,7 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     if sink == "file" and os.path.exists(target):
         os.remove(target)
     argv = ["ip", "netns", "exec", testbed.client_ns] + tool_command(
-        tool, args.xdpget, url, target, stats_json)
+        tool, args.xdpget, url, target, stats_json, args.variants)
     nbytes = size_bytes(size)
     # Generous: 4 MB/s at worst plus start-up; a timeout is a failed run, not a hang.
     timeout_s = 30 + nbytes / 4e6
@@ -351,11 +412,77 @@ def warm_up(testbed, sizes):
                         "/dev/null", f"http://{SERVER}/{size}.bin"], check=False)
 
 
+def parse_rounds(spec, sizes):
+    """`5,1M=15` -> {size: rounds}: 15 rounds of 1M, 5 of every other size."""
+    default, per_size = None, {}
+    for part in (p for p in spec.split(",") if p):
+        size, _, count = part.rpartition("=")
+        if int(count) < 1:
+            raise ValueError(f"rounds must be at least 1, not {count}")
+        if size:
+            size_bytes(size)
+            per_size[size] = int(count)
+        else:
+            default = int(count)
+    missing = [s for s in sizes if s not in per_size and default is None]
+    if missing:
+        raise ValueError(f"no number of rounds for {', '.join(missing)}")
+    return {size: per_size.get(size, default) for size in sizes}
+
+
+def flags_supported(xdpget, flags):
+    """True when xdpget's --help names every `--flag` of flags."""
+    text = subprocess.run([xdpget, "--help"], capture_output=True, text=True,
+                          check=False).stdout
+    return all(re.search(r"(?<![\w-])" + re.escape(f) + r"(?![\w-])", text)
+               for f in flags if f.startswith("--"))
+
+
+def choose_variants(args, p):
+    """Sets args.variants (name -> Variant, every one known) and the variant tools to run."""
+    variants = dict(VARIANTS)
+    chosen = []
+    for definition in args.define_variant:
+        name, sep, flags = definition.partition("=")
+        if not sep or not name or "-" in name or not shlex.split(flags):
+            p.error(f"--define-variant wants NAME=FLAGS (NAME without '-'), not {definition!r}")
+        variants[name] = Variant(shlex.split(flags), f"defined on the command line: {flags}")
+        chosen.append(name)
+    if args.variants == "auto":
+        for name in DEFAULT_VARIANTS if args.tools is None else []:
+            if flags_supported(args.xdpget, variants[name].flags):
+                chosen.append(name)
+            else:
+                flags = [f for f in variants[name].flags if f.startswith("--")]
+                log(f"variant {name} left out: xdpget's --help has no {' '.join(flags)}")
+    elif args.variants != "none":
+        for name in (v for v in args.variants.split(",") if v):
+            if name not in variants:
+                p.error(f"unknown variant {name!r}; known: {', '.join(variants)}")
+            chosen.append(name)
+    args.variants = variants
+    return [f"xdpget-afxdp-{name}" for name in dict.fromkeys(chosen)]
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(description="xdpget against wget, curl and aria2c.")
-    p.add_argument("--rounds", type=int, default=3, help="rounds of every tool (default 3)")
-    p.add_argument("--sizes", default="1M,64M,1G", help="file sizes (default 1M,64M,1G)")
-    p.add_argument("--tools", default=",".join(TOOLS), help=f"default {','.join(TOOLS)}")
+    p = argparse.ArgumentParser(
+        description="xdpget (default flags) against wget, curl and aria2c.",
+        epilog="Variants known by name: " + "; ".join(
+            f"{name} = {' '.join(v.flags)} ({v.about})" for name, v in VARIANTS.items()))
+    p.add_argument("--rounds", default=DEFAULT_ROUNDS,
+                   help="rounds per size: N for every size, SIZE=N for one "
+                        f"(default {DEFAULT_ROUNDS})")
+    p.add_argument("--sizes", default=DEFAULT_SIZES, help=f"file sizes (default {DEFAULT_SIZES})")
+    p.add_argument("--tools", default=None,
+                   help=f"tools, in round order (default {','.join(DEFAULT_TOOLS)} and the "
+                        "variants); xdpget-<driver>-<variant> names a variant")
+    p.add_argument("--variants", default="auto",
+                   help="flag variants of xdpget (AF_XDP) to measure beside the defaults: "
+                        "NAME,... or none; auto (default): "
+                        f"{','.join(DEFAULT_VARIANTS)} if xdpget knows the flags and --tools "
+                        "is not given")
+    p.add_argument("--define-variant", action="append", default=[], metavar="NAME=FLAGS",
+                   help="measure xdpget-afxdp-NAME, xdpget with FLAGS added (repeatable)")
     p.add_argument("--sinks", default=",".join(SINKS), help="file,null (default both)")
     p.add_argument("--loss", default="0,1", help="loss percentages to run (default 0,1)")
     p.add_argument("--out", default=os.path.join(REPO, "bench", "results"),
@@ -364,28 +491,55 @@ def parse_args(argv):
                    help="scratch directory for downloaded files")
     p.add_argument("--xdpget", required=True, help="the xdpget binary to measure")
     p.add_argument("--testbed-name", default="xgbench")
-    p.add_argument("--skip", default="",
-                   help="combinations to leave out, e.g. 1G/null/1 (size/sink/loss), comma-separated")
+    p.add_argument("--skip", default=DEFAULT_SKIP,
+                   help="combinations to leave out, SIZE/SINK/LOSS patterns (* matches any), "
+                        f"comma-separated (default {DEFAULT_SKIP}; '' for none)")
     p.add_argument("--tiny", action="store_true",
                    help="1M, one round, no loss, every tool: proves the harness works")
     args = p.parse_args(argv)
     if args.tiny:
-        args.rounds, args.sizes, args.loss = 1, "1M", "0"
+        args.rounds, args.sizes, args.loss = "1", "1M", "0"
+    args.xdpget = os.path.abspath(args.xdpget)
     args.sizes = [s for s in args.sizes.split(",") if s]
-    args.tools = [t for t in args.tools.split(",") if t]
+    try:
+        for s in args.sizes:
+            size_bytes(s)
+        args.rounds = parse_rounds(args.rounds, args.sizes)
+    except ValueError as e:
+        p.error(str(e))
+    variant_tools = choose_variants(args, p)
+    if args.tools is None:
+        drivers = [t for t in DEFAULT_TOOLS if t.startswith("xdpget-")]
+        args.tools = drivers + variant_tools + [t for t in DEFAULT_TOOLS if t not in drivers]
+    else:
+        args.tools = [t for t in args.tools.split(",") if t]
+        args.tools += [t for t in variant_tools if t not in args.tools]
     args.sinks = [s for s in args.sinks.split(",") if s]
     args.loss = [int(x) for x in args.loss.split(",") if x]
-    args.skip = {s for s in args.skip.split(",") if s}
+    args.skip = [s for s in args.skip.split(",") if s]
     for t in args.tools:
-        if t not in TOOLS:
-            p.error(f"unknown tool {t!r}; known: {', '.join(TOOLS)}")
+        try:
+            known = split_xdpget(t, args.variants) is not None or t in PEERS
+        except ValueError as e:
+            p.error(str(e))
+        if not known:
+            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], {', '.join(PEERS)}")
     for s in args.sinks:
         if s not in SINKS:
             p.error(f"unknown sink {s!r}; known: file, null")
-    for s in args.sizes:
-        size_bytes(s)
-    args.xdpget = os.path.abspath(args.xdpget)
     return args
+
+
+def skipped(args, size, sink, loss):
+    return any(fnmatch.fnmatchcase(f"{size}/{sink}/{loss}", pattern) for pattern in args.skip)
+
+
+def round_order(args, round_no, sink):
+    """The tools of one (round, size, sink), rotated by one each round so that no tool always
+    runs right after the same other one (after a 1 GiB file written, say)."""
+    tools = [t for t in args.tools if runs_with_sink(t, sink, args.variants)]
+    shift = (round_no - 1) % max(len(tools), 1)
+    return tools[shift:] + tools[:shift]
 
 
 def main(argv):
@@ -403,12 +557,16 @@ def main(argv):
     testbed = Testbed(args.testbed_name, state_dir, args.sizes)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_path = os.path.join(args.out, f"{'tiny-' if args.tiny else ''}{stamp}.json")
+    used_variants = {t.split("-", 2)[2] for t in args.tools
+                     if t.startswith("xdpget-") and t.count("-") >= 2}
     doc = {
         "machine": machine_info(args.xdpget),
         "config": {
             "rounds": args.rounds, "sizes": args.sizes, "tools": args.tools,
-            "sinks": args.sinks, "loss_percent": args.loss, "skip": sorted(args.skip),
+            "sinks": args.sinks, "loss_percent": args.loss, "skip": args.skip,
             "tiny": args.tiny, "rss_anon_sample_interval_s": SAMPLE_INTERVAL_S,
+            "variants": {name: {"flags": v.flags, "about": v.about, "file_only": v.file_only}
+                         for name, v in args.variants.items() if name in used_variants},
         },
         "runs": [],
     }
@@ -429,18 +587,19 @@ def main(argv):
             testbed.up(loss)
             sums = testbed.checksums()
             warm_up(testbed, args.sizes)
-            for round_no in range(1, args.rounds + 1):
-                for size in args.sizes:
+            for round_no in range(1, max(args.rounds.values()) + 1):
+                for size in (s for s in args.sizes if round_no <= args.rounds[s]):
                     for sink in args.sinks:
-                        if f"{size}/{sink}/{loss}" in args.skip:
+                        if skipped(args, size, sink, loss):
                             continue
-                        for tool in args.tools:
-                            base = {"loss_percent": loss, "round": round_no}
+                        for position, tool in enumerate(round_order(args, round_no, sink)):
+                            base = {"loss_percent": loss, "round": round_no,
+                                    "position": position}
                             rec = one_run(args, testbed, sums, base, tool, size, sink, args.work)
                             doc["runs"].append(rec)
                             save()
                             failures += not rec["ok"]
-                            log(f"loss {loss}% round {round_no} {size:>4} {sink:<4} {tool:<13}"
+                            log(f"loss {loss}% round {round_no} {size:>4} {sink:<4} {tool:<18}"
                                 f" {rec['wall_s']:7.3f} s {rec['throughput_mib_s']:8.1f} MiB/s"
                                 + ("" if rec["ok"] else f"  FAILED: {rec['error']}"))
     finally:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# xdpget's benchmark: xdpget (AF_XDP and raw drivers) against wget, curl and aria2c over a
-# testbed of its own. Builds xdpget (release), runs bench/bench.py, then bench/report.py.
+# xdpget's benchmark: xdpget with default flags (AF_XDP and raw drivers) against wget, curl
+# and aria2c over a testbed of its own. Builds xdpget (release), runs bench/bench.py, then
+# bench/report.py.
 #
-#   bench/run.sh                 # full run: 3 rounds, 1M 64M 1G, file + /dev/null, 0 + 1 % loss
-#                                #   -> bench/results/<stamp>.json, docs/benchmarks.md + SVGs
+#   bench/run.sh                 # full run (~10 min): 1M x 15 rounds, 64M and 1G x 5, file and
+#                                #   /dev/null, 0 and 1 % loss (not 1G at 1 %)
+#                                #   -> bench/results/<stamp>.json, docs/benchmarks.md + plots
 #   bench/run.sh --tiny --no-doc # 1M, one round, no loss, every tool: the harness's own test
 #
 # Options of its own (the rest go to bench/bench.py; see bench/bench.py --help):
@@ -17,6 +19,10 @@
 # that it can run beside a full benchmark.
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in bench/
+# Debian's interpreter, the one python3-matplotlib (scripts/setup.sh) installs for; another
+# python3 first on PATH (pyenv, a venv) would not see it.
+PYTHON=python3
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -38,7 +44,7 @@ while [ $# -gt 0 ]; do
     --tiny) tiny=1; pass+=("$1"); shift ;;
     --out) has_out=1; pass+=("$1" "$2"); shift 2 ;;
     --work) work=$2; pass+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; python3 "$HERE/bench.py" --help; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; "$PYTHON" "$HERE/bench.py" --help; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
@@ -66,14 +72,14 @@ fi
 cp "$xdpget" "$work/xdpget"
 
 rc=0
-results=$(python3 "$HERE/bench.py" --xdpget "$work/xdpget" "${pass[@]}") || rc=$?
+results=$("$PYTHON" "$HERE/bench.py" --xdpget "$work/xdpget" "${pass[@]}") || rc=$?
 [ -n "$results" ] && [ -f "$results" ] || { echo "bench: no results written" >&2; exit 1; }
 
 if [ "$write_doc" = 1 ]; then
-  python3 "$HERE/report.py" "$results" ${doc:+--doc "$doc"}
+  "$PYTHON" "$HERE/report.py" "$results" ${doc:+--doc "$doc"}
 else
   dir=$(dirname "$results")
-  python3 "$HERE/report.py" "$results" --doc "$dir/benchmarks.md" --svg-dir "$dir/svg" >/dev/null
+  "$PYTHON" "$HERE/report.py" "$results" --doc "$dir/benchmarks.md" --plot-dir "$dir/plots" >/dev/null
   echo "bench: report rendered to $dir/benchmarks.md" >&2
 fi
 exit "$rc"

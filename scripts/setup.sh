@@ -12,8 +12,8 @@ PACKAGES=(
   iproute2 ethtool nftables nginx-light python3 openssl coreutils util-linux procps curl
   # the peers we compare against in bench/
   wget curl aria2
-  # bench/: GNU time measures peak RSS and CPU time per run
-  time
+  # bench/: GNU time measures peak RSS and CPU time per run; matplotlib draws the report's plots
+  time python3-matplotlib
 )
 
 missing=()

@@ -3,6 +3,14 @@
 # third, "link", namespace), nginx and a small HTTP helper in the server namespace; loss is
 # injected on the bridge. See docs/testbed.md.
 #
+# nginx also serves HTTPS, with certificates this script makes at "up" time in
+# $DIR/tls (never committed): a test CA (ca.pem, what the client passes to
+# --ca-certificate) and, on these ports of the server,
+#   443  a good certificate for 10.77.0.2, TLS 1.2 and 1.3
+#   8443 the same certificate, TLS 1.2 only        8444 the same, TLS 1.3 only
+#   8445 an expired certificate                    8446 a certificate for another name
+#   8447 a certificate from a CA the client does not know (other-ca.pem)
+#
 #   scripts/testbed.sh up       # create (idempotent: what already runs is left alone)
 #   scripts/testbed.sh up --loss 1   # ... with 1 % of the server's packets dropped
 #   scripts/testbed.sh down     # stop everything it started, delete the namespaces
@@ -39,6 +47,7 @@ ADDR_CLIENT=10.77.0.1
 ADDR_SERVER=10.77.0.2
 PREFIX_LEN=24
 HTTP_PORT=80
+HTTPS_PORT=443
 HELPER_PORT=8080
 LOSS_TABLE=xg_testbed_loss
 
@@ -155,6 +164,55 @@ data_up() {
   (cd "$www" && sha256sum -- *.bin >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
 }
 
+# make_ca DIR NAME: NAME.key + NAME.pem, a self-signed CA.
+make_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=xdpget testbed $2" -keyout "$1/$2.key" -out "$1/$2.pem" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    2>/dev/null
+}
+
+# issue DIR NAME CA SAN START END: NAME.key + NAME.pem (the leaf, then its CA), valid from
+# START to END (openssl ca can date a certificate in the past; openssl x509 cannot).
+issue() {
+  local dir=$1 name=$2 ca=$3 san=$4 start=$5 end=$6
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=$name" -keyout "$dir/$name.key" -out "$dir/$name.csr" \
+    -addext "subjectAltName=$san" -addext extendedKeyUsage=serverAuth 2>/dev/null
+  openssl ca -batch -config "$dir/ca.cnf" -cert "$dir/$ca.pem" -keyfile "$dir/$ca.key" \
+    -startdate "$start" -enddate "$end" -in "$dir/$name.csr" -out "$dir/$name.leaf" \
+    -notext 2>/dev/null
+  cat "$dir/$name.leaf" "$dir/$ca.pem" >"$dir/$name.pem"
+}
+
+# The CAs and server certificates of the HTTPS server blocks (see the header).
+tls_up() {
+  local tls=$DIR/tls
+  [ -f "$tls/done" ] && return 0
+  mkdir -p "$tls/db"
+  make_ca "$tls" ca
+  make_ca "$tls" other-ca
+  printf '%s\n' "[ca]" "default_ca = testbed" "[testbed]" \
+    "database = $tls/db/index.txt" "new_certs_dir = $tls/db" "serial = $tls/db/serial" \
+    "default_md = sha256" "policy = anything" "copy_extensions = copy" \
+    "unique_subject = no" "[anything]" "commonName = supplied" >"$tls/ca.cnf"
+  : >"$tls/db/index.txt"
+  echo 1000 >"$tls/db/serial"
+  issue "$tls" server ca "IP:$ADDR_SERVER" 20200101000000Z 20491231000000Z
+  issue "$tls" expired ca "IP:$ADDR_SERVER" 20200101000000Z 20210101000000Z
+  issue "$tls" wrong-name ca "DNS:wrong.example" 20200101000000Z 20491231000000Z
+  issue "$tls" stranger other-ca "IP:$ADDR_SERVER" 20200101000000Z 20491231000000Z
+  [ -s "$tls/stranger.pem" ] || die "could not make the test certificates in $tls"
+  touch "$tls/done"
+}
+
+# One HTTPS server block: https_server PORT CERT PROTOCOLS.
+https_server() {
+  printf '  server {\n    listen %s ssl;\n    root %s;\n' "$1" "$DIR/www"
+  printf '    ssl_certificate %s;\n    ssl_certificate_key %s;\n' "$DIR/tls/$2.pem" "$DIR/tls/$2.key"
+  printf '    ssl_protocols %s;\n  }\n' "$3"
+}
+
 nginx_up() {
   local run=$DIR/nginx
   mkdir -p "$run/logs" "$run/tmp"
@@ -184,10 +242,17 @@ http {
     location = /redirect/absolute { return 301 http://$ADDR_SERVER/1M.bin; }
     location = /redirect/loop     { absolute_redirect off; return 302 /redirect/loop; }
     location = /status/500        { return 500; }
+    location = /redirect/to-https { return 301 https://$ADDR_SERVER/1M.bin; }
     # Anything else that does not exist is nginx's own 404. Chunked, close-delimited and
     # early-close bodies come from the helper on port $HELPER_PORT (testbed_http.py), not
     # through nginx, which would re-frame them.
   }
+$(https_server "$HTTPS_PORT" server "TLSv1.2 TLSv1.3")
+$(https_server 8443 server TLSv1.2)
+$(https_server 8444 server TLSv1.3)
+$(https_server 8445 expired "TLSv1.2 TLSv1.3")
+$(https_server 8446 wrong-name "TLSv1.2 TLSv1.3")
+$(https_server 8447 stranger "TLSv1.2 TLSv1.3")
 }
 EOF
   if pid_alive "$run/nginx.pid"; then
@@ -239,6 +304,7 @@ up() {
   net_up
   loss_up
   data_up
+  tls_up
   helper_up
   nginx_up
   wait_link_up
@@ -289,7 +355,7 @@ down() {
   for ns in "$NS_CLIENT" "$NS_SERVER" "$NS_LINK"; do
     if ns_exists "$ns"; then ip netns del "$ns"; fi
   done
-  rm -rf "$DIR/nginx" "$DIR/helper"
+  rm -rf "$DIR/nginx" "$DIR/helper" "$DIR/tls"
   if [ "${1:-}" = --purge ]; then rm -rf "$DIR"; fi
   log "down"
 }

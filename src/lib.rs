@@ -13,6 +13,7 @@
 //! | [`boot_secret`] | the per-boot key of TCP's ISN and timestamp offset | `/run` |
 //! | [`wire`] | zero-copy views and representations: Ethernet, ARP, IPv4, TCP, checksums | none |
 //! | [`tcp`] | sans-IO TCP engine: state machine, RTO, Reno/NewReno, reassembly bookkeeping | none |
+//! | [`tls`] | sans-IO TLS client session (rustls) between the TCP stream and HTTP | none |
 //! | [`http`] | sans-IO HTTP/1.1: requests, response heads, body framing | none |
 //! | [`sink`] | where body bytes land: mmapped file at the right offset, or a stream | file |
 //! | [`driver`] | packet I/O behind one trait: `afxdp`, `raw`, `sim` | packets |
@@ -34,4 +35,5 @@ pub mod tcp;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod time;
+pub mod tls;
 pub mod wire;

@@ -13,6 +13,7 @@ Examples:
   sudo xdpget --driver raw -c http://host/big.iso     force the raw-socket driver; resume
   sudo xdpget --stats --stats-json s.json URL         print latency histograms, save as JSON
   sudo xdpget --sack URL                              on a lossy link: offer SACK (RFC 2018)
+  sudo xdpget --ca-certificate ca.pem https://host/f  HTTPS, trusting one more authority
   xdpget sim --size 64MiB --rate 1Gbit --rtt 20ms --loss 1% --seed 7
                                                       watch our TCP engine on a simulated link
 
@@ -69,6 +70,15 @@ pub enum PrefaultChoice {
     Pwrite,
 }
 
+/// `--fsync-policy` (wget2's option): when the output file waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FsyncChoice {
+    /// Never (as wget and curl): safe against xdpget dying at any moment, not a power loss.
+    Off,
+    /// Progress is synced before it is recorded, the file before and after its rename.
+    On,
+}
+
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressStyle {
@@ -82,7 +92,7 @@ pub enum ProgressStyle {
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// The URLs to download (http:// only for now).
+    /// The URLs to download (http:// or https://).
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
 
@@ -130,6 +140,19 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
 
+    /// Give up (exit 4, the .part kept for -c) when fewer than BYTES per second arrive for
+    /// --speed-time seconds, as curl; K and M suffixes count 1024s [default time: 30 s].
+    #[arg(long, value_name = "BYTES", value_parser = parse_speed)]
+    pub speed_limit: Option<u64>,
+
+    /// Seconds the speed may stay below --speed-limit [default limit: 1 byte/s, as curl].
+    #[arg(long, value_name = "SECONDS")]
+    pub speed_time: Option<f64>,
+
+    /// aria2's name for --speed-limit.
+    #[arg(long, value_name = "BYTES", value_parser = parse_speed, conflicts_with = "speed_limit")]
+    pub lowest_speed_limit: Option<u64>,
+
     /// Maximum redirections to follow.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub max_redirect: u32,
@@ -175,6 +198,12 @@ pub struct DownloadArgs {
     #[arg(long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
     pub prefault: PrefaultChoice,
 
+    /// Wait for the disk (msync, fsync) before recording progress for -c and before the
+    /// file gets its name, so that a power loss loses nothing reported done. Off by default:
+    /// a crash or kill of xdpget itself never needs it (docs/sink.md).
+    #[arg(long, value_enum, default_value_t = FsyncChoice::Off, value_name = "on|off")]
+    pub fsync_policy: FsyncChoice,
+
     /// Print latency histograms and driver counters at the end.
     #[arg(long)]
     pub stats: bool,
@@ -186,6 +215,22 @@ pub struct DownloadArgs {
     /// Record every frame sent and received to FILE (pcap, opens in Wireshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+
+    /// Trust the certificate authorities in FILE (PEM), besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_certificate: Option<PathBuf>,
+
+    /// Trust the certificate authorities in the PEM files in DIR, besides the system's.
+    #[arg(long, value_name = "DIR")]
+    pub ca_directory: Option<PathBuf>,
+
+    /// Do not check the server's certificate (insecure: prints a warning).
+    #[arg(long)]
+    pub no_check_certificate: bool,
+
+    /// Refuse http:// URLs, including redirects to them.
+    #[arg(long)]
+    pub https_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +290,23 @@ pub struct SimArgs {
     /// Draw the same trace to FILE (SVG).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+}
+
+/// A speed in bytes per second: `1000`, `10K`, `2M` (aria2's suffixes, 1024-based).
+fn parse_speed(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.strip_suffix(['K', 'k']) {
+        Some(digits) => (digits, 1u64 << 10),
+        None => match text.strip_suffix(['M', 'm']) {
+            Some(digits) => (digits, 1u64 << 20),
+            None => (text, 1),
+        },
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a positive number of bytes per second"))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod download;
 pub mod exit;
 pub mod privileges;
 pub mod progress;
+pub mod signals;
 pub mod sim;
 pub mod svg;
 pub mod trace;

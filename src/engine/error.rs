@@ -5,6 +5,7 @@ use std::net::SocketAddrV4;
 use crate::driver::DriverError;
 use crate::http::HttpError;
 use crate::sink::SinkError;
+use crate::tls::TlsError;
 use crate::wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,8 @@ pub enum EngineError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("connecting to {remote} timed out")]
     ConnectTimeout { remote: SocketAddrV4 },
     #[error("connection to {remote} refused")]
@@ -25,6 +28,12 @@ pub enum EngineError {
     RetransmissionsExhausted { remote: SocketAddrV4 },
     #[error("no data from {remote} for {seconds} s (read timeout)")]
     ReadTimeout { remote: SocketAddrV4, seconds: u64 },
+    #[error("{remote} sent fewer than {bytes_per_second} bytes/s for {seconds} s (--speed-limit)")]
+    TooSlow {
+        remote: SocketAddrV4,
+        bytes_per_second: u64,
+        seconds: u64,
+    },
     #[error("internal error: a segment did not fit its frame: {0}")]
     Frame(#[from] WireError),
     #[error("unable to resolve host address '{host}'")]
@@ -38,11 +47,12 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// wget's exit code class: 3 file I/O, 4 network, others from the HTTP layer.
+    /// wget's exit code class: 3 file I/O, 4 network, 5 TLS, others from the HTTP layer.
     pub fn exit_code(&self) -> u8 {
         match self {
             EngineError::Http(e) => e.exit_code(),
             EngineError::Sink(_) => 3,
+            EngineError::Tls(e) => e.exit_code(),
             EngineError::Frame(_) | EngineError::Setup(_) | EngineError::Interrupted => 1,
             EngineError::TooManyRedirects { .. } => 8,
             EngineError::Resolve { .. } => 4,
@@ -51,7 +61,8 @@ impl EngineError {
             | EngineError::Refused { .. }
             | EngineError::Reset { .. }
             | EngineError::RetransmissionsExhausted { .. }
-            | EngineError::ReadTimeout { .. } => 4,
+            | EngineError::ReadTimeout { .. }
+            | EngineError::TooSlow { .. } => 4,
         }
     }
 

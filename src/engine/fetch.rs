@@ -15,6 +15,7 @@ use super::transfer::{self, TransferEnd, TransferOptions};
 use crate::http::{BodyPlan, Header, Method, Outcome, Request, ResponseHead, Target};
 use crate::sink::naming::{NamingOptions, output_path};
 use crate::sink::{self, Identity, ResumeInfo, Sink, SinkOptions};
+use crate::tls::TlsError;
 
 /// Where the body goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct FetchOptions {
     pub headers: Vec<Header>,
     pub user_agent: Option<String>,
     pub max_redirect: u32,
+    /// `--https-only`: refuse `http://` URLs, the user's and redirects' (wget applies it to
+    /// the links it recurses into; xdpget does not recurse, so to every URL it fetches).
+    pub https_only: bool,
     /// Tries per URL; 0 means unlimited (wget's `--tries`).
     pub tries: u32,
     /// Longest pause between tries; the pause grows by a second per try up to this (wget's
@@ -56,6 +60,7 @@ impl Default for FetchOptions {
             headers: Vec::new(),
             user_agent: None,
             max_redirect: 20,
+            https_only: false,
             tries: 20,
             max_retry_pause: Duration::from_secs(10),
             transfer: TransferOptions::default(),
@@ -219,6 +224,7 @@ fn fetch_once<N: Network>(
     let mut target = original.clone();
     let mut redirects = 0u32;
     loop {
+        check_scheme(&target, options, notices)?;
         let remote = network.resolve(&target.host, target.port)?;
         let (driver, endpoint) = network.open(remote)?;
         let request = Request {
@@ -303,6 +309,29 @@ fn fetch_once<N: Network>(
             }
         }
     }
+}
+
+/// `--https-only` refuses `http://`; `--no-check-certificate` warns before each `https://`
+/// connection (as wget does), since anyone on the path can then read and change the body.
+fn check_scheme(
+    target: &Target,
+    options: &FetchOptions,
+    notices: &mut dyn Notices,
+) -> Result<(), EngineError> {
+    if options.https_only && !target.is_https() {
+        return Err(TlsError::HttpsOnly {
+            url: target.url.to_string(),
+        }
+        .into());
+    }
+    if target.is_https() && options.transfer.tls.trust.no_check_certificate {
+        notices.notice(format!(
+            "WARNING: not checking {}'s certificate (--no-check-certificate): the connection \
+             is encrypted but not authenticated.",
+            target.host
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the output once the response head says a body follows.

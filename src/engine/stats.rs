@@ -89,6 +89,13 @@ pub struct EngineStats {
     /// The part of `receive_to_ack` spent transmitting: building the batch's segments and the
     /// driver's kick (on veth the kick also runs the peer's receive path on our core).
     pub transmit: Metric,
+    /// The driver's kick alone (`sendto` on AF_XDP): the kernel's work, not ours. On veth it
+    /// runs the server's whole receive path, its TCP and its next transmissions on our core.
+    pub kick: Metric,
+    /// Our own work per non-empty receive batch (up to 64 frames): parsing and checking the
+    /// frames, the TCP engine, the copy into the sink, the ACK decision and building the
+    /// transmit batch; everything of the iteration but the kick.
+    pub own_work: Metric,
     /// Frames per non-empty receive batch.
     pub batch_size: Metric,
     /// Time spent in one loop iteration that did work (idle spins are not counted).
@@ -107,6 +114,8 @@ impl Default for EngineStats {
         EngineStats {
             receive_to_ack: Metric::new("receive_to_ack", Unit::Nanoseconds),
             transmit: Metric::new("transmit", Unit::Nanoseconds),
+            kick: Metric::new("kick", Unit::Nanoseconds),
+            own_work: Metric::new("own_work", Unit::Nanoseconds),
             batch_size: Metric::new("batch_size", Unit::Frames),
             loop_work: Metric::new("loop_work", Unit::Nanoseconds),
             connect: Metric::new("connect", Unit::Nanoseconds),
@@ -123,6 +132,8 @@ impl EngineStats {
         [
             &self.receive_to_ack,
             &self.transmit,
+            &self.kick,
+            &self.own_work,
             &self.batch_size,
             &self.loop_work,
             &self.connect,

@@ -15,6 +15,11 @@
 //!
 //! The same loop runs over AF_XDP, the raw socket, and the simulator: the driver supplies
 //! the clock, so in the simulator "blocking" advances virtual time.
+//!
+//! HTTPS puts a [`TlsStream`] between the connection and the exchange: segments' payload is
+//! staged at its stream offset, decrypted once per batch, and the plaintext goes on to
+//! `Exchange::on_stream` in order; the handshake and the encrypted request go out through
+//! the connection's send buffer. The plain path is untouched (no staging, no copy).
 
 use core::time::Duration;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, R
 use crate::sink::Sink;
 use crate::tcp::{self, Connection, Event, State};
 use crate::time::Instant;
+use crate::tls::{TlsSettings, TlsStream};
 use crate::wire::parse_tcp_frame;
 
 /// Frames taken from the driver per receive batch, and offered per transmit batch.
@@ -51,6 +57,60 @@ pub struct TransferOptions {
     pub max_wait: Duration,
     /// Set (by a signal handler) to stop the transfer; checked once per loop iteration.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Trust for `https://` URLs.
+    pub tls: TlsSettings,
+    /// Give up on a connection that stays slower than this (curl's `--speed-limit` and
+    /// `--speed-time`): a server that drips a byte a second never trips `read_timeout`.
+    pub min_speed: Option<MinSpeed>,
+}
+
+/// The slowest a connection may be, for how long, before the transfer gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinSpeed {
+    pub bytes_per_second: u64,
+    pub period: Duration,
+}
+
+/// How often the speed is sampled: bytes per second over this much time.
+const SPEED_SAMPLE: Duration = Duration::from_secs(1);
+
+/// The state of the minimum-speed check: as curl does, the connection is "slow" from the
+/// first one-second sample below the limit, and the transfer gives up once it has been
+/// slow for the whole period; any sample at or above the limit forgives.
+#[derive(Debug)]
+struct SpeedCheck {
+    sample_start: Instant,
+    sample_bytes: u64,
+    slow_since: Option<Instant>,
+}
+
+impl SpeedCheck {
+    fn new(now: Instant) -> SpeedCheck {
+        SpeedCheck {
+            sample_start: now,
+            sample_bytes: 0,
+            slow_since: None,
+        }
+    }
+
+    /// `Some(seconds slow)` once the connection has been slower than `limit` for its
+    /// period.
+    fn check(&mut self, now: Instant, limit: MinSpeed) -> Option<Duration> {
+        let elapsed = now - self.sample_start;
+        if elapsed >= SPEED_SAMPLE {
+            let rate = self.sample_bytes as f64 / elapsed.as_secs_f64();
+            if rate < limit.bytes_per_second as f64 {
+                self.slow_since.get_or_insert(self.sample_start);
+            } else {
+                self.slow_since = None;
+            }
+            self.sample_start = now;
+            self.sample_bytes = 0;
+        }
+        self.slow_since
+            .map(|since| now - since)
+            .filter(|slow| *slow >= limit.period)
+    }
 }
 
 impl Default for TransferOptions {
@@ -62,6 +122,8 @@ impl Default for TransferOptions {
             idle_before_wait: Duration::from_millis(2),
             max_wait: Duration::from_millis(100),
             interrupt: None,
+            tls: TlsSettings::default(),
+            min_speed: None,
         }
     }
 }
@@ -133,6 +195,8 @@ struct Transfer<'a> {
     exchange: Exchange,
     request_bytes: Vec<u8>,
     request_sent: usize,
+    /// The TLS session of an `https://` exchange (it sends the request itself).
+    tls: Option<TlsStream>,
     /// The handshake completed: a reset or timeout now means a broken connection, not a
     /// refused or unreachable server.
     connected: bool,
@@ -142,6 +206,7 @@ struct Transfer<'a> {
     started: Instant,
     last_data: Instant,
     first_byte_seen: bool,
+    speed: SpeedCheck,
 }
 
 impl<'a> Transfer<'a> {
@@ -155,14 +220,24 @@ impl<'a> Transfer<'a> {
             mtu: endpoint.mtu,
             ..options.tcp.clone()
         };
+        let mut request_bytes = request.encode()?;
+        let tls = if request.target.is_https() {
+            let config = options.tls.client_config()?;
+            let plaintext = core::mem::take(&mut request_bytes);
+            let host = &request.target.host;
+            Some(TlsStream::new(config, host, plaintext, STAGING_WINDOW)?)
+        } else {
+            None
+        };
         Ok(Transfer {
             endpoint,
             options,
             connection: Connection::connect(now, tcp, endpoint.local, endpoint.remote),
             frames: FrameWriter::new(endpoint),
             exchange: Exchange::with_window(request, STAGING_WINDOW),
-            request_bytes: request.encode()?,
+            request_bytes,
             request_sent: 0,
+            tls,
             connected: false,
             sink: None,
             plan: None,
@@ -170,6 +245,7 @@ impl<'a> Transfer<'a> {
             started: now,
             last_data: now,
             first_byte_seen: false,
+            speed: SpeedCheck::new(now),
         })
     }
 
@@ -186,11 +262,12 @@ impl<'a> Transfer<'a> {
             let work_started = std::time::Instant::now();
 
             let (received, delivered) = self.receive_batch(driver, now)?;
+            self.speed.sample_bytes += delivered;
             if delivered > 0 {
                 self.last_data = now;
                 if !self.first_byte_seen && self.plan.is_some() {
                     self.first_byte_seen = true;
-                    stats.first_byte.record(micros_to_nanos(now - self.started));
+                    stats.first_byte.record(nanos(now - self.started));
                 }
             }
             if let Some(end) = self.handle_events(now, stats)? {
@@ -203,19 +280,18 @@ impl<'a> Transfer<'a> {
                 self.connection.on_timeout(now);
             }
             self.update_receive_window();
-            let kick_started = std::time::Instant::now();
-            let sent = self.transmit_batch(driver, now)?;
+            let transmit_started = std::time::Instant::now();
+            let (sent, kick) = self.transmit_batch(driver, now)?;
 
             if received > 0 {
+                let done = std::time::Instant::now();
+                let total = done - work_started;
                 stats.batch_size.record(received as u64);
+                stats.own_work.record(nanos(total.saturating_sub(kick)));
                 if sent > 0 {
-                    let done = std::time::Instant::now();
-                    stats
-                        .receive_to_ack
-                        .record((done - work_started).as_nanos() as u64);
-                    stats
-                        .transmit
-                        .record((done - kick_started).as_nanos() as u64);
+                    stats.receive_to_ack.record(nanos(total));
+                    stats.transmit.record(nanos(done - transmit_started));
+                    stats.kick.record(nanos(kick));
                 }
             }
             if let Some(sink) = self.sink.as_mut() {
@@ -245,9 +321,7 @@ impl<'a> Transfer<'a> {
                     idle_since = None;
                 }
             } else {
-                stats
-                    .loop_work
-                    .record(work_started.elapsed().as_nanos() as u64);
+                stats.loop_work.record(nanos(work_started.elapsed()));
                 idle_since = None;
             }
         }
@@ -267,6 +341,7 @@ impl<'a> Transfer<'a> {
             exchange,
             sink,
             plan,
+            tls,
             ..
         } = self;
         let received = driver.receive(RX_BATCH, |frame| {
@@ -288,15 +363,41 @@ impl<'a> Transfer<'a> {
             else {
                 return;
             };
-            let mut write = |chunk: BodyChunk<'_>| {
-                if let (Some(sink), Some(plan)) = (sink.as_mut(), plan.as_ref()) {
-                    delivered += place(sink, plan, chunk, &mut failure);
+            if let Some(tls) = tls.as_mut() {
+                if let Err(e) = tls.on_stream(offset, bytes) {
+                    failure.get_or_insert(e.into());
                 }
-            };
-            if let Err(e) = exchange.on_stream(offset, bytes, &mut write) {
+                return;
+            }
+            to_exchange(
+                exchange,
+                sink,
+                plan,
+                offset,
+                bytes,
+                &mut delivered,
+                &mut failure,
+            );
+        })?;
+        if let Some(tls) = tls.as_mut()
+            && received > 0
+            && failure.is_none()
+        {
+            let decrypted = tls.process(&mut |offset, bytes| {
+                to_exchange(
+                    exchange,
+                    sink,
+                    plan,
+                    offset,
+                    bytes,
+                    &mut delivered,
+                    &mut failure,
+                );
+            });
+            if let Err(e) = decrypted {
                 failure.get_or_insert(e.into());
             }
-        })?;
+        }
         match failure {
             Some(error) => {
                 self.connection.abort();
@@ -317,10 +418,12 @@ impl<'a> Transfer<'a> {
             match event {
                 Event::Connected => {
                     self.connected = true;
-                    stats.connect.record(micros_to_nanos(now - self.started));
+                    stats.connect.record(nanos(now - self.started));
                 }
                 Event::PeerFin { stream_len } => {
-                    if self.completion.is_none() {
+                    if self.completion.is_none()
+                        && let Some(stream_len) = self.plaintext_end(stream_len)?
+                    {
                         let completion = self.exchange.on_stream_end(stream_len)?;
                         self.completion = Some(completion);
                     }
@@ -347,12 +450,30 @@ impl<'a> Transfer<'a> {
             self.connection.state(),
             State::Established | State::CloseWait
         );
+        if open && let Some(tls) = self.tls.as_mut() {
+            let taken = self.connection.send(tls.pending_output());
+            tls.consume_output(taken);
+        }
         if open && self.request_sent < self.request_bytes.len() {
             self.request_sent += self
                 .connection
                 .send(&self.request_bytes[self.request_sent..]);
         }
         Ok(None)
+    }
+
+    /// The length of the stream the exchange reads, from the TCP stream's at the peer's FIN:
+    /// the same for plain HTTP; for HTTPS the plaintext's, if the peer said `close_notify`.
+    /// `None` when TLS ended without it but the response is complete anyway.
+    fn plaintext_end(&mut self, stream_len: u64) -> Result<Option<u64>, EngineError> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(Some(stream_len));
+        };
+        match tls.end_of_stream() {
+            Ok(plaintext_len) => Ok(Some(plaintext_len)),
+            Err(_) if self.exchange.is_complete() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Once the head is decided: open the sink for a body, or end the exchange.
@@ -401,16 +522,23 @@ impl<'a> Transfer<'a> {
                 .and_then(Sink::reorder_capacity)
                 .unwrap_or(max as u64),
         };
+        // HTTPS: ciphertext waits in the TLS staging buffer until it decrypts in order.
+        let window = self
+            .tls
+            .as_ref()
+            .map_or(window, |tls| tls.window_end().saturating_sub(in_order));
         self.connection
             .set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
     }
 
-    /// One transmit batch and its kick. Returns frames sent.
+    /// One transmit batch and its kick. Returns the frames sent and how long the kick took
+    /// (the driver's flush: on veth it runs the peer's receive path on our core, so `--stats`
+    /// keeps it apart from our own work).
     fn transmit_batch<D: Driver>(
         &mut self,
         driver: &mut D,
         now: Instant,
-    ) -> Result<usize, EngineError> {
+    ) -> Result<(usize, Duration), EngineError> {
         let mut failure = None;
         let Transfer {
             connection, frames, ..
@@ -430,10 +558,13 @@ impl<'a> Transfer<'a> {
         if let Some(e) = failure {
             return Err(e.into());
         }
+        let mut kick = Duration::ZERO;
         if sent > 0 {
+            let kick_started = std::time::Instant::now();
             driver.flush()?;
+            kick = kick_started.elapsed();
         }
-        Ok(sent)
+        Ok((sent, kick))
     }
 
     /// The exchange is over when the body is complete (by length, or by the peer's FIN).
@@ -465,7 +596,7 @@ impl<'a> Transfer<'a> {
         }))
     }
 
-    fn check_timeouts(&self, now: Instant) -> Result<(), EngineError> {
+    fn check_timeouts(&mut self, now: Instant) -> Result<(), EngineError> {
         let remote = self.endpoint.remote;
         if self.connection.state() == State::SynSent
             && now - self.started >= self.options.connect_timeout
@@ -478,6 +609,16 @@ impl<'a> Transfer<'a> {
             return Err(EngineError::ReadTimeout {
                 remote,
                 seconds: self.options.read_timeout.as_secs(),
+            });
+        }
+        if let Some(limit) = self.options.min_speed
+            && self.connection.state() != State::SynSent
+            && let Some(slow) = self.speed.check(now, limit)
+        {
+            return Err(EngineError::TooSlow {
+                remote,
+                bytes_per_second: limit.bytes_per_second,
+                seconds: slow.as_secs(),
             });
         }
         Ok(())
@@ -496,6 +637,27 @@ impl<'a> Transfer<'a> {
     }
 }
 
+/// Hands stream bytes at `offset` to the exchange, and the body bytes it lets out to the
+/// sink, counting them in `delivered`. The first error is kept in `failure`.
+fn to_exchange(
+    exchange: &mut Exchange,
+    sink: &mut Option<Sink>,
+    plan: &Option<BodyPlan>,
+    offset: u64,
+    bytes: &[u8],
+    delivered: &mut u64,
+    failure: &mut Option<EngineError>,
+) {
+    let mut write = |chunk: BodyChunk<'_>| {
+        if let (Some(sink), Some(plan)) = (sink.as_mut(), plan.as_ref()) {
+            *delivered += place(sink, plan, chunk, failure);
+        }
+    };
+    if let Err(e) = exchange.on_stream(offset, bytes, &mut write) {
+        failure.get_or_insert(e.into());
+    }
+}
+
 /// Writes body bytes at their file offset (the one copy of the data path) and returns how
 /// many they were. The first error is kept in `failure`.
 fn place(
@@ -510,6 +672,6 @@ fn place(
     chunk.bytes.len() as u64
 }
 
-fn micros_to_nanos(d: Duration) -> u64 {
+fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

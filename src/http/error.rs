@@ -10,11 +10,10 @@ pub enum HttpError {
     /// The user's URL could not be parsed at all.
     #[error("cannot parse URL '{url}': {reason}")]
     InvalidUrl { url: String, reason: String },
-    /// An `https://` URL: TLS is not implemented.
-    #[error("HTTPS is not supported yet: '{url}' needs TLS, which xdpget does not speak")]
-    HttpsUnsupported { url: String },
     /// Any scheme other than `http` and `https`.
-    #[error("unsupported URL scheme '{scheme}' in '{url}': only http:// is supported")]
+    #[error(
+        "unsupported URL scheme '{scheme}' in '{url}': only http:// and https:// are supported"
+    )]
     UnsupportedScheme { scheme: String, url: String },
     /// The URL names no host (`http:///path`).
     #[error("URL '{url}' has no host")]
@@ -143,7 +142,7 @@ impl HttpError {
     pub fn exit_code(&self) -> u8 {
         use HttpError::*;
         match self {
-            HttpsUnsupported { .. } | CredentialsUnsupported { .. } => 1,
+            CredentialsUnsupported { .. } => 1,
             InvalidUrl { .. }
             | UnsupportedScheme { .. }
             | MissingHost { .. }
@@ -184,8 +183,8 @@ mod tests {
     #[test]
     fn exit_codes_follow_wget() {
         assert_eq!(
-            HttpError::HttpsUnsupported {
-                url: "https://a/".into()
+            HttpError::CredentialsUnsupported {
+                url: "http://u@a/".into()
             }
             .exit_code(),
             1

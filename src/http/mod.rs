@@ -5,7 +5,7 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `url` | the user's `http://` URL and redirect resolution → [`Target`] |
+//! | `url` | the user's `http://` or `https://` URL and redirect resolution → [`Target`] |
 //! | `request` | the request bytes ([`Request::encode`]) |
 //! | `response` | the response head ([`parse_head`] → [`ResponseHead`], [`ContentRange`]) |
 //! | `framing` | where the body ends (RFC 9112 §6.3) → [`BodyFraming`] |

@@ -305,9 +305,9 @@ mod tests {
             outcome(
                 Method::Get,
                 None,
-                "HTTP/1.1 301 Moved\r\nLocation: https://h/\r\n\r\n"
+                "HTTP/1.1 301 Moved\r\nLocation: ftp://h/\r\n\r\n"
             ),
-            Err(HttpError::HttpsUnsupported { .. })
+            Err(HttpError::UnsupportedScheme { .. })
         ));
     }
 

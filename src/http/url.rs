@@ -1,8 +1,10 @@
-//! The download target: a user's `http://` URL, and redirects resolved against it.
+//! The download target: a user's `http://` or `https://` URL, and redirects resolved
+//! against it.
 //!
 //! Follows RFC 3986 (URI syntax, §5 reference resolution) through the WHATWG `url` crate,
-//! RFC 9110 §4.2.1 (the http URI scheme, default port 80) and RFC 9110 §10.2.2 (`Location`
-//! is a URI reference, resolved against the target URI).
+//! RFC 9110 §4.2.1 (the http URI scheme, default port 80), §4.2.2 (the https URI scheme,
+//! default port 443) and RFC 9110 §10.2.2 (`Location` is a URI reference, resolved against
+//! the target URI). Redirects may switch between http and https either way, as wget's do.
 //!
 //! Name resolution is not done here: the engine resolves `host`.
 
@@ -19,7 +21,7 @@ pub struct Target {
     /// A lower-case ASCII domain name, a dotted IPv4 address, or an IPv6 address without
     /// brackets.
     pub host: String,
-    /// The TCP port, 80 unless the URL names one.
+    /// The TCP port: the URL's, else 80 for http and 443 for https.
     pub port: u16,
     /// The origin-form request target: absolute path plus `?query` (never a fragment).
     pub path_and_query: String,
@@ -68,21 +70,31 @@ impl Target {
         {
             return Err(bad("its host is not ASCII".to_string()));
         }
-        // Scheme errors (https://, ftp://) keep their own clear messages.
+        // Scheme errors (ftp://) keep their own clear messages.
         Target::from_url(url, location).map_err(|e| match e {
-            HttpError::HttpsUnsupported { .. } | HttpError::UnsupportedScheme { .. } => e,
+            HttpError::UnsupportedScheme { .. } => e,
             other => bad(other.to_string()),
         })
     }
 
-    /// The `Host` header value (RFC 9110 §7.2): the port only when it is not 80, IPv6
-    /// addresses in brackets.
+    /// Whether the URL is `https://`: the connection speaks TLS (RFC 9110 §4.2.2).
+    pub fn is_https(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+
+    /// The default port of the scheme: 443 for https, 80 for http.
+    pub fn default_port(&self) -> u16 {
+        if self.is_https() { 443 } else { 80 }
+    }
+
+    /// The `Host` header value (RFC 9110 §7.2): the port only when it is not the scheme's
+    /// default, IPv6 addresses in brackets.
     pub fn host_header(&self) -> String {
         let host = match self.ip_literal() {
             Some(IpAddr::V6(v6)) => format!("[{v6}]"),
             _ => self.host.clone(),
         };
-        if self.port == 80 {
+        if self.port == self.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -96,12 +108,7 @@ impl Target {
 
     fn from_url(mut url: Url, original: &str) -> Result<Target, HttpError> {
         match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(HttpError::HttpsUnsupported {
-                    url: original.to_string(),
-                });
-            }
+            "http" | "https" => {}
             other => {
                 return Err(HttpError::UnsupportedScheme {
                     scheme: other.to_string(),
@@ -134,7 +141,7 @@ impl Target {
                 url: original.to_string(),
             });
         }
-        // RFC 9110 §4.2.1: the default port of http is 80.
+        // RFC 9110 §4.2.1, §4.2.2: the default port of http is 80, of https 443.
         let port = url.port_or_known_default().unwrap_or(80);
         // RFC 9110 §7.1: a fragment is never sent.
         url.set_fragment(None);
@@ -260,11 +267,33 @@ mod tests {
     }
 
     #[test]
-    fn https_is_a_clear_error() {
-        let e = Target::parse("https://example.com/").unwrap_err();
-        assert!(matches!(e, HttpError::HttpsUnsupported { .. }));
-        assert!(e.to_string().starts_with("HTTPS is not supported yet"));
-        assert_eq!(e.exit_code(), 1);
+    fn https_urls_default_to_port_443() {
+        let t = target("https://Example.com/a?b");
+        assert!(t.is_https());
+        assert_eq!((t.host.as_str(), t.port), ("example.com", 443));
+        assert_eq!(t.host_header(), "example.com");
+        let t = target("https://example.com:80/");
+        assert_eq!(t.host_header(), "example.com:80");
+        let t = target("https://example.com:443/");
+        assert_eq!(t.host_header(), "example.com");
+        assert!(
+            !target("example.com").is_https(),
+            "no scheme means http, as wget"
+        );
+    }
+
+    #[test]
+    fn redirects_switch_between_http_and_https() {
+        let plain = target("http://h/a");
+        let secure = plain.resolve_redirect("https://h/b").unwrap();
+        assert!(secure.is_https());
+        assert_eq!((secure.port, secure.path_and_query.as_str()), (443, "/b"));
+        // A relative Location keeps the scheme; a scheme-relative one too.
+        assert!(secure.resolve_redirect("/c").unwrap().is_https());
+        let other = secure.resolve_redirect("//other/d").unwrap();
+        assert!(other.is_https());
+        assert_eq!((other.host.as_str(), other.port), ("other", 443));
+        assert!(!secure.resolve_redirect("http://h/e").unwrap().is_https());
     }
 
     #[test]
@@ -335,8 +364,8 @@ mod tests {
     fn bad_redirects() {
         let base = target("http://h/");
         assert!(matches!(
-            base.resolve_redirect("https://h/").unwrap_err(),
-            HttpError::HttpsUnsupported { .. }
+            base.resolve_redirect("ftp://h/").unwrap_err(),
+            HttpError::UnsupportedScheme { .. }
         ));
         assert!(matches!(
             base.resolve_redirect("").unwrap_err(),

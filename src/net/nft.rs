@@ -147,6 +147,15 @@ impl NftGuard {
         Ok(parse_counter_packets(&listing).unwrap_or(0))
     }
 
+    /// Deletes the tables of dead xdpget processes (as install does): at exit, in case one
+    /// was killed while this one ran.
+    pub fn remove_stale() -> Result<(), NftError> {
+        remove_stale_tables(&run_nft_args(
+            "list the tables",
+            &["list", "tables", "inet"],
+        )?)
+    }
+
     /// Deletes the table now, reporting errors that drop would have to swallow.
     pub fn remove(mut self) -> Result<(), NftError> {
         match std::mem::replace(&mut self.table, Table::Spawned { installed: false }) {

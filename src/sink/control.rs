@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::durability::Durability;
+
 /// Bytes per slot; two slots make the whole record file.
 const SLOT_LEN: usize = 4096;
 /// First line of every slot; the trailing digit is the format version.
@@ -188,13 +190,20 @@ pub(super) struct ControlFile {
     path: PathBuf,
     identity: Identity,
     sequence: u64,
+    /// Whether a record is fdatasync'd before it counts (`--fsync-policy`).
+    durability: Durability,
 }
 
 impl ControlFile {
-    /// Opens (or creates) the control file at `path` and durably records `prefix` for
-    /// `identity` in it, in a sequence number above any valid record already there, so that a
-    /// stale record of an earlier run can never win over this one.
-    pub(super) fn open(path: &Path, identity: &Identity, prefix: u64) -> io::Result<ControlFile> {
+    /// Opens (or creates) the control file at `path` and records `prefix` for `identity` in
+    /// it (durably if `durability` syncs), in a sequence number above any valid record
+    /// already there, so that a stale record of an earlier run can never win over this one.
+    pub(super) fn open(
+        path: &Path,
+        identity: &Identity,
+        prefix: u64,
+        durability: Durability,
+    ) -> io::Result<ControlFile> {
         let file = File::options()
             .read(true)
             .write(true)
@@ -212,6 +221,7 @@ impl ControlFile {
             path: path.to_path_buf(),
             identity: identity.clone(),
             sequence: newest,
+            durability,
         };
         // Both slots are written now, so that later updates overwrite allocated blocks and
         // cannot fail for lack of space on a disk the download has filled.
@@ -220,8 +230,9 @@ impl ControlFile {
         Ok(control)
     }
 
-    /// Durably records that bytes `0..prefix` are on disk. The caller must have made them
-    /// durable first (msync or fdatasync of the data file).
+    /// Records that bytes `0..prefix` are in the file. The caller must have stored them
+    /// first, and under [`FsyncPolicy::On`](super::FsyncPolicy::On) made them durable too
+    /// (msync or fdatasync of the data file); the record is then fdatasync'd as well.
     ///
     /// Records alternate between two slots, so the previous one stays whole while this one
     /// is written. The sequence number moves on only once the write is on disk: after a
@@ -235,7 +246,7 @@ impl ControlFile {
         });
         let offset = (sequence % 2) * SLOT_LEN as u64;
         self.file.write_all_at(&slot, offset)?;
-        self.file.sync_data()?;
+        self.durability.data(&self.file)?;
         self.sequence = sequence;
         Ok(())
     }
@@ -243,6 +254,11 @@ impl ControlFile {
     /// Where the record lives.
     pub(super) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The sync policy the record (and the flusher that holds it) follows.
+    pub(super) fn durability(&self) -> &Durability {
+        &self.durability
     }
 }
 
@@ -372,6 +388,11 @@ fn unescape(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::FsyncPolicy;
+
+    fn on() -> Durability {
+        Durability::new(FsyncPolicy::On)
+    }
 
     fn identity() -> Identity {
         Identity {
@@ -429,7 +450,7 @@ mod tests {
     fn newest_valid_slot_wins_and_survives_a_torn_update() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("f.part.xdpget");
-        let mut control = ControlFile::open(&path, &identity(), 0).expect("open");
+        let mut control = ControlFile::open(&path, &identity(), 0, on()).expect("open");
         control.record(100).expect("record");
         control.record(200).expect("record");
         assert_eq!(
@@ -445,7 +466,7 @@ mod tests {
         );
         // Reopening continues above the highest valid sequence (3) and fills both slots.
         drop(control);
-        let reopened = ControlFile::open(&path, &identity(), 150).expect("reopen");
+        let reopened = ControlFile::open(&path, &identity(), 150, on()).expect("reopen");
         let record = read_record(&path).expect("read").expect("record");
         assert_eq!((record.sequence, record.prefix), (5, 150));
         assert_eq!(
@@ -453,6 +474,29 @@ mod tests {
             2 * SLOT_LEN as u64
         );
         assert_eq!(reopened.path(), path);
+    }
+
+    /// Under the default policy a record is written (the page cache keeps it, whatever becomes
+    /// of the process) but never synced; under `on` every record is.
+    #[test]
+    fn records_are_synced_only_under_the_fsync_policy() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f.part.xdpget");
+        let off = Durability::new(FsyncPolicy::Off);
+        let mut control = ControlFile::open(&path, &identity(), 0, off.clone()).expect("open");
+        control.record(100).expect("record");
+        assert_eq!(
+            read_record(&path).expect("read").map(|r| r.prefix),
+            Some(100)
+        );
+        assert_eq!(off.calls().get(), 0);
+        drop(control);
+
+        let on = on();
+        let mut control = ControlFile::open(&path, &identity(), 0, on.clone()).expect("open");
+        control.record(200).expect("record");
+        // Two slots at open, one record since.
+        assert_eq!(on.calls().get(), 3);
     }
 
     #[test]
@@ -476,7 +520,8 @@ mod tests {
             ResumeInfo::Untrusted { part_len: 50 }
         );
 
-        let control = ControlFile::open(&control_path(&name), &identity(), 30).expect("control");
+        let control =
+            ControlFile::open(&control_path(&name), &identity(), 30, on()).expect("control");
         let info = ResumeInfo::lookup(&name).expect("lookup");
         assert_eq!(
             info,

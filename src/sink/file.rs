@@ -15,14 +15,22 @@
 //!    when the writer outruns it does `write_at` populate the next window itself (see
 //!    [`Prefault`] and [`Background`]).
 //! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, the contiguous prefix
-//!    is msynced and *then* recorded as trusted. By default the flusher thread (`flush.rs`)
-//!    does both, so the busy-poll thread only asks. Without it, in two phases so the writer
-//!    never waits for much: the range whose writeback was started at the previous checkpoint
-//!    is msynced (mostly clean by then) and recorded, and writeback of the newly contiguous
-//!    bytes is started (sync_file_range).
-//! 4. **finish**: msync, trim to the exact length, fsync, rename to `NAME`, fsync the
-//!    directory, delete the control record. **abandon** (failure, Ctrl-C, Drop): msync the
+//!    is recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
+//!    asks. By default ([`FsyncPolicy::Off`]) that is one `pwrite` of the record: the bytes it
+//!    claims are in the page cache already, which outlives the process (`durability.rs`).
+//!    Under [`FsyncPolicy::On`] the prefix is msynced *before* it is recorded. Without a
+//!    flusher the writer does it itself: without syncs at once; with syncs in two phases so
+//!    the writer never waits for much: the range whose writeback was started at the previous
+//!    checkpoint is msynced (mostly clean by then) and recorded, and writeback of the newly
+//!    contiguous bytes is started (sync_file_range).
+//! 4. **finish**: trim to the exact length (if the file is longer), rename to `NAME`, delete
+//!    the control record; under `On` with an msync and fsync before the rename and a sync of
+//!    the directory after it. The mapping is unmapped on a thread of its own, off the path to
+//!    the process's exit. **abandon** (failure, Ctrl-C, Drop): (under `On` msync) the
 //!    contiguous prefix, trim the file to it, record it, so `-c` continues from there.
+//!
+//! [`FsyncPolicy::Off`]: super::FsyncPolicy::Off
+//! [`FsyncPolicy::On`]: super::FsyncPolicy::On
 
 use std::fmt;
 use std::fs::File;
@@ -31,6 +39,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
+use super::durability::{Durability, SyncCalls};
 use super::flush::Flusher;
 use super::prepare::Preparer;
 use super::stream::{check_bounds, check_complete};
@@ -40,8 +49,10 @@ use crate::time::Instant;
 
 /// Largest growth step of an unknown-length body.
 const MAX_GROWTH_STEP: u64 = 1024 * 1024 * 1024;
-/// Growth rounds up to whole MiB.
+/// Growth rounds up to whole MiB...
 const GROWTH_ALIGN: u64 = 1024 * 1024;
+/// ...or, on a disk too full for that, to whole pages.
+const LAST_RESORT_ALIGN: u64 = 4096;
 
 /// A download into `NAME.part`, renamed to `NAME` on success.
 #[derive(Debug)]
@@ -76,6 +87,8 @@ pub struct FileSink {
     sync_failed: bool,
     /// Finished or abandoned: Drop has nothing left to do.
     closed: bool,
+    /// The sync calls `--fsync-policy` asks for, and their count.
+    durability: Durability,
 }
 
 enum Backing {
@@ -124,6 +137,7 @@ impl FileSink {
     ) -> Result<FileSink, SinkError> {
         let part_path = part_path(final_path);
         let control_path = control_path(final_path);
+        let durability = Durability::new(options.fsync);
         // A full disk while writing the record is reported with what the body still needs.
         let remaining = |start: u64| identity.length.unwrap_or(0).saturating_sub(start);
         let control_error = |start: u64, e: io::Error| {
@@ -145,7 +159,7 @@ impl FileSink {
                 // Bytes past the trusted prefix may be holes or stale: drop them.
                 file.set_len(start)
                     .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
-                let control = ControlFile::open(&control_path, identity, start)
+                let control = ControlFile::open(&control_path, identity, start, durability.clone())
                     .map_err(|e| control_error(start, e))?;
                 (file, start, control)
             }
@@ -153,8 +167,9 @@ impl FileSink {
                 too_large(*offset)?;
                 // Record first, rename second: a crash in between leaves `NAME` and a record
                 // without `.part`, which lookup reads as a plain file again.
-                let control = ControlFile::open(&control_path, identity, *offset)
-                    .map_err(|e| control_error(*offset, e))?;
+                let control =
+                    ControlFile::open(&control_path, identity, *offset, durability.clone())
+                        .map_err(|e| control_error(*offset, e))?;
                 std::fs::rename(final_path, &part_path)
                     .map_err(|e| SinkError::from_io("rename", final_path, 0, e))?;
                 let file = open_part(&part_path, false)?;
@@ -167,14 +182,15 @@ impl FileSink {
                     .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
                 // Recorded (as 0) before any byte is written, so a stale record of an
                 // earlier run can never vouch for the new bytes.
-                let control = match ControlFile::open(&control_path, identity, 0) {
-                    Ok(control) => control,
-                    Err(e) => {
-                        // Leave nothing behind for a download that never started.
-                        let _ = std::fs::remove_file(&part_path);
-                        return Err(control_error(0, e));
-                    }
-                };
+                let control =
+                    match ControlFile::open(&control_path, identity, 0, durability.clone()) {
+                        Ok(control) => control,
+                        Err(e) => {
+                            // Leave nothing behind for a download that never started.
+                            let _ = std::fs::remove_file(&part_path);
+                            return Err(control_error(0, e));
+                        }
+                    };
                 (file, 0, control)
             }
         };
@@ -202,18 +218,20 @@ impl FileSink {
             last_checkpoint: None,
             sync_failed: false,
             closed: false,
+            durability,
         };
         // From here on, an error drops `sink`, whose Drop trims the file back to `start`
         // (and removes a fresh one).
-        let capacity = match identity.length {
-            Some(length) => length,
-            None => start.max(options.initial_capacity),
-        };
-        sink.reserve(capacity, capacity.saturating_sub(start))?;
-        // Make the allocation and size durable once, so later msyncs of data ranges are
-        // all a crash needs.
-        sink.file
-            .sync_all()
+        match identity.length {
+            // All of it now: a full disk is an error before the transfer starts.
+            Some(length) => sink.reserve(length, length.saturating_sub(start))?,
+            // A head start, as much of it as fits; growth steps reserve what the body needs.
+            None => sink.reserve_flexibly(start.max(options.initial_capacity), start)?,
+        }
+        // Under `On`, make the allocation and size durable once, so later msyncs of data
+        // ranges are all a power loss needs.
+        sink.durability
+            .all(&sink.file)
             .map_err(|e| SinkError::from_io("sync", &sink.part_path, 0, e))?;
         Ok(sink)
     }
@@ -259,8 +277,8 @@ impl FileSink {
         self.arrived.contiguous_len()
     }
 
-    /// Bytes `0..durable_len()` are on disk and recorded: what `-c` would trust after a crash
-    /// right now.
+    /// Bytes `0..durable_len()` are recorded (and under `--fsync-policy on` on disk): what
+    /// `-c` would trust after a crash right now.
     pub fn durable_len(&self) -> u64 {
         self.flusher().map_or(self.durable, Flusher::durable)
     }
@@ -273,6 +291,12 @@ impl FileSink {
     /// `NAME.part`, where the bytes are until `finish`.
     pub fn part_path(&self) -> &Path {
         &self.part_path
+    }
+
+    /// The count of msync, fsync and fdatasync calls this download makes (none under
+    /// `--fsync-policy off`); readable after `finish` or `abandon` too.
+    pub fn sync_calls(&self) -> SyncCalls {
+        self.durability.calls()
     }
 
     /// Runs a checkpoint if one is due (see the module docs), or asks the flusher to. Cheap
@@ -329,6 +353,8 @@ impl FileSink {
         if preparer.is_none() && matches!(self.prefault, Prefault::PopulateWrite { .. }) {
             *preparer = Preparer::start(mapping.range(), self.prefaulted_end, window, core).ok();
         }
+        // Also without syncs, where a checkpoint is one pwrite of the record: it keeps that
+        // call (and the record's encoding) off the busy-poll thread.
         if flusher.is_none()
             && let Some(control) = self.control.take()
         {
@@ -364,9 +390,14 @@ impl FileSink {
         }
     }
 
-    /// Two-phase checkpoint: record what was kicked last time (after waiting for it), then
-    /// kick writeback of what is contiguous now.
+    /// A checkpoint on the writer's thread. Without syncs: record what is contiguous now (it
+    /// is all in the page cache). With syncs, in two phases: record what was kicked last time
+    /// (after waiting for it), then kick writeback of what is contiguous now.
     fn checkpoint(&mut self, contiguous: u64) -> Result<(), SinkError> {
+        if !self.durability.syncs() {
+            self.kicked = contiguous;
+            return self.record(contiguous);
+        }
         if self.kicked > self.durable {
             self.sync_range(self.durable, self.kicked)?;
             self.record(self.kicked)?;
@@ -380,25 +411,39 @@ impl FileSink {
         Ok(())
     }
 
-    /// Complete: trim, make durable, rename to the final name, drop the control record.
-    /// Returns the body length. If bytes are missing this fails and the sink is abandoned.
+    /// Complete: trim, (under `On`) make durable, rename to the final name, drop the control
+    /// record. Returns the body length. If bytes are missing this fails and the sink is
+    /// abandoned.
     pub fn finish(mut self) -> Result<u64, SinkError> {
         let total = check_complete(&self.final_path, self.length, &self.arrived)?;
         self.join_helpers()?;
         self.sync_range(self.durable, total)?;
-        // Unmap before trimming, so that no page of the mapping ever lies past the end.
-        self.backing = Backing::Unmapped;
-        self.file
-            .set_len(total)
-            .map_err(|e| SinkError::from_io("truncate", &self.part_path, 0, e))?;
-        self.file
-            .sync_all()
+        // A mapped file is exactly `capacity` long (fallocate made it so); any other may be
+        // longer than the body and is cut.
+        let exact = matches!(self.backing, Backing::Mapped { .. }) && self.capacity == total;
+        // Every byte is in the page cache (and under `On` on disk): the mapping has done its
+        // job. Nothing touches it again, so a page of it past a new end of file is harmless.
+        if let Backing::Mapped { mapping, .. } =
+            std::mem::replace(&mut self.backing, Backing::Unmapped)
+        {
+            unmap_in_background(mapping);
+        }
+        if !exact {
+            self.file
+                .set_len(total)
+                .map_err(|e| SinkError::from_io("truncate", &self.part_path, 0, e))?;
+        }
+        self.durability
+            .all(&self.file)
             .map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))?;
         std::fs::rename(&self.part_path, &self.final_path)
             .map_err(|e| SinkError::from_io("rename", &self.part_path, 0, e))?;
         // The file under its final name is complete: nothing may trim it any more.
         self.closed = true;
-        sync_directory(&self.final_path)?;
+        let dir = directory_of(&self.final_path);
+        self.durability
+            .directory(dir)
+            .map_err(|e| SinkError::from_io("sync", dir, 0, e))?;
         remove_if_present(&self.control_path)?;
         Ok(total)
     }
@@ -423,7 +468,7 @@ impl FileSink {
         // Trimming is safe even if the sync failed: the record still says `durable <= keep`.
         self.file
             .set_len(keep)
-            .and_then(|()| self.file.sync_all())
+            .and_then(|()| self.durability.all(&self.file))
             .map_err(|e| SinkError::from_io("truncate", &self.part_path, 0, e))?;
         synced?;
         if keep == 0 {
@@ -435,8 +480,8 @@ impl FileSink {
         joined.map(|()| keep)
     }
 
-    /// Waits until `from..to` of the file is on disk. After one failure every later call
-    /// fails too (see `sync_failed`).
+    /// Waits until `from..to` of the file is on disk, under `--fsync-policy on`; does
+    /// nothing under `off`. After one failure every later call fails too (see `sync_failed`).
     fn sync_range(&mut self, from: u64, to: u64) -> Result<(), SinkError> {
         if to <= from {
             return Ok(());
@@ -449,9 +494,9 @@ impl FileSink {
             match &self.backing {
                 Backing::Mapped { mapping, .. } => {
                     let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
-                    mapping.flush(from, to - from)
+                    self.durability.mapped(&mapping.range(), from, to - from)
                 }
-                Backing::Pwrite => self.file.sync_data(),
+                Backing::Pwrite => self.durability.data(&self.file),
                 Backing::Unmapped => Ok(()),
             }
         };
@@ -459,8 +504,8 @@ impl FileSink {
         result.map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))
     }
 
-    /// Records `prefix` as trusted; its bytes must be durable already. Only while no flusher
-    /// holds the record (callers run `join_helpers` first).
+    /// Records `prefix` as trusted; its bytes must be stored (and under `On` durable)
+    /// already. Only while no flusher holds the record (callers run `join_helpers` first).
     fn record(&mut self, prefix: u64) -> Result<(), SinkError> {
         let result = match self.control.as_mut() {
             Some(control) => control.record(prefix),
@@ -473,8 +518,8 @@ impl FileSink {
         Ok(())
     }
 
-    /// Grows an unknown-length file so that `end` fits: double (at most 1 GiB more), or,
-    /// when the disk cannot hold that, just enough.
+    /// Grows an unknown-length file so that `end` fits: double (at most 1 GiB more), or as
+    /// much of that as the disk can hold.
     fn grow_for(&mut self, end: u64) -> Result<(), SinkError> {
         let just_enough = end.div_ceil(GROWTH_ALIGN).saturating_mul(GROWTH_ALIGN);
         let doubled = self
@@ -483,11 +528,29 @@ impl FileSink {
             .min(self.capacity.saturating_add(MAX_GROWTH_STEP))
             .max(self.options.initial_capacity)
             .max(just_enough);
-        match self.reserve(doubled, doubled - self.capacity) {
-            Err(SinkError::NoSpace { .. }) if doubled > just_enough => {
-                self.reserve(just_enough, just_enough - self.capacity)
+        self.reserve_flexibly(doubled, end)
+    }
+
+    /// Makes the file `goal` bytes long, or, when the disk cannot hold that, the most of it
+    /// that fits, halving the growth down to `minimum` (rounded up to a page). `minimum` at
+    /// or below the capacity means nothing is needed now, and a full disk is no error yet.
+    /// A full disk is reported with the bytes `minimum` needed.
+    fn reserve_flexibly(&mut self, goal: u64, minimum: u64) -> Result<(), SinkError> {
+        let floor = if minimum <= self.capacity {
+            self.capacity
+        } else {
+            minimum.next_multiple_of(LAST_RESORT_ALIGN)
+        };
+        let mut goal = goal.max(floor);
+        loop {
+            match self.reserve(goal, goal.saturating_sub(self.capacity)) {
+                Err(SinkError::NoSpace { .. }) if goal > floor => {
+                    let half = self.capacity + (goal - self.capacity) / 2;
+                    let next = half.next_multiple_of(LAST_RESORT_ALIGN).max(floor);
+                    goal = if next < goal { next } else { floor };
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -520,6 +583,9 @@ impl FileSink {
             Backing::Mapped { mapping, .. } => mapping.grow(len).map_err(map_error)?,
             Backing::Unmapped => {
                 let mapping = Mapping::new(&self.file, len).map_err(map_error)?;
+                if self.options.huge_pages {
+                    mapping.hint_huge_pages();
+                }
                 self.backing = Backing::Mapped {
                     preparer: None,
                     flusher: None,
@@ -631,12 +697,17 @@ fn file_len(file: &File, path: &Path) -> Result<u64, SinkError> {
         .map_err(|e| SinkError::from_io("read", path, 0, e))
 }
 
-/// Makes a rename in `path`'s directory durable.
-fn sync_directory(path: &Path) -> Result<(), SinkError> {
-    let dir = directory_of(path);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| SinkError::from_io("sync", dir, 0, e))
+/// Unmaps `mapping` on a thread of its own: tearing down the page tables of a 1 GiB mapping
+/// takes tens of milliseconds, which would otherwise delay the process's exit (and whatever
+/// the caller does next) for nothing. The file is complete and renamed already; the mapping
+/// is not used again. If no thread can be made, the failed spawn drops the closure, and the
+/// mapping with it, on the spot.
+fn unmap_in_background(mapping: Mapping) {
+    // The handle is dropped: nobody waits for the thread; process exit would finish its
+    // work anyway.
+    let _ = std::thread::Builder::new()
+        .name("xdpget-unmap".into())
+        .spawn(move || drop(mapping));
 }
 
 fn remove_if_present(path: &Path) -> Result<(), SinkError> {
@@ -650,6 +721,7 @@ fn remove_if_present(path: &Path) -> Result<(), SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::FsyncPolicy;
     use crate::sink::control::read_record;
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
@@ -677,6 +749,14 @@ mod tests {
         }
     }
 
+    /// [`small_options`] under `--fsync-policy on`.
+    fn synced_options() -> SinkOptions {
+        SinkOptions {
+            fsync: FsyncPolicy::On,
+            ..small_options()
+        }
+    }
+
     /// A fresh download of `len` bytes of [`body`] into `dir/file.bin`: its name, its bytes
     /// and the open sink.
     fn open_fresh(dir: &Path, len: usize, options: &SinkOptions) -> (PathBuf, Vec<u8>, FileSink) {
@@ -689,6 +769,16 @@ mod tests {
         )
         .expect("open");
         (name, body(len), sink)
+    }
+
+    /// Waits (bounded) until the sink reports `want` bytes recorded, for checkpoints that a
+    /// flusher thread makes; returns what it reports then.
+    fn wait_durable(sink: &FileSink, want: u64) -> u64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sink.durable_len() < want && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sink.durable_len()
     }
 
     /// Writes `data[range]` for each range in `chunks`.
@@ -711,7 +801,7 @@ mod tests {
 
     #[test]
     fn out_of_order_writes_produce_the_right_file_and_success_renames() {
-        for options in [
+        let variants = [
             small_options(),
             // The preparer thread only a little ahead of the writer, and no preparer at all.
             SinkOptions {
@@ -737,7 +827,15 @@ mod tests {
                 use_pwrite: true,
                 ..small_options()
             },
-        ] {
+            SinkOptions {
+                huge_pages: false,
+                ..small_options()
+            },
+        ];
+        let both_policies = variants.iter().flat_map(|&options| {
+            [FsyncPolicy::Off, FsyncPolicy::On].map(|fsync| SinkOptions { fsync, ..options })
+        });
+        for options in both_policies {
             let dir = tempfile::tempdir().expect("temp dir");
             let name = dir.path().join("file.bin");
             let data = body(300_001);
@@ -860,7 +958,7 @@ mod tests {
             checkpoint_bytes: 1 << 40,
             checkpoint_interval: Duration::from_millis(250),
             background: None,
-            ..small_options()
+            ..synced_options()
         };
         let mut sink = FileSink::open(
             &name,
@@ -911,7 +1009,7 @@ mod tests {
             checkpoint_bytes: 10_000,
             checkpoint_interval: Duration::from_secs(3600),
             background: None,
-            ..small_options()
+            ..synced_options()
         };
         let mut sink = FileSink::open(
             &name,
@@ -947,22 +1045,132 @@ mod tests {
         let options = SinkOptions {
             checkpoint_bytes: 10_000,
             checkpoint_interval: Duration::from_secs(3600),
-            ..small_options()
+            ..synced_options()
         };
         let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
         let now = Instant::ZERO;
         write_chunks(&mut sink, &data, &[(0, 20_000), (30_000, 90_000)]);
         sink.poll_checkpoint(now).expect("due: asks for 0..20000");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sink.durable_len() < 20_000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(sink.durable_len(), 20_000);
+        assert_eq!(wait_durable(&sink, 20_000), 20_000);
         assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
         write_chunks(&mut sink, &data, &[(20_000, 30_000), (90_000, 100_000)]);
         assert_eq!(sink.finish().expect("finish"), 100_000);
         assert_eq!(std::fs::read(&name).expect("final"), data);
         assert!(!control_path(&name).exists());
+    }
+
+    /// The default policy makes no msync, fsync or fdatasync call, from open through
+    /// checkpoints to finish or abandon, and records all that is contiguous when a checkpoint
+    /// is due (with a flusher: moments later), not what the previous one started to write
+    /// back: the bytes are in the page cache, which outlives the process. `On` syncs.
+    #[test]
+    fn without_fsync_no_sync_call_is_made_and_checkpoints_record_at_once() {
+        for background in [None, SinkOptions::default().background] {
+            let options = SinkOptions {
+                checkpoint_bytes: 10_000,
+                checkpoint_interval: Duration::from_secs(3600),
+                background,
+                ..small_options()
+            };
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
+            let calls = sink.sync_calls();
+            write_chunks(&mut sink, &data, &[(0, 20_000), (30_000, 90_000)]);
+            sink.poll_checkpoint(Instant::ZERO).expect("due");
+            assert_eq!(wait_durable(&sink, 20_000), 20_000, "{background:?}");
+            assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20_000);
+            write_chunks(&mut sink, &data, &[(20_000, 30_000), (90_000, 100_000)]);
+            sink.poll_checkpoint(Instant::ZERO).expect("due");
+            assert_eq!(wait_durable(&sink, 100_000), 100_000, "{background:?}");
+            assert_eq!(sink.finish().expect("finish"), 100_000);
+            assert_eq!(std::fs::read(&name).expect("final"), data);
+            assert_eq!(calls.get(), 0, "{background:?}");
+
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
+            let calls = sink.sync_calls();
+            write_chunks(&mut sink, &data, &[(0, 40_000), (50_000, 60_000)]);
+            assert_eq!(sink.abandon().expect("abandon"), 40_000);
+            assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 40_000);
+            assert_eq!(calls.get(), 0, "{background:?}");
+
+            let dir = tempfile::tempdir().expect("temp dir");
+            let synced = SinkOptions {
+                fsync: FsyncPolicy::On,
+                ..options
+            };
+            let (_, data, mut sink) = open_fresh(dir.path(), 100_000, &synced);
+            let calls = sink.sync_calls();
+            // Two record slots and the allocation at open.
+            assert_eq!(calls.get(), 3, "{background:?}");
+            write_chunks(&mut sink, &data, &[(0, 100_000)]);
+            sink.finish().expect("finish");
+            // At least the data, the file and the directory before and after the rename.
+            assert!(calls.get() >= 6, "{background:?}: {} calls", calls.get());
+        }
+    }
+
+    /// Set in the child process that the `kill -9` test below kills.
+    const KILLED_CHILD: &str = "XDPGET_SINK_TEST_KILLED_CHILD";
+    /// What the child prints once its checkpoint is recorded.
+    const CHECKPOINTED: &str = "xdpget-sink-test: checkpointed";
+
+    /// `kill -9` for real, under the default policy (no msync, no fdatasync): a child process
+    /// stores bytes in the mapping, records a checkpoint and is killed. The page cache
+    /// outlives it, so `-c` afterwards trusts exactly the recorded prefix and finds those
+    /// bytes in the `.part`.
+    #[test]
+    fn after_kill_9_without_fsync_the_record_claims_only_bytes_that_are_there() {
+        use std::io::BufRead;
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(dir) = std::env::var_os(KILLED_CHILD) {
+            return checkpoint_and_wait_to_be_killed(Path::new(&dir));
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "sink::file::tests::after_kill_9_without_fsync_the_record_claims_only_bytes_that_are_there",
+                "--nocapture",
+            ])
+            .env(KILLED_CHILD, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the test binary again");
+        let stdout = child.stdout.take().expect("piped");
+        let checkpointed = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains(CHECKPOINTED));
+        child.kill().expect("kill -9");
+        let status = child.wait().expect("wait");
+        assert!(checkpointed, "the child never checkpointed: {status:?}");
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        let name = dir.path().join("file.bin");
+        assert!(!name.exists());
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info.offset(), 3_000_000);
+        let part = std::fs::read(part_path(&name)).expect("part");
+        assert_eq!(part.len(), 4_000_000, "still preallocated");
+        assert!(part[..3_000_000] == body(4_000_000)[..3_000_000]);
+    }
+
+    /// The child's half: the CLI's options with a checkpoint every 1 MB.
+    fn checkpoint_and_wait_to_be_killed(dir: &Path) {
+        let options = SinkOptions {
+            checkpoint_bytes: 1_000_000,
+            checkpoint_interval: Duration::from_secs(3600),
+            ..SinkOptions::default()
+        };
+        let (_, data, mut sink) = open_fresh(dir, 4_000_000, &options);
+        write_chunks(&mut sink, &data, &[(0, 3_000_000), (3_500_000, 4_000_000)]);
+        sink.poll_checkpoint(Instant::ZERO).expect("due");
+        assert_eq!(wait_durable(&sink, 3_000_000), 3_000_000);
+        assert_eq!(sink.sync_calls().get(), 0);
+        println!("{CHECKPOINTED}");
+        // The parent kills us long before this ends; if it does not, fail.
+        std::thread::sleep(Duration::from_secs(60));
+        panic!("not killed within a minute");
     }
 
     /// After a failed write-back nothing more is synced or recorded: Linux reports such an
@@ -972,7 +1180,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = SinkOptions {
             background: None,
-            ..small_options()
+            ..synced_options()
         };
         let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
         write_chunks(&mut sink, &data, &[(0, 50_000)]);
@@ -989,7 +1197,7 @@ mod tests {
     #[test]
     fn abandon_takes_the_record_back_from_the_flusher() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &small_options());
+        let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &synced_options());
         write_chunks(&mut sink, &data, &[(0, 60_000), (70_000, 80_000)]);
         sink.poll_checkpoint(Instant::ZERO).expect("poll");
         assert_eq!(sink.abandon().expect("abandon"), 60_000);
@@ -1311,30 +1519,45 @@ mod tests {
         write_chunks(&mut sink, &data, &[(0, 300_000)]);
         sink.finish().expect("finish");
 
-        // Unknown length that outgrows the disk: an error at a growth step, the prefix kept.
-        let stream = dir.join("stream.bin");
+        // Unknown length with the CLI's options: the 64 MiB head start does not fit, yet a
+        // body that does is saved.
+        let small_stream = dir.join("small-stream.bin");
         let mut sink = FileSink::open(
-            &stream,
+            &small_stream,
             &identity(None),
             &ResumeInfo::Fresh,
-            &small_options(),
+            &SinkOptions::default(),
         )
-        .expect("open");
-        let chunk = body(65_536);
-        let mut offset = 0u64;
-        let error = loop {
-            match sink.write_at(offset, &chunk) {
-                Ok(()) => offset += chunk.len() as u64,
-                Err(error) => break error,
-            }
-            assert!(offset < 4 << 20, "a 1 MiB file system took 4 MiB");
-        };
-        assert!(matches!(error, SinkError::NoSpace { .. }), "{error}");
-        assert!(offset > 0);
-        assert_eq!(sink.abandon().expect("abandon"), offset);
-        assert_eq!(
-            ResumeInfo::lookup(&stream).expect("lookup").offset(),
-            offset
-        );
+        .expect("the head start shrinks to what fits");
+        write_chunks(&mut sink, &data, &[(0, 300_000)]);
+        assert_eq!(sink.finish().expect("finish"), 300_000);
+        std::fs::remove_file(&small).expect("make room");
+        std::fs::remove_file(&small_stream).expect("make room");
+
+        // Unknown length that outgrows the disk: an error at a growth step, the prefix kept,
+        // and only a little of the disk left unused (growth halves down to single pages).
+        for options in [small_options(), SinkOptions::default()] {
+            let stream = dir.join("stream.bin");
+            let mut sink = FileSink::open(&stream, &identity(None), &ResumeInfo::Fresh, &options)
+                .expect("open");
+            let chunk = body(1448);
+            let mut offset = 0u64;
+            let error = loop {
+                match sink.write_at(offset, &chunk) {
+                    Ok(()) => offset += chunk.len() as u64,
+                    Err(error) => break error,
+                }
+                assert!(offset < 4 << 20, "a 1 MiB file system took 4 MiB");
+            };
+            assert!(matches!(error, SinkError::NoSpace { .. }), "{error}");
+            assert!(offset > 900_000, "{offset} bytes of 1 MiB, {options:?}");
+            assert_eq!(sink.abandon().expect("abandon"), offset);
+            assert_eq!(
+                ResumeInfo::lookup(&stream).expect("lookup").offset(),
+                offset
+            );
+            std::fs::remove_file(part_path(&stream)).expect("make room");
+            std::fs::remove_file(control_path(&stream)).expect("make room");
+        }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! A checkpoint (docs/sink.md) is two steps that must happen in this order: the bytes
 //! `durable..upto` of the mapping are written back and waited for (msync MS_SYNC), *then* the
-//! control record says `upto` (written and fdatasync'd). On the busy-poll thread these calls
+//! control record says `upto` (written and fdatasync'd). Under `--fsync-policy off` (the
+//! default, `durability.rs`) both syncs are skipped and a checkpoint is one `pwrite` of the
+//! record, still made here so that the busy-poll thread neither encodes nor writes it. On the busy-poll thread these calls
 //! stalled the loop for a few milliseconds every 250 ms, and up to 20 ms at the 99.9th
 //! percentile (docs/benchmarks.md). Here the writer only asks:
 //!
@@ -149,7 +151,7 @@ fn checkpoint(
         return Ok(());
     }
     let (from, len) = (to_usize(durable)?, to_usize(upto - durable)?);
-    range.flush(from, len)?;
+    control.durability().mapped(range, from, len)?;
     control.record(upto)
 }
 
@@ -189,7 +191,9 @@ fn run(shared: &Shared, range: MappedRange, mut control: ControlFile, mut durabl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::FsyncPolicy;
     use crate::sink::control::{Identity, control_path, read_record};
+    use crate::sink::durability::Durability;
     use crate::sink::sys::{Mapping, allocate};
     use std::time::Instant;
 
@@ -225,7 +229,13 @@ mod tests {
         allocate(&file, 0, 1 << 20).unwrap();
         let mut mapping = Mapping::new(&file, 1 << 20).unwrap();
         let record_path = control_path(&dir.path().join("f"));
-        let control = ControlFile::open(&record_path, &identity(), 0).unwrap();
+        let control = ControlFile::open(
+            &record_path,
+            &identity(),
+            0,
+            Durability::new(FsyncPolicy::On),
+        )
+        .unwrap();
         let flusher = Flusher::start(mapping.range(), control, 0, None).unwrap();
         mapping.bytes_mut()[..300_000].fill(7);
         flusher.request(300_000);
@@ -248,7 +258,13 @@ mod tests {
         // A range where nothing is mapped: msync fails with ENOMEM.
         let range = MappedRange::unmapped_for_tests();
         let record_path = control_path(&dir.path().join("f"));
-        let control = ControlFile::open(&record_path, &identity(), 0).unwrap();
+        let control = ControlFile::open(
+            &record_path,
+            &identity(),
+            0,
+            Durability::new(FsyncPolicy::On),
+        )
+        .unwrap();
         let flusher = Flusher::start(range, control, 0, None).unwrap();
         flusher.request(4096);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -10,6 +10,7 @@
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
 //! | `prepare` | the preparer thread that prefaults the mapping ahead of the write front |
 //! | `flush` | the flusher thread that makes checkpoints durable off the busy-poll thread |
+//! | `durability` | [`FsyncPolicy`] (`--fsync-policy`): the only msync, fsync and fdatasync calls |
 //! | `sys` | the only `unsafe`: mmap, mremap, madvise, fallocate, sync_file_range, flock |
 //!
 //! CONTRACT with `engine`: offsets passed to [`Sink::write_at`] are absolute offsets in the
@@ -23,6 +24,7 @@
 //! No layer above is imported here; time comes in as a [`crate::time::Instant`] value.
 
 pub mod control;
+mod durability;
 pub mod file;
 mod flush;
 pub mod naming;
@@ -40,6 +42,7 @@ use std::time::Duration;
 use crate::time::Instant;
 
 pub use control::{Identity, ResumeInfo};
+pub use durability::{FsyncPolicy, SyncCalls};
 pub use file::FileSink;
 pub use ranges::RangeSet;
 pub use stream::{NullSink, StreamSink};
@@ -167,6 +170,10 @@ pub struct SinkOptions {
     pub initial_capacity: u64,
     /// Most bytes a streaming sink holds while waiting for a hole before them to fill.
     pub reorder_limit: usize,
+    /// When the file sink waits for the disk (`--fsync-policy`, off by default).
+    pub fsync: FsyncPolicy,
+    /// Ask for the mapping to be backed by huge pages (`MADV_HUGEPAGE`, see docs/sink.md).
+    pub huge_pages: bool,
 }
 
 impl Default for SinkOptions {
@@ -184,6 +191,8 @@ impl Default for SinkOptions {
             checkpoint_interval: Duration::from_millis(250),
             initial_capacity: 64 * 1024 * 1024,
             reorder_limit: 32 * 1024 * 1024,
+            fsync: FsyncPolicy::Off,
+            huge_pages: true,
         }
     }
 }

@@ -54,6 +54,17 @@ impl Mapping {
         Ok(Mapping { map })
     }
 
+    /// Asks for the mapping to be backed by huge pages where the file system can (ext4 and
+    /// xfs with large folios, Linux 6.16+ for ext4): the page cache then takes the file in
+    /// 2 MiB folios, each mapped by one page-middle-directory entry, so populating, copying
+    /// and unmapping touch 512 times fewer entries. Measured for 1 GiB (docs/sink.md):
+    /// populating took 0.14–0.40 s instead of 0.16–3.1 s. Only a hint: kernels and file
+    /// systems that cannot do it keep small pages, and an error is not worth reporting.
+    /// The flag belongs to the mapping and survives [`Mapping::grow`].
+    pub(super) fn hint_huge_pages(&self) {
+        let _ = self.map.advise(Advice::HugePage);
+    }
+
     /// The mapped length in bytes.
     pub(super) fn len(&self) -> usize {
         self.map.len()
@@ -84,7 +95,9 @@ impl Mapping {
 
     /// Writes `offset..offset+len` back to the file and waits for it (msync MS_SYNC, which on
     /// Linux is an fdatasync of that range: the data and the size needed to read it back).
-    /// The same calls as the helper threads make ([`MappedRange::flush`]).
+    /// The same calls as the helper threads make ([`MappedRange::flush`]); the sink itself
+    /// syncs through `durability.rs`.
+    #[cfg(test)]
     pub(super) fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
         self.range().flush(offset, len)
     }

@@ -30,6 +30,7 @@ pub mod content;
 pub mod impair;
 pub mod link;
 pub mod server;
+mod tls_server;
 pub mod units;
 
 use std::collections::VecDeque;

@@ -13,14 +13,23 @@
 //! | `/short/N/CUT` | announces N bytes, sends CUT, then closes |
 //! | `/redirect/CODE/REST` | CODE with a relative `Location: /REST` |
 //! | `/status/CODE` | CODE with a short text body |
+//! | `/tohttps/REST` | 301 to `https://ADDRESS:TLS_PORT/REST` (with [`SimServer::with_tls`]) |
+//! | `/drip/N/FAST` | like `/file/N`, but content from offset FAST on goes one byte per second |
+//!
+//! With [`SimServer::with_tls`] the host also serves the same routes over TLS on a second
+//! port (`tls_server`): a complete response ends with `close_notify`, a `/short` one
+//! without, as a truncation on the path would look.
 //!
 //! Every body byte at offset `i` is `content::fill(CONTENT_SEED, i, …)`, so a test checks a
 //! download against `content::sha256(CONTENT_SEED, N)`.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::SimPeer;
 use super::content;
+use super::tls_server::TlsServerSession;
 use crate::tcp::{self, Connection, State, TcpStats};
 use crate::time::Instant;
 use crate::wire::{
@@ -32,6 +41,9 @@ pub const CONTENT_SEED: u64 = 0x7864_7067_6574;
 
 /// Bytes generated per body piece handed to the connection.
 const PIECE: usize = 64 * 1024;
+
+/// The pace of `/drip` past its fast part: one byte per this long.
+const DRIP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Called after every event of the first connection with its gauges: traces and plots.
 pub type TraceHook = Box<dyn FnMut(Instant, &TcpStats)>;
@@ -45,6 +57,8 @@ pub struct SimServer {
     trace: Option<TraceHook>,
     /// Statistics of connections that have gone away, and of the live ones, summed.
     finished_stats: Vec<TcpStats>,
+    /// The HTTPS port and its certificate, if any.
+    tls: Option<(u16, Arc<rustls::ServerConfig>)>,
 }
 
 struct ServerConnection {
@@ -54,6 +68,12 @@ struct ServerConnection {
     request: Vec<u8>,
     response: Option<Response>,
     closed: bool,
+    /// The TLS session of an HTTPS connection, and its handshake bytes still to queue.
+    tls: Option<TlsServerSession>,
+    tls_out: Vec<u8>,
+    tls_out_sent: usize,
+    /// `https://ADDRESS:PORT` of this host, for `/tohttps`.
+    secure_origin: Option<String>,
 }
 
 /// The bytes of one response still to be queued.
@@ -66,9 +86,18 @@ struct Response {
     /// Close after queueing up to here (`/short`), or after the whole response.
     chunked: bool,
     chunked_done: bool,
+    /// The response is cut short on purpose (`/short`): over TLS, no close_notify.
+    cut: bool,
+    /// Over TLS: the outbox holds ciphertext (sealed), and close_notify is queued.
+    sealed: bool,
+    close_notify_queued: bool,
     /// A generated piece waiting for room in the send buffer.
     outbox: Vec<u8>,
     outbox_sent: usize,
+    /// `/drip`: content from this offset on goes one byte per [`DRIP_INTERVAL`]
+    /// (`u64::MAX` for every other route), the next byte not before `drip_at`.
+    drip_from: u64,
+    drip_at: Option<Instant>,
 }
 
 impl SimServer {
@@ -81,7 +110,14 @@ impl SimServer {
             connections: Vec::new(),
             trace: None,
             finished_stats: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// Also serves HTTPS on `port` of the same address, with `config`'s certificate.
+    pub fn with_tls(mut self, port: u16, config: Arc<rustls::ServerConfig>) -> SimServer {
+        self.tls = Some((port, config));
+        self
     }
 
     /// Records the first connection's gauges after every event.
@@ -108,6 +144,7 @@ impl SimServer {
         now: Instant,
         client_mac: EthernetAddress,
         remote: SocketAddrV4,
+        local_port: u16,
         syn: bool,
     ) -> Option<&mut ServerConnection> {
         let index = self
@@ -132,13 +169,27 @@ impl SimServer {
                     dont_fragment: true,
                 };
                 let _ = now;
+                let local = SocketAddrV4::new(*self.address.ip(), local_port);
+                let tls = self
+                    .tls
+                    .as_ref()
+                    .filter(|(port, _)| *port == local_port)
+                    .and_then(|(_, config)| TlsServerSession::new(Arc::clone(config)));
+                let secure_origin = self
+                    .tls
+                    .as_ref()
+                    .map(|(port, _)| format!("https://{}:{port}", self.address.ip()));
                 self.connections.push(ServerConnection {
-                    connection: Connection::listen(self.config.clone(), self.address),
-                    template: FrameTemplate::new(&eth, &ip, self.address.port(), remote.port()),
+                    connection: Connection::listen(self.config.clone(), local),
+                    template: FrameTemplate::new(&eth, &ip, local_port, remote.port()),
                     ident: 0,
                     request: Vec::new(),
                     response: None,
                     closed: false,
+                    tls,
+                    tls_out: Vec::new(),
+                    tls_out_sent: 0,
+                    secure_origin,
                 });
                 self.connections.len() - 1
             }
@@ -154,12 +205,16 @@ impl SimPeer for SimServer {
         let Ok((eth, ip, segment)) = parse_tcp_frame(frame, true) else {
             return;
         };
-        if ip.dst_addr != *self.address.ip() || segment.dst_port != self.address.port() {
+        let tls_port = self.tls.as_ref().map(|(port, _)| *port);
+        let port = segment.dst_port;
+        if ip.dst_addr != *self.address.ip()
+            || (port != self.address.port() && Some(port) != tls_port)
+        {
             return;
         }
         let remote = SocketAddrV4::new(ip.src_addr, segment.src_port);
         let syn = segment.flags.syn() && !segment.flags.ack();
-        let Some(server) = self.connection_for(now, eth.src_addr, remote, syn) else {
+        let Some(server) = self.connection_for(now, eth.src_addr, remote, port, syn) else {
             return;
         };
         let delivered = server
@@ -174,7 +229,7 @@ impl SimPeer for SimServer {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mut result = None;
         for server in &mut self.connections {
-            server.pump();
+            server.pump(now);
             if let Some(segment) = server.connection.poll_transmit(now) {
                 server.ident = server.ident.wrapping_add(1);
                 result = server.template.emit(buf, server.ident, &segment).ok();
@@ -195,9 +250,14 @@ impl SimPeer for SimServer {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        let dripping = self
+            .connections
+            .iter()
+            .filter_map(|c| c.response.as_ref().and_then(Response::next_drip));
         self.connections
             .iter()
             .filter_map(|c| c.connection.poll_timeout())
+            .chain(dripping)
             .min()
     }
 
@@ -226,23 +286,72 @@ impl ServerConnection {
         }
         self.request[offset..end].copy_from_slice(bytes);
         let in_order = (self.connection.received_in_order() as usize).min(self.request.len());
-        if let Some(response) = respond(&self.request[..in_order]) {
+        let origin = self.secure_origin.as_deref();
+        let response = match self.tls.as_mut() {
+            Some(tls) => respond(
+                tls.on_ciphertext(&self.request[..in_order], &mut self.tls_out),
+                origin,
+            ),
+            None => respond(&self.request[..in_order], origin),
+        };
+        if let Some(response) = response {
             self.response = Some(response);
         }
     }
 
+    /// Queues the TLS handshake's bytes; true when all are queued.
+    fn pump_handshake(&mut self) -> bool {
+        let pending = &self.tls_out[self.tls_out_sent..];
+        self.tls_out_sent += self.connection.send(pending);
+        if self.tls_out_sent < self.tls_out.len() {
+            return false;
+        }
+        self.tls_out.clear();
+        self.tls_out_sent = 0;
+        true
+    }
+
     /// Moves response bytes into the connection's send buffer as room allows.
-    fn pump(&mut self) {
+    fn pump(&mut self, now: Instant) {
+        if !self.pump_handshake() {
+            return;
+        }
         let Some(response) = self.response.as_mut() else {
             return;
         };
         loop {
-            if response.outbox_sent == response.outbox.len() && !response.refill() {
-                if !self.closed {
-                    self.connection.close();
-                    self.closed = true;
+            if response.outbox_sent == response.outbox.len() {
+                if response.next_drip().is_some_and(|at| at > now) {
+                    return;
                 }
-                return;
+                if response.dripping() {
+                    response.drip_at = Some(now + DRIP_INTERVAL);
+                }
+                if !response.refill() {
+                    let complete = !response.cut && !response.close_notify_queued;
+                    if let Some(tls) = self.tls.as_mut().filter(|_| !self.closed && complete) {
+                        // RFC 8446 §6.1: the response is complete.
+                        response.outbox.clear();
+                        response.outbox_sent = 0;
+                        tls.close_notify(&mut response.outbox);
+                        response.sealed = true;
+                        response.close_notify_queued = true;
+                        continue;
+                    }
+                    if !self.closed {
+                        self.connection.close();
+                        self.closed = true;
+                    }
+                    return;
+                }
+            }
+            if let Some(tls) = self.tls.as_mut()
+                && response.outbox_sent == 0
+                && !response.sealed
+            {
+                let plaintext = core::mem::take(&mut response.outbox);
+                tls.seal(&plaintext, &mut response.outbox);
+                response.sealed = true;
             }
             let pending = &response.outbox[response.outbox_sent..];
             let taken = self.connection.send(pending);
@@ -255,10 +364,21 @@ impl ServerConnection {
 }
 
 impl Response {
+    /// The head is out and the next content byte is one to drip.
+    fn dripping(&self) -> bool {
+        self.head_queued == self.head.len() && self.next >= self.drip_from && self.next < self.end
+    }
+
+    /// When the next dripped byte may be queued, while dripping.
+    fn next_drip(&self) -> Option<Instant> {
+        self.drip_at.filter(|_| self.dripping())
+    }
+
     /// Generates the next piece into the outbox; false when the response is all queued.
     fn refill(&mut self) -> bool {
         self.outbox.clear();
         self.outbox_sent = 0;
+        self.sealed = false;
         if self.head_queued < self.head.len() {
             self.outbox.extend_from_slice(&self.head);
             self.head_queued = self.head.len();
@@ -266,10 +386,14 @@ impl Response {
         }
         if self.next < self.end {
             // Vary chunk sizes so chunk boundaries fall everywhere in segments.
-            let size = if self.chunked {
+            let size = if self.next >= self.drip_from {
+                1
+            } else if self.chunked {
                 (PIECE as u64 - (self.next % 4093)).min(self.end - self.next)
             } else {
-                (PIECE as u64).min(self.end - self.next)
+                (PIECE as u64)
+                    .min(self.end - self.next)
+                    .min(self.drip_from - self.next)
             } as usize;
             if self.chunked {
                 self.outbox
@@ -295,7 +419,8 @@ impl Response {
 }
 
 /// Parses a complete request head and builds the response, or `None` while incomplete.
-fn respond(request: &[u8]) -> Option<Response> {
+/// `secure_origin` is where `/tohttps` points.
+fn respond(request: &[u8], secure_origin: Option<&str>) -> Option<Response> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let status = parsed.parse(request).ok()?;
@@ -312,14 +437,23 @@ fn respond(request: &[u8]) -> Option<Response> {
         .and_then(|v| v.strip_prefix("bytes="))
         .and_then(|v| v.strip_suffix('-'))
         .and_then(|v| v.parse::<u64>().ok());
-    Some(route(path, range_start, head_only))
+    Some(route(path, range_start, head_only, secure_origin))
 }
 
-fn route(path: &str, range_start: Option<u64>, head_only: bool) -> Response {
+fn route(
+    path: &str,
+    range_start: Option<u64>,
+    head_only: bool,
+    secure_origin: Option<&str>,
+) -> Response {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let number = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+    let drip_from = match parts.first().copied() {
+        Some("drip") => number(2).unwrap_or(0),
+        _ => u64::MAX,
+    };
     let (status, mut headers, body, chunked) = match (parts.first().copied(), number(1)) {
-        (Some("file"), Some(len)) => match range_start {
+        (Some("file" | "drip"), Some(len)) => match range_start {
             Some(start) if start >= len => (
                 416,
                 format!("Content-Range: bytes */{len}\r\nContent-Length: 0\r\n"),
@@ -350,6 +484,16 @@ fn route(path: &str, range_start: Option<u64>, head_only: bool) -> Response {
             let cut = number(2).unwrap_or(len / 2).min(len);
             (200, format!("Content-Length: {len}\r\n"), 0..cut, false)
         }
+        (Some("tohttps"), _) if secure_origin.is_some() => {
+            let rest = parts.get(1..).map(|p| p.join("/")).unwrap_or_default();
+            let origin = secure_origin.unwrap_or_default();
+            (
+                301,
+                format!("Location: {origin}/{rest}\r\nContent-Length: 0\r\n"),
+                0..0,
+                false,
+            )
+        }
         (Some("redirect"), Some(code)) => {
             let rest = parts.get(2..).map(|p| p.join("/")).unwrap_or_default();
             (
@@ -370,6 +514,7 @@ fn route(path: &str, range_start: Option<u64>, head_only: bool) -> Response {
     headers.push_str("Connection: close\r\nServer: xdpget-sim\r\n");
     let head = format!("HTTP/1.1 {status} {}\r\n{headers}\r\n", reason(status)).into_bytes();
     let body = if head_only { 0..0 } else { body };
+    let cut = parts.first() == Some(&"short");
     Response {
         head,
         head_queued: 0,
@@ -377,8 +522,13 @@ fn route(path: &str, range_start: Option<u64>, head_only: bool) -> Response {
         end: body.end,
         chunked: chunked && !head_only,
         chunked_done: false,
+        cut,
+        sealed: false,
+        close_notify_queued: false,
         outbox: Vec::with_capacity(PIECE + 64),
         outbox_sent: 0,
+        drip_from,
+        drip_at: None,
     }
 }
 

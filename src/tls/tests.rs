@@ -1,0 +1,408 @@
+//! The client session against an in-memory rustls server: certificates made here, at test
+//! time (rcgen), ciphertext carried as TCP would, in segments, out of order and twice.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection};
+use tempfile::TempDir;
+
+use super::{TlsError, TlsSettings, TlsStream, TrustOptions};
+
+const HOST: &str = "files.example";
+const REQUEST: &[u8] = b"GET /f HTTP/1.1\r\nHost: files.example\r\nConnection: close\r\n\r\n";
+
+/// A certificate authority made for one test.
+struct Authority {
+    params: CertificateParams,
+    key: KeyPair,
+    pem: String,
+}
+
+impl Authority {
+    fn new(name: &str) -> Authority {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Authority { params, key, pem }
+    }
+
+    /// A server certificate for `names`, valid from `from` to `until` (years).
+    fn issue(&self, names: &[&str], from: i32, until: i32) -> (CertificateDer<'static>, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "server");
+        params.not_before = date_time_ymd(from, 1, 1);
+        params.not_after = date_time_ymd(until, 1, 1);
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert.der().clone(), key)
+    }
+
+    /// The CA's PEM in a file of `dir`, for `--ca-certificate`.
+    fn file(&self, dir: &TempDir) -> PathBuf {
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, &self.pem).unwrap();
+        path
+    }
+}
+
+fn server_config(
+    cert: CertificateDer<'static>,
+    key: &KeyPair,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+fn trusting(ca_file: Option<PathBuf>, no_check: bool) -> TlsSettings {
+    TlsSettings::new(TrustOptions {
+        ca_certificate: ca_file,
+        ca_directory: None,
+        no_check_certificate: no_check,
+    })
+}
+
+/// How the server ends its side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    CloseNotify,
+    /// Close without close_notify after `n` response bytes.
+    Cut(usize),
+}
+
+/// The result of one exchange: the request the server read, the plaintext the client got,
+/// and the client's verdict at the end of the stream.
+struct Outcome {
+    request: Vec<u8>,
+    plaintext: Vec<u8>,
+    end: Result<u64, TlsError>,
+}
+
+/// Runs a client session against `server` until both are done. Server ciphertext reaches
+/// the client in segments of `segment` bytes; with `shuffle`, every other pair of segments
+/// is swapped and every fifth sent twice.
+fn converse(
+    client: TlsSettings,
+    server: Arc<ServerConfig>,
+    response: &[u8],
+    ending: Ending,
+    segment: usize,
+    shuffle: bool,
+) -> Result<Outcome, TlsError> {
+    let mut tls = TlsStream::new(client.client_config()?, HOST, REQUEST.to_vec(), 1 << 20)?;
+    let mut server = ServerConnection::new(server).unwrap();
+    server.set_buffer_limit(None);
+    let mut request = Vec::new();
+    let mut plaintext = Vec::new();
+    let mut offset = 0u64;
+    let mut responded = false;
+    for _ in 0..10_000 {
+        // Client → server.
+        let out = tls.pending_output().to_vec();
+        tls.consume_output(out.len());
+        let mut reader = &out[..];
+        while !reader.is_empty() {
+            server.read_tls(&mut reader).unwrap();
+        }
+        if server.process_new_packets().is_err() {
+            // The server's alert still goes out below.
+        }
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = server.reader().read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..n]);
+        }
+        if !responded && request.ends_with(b"\r\n\r\n") {
+            responded = true;
+            let upto = match ending {
+                Ending::CloseNotify => response.len(),
+                Ending::Cut(n) => n,
+            };
+            server.writer().write_all(&response[..upto]).unwrap();
+            if ending == Ending::CloseNotify {
+                server.send_close_notify();
+            }
+        }
+        // Server → client, as TCP segments.
+        let mut wire = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut wire).unwrap();
+        }
+        let mut segments: Vec<(u64, Vec<u8>)> = wire
+            .chunks(segment)
+            .map(|chunk| {
+                let at = offset;
+                offset += chunk.len() as u64;
+                (at, chunk.to_vec())
+            })
+            .collect();
+        if shuffle {
+            for pair in segments.chunks_mut(4) {
+                if pair.len() >= 2 {
+                    pair.swap(0, 1);
+                }
+            }
+            let again: Vec<_> = segments.iter().step_by(5).cloned().collect();
+            segments.extend(again);
+        }
+        for (at, bytes) in &segments {
+            tls.on_stream(*at, bytes)?;
+        }
+        tls.process(&mut |at, bytes| {
+            assert_eq!(at, plaintext.len() as u64, "plaintext arrives in order");
+            plaintext.extend_from_slice(bytes);
+        })?;
+        if responded && wire.is_empty() && tls.pending_output().is_empty() {
+            return Ok(Outcome {
+                request,
+                plaintext,
+                end: tls.end_of_stream(),
+            });
+        }
+    }
+    panic!("the conversation did not end");
+}
+
+fn body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn tls13_and_tls12_carry_request_and_body() {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let response = body(300_000);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        for (segment, shuffle) in [(1448, false), (1000, true), (1, false)] {
+            let server = server_config(cert.clone(), &key, &[version]);
+            let client = trusting(Some(ca.file(&dir)), false);
+            let outcome = converse(
+                client,
+                server,
+                &response,
+                Ending::CloseNotify,
+                segment,
+                shuffle,
+            )
+            .unwrap_or_else(|e| panic!("{version:?} {segment}: {e}"));
+            assert_eq!(outcome.request, REQUEST);
+            assert!(
+                outcome.plaintext == response,
+                "{version:?} {segment} {shuffle}"
+            );
+            assert_eq!(outcome.end, Ok(response.len() as u64));
+            if segment == 1 {
+                break; // one byte at a time is slow; once is enough
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stream_cut_without_close_notify_is_truncated() {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let response = body(50_000);
+    let server = server_config(cert, &key, &[&rustls::version::TLS13]);
+    let outcome = converse(
+        trusting(Some(ca.file(&dir)), false),
+        server,
+        &response,
+        Ending::Cut(20_000),
+        1448,
+        false,
+    )
+    .unwrap();
+    assert_eq!(outcome.plaintext, response[..20_000]);
+    let error = outcome.end.unwrap_err();
+    assert_eq!(error, TlsError::Truncated { host: HOST.into() });
+    assert_eq!(error.exit_code(), 4);
+}
+
+/// The error the client ends with against a server with `cert`, trusting `ca_file`.
+fn failure(cert: CertificateDer<'static>, key: &KeyPair, client: TlsSettings) -> TlsError {
+    let server = server_config(
+        cert,
+        key,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    );
+    match converse(
+        client,
+        server,
+        b"HTTP/1.1 200 OK\r\n\r\n",
+        Ending::CloseNotify,
+        1448,
+        false,
+    ) {
+        Ok(_) => panic!("the handshake succeeded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn each_certificate_problem_is_one_sentence_and_exit_5() {
+    let ca = Authority::new("test CA");
+    let stranger = Authority::new("another CA");
+    let dir = TempDir::new().unwrap();
+    let trust = || trusting(Some(ca.file(&dir)), false);
+
+    let (cert, key) = stranger.issue(&[HOST], 2020, 2090);
+    let error = failure(cert, &key, trust());
+    assert_eq!(error, TlsError::UnknownIssuer { host: HOST.into() });
+
+    let (cert, key) = ca.issue(&[HOST], 2000, 2001);
+    let error = failure(cert, &key, trust());
+    assert!(matches!(error, TlsError::Expired { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("valid until 2001-01-01"),
+        "{error}"
+    );
+
+    let (cert, key) = ca.issue(&[HOST], 2090, 2091);
+    let error = failure(cert, &key, trust());
+    assert!(matches!(error, TlsError::NotValidYet { .. }), "{error:?}");
+
+    let (cert, key) = ca.issue(&["other.example"], 2020, 2090);
+    let error = failure(cert, &key, trust());
+    assert!(matches!(error, TlsError::NameMismatch { .. }), "{error:?}");
+    assert!(error.to_string().contains("other.example"), "{error}");
+
+    // Signed by a key that is not the trusted CA's, under the CA's name.
+    let impostor = Authority {
+        params: ca.params.clone(),
+        key: KeyPair::generate().unwrap(),
+        pem: String::new(),
+    };
+    let (cert, key) = impostor.issue(&[HOST], 2020, 2090);
+    let error = failure(cert, &key, trust());
+    assert!(matches!(error, TlsError::BadSignature { .. }), "{error:?}");
+
+    for error in [
+        TlsError::UnknownIssuer { host: HOST.into() },
+        TlsError::BadSignature { host: HOST.into() },
+    ] {
+        assert_eq!(error.exit_code(), 5);
+    }
+}
+
+#[test]
+fn no_check_certificate_accepts_any_certificate() {
+    let stranger = Authority::new("another CA");
+    let response = body(10_000);
+    for (names, from, until) in [
+        (&[HOST][..], 2020, 2090),
+        (&["other.example"][..], 2020, 2090),
+        (&[HOST][..], 2000, 2001),
+    ] {
+        let (cert, key) = stranger.issue(names, from, until);
+        let server = server_config(cert, &key, &[&rustls::version::TLS13]);
+        let outcome = converse(
+            trusting(None, true),
+            server,
+            &response,
+            Ending::CloseNotify,
+            1448,
+            false,
+        )
+        .unwrap();
+        assert!(outcome.plaintext == response);
+    }
+}
+
+#[test]
+fn a_server_alert_is_a_handshake_failure() {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    // A server that only speaks h2 refuses our ALPN (RFC 7301 §3.2).
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let outcome = converse(
+        trusting(Some(ca.file(&dir)), false),
+        Arc::new(config),
+        b"",
+        Ending::CloseNotify,
+        1448,
+        false,
+    );
+    let error = match outcome {
+        Ok(_) => panic!("the handshake succeeded"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        error,
+        TlsError::Alert {
+            host: HOST.into(),
+            alert: "no application protocol".into()
+        }
+    );
+    assert_eq!(error.exit_code(), 5);
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_clear_error() {
+    let settings = trusting(Some(PathBuf::from("/nonexistent/ca.pem")), false);
+    let error = settings.client_config().unwrap_err();
+    assert!(matches!(error, TlsError::Trust { .. }), "{error:?}");
+    assert_eq!(error.exit_code(), 5);
+    let dir = TempDir::new().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificate here\n").unwrap();
+    let error = trusting(Some(empty), false).client_config().unwrap_err();
+    assert!(
+        error.to_string().contains("no usable PEM certificate"),
+        "{error}"
+    );
+}
+
+#[test]
+fn ip_address_hosts_are_checked_against_ip_names() {
+    assert!(super::config::server_name("10.0.0.2").is_ok());
+    assert!(super::config::server_name("bad name!").is_err());
+}
+
+#[test]
+fn a_ca_directory_is_trusted_like_a_ca_file() {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("a.pem"), &ca.pem).unwrap();
+    std::fs::write(dir.path().join("b.pem"), &Authority::new("other").pem).unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let server = server_config(cert, &key, &[&rustls::version::TLS13]);
+    let client = TlsSettings::new(TrustOptions {
+        ca_directory: Some(dir.path().to_path_buf()),
+        ..TrustOptions::default()
+    });
+    let response = body(5000);
+    let outcome = converse(client, server, &response, Ending::CloseNotify, 1448, false).unwrap();
+    assert!(outcome.plaintext == response);
+}
