@@ -22,7 +22,7 @@ use super::signals;
 use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
 use crate::engine::network::{DriverKind, Families, Family, Network, NicNetwork};
 use crate::engine::progress::Progress;
-use crate::engine::stats::EngineStats;
+use crate::engine::stats::{EngineStats, SetupTimes};
 use crate::engine::transfer::MinSpeed;
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::{Header, Target};
@@ -45,6 +45,7 @@ enum Report {
     Finished {
         stats: Box<EngineStats>,
         driver: Vec<String>,
+        setup: SetupTimes,
     },
     /// The engine thread is set up and gave up its privileges: this thread does too.
     PrivilegesDropped,
@@ -52,6 +53,7 @@ enum Report {
 
 /// Runs the download command.
 pub fn main(args: &DownloadArgs) -> ExitCode {
+    let mut setup = SetupTimes::start();
     let options = match fetch_options(args) {
         Ok(o) => o,
         Err(message) => {
@@ -100,7 +102,9 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     }
     let mut options = options;
     options.transfer.interrupt = Some(Arc::clone(&interrupt));
+    setup.lap("argument and privilege checks");
     let cores = Cores::choose(args.core, &receive_cores(args.iface.as_deref()));
+    setup.lap("core choice");
     if let Some(background) = &mut options.sink.background {
         background.core = cores.preparer;
     }
@@ -134,7 +138,9 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let mut inner = NicNetwork::new(kind, iface, ports, queue, pcap);
+                setup.lap("engine thread start");
+                let mut inner =
+                    NicNetwork::new(kind, iface, ports, queue, pcap).with_setup_times(setup);
                 inner.set_families(families);
                 let mut network = LeastPrivilege {
                     inner,
@@ -177,6 +183,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 let _ = reports.send(Report::Finished {
                     stats: Box::new(stats),
                     driver,
+                    setup: network.inner.setup_times().clone(),
                 });
                 // `network` drops here, on this thread (its clean-up capability raised
                 // again): XDP program, nft table and port reservation go away before the
@@ -249,15 +256,20 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     }
                 }
             }
-            Ok(Report::Finished { stats, driver }) => {
+            Ok(Report::Finished {
+                stats,
+                driver,
+                setup,
+            }) => {
                 if args.stats {
+                    eprint!("{}", setup.table());
                     eprint!("{}", stats.table());
                     for line in &driver {
                         eprintln!("{line}");
                     }
                 }
                 if let Some(path) = &args.stats_json
-                    && let Err(e) = write_stats_json(path, &stats, &driver)
+                    && let Err(e) = write_stats_json(path, &stats, &driver, &setup)
                 {
                     eprintln!("xdpget: cannot write {}: {e}", path.display());
                     exit = Exit::FileIo as u8;
@@ -595,8 +607,14 @@ impl Cores {
     }
 }
 
-fn write_stats_json(path: &PathBuf, stats: &EngineStats, driver: &[String]) -> std::io::Result<()> {
+fn write_stats_json(
+    path: &PathBuf,
+    stats: &EngineStats,
+    driver: &[String],
+    setup: &SetupTimes,
+) -> std::io::Result<()> {
     let json = serde_json::json!({
+        "setup": setup.steps,
         "histograms": stats.summaries(),
         "idle_loops": stats.idle_loops,
         "idle_waits": stats.idle_waits,

@@ -2,8 +2,9 @@
 //!
 //! A [`Network`] resolves names, chooses local ports, knows the MACs of the next hop and
 //! owns the packet driver. The real one also owns the guards that keep the kernel out of our
-//! way while xdpget runs (reserved ports, the nftables table, the XDP program), so dropping
-//! it undoes everything (DESIGN.md: never leave rules or programs behind).
+//! way while xdpget runs (reserved ports, the XDP program, and for the raw driver only the
+//! nftables table), so dropping it undoes everything (DESIGN.md: never leave rules or
+//! programs behind). It also times its set-up steps for `--stats`.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use super::endpoint::Endpoint;
 use super::error::EngineError;
+use super::stats::SetupTimes;
 use crate::driver::afxdp::loader::SteerConfig;
 use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver};
 use crate::driver::pcap::{PcapDriver, PcapWriter};
@@ -120,13 +122,14 @@ pub struct NicNetwork {
     notices: Vec<String>,
     opened: Option<Opened>,
     families: Families,
+    setup: SetupTimes,
 }
 
 /// Field order is drop order: the driver (and its XDP program) goes first, then the
-/// nftables table, then the port reservation.
+/// nftables table (raw driver only), then the port reservation.
 struct Opened {
     driver: NicDriver,
-    _nft: NftGuard,
+    _nft: Option<NftGuard>,
     _ports: ReservedPorts,
     interface: Interface,
     /// Our address: the source the kernel picked for the route to the server.
@@ -158,12 +161,25 @@ impl NicNetwork {
             notices: Vec::new(),
             opened: None,
             families: Families::default(),
+            setup: SetupTimes::start(),
         }
     }
 
     /// Sets which address families names resolve to (`-4`, `-6`, `--prefer-family`).
     pub fn set_families(&mut self, families: Families) {
         self.families = families;
+    }
+
+    /// Continues `times` (steps before the network existed) with the set-up steps of the
+    /// first connection.
+    pub fn with_setup_times(mut self, times: SetupTimes) -> NicNetwork {
+        self.setup = times;
+        self
+    }
+
+    /// The set-up steps so far: complete once the first connection is open.
+    pub fn setup_times(&self) -> &SetupTimes {
+        &self.setup
     }
 
     /// One-line notices from set-up (fallbacks, generic XDP mode) for the user.
@@ -185,12 +201,24 @@ impl NicNetwork {
         };
         let interface = Interface::by_name(&name).map_err(setup)?;
         let local = route.source_address().map_err(setup)?;
+        self.setup.lap("interface and route");
         let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
-        // nft runs while the driver is set up; both are done before the first packet.
-        let nft = NftGuard::begin(local, self.ports.clone()).map_err(setup)?;
-        let device = self.open_driver(&interface, local);
-        let nft = nft.wait().map_err(setup)?;
-        let device = device?;
+        self.setup.lap("port reservation");
+        let device = self.open_driver(&interface, local)?;
+        // Only the raw driver lets the kernel see our segments: in AF_XDP mode the XDP
+        // program drops what it cannot redirect, so no firewall rule is needed.
+        let nft = match device {
+            NicDevice::Raw(_) => {
+                let guard = NftGuard::install(local, self.ports.clone()).map_err(setup)?;
+                self.setup.lap(if guard.dies_with_process() {
+                    "nftables guard (netlink)"
+                } else {
+                    "nftables guard (nft binary)"
+                });
+                Some(guard)
+            }
+            NicDevice::AfXdp(_) => None,
+        };
         let driver = if let Some(path) = &self.pcap {
             let writer = File::create(path)
                 .and_then(|file| PcapWriter::new(BufWriter::new(file)))
@@ -226,26 +254,33 @@ impl NicNetwork {
             AfXdpDriver::open(interface, &steer, &config)
         };
         let raw = || RawDriver::open(&RawConfig::new(&interface.name, local, self.ports.clone()));
-        match self.kind {
-            DriverKind::AfXdp => afxdp()
-                .map(|d| NicDevice::AfXdp(Box::new(d)))
-                .map_err(setup),
-            DriverKind::Raw => raw()
-                .map(|raw| NicDevice::Raw(Box::new(raw)))
-                .map_err(setup),
+        let afxdp = || {
+            afxdp().map(|driver| {
+                let steps = driver.setup_steps().to_vec();
+                (NicDevice::AfXdp(Box::new(driver)), steps)
+            })
+        };
+        let opened = match self.kind {
+            DriverKind::AfXdp => afxdp().map_err(setup)?,
+            DriverKind::Raw => (NicDevice::Raw(Box::new(raw().map_err(setup)?)), Vec::new()),
             DriverKind::Auto => match afxdp() {
-                Ok(driver) => Ok(NicDevice::AfXdp(Box::new(driver))),
+                Ok(opened) => opened,
                 Err(e) => {
                     self.notices.push(format!(
                         "AF_XDP is not available on {} ({e}); using the raw-socket driver",
                         interface.name
                     ));
-                    raw()
-                        .map(|raw| NicDevice::Raw(Box::new(raw)))
-                        .map_err(setup)
+                    self.setup.lap("AF_XDP attempt (failed)");
+                    (NicDevice::Raw(Box::new(raw().map_err(setup)?)), Vec::new())
                 }
             },
+        };
+        let (device, steps) = opened;
+        match device {
+            NicDevice::AfXdp(_) => self.setup.split(&steps, "AF_XDP driver, other"),
+            NicDevice::Raw(_) => self.setup.lap("raw socket and ring"),
         }
+        Ok(device)
     }
 }
 
@@ -267,6 +302,10 @@ impl Network for NicNetwork {
     }
 
     fn open(&mut self, remote: SocketAddr) -> Result<(&mut NicDriver, Endpoint), EngineError> {
+        let first = self.opened.is_none();
+        if first {
+            self.setup.lap("name resolution");
+        }
         let opened = match self.opened.take() {
             Some(opened) => opened,
             None => {
@@ -314,6 +353,9 @@ impl Network for NicNetwork {
             remote,
             mtu: mtu as usize,
         };
+        if first {
+            self.setup.lap("neighbour MAC");
+        }
         Ok((&mut opened.driver, endpoint))
     }
 
@@ -337,8 +379,8 @@ impl Network for NicNetwork {
                 ));
                 if let Ok(c) = driver.steer_counters() {
                     lines.push(format!(
-                        "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us on a queue without socket",
-                        c.seen, c.steered, c.passed, c.no_socket
+                        "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us dropped (no socket on the queue, or its ring full), {} first fragments for us dropped",
+                        c.seen, c.steered, c.passed, c.no_socket, c.fragments
                     ));
                 }
             }

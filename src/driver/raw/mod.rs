@@ -11,7 +11,9 @@
 //!
 //! The kernel still sees every frame we receive: the caller must also hold a
 //! [`crate::net::nft::NftGuard`], or the kernel answers our peer's segments with RSTs.
-//! AF_PACKET taps frames before netfilter, so that table does not hide them from us.
+//! AF_PACKET taps frames before netfilter, so that table does not hide them from us. (A
+//! tc/tcx drop would: our socket is bound to ETH_P_IP, whose taps run after tc ingress;
+//! docs/design.md, "The raw driver's guard", says why the guard is an nftables table.)
 //!
 //! Generic receive offload would merge consecutive segments into one super-frame larger
 //! than the MTU before AF_PACKET sees them; [`RawDriver::open`] turns GRO off on the
