@@ -4,10 +4,17 @@
 //
 // Steers the TCP segments of one reserved local port range, addressed to our IPv4
 // address, into the AF_XDP socket bound to the receiving queue (an XSKMAP entry keyed
-// by rx_queue_index). Every other frame goes on to the kernel (XDP_PASS), unchanged.
+// by rx_queue_index). A segment of the range that cannot be redirected (no socket on its
+// queue, a full ring) is dropped, never passed: the kernel has no socket for those ports
+// and would answer with a RST (RFC 9293 §3.10.7.1), so xdpget needs no firewall rule in
+// AF_XDP mode. Every other frame goes on to the kernel (XDP_PASS), unchanged.
 //
 // Follows: IEEE 802.3 (Ethernet II framing), RFC 791 (IPv4 header, fragmentation),
-// RFC 9293 §3.1 (TCP header). Map definitions are libbpf BTF-style (SEC(".maps")).
+// RFC 8200 §3 (IPv6 header), RFC 9293 §3.1 (TCP header).
+//
+// IPv6: a segment to our IPv6 address is steered when TCP follows the fixed header
+// directly (what servers send); anything with extension headers, and all of ICMPv6
+// (neighbour discovery, Packet Too Big), goes to the kernel. Map definitions are libbpf BTF-style (SEC(".maps")).
 //
 // The loader (src/driver/afxdp/loader.rs) fills `steer_config` and the XSKMAP, and reads
 // `steer_counters` for `--stats`. Keep `struct steer_config` and `enum steer_counter` in
@@ -17,6 +24,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -32,14 +40,16 @@ struct steer_config {
     __u32 ipv4_addr;     // our address, network byte order; 0 = steer nothing
     __u16 port_min;      // first port of the reserved range, host byte order
     __u16 port_max;      // last port of the range, inclusive
+    __u8 ipv6_addr[16];  // our IPv6 address, network byte order; all zero = none
 };
 
 enum steer_counter {
     COUNTER_SEEN = 0,      // every frame this program ran on
     COUNTER_STEERED = 1,   // redirected into an AF_XDP socket
     COUNTER_PASSED = 2,    // handed on to the kernel
-    COUNTER_NO_SOCKET = 3, // in range, but no socket on this rx queue (passed too)
-    COUNTER_COUNT = 4,
+    COUNTER_NO_SOCKET = 3, // in range, but no socket on this rx queue (dropped)
+    COUNTER_FRAGMENT = 4,  // first fragment of a datagram to the range (dropped)
+    COUNTER_COUNT = 5,
 };
 
 struct {
@@ -76,37 +86,84 @@ static __always_inline int pass(void)
     return XDP_PASS;
 }
 
-// Returns true when the frame is an unfragmented IPv4 TCP segment to our address and a
-// port of the reserved range. Every header is bounds-checked before it is read.
-static __always_inline int is_steered(struct xdp_md *ctx, const struct steer_config *config)
+enum verdict {
+    NOT_OURS = 0,       // pass to the kernel
+    OURS = 1,           // redirect to our socket
+    OUR_FRAGMENT = 2,   // a first fragment to our range: drop
+};
+
+// Whether the config names an IPv6 address (any nonzero byte).
+static __always_inline int has_ipv6(const struct steer_config *config)
+{
+    __u32 any = 0;
+    for (int i = 0; i < 16; i++)
+        any |= config->ipv6_addr[i];
+    return any != 0;
+}
+
+// RFC 8200 §3: TCP right after the fixed header, to our address and port range, is OURS.
+// Anything behind an extension header (fragments included) goes to the kernel.
+static __always_inline enum verdict classify_ipv6(void *l3, void *data_end,
+                                                  const struct steer_config *config)
+{
+    struct ipv6hdr *ip6 = l3;
+    if ((void *)(ip6 + 1) > data_end)
+        return NOT_OURS;
+    if (ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP || !has_ipv6(config))
+        return NOT_OURS;
+    for (int i = 0; i < 16; i++)
+        if (ip6->daddr.in6_u.u6_addr8[i] != config->ipv6_addr[i])
+            return NOT_OURS;
+    struct tcphdr *tcp = (void *)(ip6 + 1);
+    if ((void *)(tcp + 1) > data_end)
+        return NOT_OURS;
+    __u16 dst_port = bpf_ntohs(tcp->dest);
+    if (dst_port < config->port_min || dst_port > config->port_max)
+        return NOT_OURS;
+    return OURS;
+}
+
+// Classifies a frame: an unfragmented IPv4 TCP segment to our address and a port of the
+// reserved range is OURS; a first fragment (offset 0, more to come) of such a segment is
+// OUR_FRAGMENT. Every header is bounds-checked before it is read.
+static __always_inline enum verdict classify(struct xdp_md *ctx, const struct steer_config *config)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
 
     struct ethhdr *eth = data;
     if ((void *)(eth + 1) > data_end)
-        return 0;
+        return NOT_OURS;
+    if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+        return classify_ipv6(eth + 1, data_end, config);
     if (eth->h_proto != bpf_htons(ETH_P_IP))
-        return 0;
+        return NOT_OURS;
 
     struct iphdr *ip = (void *)(eth + 1);
     if ((void *)(ip + 1) > data_end)
-        return 0;
+        return NOT_OURS;
     if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_TCP)
-        return 0;
+        return NOT_OURS;
     if (ip->daddr != config->ipv4_addr)
-        return 0;
-    // RFC 791 §3.2: a fragment (more to come, or not the first) goes to the kernel,
-    // which reassembles it; our engine never asks for fragmentation (it sends DF).
-    if (ip->frag_off & bpf_htons(IPV4_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET))
-        return 0;
+        return NOT_OURS;
+    // RFC 791 §3.2: a later fragment (non-zero offset) carries no TCP header, so it cannot
+    // be told apart; it goes to the kernel, which holds it until reassembly times out,
+    // because the first fragment, which names the port, never reaches it (below).
+    if (ip->frag_off & bpf_htons(IPV4_FRAGMENT_OFFSET))
+        return NOT_OURS;
 
     // RFC 791 §3.1: IHL counts 32-bit words, options included.
     struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
     if ((void *)(tcp + 1) > data_end)
-        return 0;
+        return NOT_OURS;
     __u16 dst_port = bpf_ntohs(tcp->dest);
-    return dst_port >= config->port_min && dst_port <= config->port_max;
+    if (dst_port < config->port_min || dst_port > config->port_max)
+        return NOT_OURS;
+    // Our engine sends DF and cannot reassemble; reassembled by the kernel, the datagram
+    // would draw a RST from it. The peer retransmits, or the connection times out.
+    if (ip->frag_off & bpf_htons(IPV4_MORE_FRAGMENTS))
+        return OUR_FRAGMENT;
+    return OURS;
 }
 
 SEC("xdp")
@@ -116,19 +173,27 @@ int xdp_steer(struct xdp_md *ctx)
 
     __u32 zero = 0;
     const struct steer_config *config = bpf_map_lookup_elem(&steer_config, &zero);
-    if (!config || config->ipv4_addr == 0)
+    if (!config || (config->ipv4_addr == 0 && !has_ipv6(config)))
         return pass();
-    if (!is_steered(ctx, config))
+    switch (classify(ctx, config)) {
+    case NOT_OURS:
         return pass();
+    case OUR_FRAGMENT:
+        count(COUNTER_FRAGMENT);
+        return XDP_DROP;
+    case OURS:
+        break;
+    }
 
-    // The lower bits of flags are the action when the queue has no socket: XDP_PASS.
-    long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+    // The lower bits of flags are the action when the queue has no socket: XDP_DROP, so
+    // the kernel's TCP never sees a segment of our range (it would answer with a RST).
+    long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_DROP);
     if (action == XDP_REDIRECT) {
         count(COUNTER_STEERED);
         return XDP_REDIRECT;
     }
     count(COUNTER_NO_SOCKET);
-    return pass();
+    return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -34,4 +34,14 @@ if [ "$(id -u)" -eq 0 ]; then
   echo "== bench/run.sh --tiny"
   bench/run.sh --tiny --no-doc --xdpget "${CARGO_TARGET_DIR:-target}/debug/xdpget"
 fi
+# The fuzz targets (fuzz/), bounded: 105 s of fuzzing in all, split over the targets, where
+# the nightly toolchain and cargo-fuzz are installed (`cargo install cargo-fuzz`). A crash
+# fails the run, and its input is copied to fuzz/regressions/<target>/, where
+# tests/fuzz_regressions.rs replays it on every `cargo test` from then on.
+if cargo +nightly fuzz --help >/dev/null 2>&1; then
+  echo "== cargo +nightly fuzz (bounded)"
+  bash scripts/fuzz.sh 105
+else
+  echo "test: no nightly toolchain or cargo-fuzz: the fuzz step is skipped" >&2
+fi
 echo "test: all passed (output in $output)"

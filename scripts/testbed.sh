@@ -45,6 +45,10 @@ DEV_LINK_SERVER=xg-ls
 DEV_BRIDGE=xg-br
 ADDR_CLIENT=10.77.0.1
 ADDR_SERVER=10.77.0.2
+# IPv6 unique local addresses (RFC 4193), only inside the testbed's namespaces.
+ADDR6_CLIENT=fd00:77::1
+ADDR6_SERVER=fd00:77::2
+PREFIX6_LEN=64
 PREFIX_LEN=24
 HTTP_PORT=80
 HTTPS_PORT=443
@@ -113,6 +117,9 @@ net_up() {
   in_server ip link set lo up
   in_client ip addr replace "$ADDR_CLIENT/$PREFIX_LEN" dev "$DEV_CLIENT"
   in_server ip addr replace "$ADDR_SERVER/$PREFIX_LEN" dev "$DEV_SERVER"
+  # nodad: usable at once, instead of "tentative" for a second of duplicate detection.
+  in_client ip -6 addr replace "$ADDR6_CLIENT/$PREFIX6_LEN" dev "$DEV_CLIENT" nodad
+  in_server ip -6 addr replace "$ADDR6_SERVER/$PREFIX6_LEN" dev "$DEV_SERVER" nodad
   in_client ip link set "$DEV_CLIENT" up
   in_server ip link set "$DEV_SERVER" up
   # Without this the server's segments cross the veth with partial checksums (and, with
@@ -236,6 +243,7 @@ http {
   keepalive_timeout 30s;
   server {
     listen $HTTP_PORT;
+    listen [::]:$HTTP_PORT;
     root $DIR/www;
     # Files are served with Content-Length; Range requests are nginx's own.
     location = /redirect/relative { absolute_redirect off; return 302 /1M.bin; }

@@ -61,6 +61,32 @@ pub fn take_stale(kind: &str) -> Vec<String> {
     }
 }
 
+/// The notes of `kind` that other live processes of this network namespace hold: what
+/// concurrent xdpget runs are using right now (their reserved ports, say).
+pub fn held_by_others(kind: &str) -> Vec<String> {
+    let Ok(namespace) = namespace() else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    let Ok(entries) = fs::read_dir(Path::new(LEDGER_DIR).join(kind)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            note_owner(&entry.file_name().to_string_lossy())
+                .is_some_and(|(ns, pid)| ns == namespace && pid != own && process_alive(pid))
+        })
+        .filter_map(|entry| fs::read_to_string(entry.path()).ok())
+        .collect()
+}
+
+/// The namespace and pid in a note's file name `<namespace>.<pid>`.
+fn note_owner(name: &str) -> Option<(u64, u32)> {
+    let (ns, pid) = name.split_once('.')?;
+    Some((ns.parse().ok()?, pid.parse().ok()?))
+}
+
 fn take_stale_in(
     root: &Path,
     namespace: u64,
@@ -72,11 +98,7 @@ fn take_stale_in(
     };
     let mut stale = Vec::new();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some((ns, pid)) = name.to_str().and_then(|n| n.split_once('.')) else {
-            continue;
-        };
-        let (Ok(ns), Ok(pid)) = (ns.parse::<u64>(), pid.parse::<u32>()) else {
+        let Some((ns, pid)) = note_owner(&entry.file_name().to_string_lossy()) else {
             continue;
         };
         if ns != namespace || alive(pid) {
@@ -90,9 +112,22 @@ fn take_stale_in(
     stale
 }
 
-/// Whether process `pid` still runs (in this pid namespace).
+/// Whether process `pid` still runs (in this pid namespace). A zombie (killed, not yet
+/// reaped by its parent) no longer runs: its descriptors are closed and it will never
+/// clean up.
 pub(crate) fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !is_zombie(&stat),
+        Err(_) => false,
+    }
+}
+
+/// Whether a `/proc/PID/stat` line says zombie or dead: the state is the field after the
+/// command name, which is in parentheses and may itself hold spaces and parentheses.
+fn is_zombie(stat: &str) -> bool {
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 /// The inode of this thread's network namespace: sysctls and interfaces are per namespace.
@@ -127,6 +162,9 @@ mod tests {
         assert_eq!(namespace_inode("net:[4026531840]"), Some(4_026_531_840));
         assert_eq!(namespace_inode("mnt:[1]"), None);
         assert!(namespace().is_ok());
+        assert!(is_zombie("4242 (xdp get) Z 1 4242"));
+        assert!(!is_zombie("4242 (a) b) S 1 4242"));
+        assert!(process_alive(std::process::id()));
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -280,8 +280,9 @@ fn syn_options_accepted(tb: &Testbed) -> Check {
     ensure(words.iter().any(|w| w.starts_with("wscale:")), || {
         format!("the server did not agree to window scaling: {sockets}")
     })?;
-    ensure(!words.contains(&"sack"), || {
-        format!("SACK is on, but xdpget does not offer SACK-permitted: {sockets}")
+    // SACK is on by default (docs/design.md): the server agreed to it.
+    ensure(words.contains(&"sack"), || {
+        format!("the server did not agree to SACK, which xdpget offers by default: {sockets}")
     })?;
     // MSS 1460 less the 12 bytes of the timestamp option on every segment.
     ensure(words.contains(&"mss:1448"), || {
@@ -341,7 +342,7 @@ fn first_answer_flags(pcap: &Path) -> Result<String, String> {
     records
         .iter()
         .filter_map(|record| xdpget::wire::parse_tcp_frame(&record.data, false).ok())
-        .find(|(_, ip, _)| ip.src_addr.to_string() == SERVER)
+        .find(|(_, ip, _)| ip.src_addr().to_string() == SERVER)
         .map(|(_, _, tcp)| {
             let flags = tcp.flags;
             match (flags.syn(), flags.ack(), flags.rst()) {
@@ -543,6 +544,9 @@ fn kill_9_then_resume(tb: &Testbed, driver: &str) -> Result<String, String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    // While it runs: AF_XDP mode needs no nft table (the XDP program drops what it cannot
+    // steer); the raw driver's table is there.
+    let tables_while_running = tb.xdpget_tables()?;
     let _ = child.kill();
     let status = child.wait().map_err(|e| e.to_string())?;
     let first_log = fs::read_to_string(dir.join("first-run.log")).unwrap_or_default();
@@ -562,12 +566,25 @@ fn kill_9_then_resume(tb: &Testbed, driver: &str) -> Result<String, String> {
     ensure(xdp.is_none(), || {
         format!("after kill -9 an XDP program is still attached: {xdp:?}")
     })?;
-    // No guard ran: the nft table and the port reservation stay (reported, not failed).
+    if driver == "afxdp" {
+        ensure(tables_while_running.is_empty(), || {
+            format!("AF_XDP mode installed nft tables: {tables_while_running:?}")
+        })?;
+    } else {
+        ensure(tables_while_running.len() == 1, || {
+            format!("the raw driver runs without its nft table: {tables_while_running:?}")
+        })?;
+    }
+    // The raw driver's table is owned by its netlink socket, which the kernel closed.
+    let tables = tb.xdpget_tables()?;
+    ensure(tables.is_empty(), || {
+        format!("after kill -9 nft tables of xdpget are left: {tables:?}")
+    })?;
+    // No guard ran: the port reservation stays until the next run (reported, not failed).
     let prefix = support::control_prefix(&control).unwrap_or(0);
     eprintln!(
-        "e2e: after kill -9: nft tables {:?}, reserved ports '{}' (before: '{}'), \
+        "e2e: after kill -9: reserved ports '{}' (before: '{}'), \
          {part} with a trusted prefix of {prefix} bytes",
-        tb.xdpget_tables()?,
         tb.reserved_ports()?,
         tb.reserved_ports_before,
     );
@@ -575,7 +592,7 @@ fn kill_9_then_resume(tb: &Testbed, driver: &str) -> Result<String, String> {
         format!("the killed run left the final name {file}")
     })?;
 
-    // The next run removes the stale table, continues the .part and leaves nothing.
+    // The next run continues the .part and leaves nothing.
     let run = tb.run_xdpget(driver, &dir, &["-c", &url])?;
     run.ensure_exit(0)?;
     ensure_file_sha256(&dir.join(file), &expected)?;
@@ -712,6 +729,508 @@ fn https_redirect(tb: &Testbed) -> Check {
         let url = format!("http://{SERVER}/redirect/to-https");
         let args = ["--ca-certificate", &ca, "-O", "out", &url];
         download_ok(tb, driver, &dir, &args, "out", &expected)?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------- signals, privileges, peers
+
+/// wget's exit status when a download was interrupted (as for Ctrl-C).
+const EXIT_INTERRUPTED: i32 = 1;
+
+/// A download of `256M.bin` into `dir` started in the background, its stderr in `log`.
+struct Background {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Background {
+    fn start(tb: &Testbed, driver: &str, case: &str, args: &[&str]) -> Result<Background, String> {
+        let dir = tb.workdir(case);
+        let log = dir.join("background.log");
+        let file = fs::File::create(&log).map_err(|e| e.to_string())?;
+        let url = format!("http://{SERVER}/256M.bin");
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(&url);
+        let child = tb
+            .xdpget(driver, &dir, &all)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("cannot start xdpget: {e}"))?;
+        Ok(Background { child, dir, log })
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn control(&self) -> std::path::PathBuf {
+        self.dir.join("256M.bin.part.xdpget")
+    }
+
+    /// Waits (at most 30 s) until the control record trusts a first part of the body:
+    /// set-up is over and the body is flowing.
+    fn wait_for_body(&mut self) -> Check {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "xdpget ended ({status}) before the body flowed: {}",
+                    self.log_text()
+                ));
+            }
+            if support::control_prefix(&self.control()).is_some_and(|p| p > 0) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err("the body did not flow within 30 s".to_string())
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn finish(self) -> Result<(std::process::ExitStatus, String), String> {
+        let log = self.log.clone();
+        let status = wait_bounded(self.child, support::RUN_LIMIT)?;
+        Ok((status, fs::read_to_string(log).unwrap_or_default()))
+    }
+}
+
+/// Sends `signal` (a name for kill(1), e.g. `TERM`) to process `pid`.
+fn send_signal(signal: &str, pid: &str) -> Check {
+    output_of(std::process::Command::new("kill").args([&format!("-{signal}"), pid])).map(drop)
+}
+
+#[test]
+fn stop_signals_mid_download() {
+    if !support::root_or_skip("stop_signals_mid_download") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("signals", "256M", 0);
+    run_cases(
+        &tb,
+        &[
+            ("SIGTERM, AF_XDP", |tb| {
+                signal_then_resume(tb, "afxdp", &["TERM"])
+            }),
+            ("SIGHUP, raw", |tb| signal_then_resume(tb, "raw", &["HUP"])),
+            ("SIGQUIT, AF_XDP", |tb| {
+                signal_then_resume(tb, "afxdp", &["QUIT"])
+            }),
+            ("SIGINT, raw", |tb| signal_then_resume(tb, "raw", &["INT"])),
+            ("SIGTERM, then more during the clean-up, AF_XDP", |tb| {
+                signal_then_resume(tb, "afxdp", &["TERM", "INT", "TERM", "QUIT"])
+            }),
+        ],
+    );
+}
+
+/// Stops a download with `signals` (the first once the body flows, the others 5 ms apart,
+/// into the clean-up), then checks: exit status 1 naming the first signal, no final file,
+/// the `.part` trimmed to the prefix its control record trusts, nothing left in the kernel
+/// (run_cases checks XDP, nft and ports right after), and `-c` completes it byte-exact
+/// asking only for the missing bytes.
+fn signal_then_resume(tb: &Testbed, driver: &str, signals: &[&str]) -> Check {
+    let case = format!("signal-{}-{driver}", signals.join("-"));
+    let mut run = Background::start(tb, driver, &case, &[])?;
+    run.wait_for_body()?;
+    let pid = run.pid();
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The process may be gone before a late signal: that is no failure.
+        let sent = send_signal(signal, &pid);
+        if i == 0 {
+            sent?;
+        }
+    }
+    let dir = run.dir.clone();
+    let control = run.control();
+    let (status, log) = run.finish()?;
+    ensure(status.code() == Some(EXIT_INTERRUPTED), || {
+        format!("after SIG{}: exit {status}, wanted 1: {log}", signals[0])
+    })?;
+    ensure(
+        log.contains(&format!("interrupted by SIG{}", signals[0])),
+        || format!("the message does not name SIG{}: {log}", signals[0]),
+    )?;
+    let file = "256M.bin";
+    ensure(!dir.join(file).exists(), || {
+        "the final name was written".to_string()
+    })?;
+    let part = dir.join(format!("{file}.part"));
+    let len = fs::metadata(&part)
+        .map_err(|e| format!("no {part:?} after SIG{}: {e}: {log}", signals[0]))?
+        .len();
+    let prefix = support::control_prefix(&control).unwrap_or(0);
+    ensure(len == prefix && prefix > 0 && prefix < 256 << 20, || {
+        format!("the .part holds {len} bytes, its control record trusts {prefix}: {log}")
+    })?;
+    tb.ensure_clean()
+        .map_err(|e| format!("right after SIG{}: {e}", signals[0]))?;
+    eprintln!(
+        "e2e: SIG{} left a {prefix}-byte prefix; continuing it",
+        signals[0]
+    );
+    let url = format!("http://{SERVER}/{file}");
+    download_ok(
+        tb,
+        driver,
+        &dir,
+        &["-c", &url],
+        file,
+        &tb.expected_sha256(file)?,
+    )?;
+    let missing = ((256u64 << 20) - prefix).to_string();
+    tb.wait_for_log_line(&[file, "\" 206 ", &format!(" {missing} ")])
+        .map(drop)
+}
+
+/// Capability bits (linux/capability.h).
+const CAP_DAC_OVERRIDE: u64 = 1 << 1;
+const CAP_FOWNER: u64 = 1 << 3;
+const CAP_NET_ADMIN: u64 = 1 << 12;
+
+#[test]
+fn privileges_are_dropped_after_set_up() {
+    if !support::root_or_skip("privileges_are_dropped_after_set_up") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("privs", "1M 256M", 0);
+    run_cases(
+        &tb,
+        &[
+            (
+                "the capabilities of a running download",
+                running_capabilities,
+            ),
+            (
+                "a directory owned by another user",
+                directory_of_another_user,
+            ),
+        ],
+    );
+}
+
+/// The sets of one task, from its `status` file.
+fn capability_sets(status: &str) -> Result<[u64; 5], String> {
+    let field = |name: &str| -> Result<u64, String> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| u64::from_str_radix(value.trim(), 16).ok())
+            .ok_or_else(|| format!("no {name} in {status}"))
+    };
+    Ok([
+        field("CapEff:")?,
+        field("CapPrm:")?,
+        field("CapBnd:")?,
+        field("CapInh:")?,
+        field("CapAmb:")?,
+    ])
+}
+
+/// While the body flows, every thread of xdpget has only CAP_DAC_OVERRIDE and CAP_FOWNER
+/// effective, CAP_NET_ADMIN in addition permitted and bounding, nothing inheritable or
+/// ambient, and no_new_privs set; the clean-up after SIGTERM still removes everything (the
+/// raw driver also turns GRO back on), and `--stats` shows the sets before and after.
+fn running_capabilities(tb: &Testbed) -> Check {
+    let run_effective = CAP_DAC_OVERRIDE | CAP_FOWNER;
+    let run_permitted = run_effective | CAP_NET_ADMIN;
+    for driver in DRIVERS {
+        if driver == "raw" {
+            tb.set_gro(true)?;
+        }
+        let mut run = Background::start(tb, driver, &format!("caps-{driver}"), &["--stats"])?;
+        let checked = run.wait_for_body().and_then(|()| {
+            let tasks = format!("/proc/{}/task", run.pid());
+            let mut seen = 0;
+            for task in fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))? {
+                let path = task.map_err(|e| e.to_string())?.path().join("status");
+                let Ok(status) = fs::read_to_string(&path) else {
+                    continue; // the thread ended meanwhile
+                };
+                let sets = capability_sets(&status)?;
+                ensure(
+                    sets == [run_effective, run_permitted, run_permitted, 0, 0],
+                    || format!("{}: CapEff/Prm/Bnd/Inh/Amb are {sets:x?}", path.display()),
+                )?;
+                ensure(status.lines().any(|l| l == "NoNewPrivs:\t1"), || {
+                    format!("{}: no_new_privs is not set", path.display())
+                })?;
+                seen += 1;
+            }
+            eprintln!("e2e: {driver}: {seen} threads, each with CapEff {run_effective:x}, CapPrm {run_permitted:x}");
+            ensure(seen >= 2, || format!("only {seen} threads seen"))
+        });
+        let sent = send_signal("TERM", &run.pid());
+        let (status, log) = run.finish()?;
+        checked?;
+        sent?;
+        ensure(status.code() == Some(EXIT_INTERRUPTED), || {
+            format!("{driver}: exit {status} after SIGTERM: {log}")
+        })?;
+        ensure(
+            log.contains("capabilities: effective")
+                && log.contains("-> cap_dac_override,cap_fowner;"),
+            || format!("{driver}: --stats shows no capability sets: {log}"),
+        )?;
+        tb.ensure_clean()?;
+        if driver == "raw" {
+            let gro = tb.gro();
+            tb.set_gro(false)?;
+            ensure(gro?, || {
+                "GRO stayed off after the raw driver's clean-up".to_string()
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Run as root (as under sudo), xdpget writes into a directory only its owner (not root)
+/// may write: CAP_DAC_OVERRIDE is kept for that; the file is root's, as before.
+fn directory_of_another_user(tb: &Testbed) -> Check {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tb.workdir("owned-by-nobody");
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).map_err(|e| e.to_string())?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let url = format!("http://{SERVER}/1M.bin");
+    download_ok(
+        tb,
+        "afxdp",
+        &dir,
+        &[&url],
+        "1M.bin",
+        &tb.expected_sha256("1M.bin")?,
+    )?;
+    let owner = fs::metadata(dir.join("1M.bin"))
+        .map_err(|e| e.to_string())?
+        .uid();
+    ensure(owner == 0, || {
+        format!("1M.bin belongs to uid {owner}, not root")
+    })
+}
+
+#[test]
+fn two_processes_on_one_interface() {
+    if !support::root_or_skip("two_processes_on_one_interface") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("two", "256M", 0);
+    run_cases(
+        &tb,
+        &[
+            ("both finish byte-exact", |tb| two_processes(tb, None)),
+            ("the AF_XDP one killed with -9", |tb| {
+                two_processes(tb, Some(Victim::First))
+            }),
+            ("the raw one killed with -9", |tb| {
+                two_processes(tb, Some(Victim::Second))
+            }),
+        ],
+    );
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Victim {
+    First,
+    Second,
+}
+
+/// A first xdpget (AF_XDP) writes `256M.bin` to a pipe this test does not read yet, so it
+/// stays in the middle of its download for as long as needed; a second one (`--driver
+/// auto`) starts on the same interface, finds the XDP program of the first in place and
+/// the first's ports taken, says so and downloads with the raw driver on other ports.
+/// Then: with `victim` None both finish byte-exact; otherwise that one is killed with -9
+/// while the other runs, and the other finishes byte-exact. Either way nothing is left
+/// after both have exited (run_cases checks), without a third run.
+fn two_processes(tb: &Testbed, victim: Option<Victim>) -> Check {
+    let file = "256M.bin";
+    let expected = tb.expected_sha256(file)?;
+    let url = format!("http://{SERVER}/{file}");
+    let first_dir = tb.workdir(&format!("first-{victim:?}"));
+    let first_log = first_dir.join("first.log");
+    let mut first = tb
+        .xdpget("afxdp", &first_dir, &["-O", "-", &url])
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(&first_log).map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("cannot start the first xdpget: {e}"))?;
+    // The first is under way once the server has sent it something.
+    let started = Instant::now();
+    let mut flowing = false;
+    while !flowing && started.elapsed() < Duration::from_secs(20) {
+        let sockets = output_of(tb.in_server("ss").args(["-tn", "state", "established"]))?;
+        flowing = sockets.contains(&format!("{CLIENT_ADDR}:"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = Background::start(tb, "auto", &format!("second-{victim:?}"), &[])?;
+    let second_flowing = second.wait_for_body();
+    if victim == Some(Victim::First) {
+        let _ = first.kill();
+    }
+    if victim == Some(Victim::Second) {
+        let _ = send_signal("KILL", &second.pid());
+    }
+    // Reading the first's pipe to its end lets it finish (or finds it dead).
+    let digest = match first.stdout.take() {
+        Some(mut out) => sha256_reader(&mut out),
+        None => Err("no stdout pipe".to_string()),
+    };
+    let first_status = wait_bounded(first, support::RUN_LIMIT)?;
+    let first_text = fs::read_to_string(&first_log).unwrap_or_default();
+    let second_log = second.log.clone();
+    let second_dir = second.dir.clone();
+    let (second_status, second_text) = second.finish()?;
+    ensure(flowing, || {
+        format!("the first never connected: {first_text}")
+    })?;
+    second_flowing?;
+    ensure(
+        second_text.contains("using the raw-socket driver")
+            && second_text.contains("another xdpget uses ports"),
+        || format!("the second said nothing about the first ({second_log:?}): {second_text}"),
+    )?;
+    if victim != Some(Victim::First) {
+        ensure(first_status.success(), || {
+            format!("the first exited with {first_status}: {first_text}")
+        })?;
+        let digest = digest?;
+        ensure(digest == expected, || {
+            format!("the first's body has sha256 {digest}, wanted {expected}")
+        })?;
+    } else {
+        ensure(first_status.signal() == Some(9), || {
+            format!("the first was not killed: {first_status}")
+        })?;
+    }
+    if victim != Some(Victim::Second) {
+        ensure(second_status.success(), || {
+            format!("the second exited with {second_status}: {second_text}")
+        })?;
+        ensure_file_sha256(&second_dir.join(file), &expected)?;
+    } else {
+        ensure(second_status.signal() == Some(9), || {
+            format!("the second was not killed: {second_status}")
+        })?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ IPv6, and no --iface
+
+/// The server's IPv6 address in every testbed (a ULA, RFC 4193; scripts/testbed.sh).
+const SERVER6: &str = "fd00:77::2";
+
+#[test]
+fn ipv6_and_route_by_destination() {
+    if !support::root_or_skip("ipv6_and_route_by_destination") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("six", "1M", 0);
+    run_cases(
+        &tb,
+        &[
+            (
+                "1 MiB over IPv6 from a literal URL, both drivers",
+                ipv6_downloads,
+            ),
+            (
+                "no --iface and no default route: the route picks the interface",
+                routed_without_iface,
+            ),
+            ("-4 and -6 choose the address family", family_options),
+        ],
+    );
+}
+
+fn ipv6_downloads(tb: &Testbed) -> Check {
+    let expected = tb.expected_sha256("1M.bin")?;
+    for driver in DRIVERS {
+        let dir = tb.workdir(&format!("ipv6-{driver}"));
+        let url = format!("http://[{SERVER6}]/1M.bin");
+        download_ok(tb, driver, &dir, &[&url], "1M.bin", &expected)?;
+    }
+    Ok(())
+}
+
+/// Runs xdpget in the client namespace without `--iface`, as a user would.
+fn run_routed(tb: &Testbed, driver: &str, dir: &Path, args: &[&str]) -> Result<i32, String> {
+    let log = dir.join(format!("xdpget-{driver}.log"));
+    let out = fs::File::create(&log).map_err(|e| format!("cannot create {log:?}: {e}"))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = tb
+        .in_client(&tb.xdpget.to_string_lossy())
+        .args(["--driver", driver, "--progress", "none", "--timeout", "30"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start xdpget: {e}"))?;
+    let status = wait_bounded(child, Duration::from_secs(120))?;
+    let output = fs::read_to_string(&log).unwrap_or_default();
+    status
+        .code()
+        .ok_or_else(|| format!("xdpget {args:?} died: {status}; output:\n{output}"))
+}
+
+fn routed_without_iface(tb: &Testbed) -> Check {
+    let routes = output_of(tb.in_client("ip").args(["route", "show", "default"]))?;
+    let routes6 = output_of(tb.in_client("ip").args(["-6", "route", "show", "default"]))?;
+    ensure(
+        routes.trim().is_empty() && routes6.trim().is_empty(),
+        || format!("the client namespace has a default route: {routes}{routes6}"),
+    )?;
+    let expected = tb.expected_sha256("1M.bin")?;
+    for driver in DRIVERS {
+        for (family, host) in [("v4", SERVER.to_string()), ("v6", format!("[{SERVER6}]"))] {
+            let dir = tb.workdir(&format!("routed-{driver}-{family}"));
+            let url = format!("http://{host}/1M.bin");
+            let code = run_routed(tb, driver, &dir, &[&url])?;
+            ensure(code == 0, || {
+                format!("xdpget {url} with {driver} exited {code}")
+            })?;
+            ensure_file_sha256(&dir.join("1M.bin"), &expected)?;
+            tb.ensure_clean()?;
+        }
+    }
+    Ok(())
+}
+
+/// The family choice on literals: a literal of the excluded family resolves to nothing
+/// (exit 4, as wget), of the chosen one downloads. The ordering of a name's A and AAAA
+/// records is unit-tested in engine::network (an /etc/hosts entry would be global).
+fn family_options(tb: &Testbed) -> Check {
+    let expected = tb.expected_sha256("1M.bin")?;
+    let v4 = format!("http://{SERVER}/1M.bin");
+    let v6 = format!("http://[{SERVER6}]/1M.bin");
+    for (case, (option, url, code)) in [
+        ("-4", &v6, EXIT_NETWORK),
+        ("-6", &v4, EXIT_NETWORK),
+        ("-6", &v6, 0),
+        ("--inet4-only", &v4, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tb.workdir(&format!("family-{case}"));
+        let run = tb.run_xdpget("raw", &dir, &[option, url])?;
+        run.ensure_exit(code)?;
+        if code == 0 {
+            ensure_file_sha256(&dir.join("1M.bin"), &expected)?;
+        }
+        tb.ensure_clean()?;
     }
     Ok(())
 }

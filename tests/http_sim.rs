@@ -1274,3 +1274,97 @@ fn ignore_length_reads_to_the_close() {
     assert_eq!(fetched.file_len, 600);
     assert_content(&dir.path().join("600"), 600, "--ignore-length");
 }
+
+// --- minimum speed -----------------------------------------------------------------------
+
+/// `/drip` sends its first 100 000 bytes at once, then one byte a second. Every byte resets
+/// the idle (read) timeout, so without a minimum speed a 3 s read timeout never fires and
+/// the 12 dripped bytes arrive after about 12 s. With `--speed-limit 100 --speed-time 5`
+/// the same kind of server is given up on: exit code 4, and the fast prefix stays in the
+/// `.part` for `-c`, which a server that sends the rest completes. A healthy transfer with
+/// a minimum speed far below the link's rate is not disturbed.
+#[test]
+fn a_dripping_server_trips_the_minimum_speed_and_never_the_read_timeout() {
+    use xdpget::driver::Driver;
+    use xdpget::engine::transfer::MinSpeed;
+    let dir = temp_dir();
+    let seed = seed(950, Profile::Clean);
+    let mut network = network(Profile::Clean, seed);
+
+    let what = "/drip without a minimum speed";
+    let mut patient = FetchOptions {
+        tries: 1,
+        ..options(into(dir.path()), seed)
+    };
+    patient.transfer.read_timeout = Duration::from_secs(3);
+    let started = network.driver().now();
+    run(&mut network, "/drip/100012/100000/patient.bin", &patient).ok(what);
+    let took = network.driver().now() - started;
+    assert!(
+        took >= Duration::from_secs(11),
+        "{what}: took only {took:?}"
+    );
+    assert_content(&dir.path().join("patient.bin"), 100_012, what);
+
+    let what = "/drip with --speed-limit 100 --speed-time 5";
+    let file = dir.path().join("slow.bin");
+    let mut impatient = FetchOptions {
+        tries: 1,
+        ..options(into(dir.path()), seed + 1)
+    };
+    let limit = MinSpeed {
+        bytes_per_second: 100,
+        period: Duration::from_secs(5),
+    };
+    impatient.transfer.min_speed = Some(limit);
+    let started = network.driver().now();
+    let error = run(&mut network, "/drip/500000/100000/slow.bin", &impatient).err(what);
+    let took = network.driver().now() - started;
+    assert!(
+        matches!(
+            error,
+            EngineError::TooSlow {
+                bytes_per_second: 100,
+                ..
+            }
+        ),
+        "{what}: {error:?}"
+    );
+    assert_eq!(error.exit_code(), 4, "{what}: {error}");
+    assert!(
+        error.to_string().contains("--speed-limit"),
+        "{what}: {error}"
+    );
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
+        "{what}: gave up after {took:?}"
+    );
+    let kept = match ResumeInfo::lookup(&file).expect("lookup") {
+        ResumeInfo::Partial { offset, .. } => offset,
+        other => panic!("{what}: expected a partial download, found {other:?}"),
+    };
+    assert!((100_000..100_010).contains(&kept), "{what}: kept {kept}");
+    assert_content(&part_path(&file), kept, what);
+
+    let what = "-c after giving up on /drip";
+    let resume = FetchOptions {
+        resume: true,
+        ..options(into(dir.path()), seed + 2)
+    };
+    let fetched = run(&mut network, "/file/500000/slow.bin", &resume).ok(what);
+    assert_eq!(fetched.transferred, 500_000 - kept, "{what}");
+    assert_content(&file, 500_000, what);
+
+    let what = "a healthy transfer with a minimum speed";
+    let mut healthy = FetchOptions {
+        tries: 1,
+        ..options(into(dir.path()), seed + 3)
+    };
+    healthy.transfer.min_speed = Some(MinSpeed {
+        bytes_per_second: 1 << 20,
+        period: Duration::from_secs(1),
+    });
+    // About 1.6 s at 100 Mbit/s: at least one full one-second sample is checked.
+    run(&mut network, "/file/20000000/healthy.bin", &healthy).ok(what);
+    assert_content(&dir.path().join("healthy.bin"), 20_000_000, what);
+}

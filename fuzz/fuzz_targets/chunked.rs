@@ -3,31 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xdpget::http::ChunkedDecoder;
 
-fn decode(pieces: &[&[u8]]) -> Result<Vec<u8>, String> {
-    let mut decoder = ChunkedDecoder::new();
-    let mut body = Vec::new();
-    for piece in pieces {
-        let used = decoder
-            .decode(piece, &mut |bytes| body.extend_from_slice(bytes))
-            .map_err(|e| e.to_string())?;
-        if used < piece.len() {
-            break;
-        }
-    }
-    Ok(body)
-}
+#[path = "../checks.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&split, input)) = data.split_first() else {
-        return;
-    };
-    let split = usize::from(split).min(input.len());
-    let whole = decode(&[input]);
-    let halves = decode(&[&input[..split], &input[split..]]);
-    if let (Ok(a), Ok(b)) = (&whole, &halves) {
-        assert_eq!(a, b);
-    }
-    assert_eq!(whole.is_ok(), halves.is_ok());
-});
+fuzz_target!(|data: &[u8]| checks::chunked(data));

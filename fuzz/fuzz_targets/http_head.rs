@@ -2,11 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xdpget::http::parse_head;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(Some(head)) = parse_head(data) {
-        assert!(head.head_len <= data.len());
-        let _ = head.content_range();
-    }
-});
+#[path = "../checks.rs"]
+mod checks;
+
+fuzz_target!(|data: &[u8]| checks::http_head(data));

@@ -12,7 +12,7 @@ Examples:
   sudo xdpget --iface eth0 -O out.iso http://host/big.iso
   sudo xdpget --driver raw -c http://host/big.iso     force the raw-socket driver; resume
   sudo xdpget --stats --stats-json s.json URL         print latency histograms, save as JSON
-  sudo xdpget --sack URL                              on a lossy link: offer SACK (RFC 2018)
+  sudo xdpget --ack-every 2 URL                       ACK every second segment (RFC 5681 strict)
   sudo xdpget --ca-certificate ca.pem https://host/f  HTTPS, trusting one more authority
   xdpget sim --size 64MiB --rate 1Gbit --rtt 20ms --loss 1% --seed 7
                                                       watch our TCP engine on a simulated link
@@ -53,6 +53,17 @@ pub enum DriverChoice {
     Afxdp,
     /// AF_PACKET raw socket, for NICs and kernels without XDP.
     Raw,
+}
+
+/// wget's `--prefer-family` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PreferFamily {
+    #[value(name = "IPv4")]
+    Ipv4,
+    #[value(name = "IPv6")]
+    Ipv6,
+    #[value(name = "none")]
+    None,
 }
 
 /// How the file sink prepares its mapping (`sink::Prefault`); a knob for benchmarks.
@@ -101,6 +112,29 @@ pub struct DownloadArgs {
     #[arg(help_heading = "Logging", short = 'q', long)]
     pub quiet: bool,
 
+    /// Connect to IPv4 addresses only.
+    #[arg(
+        help_heading = "Download",
+        short = '4',
+        long = "inet4-only",
+        conflicts_with = "inet6_only"
+    )]
+    pub inet4_only: bool,
+
+    /// Connect to IPv6 addresses only.
+    #[arg(help_heading = "Download", short = '6', long = "inet6-only")]
+    pub inet6_only: bool,
+
+    /// Try the addresses of this family first [default: none, the resolver's order].
+    #[arg(
+        help_heading = "Download",
+        long,
+        value_enum,
+        ignore_case = true,
+        value_name = "FAMILY"
+    )]
+    pub prefer_family: Option<PreferFamily>,
+
     /// Write the document to FILE ('-' for standard output).
     #[arg(
         help_heading = "Download",
@@ -148,6 +182,19 @@ pub struct DownloadArgs {
     /// Read (idle) timeout in seconds [default: 900, as wget].
     #[arg(help_heading = "Download", long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
+
+    /// Give up (exit 4, the .part kept for -c) when fewer than BYTES per second arrive for
+    /// --speed-time seconds, as curl; K and M suffixes count 1024s [default time: 30 s].
+    #[arg(help_heading = "Download", long, value_name = "BYTES", value_parser = parse_speed)]
+    pub speed_limit: Option<u64>,
+
+    /// Seconds the speed may stay below --speed-limit [default limit: 1 byte/s, as curl].
+    #[arg(help_heading = "Download", long, value_name = "SECONDS")]
+    pub speed_time: Option<f64>,
+
+    /// aria2's name for --speed-limit.
+    #[arg(help_heading = "Download", long, value_name = "BYTES", value_parser = parse_speed, conflicts_with = "speed_limit")]
+    pub lowest_speed_limit: Option<u64>,
 
     /// Maximum redirections to follow.
     #[arg(help_heading = "HTTP", long, default_value_t = 20, value_name = "N")]
@@ -207,17 +254,22 @@ pub struct DownloadArgs {
     #[arg(help_heading = "xdpget's own", long, value_name = "N")]
     pub core: Option<usize>,
 
-    /// Acknowledge every N full-sized segments within a receive batch (RFC 5681: 2). More
-    /// means fewer ACKs ("stretch ACKs", as Linux sends when it drains a backlog); every
-    /// batch still ends with an ACK.
-    #[arg(help_heading = "xdpget's own", long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Acknowledge every N full-sized segments (RFC 5681 §4.2 strictly: 2). The default, 0,
+    /// acknowledges like a Linux receiver with GRO: one ACK per receive batch (at most
+    /// 64 KiB, at most 1 ms late), which senders that count acknowledged bytes (Linux,
+    /// CUBIC, BBR) take at full speed.
+    #[arg(help_heading = "xdpget's own", long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=64))]
     pub ack_every: u16,
 
-    /// Offer SACK (RFC 2018) and report out-of-order blocks, so that a sender that knows
-    /// SACK repairs every loss of a window in one round trip. Off by default: the engine is
-    /// SACK-less by design, and recovers Reno-style (slowly under loss).
-    #[arg(help_heading = "xdpget's own", long)]
+    /// Do not offer SACK (RFC 2018). By default xdpget offers it and reports out-of-order
+    /// blocks (newest first, D-SACK for duplicates), so that the server repairs every loss
+    /// of a window in one round trip.
+    #[arg(help_heading = "xdpget's own", long = "no-sack", action = clap::ArgAction::SetFalse)]
     pub sack: bool,
+
+    /// Accepted for compatibility: SACK is on by default.
+    #[arg(long = "sack", hide = true)]
+    pub sack_compat: bool,
 
     /// How the output mapping is prepared ahead of the write front (for measurements).
     #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
@@ -404,6 +456,23 @@ pub fn wget_spellings(
         .collect()
 }
 
+/// A speed in bytes per second: `1000`, `10K`, `2M` (aria2's suffixes, 1024-based).
+fn parse_speed(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.strip_suffix(['K', 'k']) {
+        Some(digits) => (digits, 1u64 << 10),
+        None => match text.strip_suffix(['M', 'm']) {
+            Some(digits) => (digits, 1u64 << 20),
+            None => (text, 1),
+        },
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a positive number of bytes per second"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +498,22 @@ mod tests {
         assert_eq!(cli.download.urls, ["http://h/a", "-nc"]);
         let err = Cli::try_parse_from(["xdpget"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "wget's exit code for a parse error");
+    }
+
+    #[test]
+    fn sack_is_on_unless_no_sack_and_the_batch_policy_is_the_default() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["xdpget"];
+            all.extend_from_slice(args);
+            all.push("http://h/a");
+            Cli::try_parse_from(all).unwrap().download
+        };
+        let defaults = parse(&[]);
+        assert!(defaults.sack);
+        assert_eq!(defaults.ack_every, 0);
+        assert!(!parse(&["--no-sack"]).sack);
+        // The old opt-in flag is still accepted and changes nothing.
+        assert!(parse(&["--sack"]).sack);
+        assert_eq!(parse(&["--ack-every", "2"]).ack_every, 2);
     }
 }

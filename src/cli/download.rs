@@ -12,17 +12,23 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::args::{DownloadArgs, DriverChoice, FsyncChoice, PrefaultChoice, ProgressStyle};
+use super::args::{
+    DownloadArgs, DriverChoice, FsyncChoice, PrefaultChoice, PreferFamily, ProgressStyle,
+};
 use super::exit::Exit;
 use super::privileges;
 use super::progress::{Display, default_style, summary_line};
+use super::signals;
 use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
-use crate::engine::network::{DriverKind, Network, NicNetwork};
+use crate::engine::network::{DriverKind, Families, Family, Network, NicNetwork};
 use crate::engine::progress::Progress;
-use crate::engine::stats::EngineStats;
+use crate::engine::stats::{EngineStats, SetupTimes};
+use crate::engine::transfer::MinSpeed;
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::auth::{Credentials, redact};
 use crate::http::{Header, Target};
+use crate::net::nft::NftGuard;
+use crate::net::ports::{PortSet, ReservedPorts};
 use crate::sink::naming::file_name_from_url;
 use crate::sink::{FsyncPolicy, Prefault, SinkOptions};
 use crate::tls::{TlsSettings, TrustOptions};
@@ -40,11 +46,15 @@ enum Report {
     Finished {
         stats: Box<EngineStats>,
         driver: Vec<String>,
+        setup: SetupTimes,
     },
+    /// The engine thread is set up and gave up its privileges: this thread does too.
+    PrivilegesDropped,
 }
 
 /// Runs the download command.
 pub fn main(args: &DownloadArgs) -> ExitCode {
+    let mut setup = SetupTimes::start();
     if let Err(message) = super::log::redirect(args) {
         eprintln!("xdpget: {message}");
         return Exit::FileIo.into();
@@ -63,6 +73,21 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
             return Exit::Parse.into();
         }
     };
+    let ports = if args.port_range == DEFAULT_PORT_RANGE {
+        let chosen = unused_port_range(ports.clone(), &ReservedPorts::held_by_others());
+        if chosen != ports && !args.quiet {
+            eprintln!(
+                "xdpget: another xdpget uses ports {}-{}; this one takes {}-{}",
+                ports.start(),
+                ports.end(),
+                chosen.start(),
+                chosen.end()
+            );
+        }
+        chosen
+    } else {
+        ports
+    };
     for url in &args.urls {
         if let Err(e) = Target::parse(&redact(url)) {
             eprintln!("xdpget: {e}");
@@ -75,17 +100,16 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     }
 
     let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let interrupt = Arc::clone(&interrupt);
-        // A second Ctrl-C while the first is being handled kills the process the hard way;
-        // the sink's control record keeps what is durable either way.
-        let _ = ctrlc::set_handler(move || {
-            interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
-        });
+    // SIGINT, SIGTERM, SIGHUP and SIGQUIT all stop the download the same clean way.
+    if let Err(e) = signals::install(&interrupt) {
+        eprintln!("xdpget: cannot handle signals: {e}");
+        return Exit::Generic.into();
     }
     let mut options = options;
     options.transfer.interrupt = Some(Arc::clone(&interrupt));
+    setup.lap("argument and privilege checks");
     let cores = Cores::choose(args.core, &receive_cores(args.iface.as_deref()));
+    setup.lap("core choice");
     if let Some(background) = &mut options.sink.background {
         background.core = cores.preparer;
     }
@@ -108,16 +132,27 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         let progress = Arc::clone(&progress);
         let urls = args.urls.clone();
         let iface = args.iface.clone();
+        let families = families(args);
         let queue = args.queue;
         let pcap = args.pcap.clone();
         let core = cores.engine;
+        let interrupt = Arc::clone(&interrupt);
         std::thread::Builder::new()
             .name("xdpget-engine".into())
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let mut network = NicNetwork::new(kind, iface, ports, queue, pcap);
+                setup.lap("engine thread start");
+                let mut inner =
+                    NicNetwork::new(kind, iface, ports, queue, pcap).with_setup_times(setup);
+                inner.set_families(families);
+                let mut network = LeastPrivilege {
+                    inner,
+                    interrupt: Arc::clone(&interrupt),
+                    reports: reports.clone(),
+                    transition: None,
+                };
                 let mut stats = EngineStats::default();
                 for url in urls {
                     let _ = reports.send(Report::Started { url: redact(&url) });
@@ -132,7 +167,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                         &mut stats,
                         &mut notices,
                     );
-                    for line in network.take_notices() {
+                    for line in network.inner.take_notices() {
                         let _ = reports.send(Report::Notice(line));
                     }
                     let failed = result.is_err();
@@ -153,9 +188,11 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 let _ = reports.send(Report::Finished {
                     stats: Box::new(stats),
                     driver,
+                    setup: network.inner.setup_times().clone(),
                 });
-                // `network` drops here, on this thread: XDP program, nft table and port
-                // reservation go away before the process exits.
+                // `network` drops here, on this thread (its clean-up capability raised
+                // again): XDP program, nft table and port reservation go away before the
+                // process exits.
             })
     };
     let engine = match engine {
@@ -213,24 +250,40 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                             }
                         }
                     }
+                    Err(EngineError::Interrupted) => {
+                        let by = signals::received().unwrap_or("a signal");
+                        eprintln!("xdpget: {url}: interrupted by {by}");
+                        exit = EngineError::Interrupted.exit_code();
+                    }
                     Err(e) => {
                         eprintln!("xdpget: {url}: {e}");
                         exit = e.exit_code();
                     }
                 }
             }
-            Ok(Report::Finished { stats, driver }) => {
+            Ok(Report::Finished {
+                stats,
+                driver,
+                setup,
+            }) => {
                 if args.stats {
+                    eprint!("{}", setup.table());
                     eprint!("{}", stats.table());
                     for line in &driver {
                         eprintln!("{line}");
                     }
                 }
                 if let Some(path) = &args.stats_json
-                    && let Err(e) = write_stats_json(path, &stats, &driver)
+                    && let Err(e) = write_stats_json(path, &stats, &driver, &setup)
                 {
                     eprintln!("xdpget: cannot write {}: {e}", path.display());
                     exit = Exit::FileIo as u8;
+                }
+            }
+            Ok(Report::PrivilegesDropped) => {
+                // Nothing this thread does from now on needs more than the engine thread.
+                if let Err(e) = privileges::drop_for_run() {
+                    eprintln!("xdpget: cannot drop privileges: {e}");
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -246,6 +299,101 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         return Exit::Generic.into();
     }
     ExitCode::from(exit)
+}
+
+/// The real network, giving up privileges on the engine thread once it is set up (sockets
+/// open, XDP program attached, nft table and port reservation in place; see
+/// `privileges`), and taking the clean-up capability back before its guards drop.
+struct LeastPrivilege {
+    inner: NicNetwork,
+    /// Set by a stop signal: a pause between tries ends early.
+    interrupt: Arc<AtomicBool>,
+    reports: mpsc::Sender<Report>,
+    /// The drop, once tried: the `--stats` line, or why it failed.
+    transition: Option<String>,
+}
+
+/// Drops this thread's privileges and tells the main thread to do the same; the line for
+/// `--stats` (or why it failed, also sent as a notice).
+fn drop_privileges(reports: &mpsc::Sender<Report>) -> String {
+    match privileges::drop_for_run() {
+        Ok(transition) => {
+            let _ = reports.send(Report::PrivilegesDropped);
+            transition.to_string()
+        }
+        Err(e) => {
+            let line = format!("xdpget: cannot drop privileges: {e}");
+            let _ = reports.send(Report::Notice(line.clone()));
+            line
+        }
+    }
+}
+
+impl Network for LeastPrivilege {
+    type Driver = <NicNetwork as Network>::Driver;
+
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, EngineError> {
+        self.inner.resolve(host, port)
+    }
+
+    fn open(
+        &mut self,
+        remote: std::net::SocketAddr,
+    ) -> Result<(&mut Self::Driver, crate::engine::endpoint::Endpoint), EngineError> {
+        // Set-up happens in the first open; later opens only look up routes and neighbours
+        // (and reuse what the first set up). So after the first one succeeds, its notices
+        // (a fallback to the raw driver, say) are shown at once, and privileges dropped.
+        if self.transition.is_none() {
+            self.inner.open(remote)?;
+            for line in self.inner.take_notices() {
+                let _ = self.reports.send(Report::Notice(line));
+            }
+            self.transition = Some(drop_privileges(&self.reports));
+        }
+        self.inner.open(remote)
+    }
+
+    fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
+        let until = std::time::Instant::now() + duration;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            if self.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(EngineError::Interrupted);
+            }
+            self.inner.pause(left.min(Duration::from_millis(100)))?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let mut lines = self.inner.describe();
+        lines.extend(self.transition.clone());
+        lines
+    }
+
+    fn driver_stats(&self) -> Option<crate::driver::DriverStats> {
+        self.inner.driver_stats()
+    }
+}
+
+impl Drop for LeastPrivilege {
+    fn drop(&mut self) {
+        // Runs before `inner` drops: deleting the nft table and turning GRO back on need
+        // CAP_NET_ADMIN effective.
+        if let Err(e) = privileges::raise_for_cleanup() {
+            eprintln!("xdpget: cannot take back CAP_NET_ADMIN for the clean-up: {e}");
+        }
+        // Another xdpget of this namespace killed (-9) while this one ran left its ports
+        // and its nft table; nobody else may come to remove them.
+        match ReservedPorts::release_stale() {
+            Ok(0) => {}
+            Ok(_) => {
+                if let Err(e) = NftGuard::remove_stale() {
+                    eprintln!("xdpget: {e}");
+                }
+            }
+            Err(e) => eprintln!("xdpget: {e}"),
+        }
+    }
 }
 
 fn options_spider(args: &DownloadArgs) -> bool {
@@ -284,6 +432,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
             ca_directory: args.ca_directory.clone(),
             no_check_certificate: args.no_check_certificate,
         }),
+        min_speed: min_speed(args, seconds("speed-time", args.speed_time)?),
         ..defaults
     };
     let headers = args
@@ -366,6 +515,38 @@ fn credentials(args: &DownloadArgs) -> Option<Credentials> {
     })
 }
 
+/// `--speed-limit`/`--lowest-speed-limit` and `--speed-time`, with curl's defaults: either
+/// alone turns the check on, the limit at 1 byte/s, the time at 30 s.
+fn min_speed(args: &DownloadArgs, time: Option<Duration>) -> Option<MinSpeed> {
+    let limit = args.speed_limit.or(args.lowest_speed_limit);
+    if limit.is_none() && time.is_none() {
+        return None;
+    }
+    Some(MinSpeed {
+        bytes_per_second: limit.unwrap_or(1),
+        period: time.unwrap_or(Duration::from_secs(30)),
+    })
+}
+
+/// `--port-range`'s default (src/cli/args.rs).
+const DEFAULT_PORT_RANGE: &str = "61000-61099";
+
+/// The first range of the same size as `asked`, from `asked` upwards, that overlaps no set
+/// in `held` (the ranges other live xdpget processes of this namespace reserved: two runs
+/// on one range would steal each other's segments); `asked` when none is free below 65536.
+fn unused_port_range(asked: RangeInclusive<u16>, held: &[PortSet]) -> RangeInclusive<u16> {
+    let size = u32::from(*asked.end() - *asked.start()) + 1;
+    (0..64u32)
+        .map(|block| u32::from(*asked.start()) + block * size)
+        .take_while(|start| start + size - 1 <= u32::from(u16::MAX))
+        .map(|start| start as u16..=(start + size - 1) as u16)
+        .find(|range| {
+            held.iter()
+                .all(|set| !range.clone().any(|port| set.contains(port)))
+        })
+        .unwrap_or(asked)
+}
+
 /// `LOW-HIGH`, both unprivileged ports.
 pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     let (low, high) = text
@@ -381,6 +562,21 @@ pub fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
         return Err(format!("{low}-{high} must be ascending and above 1023"));
     }
     Ok(low..=high)
+}
+
+/// `-4`, `-6` and `--prefer-family` as the engine's address order.
+fn families(args: &DownloadArgs) -> Families {
+    let only = match (args.inet4_only, args.inet6_only) {
+        (true, _) => Some(Family::Ipv4),
+        (_, true) => Some(Family::Ipv6),
+        _ => None,
+    };
+    let prefer = match args.prefer_family {
+        Some(PreferFamily::Ipv4) => Some(Family::Ipv4),
+        Some(PreferFamily::Ipv6) => Some(Family::Ipv6),
+        Some(PreferFamily::None) | None => None,
+    };
+    Families { only, prefer }
 }
 
 /// The cores the interface's receive interrupts land on (`--iface`, else the default
@@ -443,8 +639,14 @@ impl Cores {
     }
 }
 
-fn write_stats_json(path: &PathBuf, stats: &EngineStats, driver: &[String]) -> std::io::Result<()> {
+fn write_stats_json(
+    path: &PathBuf,
+    stats: &EngineStats,
+    driver: &[String],
+    setup: &SetupTimes,
+) -> std::io::Result<()> {
     let json = serde_json::json!({
+        "setup": setup.steps,
         "histograms": stats.summaries(),
         "idle_loops": stats.idle_loops,
         "idle_waits": stats.idle_waits,
@@ -478,6 +680,25 @@ mod tests {
         assert!(parse_port_range("80-90").is_err());
         assert!(parse_port_range("5000-4000").is_err());
         assert!(parse_port_range("a-b").is_err());
+    }
+
+    #[test]
+    fn a_default_range_moves_past_ranges_other_runs_hold() {
+        let held = |text: &str| PortSet::parse(text).expect("port set");
+        assert_eq!(unused_port_range(61000..=61099, &[]), 61000..=61099);
+        assert_eq!(
+            unused_port_range(61000..=61099, &[held("61000-61099")]),
+            61100..=61199
+        );
+        assert_eq!(
+            unused_port_range(61000..=61099, &[held("61000-61099"), held("61150")]),
+            61200..=61299
+        );
+        // Nothing free below 65536: the asked range, as before.
+        assert_eq!(
+            unused_port_range(65000..=65535, &[held("65000-65535")]),
+            65000..=65535
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod exit;
 pub mod log;
 pub mod privileges;
 pub mod progress;
+pub mod signals;
 pub mod sim;
 pub mod svg;
 pub mod trace;

@@ -1,6 +1,6 @@
 //! Why a transfer failed, as one sentence for the user and a wget exit code.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use crate::driver::DriverError;
 use crate::http::HttpError;
@@ -19,15 +19,21 @@ pub enum EngineError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("connecting to {remote} timed out")]
-    ConnectTimeout { remote: SocketAddrV4 },
+    ConnectTimeout { remote: SocketAddr },
     #[error("connection to {remote} refused")]
-    Refused { remote: SocketAddrV4 },
+    Refused { remote: SocketAddr },
     #[error("{remote} reset the connection")]
-    Reset { remote: SocketAddrV4 },
+    Reset { remote: SocketAddr },
     #[error("{remote} stopped acknowledging our segments; the connection timed out")]
-    RetransmissionsExhausted { remote: SocketAddrV4 },
+    RetransmissionsExhausted { remote: SocketAddr },
     #[error("no data from {remote} for {seconds} s (read timeout)")]
-    ReadTimeout { remote: SocketAddrV4, seconds: u64 },
+    ReadTimeout { remote: SocketAddr, seconds: u64 },
+    #[error("{remote} sent fewer than {bytes_per_second} bytes/s for {seconds} s (--speed-limit)")]
+    TooSlow {
+        remote: SocketAddr,
+        bytes_per_second: u64,
+        seconds: u64,
+    },
     #[error("internal error: a segment did not fit its frame: {0}")]
     Frame(#[from] WireError),
     #[error("unable to resolve host address '{host}'")]
@@ -59,7 +65,8 @@ impl EngineError {
             | EngineError::Refused { .. }
             | EngineError::Reset { .. }
             | EngineError::RetransmissionsExhausted { .. }
-            | EngineError::ReadTimeout { .. } => 4,
+            | EngineError::ReadTimeout { .. }
+            | EngineError::TooSlow { .. } => 4,
         }
     }
 

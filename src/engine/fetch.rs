@@ -4,10 +4,12 @@
 //! progress drawing, exit codes). Works on any [`Network`]: a real interface or the
 //! simulator, so the simulator tests exercise exactly this code.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::endpoint::Endpoint;
 use super::error::EngineError;
 use super::network::Network;
 use super::progress::Progress;
@@ -300,8 +302,7 @@ fn fetch_once<N: Network>(
     let mut redirects = 0u32;
     loop {
         check_scheme(&target, options, notices)?;
-        let remote = network.resolve(&target.host, target.port)?;
-        let (driver, endpoint) = network.open(remote)?;
+        let addresses = network.resolve(&target.host, target.port)?;
         // Credentials belong to the URL's own host: never sent after a redirect elsewhere.
         let own_credentials = context
             .credentials
@@ -339,42 +340,51 @@ fn fetch_once<N: Network>(
         };
         let mut not_newer = false;
         let mut named: Option<Destination> = None;
-        let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
-            // -N against a server that ignores If-Modified-Since: wget's size + date check.
-            if let Some(local) = &context.local
-                && local.is_as_new_as(head, plan)
-            {
-                not_newer = true;
-                return Err(EngineError::Setup("not newer".into()));
-            }
-            if let Some(path) = disposition_path(head, destination, options) {
-                notices.notice(format!(
-                    "Saving to '{}' (named by Content-Disposition)",
-                    path.display()
-                ));
-                let renamed = named.insert(Destination::File(path));
-                return open_sink(
-                    head,
-                    plan,
-                    &target,
-                    renamed,
-                    &ResumeInfo::Fresh,
-                    options,
-                    notices,
-                );
-            }
-            open_sink(head, plan, &target, destination, &resume, options, notices)
-        };
         let started = std::time::Instant::now();
-        let end = transfer::run(
-            driver,
-            &endpoint,
-            &request,
-            &options.transfer,
-            &mut open_sink,
-            progress,
-            stats,
-        );
+        let end = connect_in_turn(
+            &addresses,
+            network,
+            notices,
+            options,
+            |driver, endpoint, transfer, notices| {
+                let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
+                    // -N against a server that ignores If-Modified-Since: wget's size + date
+                    // check.
+                    if let Some(local) = &context.local
+                        && local.is_as_new_as(head, plan)
+                    {
+                        not_newer = true;
+                        return Err(EngineError::Setup("not newer".into()));
+                    }
+                    if let Some(path) = disposition_path(head, destination, options) {
+                        notices.notice(format!(
+                            "Saving to '{}' (named by Content-Disposition)",
+                            path.display()
+                        ));
+                        let renamed = named.insert(Destination::File(path));
+                        return open_sink(
+                            head,
+                            plan,
+                            &target,
+                            renamed,
+                            &ResumeInfo::Fresh,
+                            options,
+                            notices,
+                        );
+                    }
+                    open_sink(head, plan, &target, destination, &resume, options, notices)
+                };
+                transfer::run(
+                    driver,
+                    endpoint,
+                    &request,
+                    transfer,
+                    &mut open_sink,
+                    progress,
+                    stats,
+                )
+            },
+        )?;
         let destination = named.as_ref().unwrap_or(destination);
         match end {
             Err(_) if not_newer => {
@@ -477,6 +487,55 @@ fn fetch_once<N: Network>(
             }
         }
     }
+}
+
+/// The connect timeout per address while other addresses of the name remain to be tried
+/// (RFC 8305 §5's idea, sequentially): a dead address costs this, not the whole timeout.
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_secs(2);
+
+/// Runs `attempt` on a connection to each of `addresses` in turn until one connects: an
+/// address that cannot be set up (no route), refuses or does not answer the SYN within
+/// [`NEXT_ADDRESS_AFTER`] makes way for the next, with a notice. The last address gets the
+/// full connect timeout and its outcome, whatever it is, is returned.
+fn connect_in_turn<N: Network, T>(
+    addresses: &[SocketAddr],
+    network: &mut N,
+    notices: &mut dyn Notices,
+    options: &FetchOptions,
+    mut attempt: impl FnMut(
+        &mut N::Driver,
+        &Endpoint,
+        &TransferOptions,
+        &mut dyn Notices,
+    ) -> Result<T, transfer::TransferFailure>,
+) -> Result<Result<T, transfer::TransferFailure>, EngineError> {
+    let hurried = TransferOptions {
+        connect_timeout: options.transfer.connect_timeout.min(NEXT_ADDRESS_AFTER),
+        ..options.transfer.clone()
+    };
+    for (index, &remote) in addresses.iter().enumerate() {
+        let Some(next) = addresses.get(index + 1) else {
+            let (driver, endpoint) = network.open(remote)?;
+            return Ok(attempt(driver, &endpoint, &options.transfer, notices));
+        };
+        let failed = match network.open(remote) {
+            Ok((driver, endpoint)) => match attempt(driver, &endpoint, &hurried, notices) {
+                Err(failure) if is_connect_failure(&failure.error) => failure.error,
+                done => return Ok(done),
+            },
+            Err(error) => error,
+        };
+        notices.notice(format!("{failed}; trying {next}"));
+    }
+    Err(EngineError::Setup("no address to connect to".to_string()))
+}
+
+/// Whether the connection never got established (the next address may do better).
+fn is_connect_failure(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::ConnectTimeout { .. } | EngineError::Refused { .. }
+    )
 }
 
 /// `--https-only` refuses `http://`; `--no-check-certificate` warns before each `https://`
@@ -700,11 +759,11 @@ fn disposition_path(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::{Ipv4Addr, SocketAddr};
 
     #[test]
     fn retries_follow_wget() {
-        let remote = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 80);
+        let remote = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 80);
         let mut options = FetchOptions::default();
         let refused = EngineError::Refused { remote };
         let reset = EngineError::Reset { remote };

@@ -2,18 +2,20 @@
 //!
 //! A [`Network`] resolves names, chooses local ports, knows the MACs of the next hop and
 //! owns the packet driver. The real one also owns the guards that keep the kernel out of our
-//! way while xdpget runs (reserved ports, the nftables table, the XDP program), so dropping
-//! it undoes everything (DESIGN.md: never leave rules or programs behind).
+//! way while xdpget runs (reserved ports, the XDP program, and for the raw driver only the
+//! nftables table), so dropping it undoes everything (DESIGN.md: never leave rules or
+//! programs behind). It also times its set-up steps for `--stats`.
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::net::{Ipv4Addr, SocketAddrV4, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::endpoint::Endpoint;
 use super::error::EngineError;
+use super::stats::SetupTimes;
 use crate::driver::afxdp::loader::SteerConfig;
 use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver};
 use crate::driver::pcap::{PcapDriver, PcapWriter};
@@ -33,11 +35,12 @@ use crate::wire::EthernetAddress;
 pub trait Network {
     type Driver: Driver;
 
-    /// The IPv4 address of `host` (DNS through the system resolver for real networks).
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError>;
+    /// The addresses of `host` to try, in order (DNS through the system resolver for real
+    /// networks, A and AAAA, then [`Families`] applied).
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError>;
 
     /// Addresses for a new connection to `remote`, and the driver to run it on.
-    fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
+    fn open(&mut self, remote: SocketAddr) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
 
     /// Waits before a retry (real time, or virtual time in the simulator).
     fn pause(&mut self, duration: Duration) -> Result<(), EngineError>;
@@ -47,6 +50,51 @@ pub trait Network {
 
     /// The driver's counters, if a driver was opened.
     fn driver_stats(&self) -> Option<DriverStats>;
+}
+
+/// Which address families to use and in which order: wget's `-4`/`--inet4-only`,
+/// `-6`/`--inet6-only` and `--prefer-family`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Families {
+    /// Use only this family (`-4` or `-6`).
+    pub only: Option<Family>,
+    /// Try this family's addresses first, each family in the resolver's order.
+    pub prefer: Option<Family>,
+}
+
+/// An IP version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    fn of(address: &SocketAddr) -> Family {
+        if address.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+impl Families {
+    /// The addresses to try, in order: without options the resolver's own order (getaddrinfo
+    /// already sorts by RFC 6724); `only` drops the other family; `prefer` moves its family
+    /// ahead, keeping the order within each family. A name with no address left is
+    /// unresolvable, as wget says for `-6` on a name with only A records.
+    pub fn order(&self, addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        let mut kept: Vec<SocketAddr> = addresses
+            .into_iter()
+            .filter(|address| self.only.is_none_or(|only| Family::of(address) == only))
+            .collect();
+        if let Some(prefer) = self.prefer {
+            // A stable sort: `false` (preferred) first, the rest in the resolver's order.
+            kept.sort_by_key(|address| Family::of(address) != prefer);
+        }
+        kept
+    }
 }
 
 /// A set-up failure (interface, route, neighbour, guards, driver) as the user's sentence.
@@ -73,15 +121,19 @@ pub struct NicNetwork {
     next_port: u16,
     notices: Vec<String>,
     opened: Option<Opened>,
+    families: Families,
+    setup: SetupTimes,
 }
 
 /// Field order is drop order: the driver (and its XDP program) goes first, then the
-/// nftables table, then the port reservation.
+/// nftables table (raw driver only), then the port reservation.
 struct Opened {
     driver: NicDriver,
-    _nft: NftGuard,
+    _nft: Option<NftGuard>,
     _ports: ReservedPorts,
     interface: Interface,
+    /// Our address: the source the kernel picked for the route to the server.
+    local: IpAddr,
 }
 
 impl NicNetwork {
@@ -108,7 +160,26 @@ impl NicNetwork {
             next_port,
             notices: Vec::new(),
             opened: None,
+            families: Families::default(),
+            setup: SetupTimes::start(),
         }
+    }
+
+    /// Sets which address families names resolve to (`-4`, `-6`, `--prefer-family`).
+    pub fn set_families(&mut self, families: Families) {
+        self.families = families;
+    }
+
+    /// Continues `times` (steps before the network existed) with the set-up steps of the
+    /// first connection.
+    pub fn with_setup_times(mut self, times: SetupTimes) -> NicNetwork {
+        self.setup = times;
+        self
+    }
+
+    /// The set-up steps so far: complete once the first connection is open.
+    pub fn setup_times(&self) -> &SetupTimes {
+        &self.setup
     }
 
     /// One-line notices from set-up (fallbacks, generic XDP mode) for the user.
@@ -116,20 +187,38 @@ impl NicNetwork {
         std::mem::take(&mut self.notices)
     }
 
-    fn open_interface(&mut self, remote: Ipv4Addr) -> Result<Opened, EngineError> {
+    /// Finds the interface from the kernel's route to `remote` (what `ip route get` answers);
+    /// with `--iface`, checks that the route leaves through it. Then sets up the guards and
+    /// the driver on that interface, for the route's source address.
+    fn open_interface(&mut self, remote: IpAddr) -> Result<Opened, EngineError> {
+        let route = Route::to(remote).map_err(setup)?;
         let name = match &self.interface_name {
-            Some(name) => name.clone(),
-            None => Interface::default_route_name().map_err(setup)?,
+            Some(name) => {
+                route.expect_interface(name).map_err(setup)?;
+                name.clone()
+            }
+            None => route.interface_name.clone(),
         };
         let interface = Interface::by_name(&name).map_err(setup)?;
-        let route = Route::to(remote).map_err(setup)?;
-        route.expect_interface(&interface.name).map_err(setup)?;
+        let local = route.source_address().map_err(setup)?;
+        self.setup.lap("interface and route");
         let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
-        // nft runs while the driver is set up; both are done before the first packet.
-        let nft = NftGuard::begin(interface.ipv4, self.ports.clone()).map_err(setup)?;
-        let device = self.open_driver(&interface);
-        let nft = nft.wait().map_err(setup)?;
-        let device = device?;
+        self.setup.lap("port reservation");
+        let device = self.open_driver(&interface, local)?;
+        // Only the raw driver lets the kernel see our segments: in AF_XDP mode the XDP
+        // program drops what it cannot redirect, so no firewall rule is needed.
+        let nft = match device {
+            NicDevice::Raw(_) => {
+                let guard = NftGuard::install(local, self.ports.clone()).map_err(setup)?;
+                self.setup.lap(if guard.dies_with_process() {
+                    "nftables guard (netlink)"
+                } else {
+                    "nftables guard (nft binary)"
+                });
+                Some(guard)
+            }
+            NicDevice::AfXdp(_) => None,
+        };
         let driver = if let Some(path) = &self.pcap {
             let writer = File::create(path)
                 .and_then(|file| PcapWriter::new(BufWriter::new(file)))
@@ -143,13 +232,18 @@ impl NicNetwork {
             _nft: nft,
             _ports: ports,
             interface,
+            local,
         })
     }
 
-    fn open_driver(&mut self, interface: &Interface) -> Result<NicDevice, EngineError> {
+    fn open_driver(
+        &mut self,
+        interface: &Interface,
+        local: IpAddr,
+    ) -> Result<NicDevice, EngineError> {
         let afxdp = || {
             let steer = SteerConfig {
-                address: interface.ipv4,
+                address: local,
                 ports: self.ports.clone(),
             };
             let config = AfXdpConfig {
@@ -159,68 +253,63 @@ impl NicNetwork {
             };
             AfXdpDriver::open(interface, &steer, &config)
         };
-        let raw = || {
-            RawDriver::open(&RawConfig::new(
-                &interface.name,
-                interface.ipv4,
-                self.ports.clone(),
-            ))
+        let raw = || RawDriver::open(&RawConfig::new(&interface.name, local, self.ports.clone()));
+        let afxdp = || {
+            afxdp().map(|driver| {
+                let steps = driver.setup_steps().to_vec();
+                (NicDevice::AfXdp(Box::new(driver)), steps)
+            })
         };
-        match self.kind {
-            DriverKind::AfXdp => afxdp()
-                .map(|d| NicDevice::AfXdp(Box::new(d)))
-                .map_err(setup),
-            DriverKind::Raw => raw()
-                .map(|raw| NicDevice::Raw(Box::new(raw)))
-                .map_err(setup),
+        let opened = match self.kind {
+            DriverKind::AfXdp => afxdp().map_err(setup)?,
+            DriverKind::Raw => (NicDevice::Raw(Box::new(raw().map_err(setup)?)), Vec::new()),
             DriverKind::Auto => match afxdp() {
-                Ok(driver) => Ok(NicDevice::AfXdp(Box::new(driver))),
+                Ok(opened) => opened,
                 Err(e) => {
                     self.notices.push(format!(
                         "AF_XDP is not available on {} ({e}); using the raw-socket driver",
                         interface.name
                     ));
-                    raw()
-                        .map(|raw| NicDevice::Raw(Box::new(raw)))
-                        .map_err(setup)
+                    self.setup.lap("AF_XDP attempt (failed)");
+                    (NicDevice::Raw(Box::new(raw().map_err(setup)?)), Vec::new())
                 }
             },
+        };
+        let (device, steps) = opened;
+        match device {
+            NicDevice::AfXdp(_) => self.setup.split(&steps, "AF_XDP driver, other"),
+            NicDevice::Raw(_) => self.setup.lap("raw socket and ring"),
         }
+        Ok(device)
     }
 }
 
 impl Network for NicNetwork {
     type Driver = NicDriver;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError> {
-        let addresses = (host, port)
-            .to_socket_addrs()
-            .map_err(|_| EngineError::Resolve {
-                host: host.to_string(),
-            })?;
-        let mut any = false;
-        for address in addresses {
-            any = true;
-            if let std::net::SocketAddr::V4(v4) = address {
-                return Ok(v4);
-            }
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
+        let unresolved = || EngineError::Resolve {
+            host: host.to_string(),
+        };
+        // A and AAAA through getaddrinfo; an IPv6 literal comes out of the URL without its
+        // brackets and parses as itself.
+        let addresses = (host, port).to_socket_addrs().map_err(|_| unresolved())?;
+        let ordered = self.families.order(addresses.collect());
+        if ordered.is_empty() {
+            return Err(unresolved());
         }
-        if any {
-            Err(EngineError::Setup(format!(
-                "{host} has only IPv6 addresses; xdpget speaks IPv4 only for now"
-            )))
-        } else {
-            Err(EngineError::Resolve {
-                host: host.to_string(),
-            })
-        }
+        Ok(ordered)
     }
 
-    fn open(&mut self, remote: SocketAddrV4) -> Result<(&mut NicDriver, Endpoint), EngineError> {
+    fn open(&mut self, remote: SocketAddr) -> Result<(&mut NicDriver, Endpoint), EngineError> {
+        let first = self.opened.is_none();
+        if first {
+            self.setup.lap("name resolution");
+        }
         let opened = match self.opened.take() {
             Some(opened) => opened,
             None => {
-                let opened = self.open_interface(*remote.ip())?;
+                let opened = self.open_interface(remote.ip())?;
                 if let NicDevice::AfXdp(driver) = opened.driver.device() {
                     self.notices.extend(driver.notes().iter().cloned());
                 }
@@ -234,10 +323,22 @@ impl Network for NicNetwork {
         } else {
             port + 1
         };
-        let route = Route::to(*remote.ip()).map_err(setup)?;
+        let route = Route::to(remote.ip()).map_err(setup)?;
         route
             .expect_interface(&opened.interface.name)
             .map_err(setup)?;
+        let source = route.source_address().map_err(setup)?;
+        if source != opened.local {
+            // The guards and the driver listen on one address (a redirect to the other IP
+            // version, or to a host behind another source address).
+            return Err(EngineError::Setup(format!(
+                "{remote} is reached from {source}, but xdpget set up {} for this run",
+                opened.local
+            )));
+        }
+        // The route may have a smaller MTU than the interface (a route `mtu` attribute, or
+        // a Packet Too Big the kernel recorded): never send more than it carries.
+        let mtu = route.path_mtu(opened.interface.mtu);
         let mac = resolve_mac(
             opened.interface.index,
             &opened.interface.name,
@@ -248,10 +349,13 @@ impl Network for NicNetwork {
         let endpoint = Endpoint {
             local_mac: EthernetAddress(opened.interface.mac),
             next_hop_mac: EthernetAddress(mac),
-            local: SocketAddrV4::new(opened.interface.ipv4, port),
+            local: SocketAddr::new(opened.local, port),
             remote,
-            mtu: opened.interface.mtu as usize,
+            mtu: mtu as usize,
         };
+        if first {
+            self.setup.lap("neighbour MAC");
+        }
         Ok((&mut opened.driver, endpoint))
     }
 
@@ -275,8 +379,8 @@ impl Network for NicNetwork {
                 ));
                 if let Ok(c) = driver.steer_counters() {
                     lines.push(format!(
-                        "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us on a queue without socket",
-                        c.seen, c.steered, c.passed, c.no_socket
+                        "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us dropped (no socket on the queue, or its ring full), {} first fragments for us dropped",
+                        c.seen, c.steered, c.passed, c.no_socket, c.fragments
                     ));
                 }
             }
@@ -376,9 +480,9 @@ impl SimNetwork {
 impl Network for SimNetwork {
     type Driver = SimDriver<SimServer>;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<SocketAddrV4, EngineError> {
-        match host.parse::<Ipv4Addr>() {
-            Ok(ip) => Ok(SocketAddrV4::new(ip, port)),
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
             Err(_) => Err(EngineError::Resolve {
                 host: host.to_string(),
             }),
@@ -387,14 +491,14 @@ impl Network for SimNetwork {
 
     fn open(
         &mut self,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
     ) -> Result<(&mut SimDriver<SimServer>, Endpoint), EngineError> {
         let port = self.next_port;
         self.next_port = self.next_port.wrapping_add(1).max(1024);
         let endpoint = Endpoint {
             local_mac: CLIENT_MAC,
             next_hop_mac: SERVER_MAC,
-            local: SocketAddrV4::new(*CLIENT_ADDRESS.ip(), port),
+            local: SocketAddr::new((*CLIENT_ADDRESS.ip()).into(), port),
             remote,
             mtu: self.mtu,
         };
@@ -418,5 +522,66 @@ impl Network for SimNetwork {
 
     fn driver_stats(&self) -> Option<DriverStats> {
         Some(self.driver.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter()
+            .map(|text| SocketAddr::new(text.parse().unwrap(), 80))
+            .collect()
+    }
+
+    /// A name with both kinds of records, in a resolver's (RFC 6724) order.
+    const BOTH: [&str; 4] = ["fd00::2", "10.0.0.2", "fd00::3", "10.0.0.3"];
+
+    #[test]
+    fn default_keeps_the_resolver_order() {
+        let families = Families::default();
+        assert_eq!(families.order(addresses(&BOTH)), addresses(&BOTH));
+    }
+
+    #[test]
+    fn only_one_family() {
+        let v4 = Families {
+            only: Some(Family::Ipv4),
+            prefer: None,
+        };
+        assert_eq!(
+            v4.order(addresses(&BOTH)),
+            addresses(&["10.0.0.2", "10.0.0.3"])
+        );
+        let v6 = Families {
+            only: Some(Family::Ipv6),
+            prefer: Some(Family::Ipv4), // -6 wins over a preference, as in wget
+        };
+        assert_eq!(
+            v6.order(addresses(&BOTH)),
+            addresses(&["fd00::2", "fd00::3"])
+        );
+        assert!(v6.order(addresses(&["10.0.0.2"])).is_empty());
+    }
+
+    #[test]
+    fn preferred_family_first_in_resolver_order() {
+        let prefer_v4 = Families {
+            only: None,
+            prefer: Some(Family::Ipv4),
+        };
+        assert_eq!(
+            prefer_v4.order(addresses(&BOTH)),
+            addresses(&["10.0.0.2", "10.0.0.3", "fd00::2", "fd00::3"])
+        );
+        let prefer_v6 = Families {
+            only: None,
+            prefer: Some(Family::Ipv6),
+        };
+        assert_eq!(
+            prefer_v6.order(addresses(&["10.0.0.2", "fd00::2"])),
+            addresses(&["fd00::2", "10.0.0.2"])
+        );
     }
 }

@@ -175,6 +175,88 @@ impl EngineStats {
     }
 }
 
+/// Where the time from the start of the download command to the first SYN went, step by
+/// step (`--stats`): argument checks, the engine thread, discovery, the port reservation,
+/// the guard, the XDP program, the AF_XDP sockets, the neighbour's MAC. The SYN leaves
+/// within microseconds of the last step.
+#[derive(Clone, Debug, Serialize)]
+pub struct SetupTimes {
+    /// Steps in the order they ran.
+    pub steps: Vec<SetupStep>,
+    /// The end of the last step recorded (the start of the next one).
+    #[serde(skip)]
+    mark: std::time::Instant,
+}
+
+/// One step of [`SetupTimes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SetupStep {
+    pub name: &'static str,
+    pub micros: u64,
+}
+
+impl SetupTimes {
+    /// Starts the clock now.
+    pub fn start() -> SetupTimes {
+        SetupTimes::start_at(std::time::Instant::now())
+    }
+
+    /// Starts the clock at `at` (an instant taken earlier).
+    pub fn start_at(at: std::time::Instant) -> SetupTimes {
+        SetupTimes {
+            steps: Vec::new(),
+            mark: at,
+        }
+    }
+
+    /// Ends step `name` now: it took the time since the previous step ended.
+    pub fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.push(name, now.saturating_duration_since(self.mark));
+        self.mark = now;
+    }
+
+    /// Records sub-steps measured elsewhere (a driver's own steps), then ends step `rest`
+    /// with what the sub-steps leave of the time since the previous step (zero or more).
+    pub fn split(&mut self, parts: &[(&'static str, std::time::Duration)], rest: &'static str) {
+        let now = std::time::Instant::now();
+        let whole = now.saturating_duration_since(self.mark);
+        let mut counted = std::time::Duration::ZERO;
+        for &(name, took) in parts {
+            self.push(name, took);
+            counted += took;
+        }
+        self.push(rest, whole.saturating_sub(counted));
+        self.mark = now;
+    }
+
+    fn push(&mut self, name: &'static str, took: std::time::Duration) {
+        self.steps.push(SetupStep {
+            name,
+            micros: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        });
+    }
+
+    /// The sum of the steps.
+    pub fn total_micros(&self) -> u64 {
+        self.steps.iter().map(|s| s.micros).sum()
+    }
+
+    /// The lines `--stats` prints: one per step, in milliseconds, and the total.
+    pub fn table(&self) -> String {
+        let mut out = String::from("set-up to the first SYN (ms):\n");
+        for step in &self.steps {
+            out += &format!("  {:<28} {:>8.2}\n", step.name, step.micros as f64 / 1000.0);
+        }
+        out += &format!(
+            "  {:<28} {:>8.2}\n",
+            "total",
+            self.total_micros() as f64 / 1000.0
+        );
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +285,41 @@ mod tests {
             row.contains(&format!("{:.1}", s.p50 as f64 / 1000.0)),
             "{row}"
         );
+    }
+
+    #[test]
+    fn setup_steps_add_up_and_split_keeps_the_rest() {
+        let start = std::time::Instant::now() - std::time::Duration::from_millis(5);
+        let mut times = SetupTimes::start_at(start);
+        times.lap("first");
+        assert!(times.steps[0].micros >= 5000, "{:?}", times.steps);
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let part = std::time::Duration::from_millis(1);
+        times.split(&[("part", part)], "rest");
+        let names: Vec<&str> = times.steps.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["first", "part", "rest"]);
+        assert_eq!(times.steps[1].micros, 1000);
+        assert!(times.steps[2].micros >= 2000, "{:?}", times.steps);
+        let total: u64 = times.steps.iter().map(|s| s.micros).sum();
+        assert_eq!(times.total_micros(), total);
+        let table = times.table();
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with("part") && l.ends_with("1.00")),
+            "{table}"
+        );
+        assert!(
+            table
+                .lines()
+                .last()
+                .unwrap()
+                .trim_start()
+                .starts_with("total")
+        );
+        // sub-steps longer than the whole leave a zero rest, never an underflow
+        times.split(&[("long", std::time::Duration::from_secs(60))], "none left");
+        assert_eq!(times.steps.last().unwrap().micros, 0);
     }
 
     #[test]

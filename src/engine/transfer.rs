@@ -59,6 +59,58 @@ pub struct TransferOptions {
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Trust for `https://` URLs.
     pub tls: TlsSettings,
+    /// Give up on a connection that stays slower than this (curl's `--speed-limit` and
+    /// `--speed-time`): a server that drips a byte a second never trips `read_timeout`.
+    pub min_speed: Option<MinSpeed>,
+}
+
+/// The slowest a connection may be, for how long, before the transfer gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinSpeed {
+    pub bytes_per_second: u64,
+    pub period: Duration,
+}
+
+/// How often the speed is sampled: bytes per second over this much time.
+const SPEED_SAMPLE: Duration = Duration::from_secs(1);
+
+/// The state of the minimum-speed check: as curl does, the connection is "slow" from the
+/// first one-second sample below the limit, and the transfer gives up once it has been
+/// slow for the whole period; any sample at or above the limit forgives.
+#[derive(Debug)]
+struct SpeedCheck {
+    sample_start: Instant,
+    sample_bytes: u64,
+    slow_since: Option<Instant>,
+}
+
+impl SpeedCheck {
+    fn new(now: Instant) -> SpeedCheck {
+        SpeedCheck {
+            sample_start: now,
+            sample_bytes: 0,
+            slow_since: None,
+        }
+    }
+
+    /// `Some(seconds slow)` once the connection has been slower than `limit` for its
+    /// period.
+    fn check(&mut self, now: Instant, limit: MinSpeed) -> Option<Duration> {
+        let elapsed = now - self.sample_start;
+        if elapsed >= SPEED_SAMPLE {
+            let rate = self.sample_bytes as f64 / elapsed.as_secs_f64();
+            if rate < limit.bytes_per_second as f64 {
+                self.slow_since.get_or_insert(self.sample_start);
+            } else {
+                self.slow_since = None;
+            }
+            self.sample_start = now;
+            self.sample_bytes = 0;
+        }
+        self.slow_since
+            .map(|since| now - since)
+            .filter(|slow| *slow >= limit.period)
+    }
 }
 
 impl Default for TransferOptions {
@@ -71,6 +123,7 @@ impl Default for TransferOptions {
             max_wait: Duration::from_millis(100),
             interrupt: None,
             tls: TlsSettings::default(),
+            min_speed: None,
         }
     }
 }
@@ -153,6 +206,7 @@ struct Transfer<'a> {
     started: Instant,
     last_data: Instant,
     first_byte_seen: bool,
+    speed: SpeedCheck,
 }
 
 impl<'a> Transfer<'a> {
@@ -164,6 +218,7 @@ impl<'a> Transfer<'a> {
     ) -> Result<Self, EngineError> {
         let tcp = tcp::Config {
             mtu: endpoint.mtu,
+            ip_header_len: endpoint.ip_header_len(),
             ..options.tcp.clone()
         };
         let mut request_bytes = request.encode()?;
@@ -191,6 +246,7 @@ impl<'a> Transfer<'a> {
             started: now,
             last_data: now,
             first_byte_seen: false,
+            speed: SpeedCheck::new(now),
         })
     }
 
@@ -207,6 +263,7 @@ impl<'a> Transfer<'a> {
             let work_started = std::time::Instant::now();
 
             let (received, delivered) = self.receive_batch(driver, now)?;
+            self.speed.sample_bytes += delivered;
             if delivered > 0 {
                 self.last_data = now;
                 if !self.first_byte_seen && self.plan.is_some() {
@@ -298,13 +355,11 @@ impl<'a> Transfer<'a> {
             let Ok((_, ip, segment)) = parse_tcp_frame(frame, true) else {
                 return;
             };
-            if !endpoint.accepts(ip.src_addr, ip.dst_addr, &segment) {
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            if !endpoint.accepts(src, dst, &segment) {
                 return;
             }
-            let Some((offset, bytes)) = connection
-                .on_segment(now, ip.src_addr, ip.dst_addr, &segment)
-                .data
-            else {
+            let Some((offset, bytes)) = connection.on_segment(now, src, dst, &segment).data else {
                 return;
             };
             if let Some(tls) = tls.as_mut() {
@@ -540,7 +595,7 @@ impl<'a> Transfer<'a> {
         }))
     }
 
-    fn check_timeouts(&self, now: Instant) -> Result<(), EngineError> {
+    fn check_timeouts(&mut self, now: Instant) -> Result<(), EngineError> {
         let remote = self.endpoint.remote;
         if self.connection.state() == State::SynSent
             && now - self.started >= self.options.connect_timeout
@@ -553,6 +608,16 @@ impl<'a> Transfer<'a> {
             return Err(EngineError::ReadTimeout {
                 remote,
                 seconds: self.options.read_timeout.as_secs(),
+            });
+        }
+        if let Some(limit) = self.options.min_speed
+            && self.connection.state() != State::SynSent
+            && let Some(slow) = self.speed.check(now, limit)
+        {
+            return Err(EngineError::TooSlow {
+                remote,
+                bytes_per_second: limit.bytes_per_second,
+                seconds: slow.as_secs(),
             });
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! Root-only: interface, route and neighbour discovery against real namespaces.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use super::NetError;
@@ -35,8 +35,7 @@ fn interface_route_and_neighbour_discovery() {
 
     net.in_client(|| {
         let interface = Interface::by_name(CLIENT_IF).unwrap();
-        assert_eq!(interface.ipv4, CLIENT_IP);
-        assert_eq!(interface.prefix_len, 24);
+        assert_eq!(interface.ipv4, Some(CLIENT_IP));
         assert_eq!(interface.mtu, 1500);
         assert_eq!(interface.mac, client_mac);
         assert_eq!(interface.xdp_prog_id, None);
@@ -51,15 +50,15 @@ fn interface_route_and_neighbour_discovery() {
             Err(NetError::NoDefaultRoute)
         ));
         let far = Ipv4Addr::new(192, 0, 2, 9);
-        assert!(matches!(Route::to(far), Err(NetError::NoRoute(_))));
+        assert!(matches!(Route::to(far.into()), Err(NetError::NoRoute(_))));
 
-        let on_link = Route::to(SERVER_IP).unwrap();
+        let on_link = Route::to(SERVER_IP.into()).unwrap();
         assert_eq!(on_link.interface_name, CLIENT_IF);
         assert_eq!(on_link.gateway, None);
-        assert_eq!(on_link.source, Some(CLIENT_IP));
-        assert_eq!(on_link.next_hop(), SERVER_IP);
+        assert_eq!(on_link.source, Some(CLIENT_IP.into()));
+        assert_eq!(on_link.next_hop(), IpAddr::from(SERVER_IP));
         assert!(matches!(
-            Route::to(CLIENT_IP),
+            Route::to(CLIENT_IP.into()),
             Err(NetError::LocalDestination(_))
         ));
 
@@ -67,7 +66,7 @@ fn interface_route_and_neighbour_discovery() {
         let mac = resolve_mac(
             on_link.interface_index,
             CLIENT_IF,
-            SERVER_IP,
+            SERVER_IP.into(),
             Duration::from_secs(3),
         );
         assert_eq!(mac.unwrap(), server_mac);
@@ -75,7 +74,7 @@ fn interface_route_and_neighbour_discovery() {
         let unresolved = resolve_mac(
             on_link.interface_index,
             CLIENT_IF,
-            nobody,
+            nobody.into(),
             Duration::from_millis(500),
         );
         assert_eq!(
@@ -95,11 +94,15 @@ fn interface_route_and_neighbour_discovery() {
         &SERVER_IP.to_string(),
     ]);
     net.in_client(|| {
-        let no_address = Interface::by_name("xgd0").unwrap_err();
-        assert_eq!(no_address.to_string(), "interface xgd0 has no IPv4 address");
+        let no_address = Interface::by_name("xgd0").unwrap();
+        assert_eq!(no_address.ipv4, None);
+        assert_eq!(
+            no_address.require_ipv4().unwrap_err().to_string(),
+            "interface xgd0 has no IPv4 address"
+        );
         assert_eq!(Interface::default_route_name().unwrap(), CLIENT_IF);
-        let via_gateway = Route::to(Ipv4Addr::new(192, 0, 2, 9)).unwrap();
-        assert_eq!(via_gateway.gateway, Some(SERVER_IP));
-        assert_eq!(via_gateway.next_hop(), SERVER_IP);
+        let via_gateway = Route::to(Ipv4Addr::new(192, 0, 2, 9).into()).unwrap();
+        assert_eq!(via_gateway.gateway, Some(SERVER_IP.into()));
+        assert_eq!(via_gateway.next_hop(), IpAddr::from(SERVER_IP));
     });
 }

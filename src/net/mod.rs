@@ -4,6 +4,7 @@ pub mod iface;
 pub mod irq;
 pub mod neigh;
 pub mod netlink;
+pub(crate) mod nlmsg;
 pub mod route;
 
 pub use netlink::NetError;

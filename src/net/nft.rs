@@ -14,26 +14,34 @@
 //! }
 //! ```
 //!
-//! which drops those segments before connection tracking and routing see them. It is needed
-//! by both drivers: with AF_XDP it is a second line of defence (frames the XDP program
-//! passes on, e.g. from a queue without a socket), with the raw driver it is the only one.
-//! The raw driver still receives the segments: AF_PACKET taps frames in
-//! `__netif_receive_skb_core`, before netfilter's prerouting hook.
+//! which drops those segments before connection tracking and routing see them. Only the raw
+//! driver needs it: in AF_XDP mode the XDP program drops every segment of the range that it
+//! cannot hand to a socket, so the kernel never sees one (docs/xdp.md). The raw driver still
+//! receives the segments: AF_PACKET taps frames in `__netif_receive_skb_core`, before
+//! netfilter's prerouting hook.
 //!
-//! The table name holds the pid, so concurrent xdpget runs never touch each other's table,
-//! and a table whose pid no longer runs is stale (left by a crash: `kill -9`, power loss of
-//! the process) and is deleted by [`NftGuard::install`] after it adds its own. The guard
-//! deletes its table on drop. Everything runs in the calling thread's network namespace,
-//! through the `nft` binary (`nft -f -`, one atomic transaction per change). Each `nft` run
-//! costs 10-20 ms of start-up, so the install transaction also lists the tables: one run to
-//! install, a second only when stale tables are found, one to delete.
+//! Two ways in, tried in this order:
+//! - [`owned`]: nf_tables messages over netlink from this process, one batch, well under a
+//!   millisecond, with the table flagged `owner` (Linux 5.12+): it belongs to our netlink
+//!   socket, and the kernel deletes it when that socket closes, `kill -9` included.
+//! - the `nft` binary (`nft -f -`, one atomic transaction per change, 10-20 ms per run), for
+//!   older kernels. Such a table outlives a `kill -9`; its name holds the pid, so a table
+//!   whose pid no longer runs is stale and is deleted by the next install, which lists the
+//!   tables in the same run.
+//!
+//! Everything runs in the calling thread's network namespace.
+
+mod owned;
 
 use std::io::{self, Write};
+use std::net::IpAddr;
+#[cfg(test)]
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use self::owned::OwnedTable;
 use crate::ledger;
 
 /// Every table of ours is named `<TABLE_PREFIX><pid>_<n>`.
@@ -51,102 +59,127 @@ pub enum NftError {
         action: &'static str,
         stderr: String,
     },
+    #[error("the kernel refused the nftables drop table (xdpget needs root or CAP_NET_ADMIN): {0}")]
+    Netlink(#[source] io::Error),
     #[error("the port range {first}-{last} is empty")]
     EmptyRange { first: u16, last: u16 },
+}
+
+/// How the table was made, and so how it goes away.
+#[derive(Debug)]
+enum Table {
+    /// Owned by our netlink socket: closing it deletes the table.
+    Owned(OwnedTable),
+    /// Made by the `nft` binary: deleted by another run of it, on drop.
+    Spawned { installed: bool },
 }
 
 /// Our drop table, for as long as this guard lives.
 #[derive(Debug)]
 #[must_use = "the table is deleted when the guard is dropped"]
 pub struct NftGuard {
-    table: String,
-    installed: bool,
-}
-
-/// An install under way: `nft` runs while the caller sets up the rest (loading the XDP
-/// program and making the AF_XDP sockets take about as long as an `nft` process).
-/// [`PendingNft::wait`] gives the guard; dropping it waits for `nft` and removes the table.
-#[derive(Debug)]
-#[must_use = "wait for the install, or it is undone"]
-pub struct PendingNft {
-    table: String,
-    child: Option<Child>,
+    name: String,
+    table: Table,
 }
 
 impl NftGuard {
-    /// Installs a table that drops inbound TCP to `addr` with a destination port in `ports`,
-    /// then deletes stale tables of dead xdpget processes.
-    pub fn install(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<NftGuard, NftError> {
-        NftGuard::begin(addr, ports)?.wait()
-    }
-
-    /// Starts [`install`](Self::install) and returns at once.
-    pub fn begin(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Result<PendingNft, NftError> {
+    /// Installs a table that drops inbound TCP to `addr` with a destination port in `ports`:
+    /// over netlink when the kernel has owned tables, through `nft` otherwise (which then
+    /// also deletes stale tables of dead xdpget processes).
+    pub fn install(
+        addr: impl Into<IpAddr>,
+        ports: RangeInclusive<u16>,
+    ) -> Result<NftGuard, NftError> {
+        let addr = addr.into();
         let (first, last) = (*ports.start(), *ports.end());
         if first > last {
             return Err(NftError::EmptyRange { first, last });
         }
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let table = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let child = spawn_nft(&ruleset(&table, addr, first, last))?;
-        Ok(PendingNft {
-            table,
-            child: Some(child),
-        })
+        let name = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        match OwnedTable::create(&name, addr, first, last) {
+            Ok(owned) => Ok(NftGuard {
+                name,
+                table: Table::Owned(owned),
+            }),
+            // EOPNOTSUPP: no owner flag (Linux < 5.12). EPROTONOSUPPORT: no nfnetlink.
+            Err(error)
+                if matches!(
+                    error.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT)
+                ) =>
+            {
+                NftGuard::install_with_nft(name, addr, first, last)
+            }
+            Err(error) => Err(NftError::Netlink(error)),
+        }
     }
 
-    /// The table's name, e.g. `xdpget_4242_0` (family `inet`).
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// How many packets the drop rule has dropped so far.
-    pub fn dropped_packets(&self) -> Result<u64, NftError> {
-        let listing = run_nft_args(
-            "list the drop table",
-            &["list", "table", "inet", &self.table],
-        )?;
-        Ok(parse_counter_packets(&listing).unwrap_or(0))
-    }
-
-    /// Deletes the table now, reporting errors that drop would have to swallow.
-    pub fn remove(mut self) -> Result<(), NftError> {
-        self.installed = false;
-        delete_table(&self.table)
-    }
-}
-
-impl PendingNft {
-    /// Waits for the install; then deletes the stale tables its listing names.
-    pub fn wait(mut self) -> Result<NftGuard, NftError> {
-        let Some(child) = self.child.take() else {
-            unreachable!("the child is taken only here and in Drop");
-        };
-        let listing = finish_nft("add the drop table", child)?;
+    /// The fallback: one `nft` run installs the table and lists the tables, a second one
+    /// runs only when stale tables are found.
+    fn install_with_nft(
+        name: String,
+        addr: IpAddr,
+        first: u16,
+        last: u16,
+    ) -> Result<NftGuard, NftError> {
+        let listing = run_nft("add the drop table", &ruleset(&name, addr, first, last))?;
         let guard = NftGuard {
-            table: std::mem::take(&mut self.table),
-            installed: true,
+            name,
+            table: Table::Spawned { installed: true },
         };
         remove_stale_tables(&listing)?;
         Ok(guard)
     }
-}
 
-impl Drop for PendingNft {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.take()
-            && finish_nft("add the drop table", child).is_ok()
-            && let Err(error) = delete_table(&self.table)
-        {
-            eprintln!("xdpget: {error}");
+    /// The table's name, e.g. `xdpget_4242_0` (family `inet`).
+    pub fn table(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the kernel deletes the table by itself when this process ends, even by
+    /// `kill -9` (an owned table); false for a table made by the `nft` fallback.
+    pub fn dies_with_process(&self) -> bool {
+        matches!(self.table, Table::Owned(_))
+    }
+
+    /// How many packets the drop rule has dropped so far (runs `nft list table`: for tests
+    /// and diagnostics, never on the way to the first packet).
+    pub fn dropped_packets(&self) -> Result<u64, NftError> {
+        let listing = run_nft_args(
+            "list the drop table",
+            &["list", "table", "inet", &self.name],
+        )?;
+        Ok(parse_counter_packets(&listing).unwrap_or(0))
+    }
+
+    /// Deletes the tables of dead xdpget processes (as install does): at exit, in case one
+    /// was killed while this one ran.
+    pub fn remove_stale() -> Result<(), NftError> {
+        remove_stale_tables(&run_nft_args(
+            "list the tables",
+            &["list", "tables", "inet"],
+        )?)
+    }
+
+    /// Deletes the table now, reporting errors that drop would have to swallow.
+    pub fn remove(mut self) -> Result<(), NftError> {
+        match std::mem::replace(&mut self.table, Table::Spawned { installed: false }) {
+            // Closing the owning socket deletes the table; close(2) cannot fail here.
+            Table::Owned(owned) => {
+                drop(owned);
+                Ok(())
+            }
+            Table::Spawned { installed } if installed => delete_table(&self.name),
+            Table::Spawned { .. } => Ok(()),
         }
     }
 }
 
 impl Drop for NftGuard {
     fn drop(&mut self) {
-        if self.installed
-            && let Err(error) = delete_table(&self.table)
+        if let Table::Spawned { installed: true } = self.table
+            && let Err(error) = delete_table(&self.name)
         {
             eprintln!("xdpget: {error}");
         }
@@ -168,14 +201,16 @@ fn table_pid(name: &str) -> Option<u32> {
 /// The whole transaction: `add table` makes the `delete` valid even on first use, so the
 /// table is (re)created from scratch atomically; then the `inet` tables are listed, for
 /// [`remove_stale_tables`].
-fn ruleset(table: &str, addr: Ipv4Addr, first: u16, last: u16) -> String {
+fn ruleset(table: &str, addr: IpAddr, first: u16, last: u16) -> String {
+    // `ip daddr` matches IPv4, `ip6 daddr` IPv6, in the `inet` family's one table.
+    let family = if addr.is_ipv6() { "ip6" } else { "ip" };
     format!(
         "add table inet {table}\n\
          delete table inet {table}\n\
          table inet {table} {{\n\
          \tchain prerouting {{\n\
          \t\ttype filter hook prerouting priority -300; policy accept;\n\
-         \t\tip daddr {addr} tcp dport {first}-{last} counter drop\n\
+         \t\t{family} daddr {addr} tcp dport {first}-{last} counter drop\n\
          \t}}\n\
          }}\n\
          list tables inet\n"
@@ -294,7 +329,14 @@ mod tests {
 
     #[test]
     fn ruleset_text() {
-        let text = ruleset("xdpget_1_0", Ipv4Addr::new(10, 77, 0, 1), 40000, 40999);
+        let text = ruleset(
+            "xdpget_1_0",
+            Ipv4Addr::new(10, 77, 0, 1).into(),
+            40000,
+            40999,
+        );
+        let v6 = ruleset("xdpget_1_0", "fd00::2".parse().unwrap(), 40000, 40999);
+        assert!(v6.contains("ip6 daddr fd00::2 tcp dport 40000-40999 counter drop"));
         assert!(text.starts_with("add table inet xdpget_1_0\ndelete table inet xdpget_1_0\n"));
         assert!(text.contains("hook prerouting priority -300;"));
         assert!(text.contains("ip daddr 10.77.0.1 tcp dport 40000-40999 counter drop"));
@@ -315,13 +357,60 @@ mod tests {
         assert_eq!(parse_counter_packets("table inet x {}"), None);
     }
 
-    /// Root only: in a namespace of its own, a stale table of a dead pid is removed, a
-    /// live foreign table is kept, ours appears, and drop removes it.
+    /// Root only: in a namespace of its own, the netlink table reads back in `nft` as the
+    /// rule we mean, is owned, and goes away with its guard; two guards coexist.
     #[test]
-    fn install_cleans_stale_tables_and_drop_removes_ours() {
+    fn owned_table_reads_back_as_our_rule_and_goes_with_the_guard() {
         use crate::testkit::netns::{InNetns, Netns};
         use crate::testkit::{root_or_skip, run, stdout_of};
-        if !root_or_skip("install_cleans_stale_tables_and_drop_removes_ours") {
+        if !root_or_skip("owned_table_reads_back_as_our_rule_and_goes_with_the_guard") {
+            return;
+        }
+        let netns = Netns::new("nftown");
+        let _in = InNetns::enter(&netns.name).expect("enter the namespace");
+        let tables = || stdout_of(run("nft", &["list", "tables"]), "nft list tables");
+
+        let guard = NftGuard::install(Ipv4Addr::new(10, 1, 2, 3), 40000..=40009).expect("install");
+        assert!(
+            guard.dies_with_process(),
+            "this kernel has owned tables (5.12+)"
+        );
+        let rules = stdout_of(
+            run("nft", &["list", "table", "inet", guard.table()]),
+            "list",
+        );
+        assert!(rules.contains("flags owner"), "{rules}");
+        assert!(
+            rules.contains("type filter hook prerouting priority raw; policy accept;"),
+            "{rules}"
+        );
+        assert!(
+            rules
+                .contains("ip daddr 10.1.2.3 tcp dport 40000-40009 counter packets 0 bytes 0 drop"),
+            "{rules}"
+        );
+        assert_eq!(guard.dropped_packets().expect("counter"), 0);
+
+        let second = NftGuard::install(Ipv4Addr::new(10, 1, 2, 4), 1..=2).expect("second");
+        assert_ne!(second.table(), guard.table());
+        let first_name = guard.table().to_owned();
+        guard.remove().expect("remove");
+        let listing = tables();
+        assert!(
+            !listing.contains(&first_name) && listing.contains(second.table()),
+            "{listing}"
+        );
+        drop(second);
+        assert!(!tables().contains(&format!("xdpget_{}_", std::process::id())));
+    }
+
+    /// Root only: the `nft` fallback removes a stale table of a dead pid, keeps a live
+    /// foreign table, adds ours, and drop removes it.
+    #[test]
+    fn nft_fallback_cleans_stale_tables_and_drop_removes_ours() {
+        use crate::testkit::netns::{InNetns, Netns};
+        use crate::testkit::{root_or_skip, run, stdout_of};
+        if !root_or_skip("nft_fallback_cleans_stale_tables_and_drop_removes_ours") {
             return;
         }
         let netns = Netns::new("nft");
@@ -337,7 +426,11 @@ mod tests {
         }
         let tables = || stdout_of(run("nft", &["list", "tables"]), "nft list tables");
 
-        let guard = NftGuard::install(Ipv4Addr::new(10, 1, 2, 3), 40000..=40009).expect("install");
+        let name = table_name(std::process::id(), 9999);
+        let guard =
+            NftGuard::install_with_nft(name, Ipv4Addr::new(10, 1, 2, 3).into(), 40000, 40009)
+                .expect("install");
+        assert!(!guard.dies_with_process());
         let listing = tables();
         assert!(!listing.contains(stale), "stale table kept: {listing}");
         assert!(
@@ -354,16 +447,7 @@ mod tests {
             "{rules}"
         );
         assert!(rules.contains("priority raw"), "{rules}");
-        assert_eq!(guard.dropped_packets().expect("counter"), 0);
-
-        // Two guards of one process coexist (different serials), each removes its own.
-        let second = NftGuard::install(Ipv4Addr::new(10, 1, 2, 4), 1..=2).expect("second");
-        assert_ne!(second.table(), guard.table());
-        let first_name = guard.table().to_owned();
-        guard.remove().expect("remove");
-        let listing = tables();
-        assert!(!listing.contains(&first_name) && listing.contains(second.table()));
-        drop(second);
+        drop(guard);
         assert!(!tables().contains(&format!("xdpget_{}_", std::process::id())));
     }
 

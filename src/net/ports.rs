@@ -207,9 +207,7 @@ impl ReservedPorts {
     /// Ports left reserved by dead xdpget processes of this namespace are released first.
     pub fn reserve(range: RangeInclusive<u16>) -> Result<ReservedPorts, PortsError> {
         let path = Path::new(RESERVED_PORTS_PATH);
-        for stale in ledger::take_stale(LEDGER_KIND) {
-            release(path, &PortSet::parse(&stale)?)?;
-        }
+        ReservedPorts::release_stale()?;
         let mut guard = ReservedPorts::reserve_at(path, range)?;
         if !guard.added.is_empty() {
             // Without a note a kill -9 leaks the reservation until reboot, but the download
@@ -220,6 +218,26 @@ impl ReservedPorts {
             }
         }
         Ok(guard)
+    }
+
+    /// Releases the ports that dead xdpget processes of this namespace left reserved (their
+    /// ledger notes say which): at start, and again at exit, in case one was killed while
+    /// this one ran. Returns how many such processes there were.
+    pub fn release_stale() -> Result<usize, PortsError> {
+        let path = Path::new(RESERVED_PORTS_PATH);
+        let stale = ledger::take_stale(LEDGER_KIND);
+        for ports in &stale {
+            release(path, &PortSet::parse(ports)?)?;
+        }
+        Ok(stale.len())
+    }
+
+    /// The port sets other live xdpget processes of this namespace reserved.
+    pub fn held_by_others() -> Vec<PortSet> {
+        ledger::held_by_others(LEDGER_KIND)
+            .iter()
+            .filter_map(|text| PortSet::parse(text).ok())
+            .collect()
     }
 
     /// Reserves `range` in the list kept in the file at `path` (tests use a plain file).

@@ -1,7 +1,7 @@
 //! Connection configuration: everything a test, the simulator or the CLI may want to set.
 //!
 //! RFCs: 6298 (RTO bounds), 6928 (initial window), 7323 (window scale, timestamps),
-//! 9293 §3.7.1 (MSS), 6528 (ISN secret).
+//! 9293 §3.7.1 (MSS), 6528 (ISN secret), 5681 §4.2 (ACK policy), 2018 + 2883 (SACK).
 
 use core::time::Duration;
 use std::collections::hash_map::RandomState;
@@ -13,9 +13,12 @@ use super::cc::Algorithm;
 /// an Ethernet link; tests override single fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Our link MTU in bytes (IPv4 header included). We advertise MSS = MTU - 40
-    /// (RFC 9293 §3.7.1) and send at most that, minus 12 when timestamps are in use.
+    /// Our link MTU in bytes (IP header included). We advertise MSS = MTU - 40 over IPv4,
+    /// MTU - 60 over IPv6 (RFC 9293 §3.7.1, RFC 8200 §5) and send at most that, minus 12
+    /// when timestamps are in use.
     pub mtu: usize,
+    /// The IP header length of the connection's packets: 20 (IPv4) or 40 (IPv6).
+    pub ip_header_len: usize,
     /// The largest receive window we will ever advertise. It picks our window scale shift at
     /// open time (RFC 7323 §2.2): the smallest shift that makes it fit in 16 bits, at most 14.
     pub max_receive_window: usize,
@@ -47,19 +50,31 @@ pub struct Config {
     /// Consecutive retransmission timeouts of data before the connection gives up
     /// (Linux `tcp_retries2`: 15).
     pub max_retransmissions: u32,
-    /// Delayed-ACK timeout for a lone segment (RFC 5681 §4.2: under 500 ms; Linux uses 40 ms).
-    /// A receive batch of one segment waits this long for a second one; `Duration::ZERO`
-    /// acknowledges at the end of every batch instead.
+    /// The longest an in-order byte waits for its ACK. The batch policy (the default) waits
+    /// only while less than two full segments are unacknowledged, and never longer than this:
+    /// 1 ms, far below 2 x SRTT on any path, so a sender never fires a tail-loss probe because
+    /// of us (Linux's delayed ACK is 40 ms, but its GRO batches make it rare). With
+    /// `ack_every_segments` set (RFC 5681 strict), a lone segment waits this long for a
+    /// second one. `Duration::ZERO` acknowledges at the end of every batch instead.
     pub delayed_ack: Duration,
-    /// Within a receive batch, an ACK is owed after this many full-sized segments. RFC 5681
-    /// §4.2 says 2 (SHOULD), and 2 is the default; larger values send "stretch ACKs", as a
-    /// Linux receiver does when it processes a backlog of segments at once. Every batch
-    /// still ends with an ACK of everything received.
+    /// `0` (the default): the batch policy of a Linux receiver with GRO. One cumulative ACK
+    /// per drained receive batch once two full segments are new, and one every
+    /// `ack_max_bytes` within a batch; senders that count acknowledged bytes (Linux's
+    /// tcp_cong.c, CUBIC, BBR; RFC 3465) lose nothing by it. `N > 0`: RFC 5681 §4.2 strictly,
+    /// an ACK every N full-sized segments (2 is the RFC's SHOULD; more sends "stretch ACKs"),
+    /// an immediate duplicate ACK for every out-of-order segment; every batch still ends
+    /// with an ACK of everything received.
     pub ack_every_segments: usize,
+    /// Batch policy: the most in-order bytes one ACK covers (64 KiB, a full GRO batch).
+    pub ack_max_bytes: usize,
+    /// Batch policy with SACK: after the first three duplicate ACKs for one RCV.NXT, the ACKs
+    /// of segments that only extend a block are compressed for at most this long, or 5 % of
+    /// the RTT if that is less (Linux `tcp_comp_sack_delay_ns`: 1 ms).
+    pub sack_compress_max: Duration,
     /// Offer SACK-permitted and, when the peer offers it too, report the out-of-order blocks
-    /// we hold in every ACK (RFC 2018, receive side only: our own sender ignores SACK blocks
-    /// and stays Reno/NewReno). Off by default: the engine is SACK-less by design; see
-    /// docs/design.md for what that costs a download under loss.
+    /// we hold in every ACK (RFC 2018, the newest block first, RFC 2883 D-SACK for
+    /// duplicates). Receive side only: our own sender ignores SACK blocks and stays
+    /// Reno/NewReno. On by default; `--no-sack` turns it off.
     pub sack: bool,
     /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). The RFC says 2
     /// minutes; we default to 30 s (a 60 s TIME-WAIT like Linux). Tests use a few ms.
@@ -75,6 +90,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mtu: 1500,
+            ip_header_len: 20,
             max_receive_window: 64 << 20,
             initial_receive_window: 64 << 20,
             send_buffer_capacity: 1 << 20,
@@ -88,9 +104,11 @@ impl Default for Config {
             syn_retries: 6,
             synack_retries: 5,
             max_retransmissions: 15,
-            delayed_ack: Duration::from_millis(40),
-            ack_every_segments: 2,
-            sack: false,
+            delayed_ack: Duration::from_millis(1),
+            ack_every_segments: 0,
+            ack_max_bytes: 64 << 10,
+            sack_compress_max: Duration::from_millis(1),
+            sack: true,
             msl: Duration::from_secs(30),
             challenge_ack_limit: 100,
             isn_secret: random_secret(),
@@ -99,10 +117,17 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The MSS we advertise: MTU minus the 20-byte IPv4 and 20-byte TCP headers
+    /// Whether ACKs follow RFC 5681 §4.2 strictly (`ack_every_segments > 0`) rather than
+    /// the batch policy.
+    pub fn strict_acks(&self) -> bool {
+        self.ack_every_segments > 0
+    }
+
+    /// The MSS we advertise: MTU minus the IP header and the 20-byte TCP header
     /// (RFC 9293 §3.7.1, RFC 6691: options are not subtracted here).
     pub fn advertised_mss(&self) -> u16 {
-        u16::try_from(self.mtu.saturating_sub(40).max(64)).unwrap_or(u16::MAX)
+        let headers = self.ip_header_len + 20;
+        u16::try_from(self.mtu.saturating_sub(headers).max(64)).unwrap_or(u16::MAX)
     }
 
     /// The window scale shift we offer (RFC 7323 §2.2): the smallest shift that lets
@@ -150,6 +175,11 @@ mod tests {
     fn mss_follows_the_mtu() {
         let config = Config::default();
         assert_eq!(config.advertised_mss(), 1460);
+        let ipv6 = Config {
+            ip_header_len: 40,
+            ..Config::default()
+        };
+        assert_eq!(ipv6.advertised_mss(), 1440);
         assert_ne!(config.isn_secret, Config::default().isn_secret);
     }
 }

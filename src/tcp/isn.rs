@@ -8,29 +8,37 @@
 //! it from the same secret so that tests stay reproducible.
 
 use core::hash::Hasher;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher24;
 
 use crate::time::Instant;
 use crate::wire::SeqNumber;
 
-fn keyed_hash(secret: &[u8; 16], purpose: u8, local: SocketAddrV4, remote: SocketAddrV4) -> u64 {
+fn keyed_hash(secret: &[u8; 16], purpose: u8, local: SocketAddr, remote: SocketAddr) -> u64 {
     let mut hasher = SipHasher24::new_with_key(secret);
     hasher.write_u8(purpose);
-    hasher.write(&local.ip().octets());
+    write_address(&mut hasher, local.ip());
     hasher.write_u16(local.port());
-    hasher.write(&remote.ip().octets());
+    write_address(&mut hasher, remote.ip());
     hasher.write_u16(remote.port());
     hasher.finish()
+}
+
+/// Feeds an address's octets (4 or 16) to the hash.
+fn write_address(hasher: &mut SipHasher24, address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => hasher.write(&v4.octets()),
+        IpAddr::V6(v6) => hasher.write(&v6.octets()),
+    }
 }
 
 /// The RFC 6528 initial sequence number for a connection opened at `now`.
 pub fn initial_sequence_number(
     now: Instant,
     secret: &[u8; 16],
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
 ) -> SeqNumber {
     // RFC 6528 §3: M is a 4-microsecond timer (truncated to 32 bits, so it wraps).
     let m = (now.total_micros() / 4) as u32;
@@ -39,17 +47,17 @@ pub fn initial_sequence_number(
 }
 
 /// The per-connection offset added to our timestamp clock (RFC 7323 §5.4).
-pub fn timestamp_offset(secret: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+pub fn timestamp_offset(secret: &[u8; 16], local: SocketAddr, remote: SocketAddr) -> u32 {
     keyed_hash(secret, 1, local, remote) as u32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn addr(last: u8, port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, last), port)
+    fn addr(last: u8, port: u16) -> SocketAddr {
+        SocketAddr::new(Ipv4Addr::new(10, 0, 0, last).into(), port)
     }
 
     #[test]
@@ -73,5 +81,8 @@ mod tests {
             timestamp_offset(&key, addr(1, 40000), addr(2, 80)),
             timestamp_offset(&key, addr(1, 40001), addr(2, 80))
         );
+        let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 40000);
+        let d = initial_sequence_number(Instant::ZERO, &key, v6, addr(2, 80));
+        assert_ne!(a, d);
     }
 }

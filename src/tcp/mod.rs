@@ -10,9 +10,10 @@
 //! | `connection/input.rs` | RFC 9293 §3.10.7 segment arrival, RFC 5961 checks, PAWS, ACK policy |
 //! | `connection/output.rs` | the next segment: SYN, owed ACKs, data, retransmissions, probes |
 //! | `connection/timers.rs` | RTO, persist, delayed ACK, TIME-WAIT |
-//! | [`cc`] | congestion control trait; [`cc::Reno`] is Reno with NewReno recovery |
+//! | [`cc`] | congestion control trait; [`cc::Reno`] is Reno with NewReno recovery, [`cc::Cubic`] CUBIC |
 //! | [`rtt`] | RFC 6298 SRTT/RTTVAR/RTO with backoff |
 //! | [`assembler`] | which out-of-order stream ranges have arrived |
+//! | [`sack_report`] | which SACK blocks an ACK reports, newest first (RFC 2018, 2883) |
 //! | [`send_buffer`] | unacknowledged bytes; outgoing payloads borrow from it |
 //! | [`isn`] | RFC 6528 initial sequence numbers |
 //! | [`config`], [`stats`] | knobs with defaults; counters and gauges |
@@ -24,12 +25,16 @@
 //!   slice of the segment, trimmed to the receive window, and the caller writes it at that
 //!   offset (in order or not). Offsets are `u64`, counted from the first byte after the
 //!   peer's SYN. The receive window is whatever the caller says (`set_receive_window`).
-//! - No SACK: SACK-permitted is never sent; loss recovery is NewReno (RFC 6582).
-//! - ACK policy (RFC 5681 §4.2): an ACK for every second full-sized segment, recorded with
-//!   its own ack number as segments are processed, so the ACKs of one batch are distinct and
-//!   increasing; an immediate duplicate ACK per out-of-order segment; an immediate ACK when a
-//!   hole fills; one ACK at the end of a receive batch (the `None` of `poll_transmit`); a
-//!   lone segment waits for the delayed-ACK timer (40 ms by default).
+//! - Receive-side SACK (RFC 2018, on by default): blocks newest first, RFC 2883 D-SACK for
+//!   duplicates ([`sack_report`]). Our own sender ignores SACK blocks: loss recovery is
+//!   NewReno (RFC 6582).
+//! - ACK policy, by default that of a Linux receiver with GRO: one cumulative ACK per receive
+//!   batch (the `None` of `poll_transmit`) once two full segments are new, one per 64 KiB
+//!   within a batch, never more than 1 ms late; an immediate duplicate ACK for the first three
+//!   out-of-order segments per RCV.NXT, later SACK reports compressed for at most 1 ms or 5 %
+//!   of SRTT; an immediate ACK when a hole fills or a duplicate arrives. ACK points record
+//!   their ack number and SACK blocks as segments are processed, so the ACKs of one batch are
+//!   distinct and increasing, and each reports what had arrived at its moment. `Config::ack_every_segments = N > 0` is RFC 5681 §4.2 strictly instead.
 //! - RTO floor 200 ms (Linux) rather than RFC 6298's 1 s; initial window 10 segments
 //!   (RFC 6928), 1 after a lost SYN/SYN-ACK; slow start counts bytes with L = 2 (RFC 3465).
 //! - Timestamps tick in milliseconds, so RTT samples have 1 ms resolution. Segments without
@@ -48,6 +53,7 @@ pub mod config;
 pub mod connection;
 pub mod isn;
 pub mod rtt;
+pub mod sack_report;
 pub mod send_buffer;
 pub mod stats;
 

@@ -1,8 +1,8 @@
 //! Ethernet II frames: a zero-copy view and a validated representation.
 //!
 //! Standards: IEEE 802.3 (Ethernet II / DIX framing), RFC 894 (IPv4 over Ethernet),
-//! RFC 826 (the ARP ethertype). No 802.1Q tags: a tagged frame has ethertype 0x8100 and is
-//! kept as [`EtherType::Unknown`].
+//! RFC 826 (the ARP ethertype), RFC 2464 (IPv6 over Ethernet). No 802.1Q tags: a tagged
+//! frame has ethertype 0x8100 and is kept as [`EtherType::Unknown`].
 
 use core::fmt;
 
@@ -64,7 +64,9 @@ pub enum EtherType {
     Ipv4,
     /// 0x0806, RFC 826.
     Arp,
-    /// Anything else (IPv6, VLAN tags, …), kept as its value.
+    /// 0x86DD, RFC 2464.
+    Ipv6,
+    /// Anything else (VLAN tags, …), kept as its value.
     Unknown(u16),
 }
 
@@ -73,6 +75,7 @@ impl From<u16> for EtherType {
         match value {
             0x0800 => EtherType::Ipv4,
             0x0806 => EtherType::Arp,
+            0x86dd => EtherType::Ipv6,
             other => EtherType::Unknown(other),
         }
     }
@@ -83,6 +86,7 @@ impl From<EtherType> for u16 {
         match value {
             EtherType::Ipv4 => 0x0800,
             EtherType::Arp => 0x0806,
+            EtherType::Ipv6 => 0x86dd,
             EtherType::Unknown(other) => other,
         }
     }
@@ -246,7 +250,7 @@ mod tests {
         assert_eq!(arp.ethertype, EtherType::Arp);
 
         let ipv6 = EthernetFrame::new_checked(&IPV6_ROUTER_SOLICIT[..]).unwrap();
-        assert_eq!(ipv6.ethertype(), EtherType::Unknown(0x86dd));
+        assert_eq!(ipv6.ethertype(), EtherType::Ipv6);
         assert!(ipv6.dst_addr().is_multicast());
     }
 

@@ -1,79 +1,103 @@
 //! Whole frames in one call: what the engine does per packet.
 //!
-//! Receive: Ethernet II → IPv4 (RFC 791) → TCP (RFC 9293), each layer validated, checksums
-//! verified on request. Transmit: all three headers, the payload and both checksums.
-//! ARP (RFC 826) frames get the same pair of calls for the neighbour code.
+//! Receive: Ethernet II → IPv4 (RFC 791) or IPv6 (RFC 8200) → TCP (RFC 9293), each layer
+//! validated, checksums verified on request. Transmit: all three headers, the payload and
+//! the checksums. ARP (RFC 826) frames get the same pair of calls for the neighbour code.
 
 use super::arp::{self, ArpPacket, ArpRepr};
 use super::error::WireError;
 use super::ethernet::{self, EtherType, EthernetFrame, EthernetRepr};
-use super::ipv4::{self, IpProtocol, Ipv4Packet, Ipv4Repr};
+use super::ip::IpRepr;
+use super::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+use super::ipv6::{Ipv6Packet, Ipv6Repr};
 use super::tcp::{TcpPacket, TcpRepr};
 
-/// Parses an Ethernet frame carrying IPv4 and TCP. The payload borrows from `frame`.
+/// Parses an Ethernet frame carrying TCP over IPv4 or IPv6. The payload borrows from
+/// `frame`.
 ///
-/// With `verify_checksums` both the IPv4 header checksum and the TCP checksum must be
-/// right; pass `false` only when the NIC already verified them. Ethernet padding after the
-/// IPv4 total length is ignored. Other ethertypes and protocols are
-/// [`WireError::Unsupported`]; IPv4 fragments are [`WireError::Fragmented`].
+/// With `verify_checksums` the IPv4 header checksum (IPv6 has none) and the TCP checksum
+/// must be right; pass `false` only when the NIC already verified them. Ethernet padding
+/// after the IP length is ignored; IPv6 extension headers are skipped as
+/// [`Ipv6Repr::parse`] describes. Other ethertypes and protocols are
+/// [`WireError::Unsupported`]; fragments of either version are [`WireError::Fragmented`].
 pub fn parse_tcp_frame(
     frame: &[u8],
     verify_checksums: bool,
-) -> Result<(EthernetRepr, Ipv4Repr, TcpRepr<'_>), WireError> {
+) -> Result<(EthernetRepr, IpRepr, TcpRepr<'_>), WireError> {
     let ethernet_frame = EthernetFrame::new_checked(frame)?;
     let ethernet = EthernetRepr::parse(&ethernet_frame)?;
-    if ethernet.ethertype != EtherType::Ipv4 {
-        return Err(WireError::Unsupported("Ethernet frame does not carry IPv4"));
-    }
-    let ip_packet = Ipv4Packet::new_checked(ethernet_frame.payload_ref())?;
-    let ip = Ipv4Repr::parse(&ip_packet, verify_checksums)?;
-    if ip.protocol != IpProtocol::Tcp {
-        return Err(WireError::Unsupported("IPv4 packet does not carry TCP"));
-    }
-    let tcp_packet = TcpPacket::new_checked(ip_packet.payload_ref())?;
-    let tcp = TcpRepr::parse(&tcp_packet, ip.src_addr, ip.dst_addr, verify_checksums)?;
+    let (ip, segment) = match ethernet.ethertype {
+        EtherType::Ipv4 => {
+            let packet = Ipv4Packet::new_checked(ethernet_frame.payload_ref())?;
+            let ip = Ipv4Repr::parse(&packet, verify_checksums)?;
+            if ip.protocol != IpProtocol::Tcp {
+                return Err(WireError::Unsupported("IPv4 packet does not carry TCP"));
+            }
+            (IpRepr::Ipv4(ip), packet.payload_ref())
+        }
+        EtherType::Ipv6 => {
+            let packet = Ipv6Packet::new_checked(ethernet_frame.payload_ref())?;
+            let (ip, upper) = Ipv6Repr::parse_upper(&packet)?;
+            if ip.next_header != IpProtocol::Tcp {
+                return Err(WireError::Unsupported("IPv6 packet does not carry TCP"));
+            }
+            (IpRepr::Ipv6(ip), upper)
+        }
+        _ => return Err(WireError::Unsupported("Ethernet frame does not carry IP")),
+    };
+    let tcp_packet = TcpPacket::new_checked(segment)?;
+    let tcp = TcpRepr::parse(&tcp_packet, ip.src_addr(), ip.dst_addr(), verify_checksums)?;
     Ok((ethernet, ip, tcp))
 }
 
-/// The length of the frame [`emit_tcp_frame`] writes for `tcp`: Ethernet and IPv4 headers
-/// (no IP options) plus the TCP segment.
-pub const fn tcp_frame_len(tcp: &TcpRepr<'_>) -> usize {
-    ethernet::HEADER_LEN + ipv4::HEADER_LEN + tcp.buffer_len()
+/// The length of the frame [`emit_tcp_frame`] writes for `tcp` over `ip`: Ethernet and IP
+/// headers (no IPv4 options, no IPv6 extension headers) plus the TCP segment.
+pub fn tcp_frame_len(ip: impl Into<IpRepr>, tcp: &TcpRepr<'_>) -> usize {
+    ethernet::HEADER_LEN + ip.into().header_len() + tcp.buffer_len()
 }
 
-/// Writes a whole frame (Ethernet, IPv4, TCP headers, payload, both checksums) at the
-/// start of `buffer` and returns its length, [`tcp_frame_len`].
+/// Writes a whole frame (Ethernet, IP, TCP headers, payload, checksums) at the start of
+/// `buffer` and returns its length, [`tcp_frame_len`].
 ///
-/// `eth.ethertype`, `ip.protocol` and `ip.payload_len` are not read: the frame is IPv4
-/// carrying TCP and the IPv4 length comes from `tcp`. `buffer` shorter than the frame is
-/// [`WireError::Truncated`]; a segment too long for IPv4 is [`WireError::Malformed`].
+/// `eth.ethertype`, the IP protocol / next header and the IP payload length are not read:
+/// the frame carries TCP and the IP length comes from `tcp`. `buffer` shorter than the
+/// frame is [`WireError::Truncated`]; a segment too long for IP is [`WireError::Malformed`].
 pub fn emit_tcp_frame(
     buffer: &mut [u8],
     eth: &EthernetRepr,
-    ip: &Ipv4Repr,
+    ip: impl Into<IpRepr>,
     tcp: &TcpRepr<'_>,
 ) -> Result<usize, WireError> {
-    let frame_len = tcp_frame_len(tcp);
+    let ip = ip.into();
+    let frame_len = tcp_frame_len(ip, tcp);
     let Some(frame) = buffer.get_mut(..frame_len) else {
         return Err(WireError::Truncated);
     };
     let (ethernet_header, packet) = frame.split_at_mut(ethernet::HEADER_LEN);
-    let (ip_header, segment) = packet.split_at_mut(ipv4::HEADER_LEN);
-    let ip = Ipv4Repr {
-        protocol: IpProtocol::Tcp,
-        payload_len: tcp.buffer_len(),
-        ..*ip
-    };
-    ip.emit(&mut Ipv4Packet::new_unchecked(ip_header))?;
+    let (ip_header, segment) = packet.split_at_mut(ip.header_len());
+    match ip {
+        IpRepr::Ipv4(ip) => Ipv4Repr {
+            protocol: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            ..ip
+        }
+        .emit(&mut Ipv4Packet::new_unchecked(ip_header))?,
+        IpRepr::Ipv6(ip) => Ipv6Repr {
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            ..ip
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(ip_header))?,
+    }
     let eth = EthernetRepr {
-        ethertype: EtherType::Ipv4,
+        ethertype: ip.ethertype(),
         ..*eth
     };
     eth.emit(&mut EthernetFrame::new_unchecked(ethernet_header))?;
     tcp.emit(
         &mut TcpPacket::new_unchecked(segment),
-        ip.src_addr,
-        ip.dst_addr,
+        ip.src_addr(),
+        ip.dst_addr(),
     )?;
     Ok(frame_len)
 }
@@ -118,12 +142,28 @@ mod tests {
     use crate::wire::arp::ArpOperation;
     use crate::wire::ethernet::EthernetAddress;
     use crate::wire::fixtures::{
-        ARP_REPLY, ARP_REQUEST, DATA, FIN, IPV6_ROUTER_SOLICIT, RST, SYN, SYN_ACK,
+        ARP_REPLY, ARP_REQUEST, DATA, FIN, IPV6_ROUTER_SOLICIT, RST, SYN, SYN_ACK, V6_DATA, V6_FIN,
+        V6_MLD_REPORT, V6_NEIGHBOUR_SOLICIT, V6_RST, V6_SYN, V6_SYN_ACK, V6_TCP_FRAMES,
+        without_flow_label,
     };
     use crate::wire::seq::SeqNumber;
     use crate::wire::tcp::{TcpFlags, TcpOptions};
-    use core::net::Ipv4Addr;
+    use core::net::{Ipv4Addr, Ipv6Addr};
     use proptest::prelude::*;
+
+    fn v4(ip: IpRepr) -> Ipv4Repr {
+        match ip {
+            IpRepr::Ipv4(ip) => ip,
+            IpRepr::Ipv6(ip) => panic!("expected IPv4, got {ip:?}"),
+        }
+    }
+
+    fn v6(ip: IpRepr) -> Ipv6Repr {
+        match ip {
+            IpRepr::Ipv6(ip) => ip,
+            IpRepr::Ipv4(ip) => panic!("expected IPv6, got {ip:?}"),
+        }
+    }
 
     const CLIENT_MAC: EthernetAddress = EthernetAddress([0x16, 0x38, 0x6f, 0x9c, 0x48, 0x75]);
     const SERVER_MAC: EthernetAddress = EthernetAddress([0x7a, 0x22, 0x7b, 0x62, 0x1f, 0x27]);
@@ -133,6 +173,7 @@ mod tests {
     #[test]
     fn test_deconstruct() {
         let (eth, ip, tcp) = parse_tcp_frame(&SYN, true).unwrap();
+        let ip = v4(ip);
         assert_eq!((eth.src_addr, eth.dst_addr), (CLIENT_MAC, SERVER_MAC));
         assert_eq!((ip.src_addr, ip.dst_addr, ip.ttl), (CLIENT, SERVER, 64));
         assert_eq!(
@@ -142,6 +183,7 @@ mod tests {
         assert_eq!(tcp.options.mss, Some(1460));
 
         let (_, ip, tcp) = parse_tcp_frame(&DATA, true).unwrap();
+        let ip = v4(ip);
         assert_eq!((ip.src_addr, ip.ident), (SERVER, 20294));
         assert_eq!(tcp.payload, b"hello from xdpget wire fixtures\n");
         assert_eq!(tcp.flags, TcpFlags::PSH | TcpFlags::ACK);
@@ -166,8 +208,8 @@ mod tests {
         for frame in [&DATA[..], &FIN[..], &RST[..]] {
             let (eth, ip, tcp) = parse_tcp_frame(frame, true).unwrap();
             let mut buffer = [0xa5u8; 128];
-            let len = emit_tcp_frame(&mut buffer, &eth, &ip, &tcp).unwrap();
-            assert_eq!(len, tcp_frame_len(&tcp));
+            let len = emit_tcp_frame(&mut buffer, &eth, ip, &tcp).unwrap();
+            assert_eq!(len, tcp_frame_len(ip, &tcp));
             assert_eq!(&buffer[..len], frame);
         }
         for frame in [&ARP_REQUEST[..], &ARP_REPLY[..]] {
@@ -192,7 +234,7 @@ mod tests {
         let (eth, ip, tcp) = parse_tcp_frame(&DATA, true).unwrap();
         let mut small = [0u8; 97];
         assert_eq!(
-            emit_tcp_frame(&mut small, &eth, &ip, &tcp),
+            emit_tcp_frame(&mut small, &eth, ip, &tcp),
             Err(WireError::Truncated)
         );
         let (eth, arp) = parse_arp_frame(&ARP_REPLY).unwrap();
@@ -272,7 +314,7 @@ mod tests {
             payload: &[],
         };
         let mut buffer = [0u8; 100];
-        let len = emit_tcp_frame(&mut buffer, &eth, &ip, &tcp).unwrap();
+        let len = emit_tcp_frame(&mut buffer, &eth, ip, &tcp).unwrap();
         assert_eq!(len, 74);
         let (eth2, ip2, tcp2) = parse_tcp_frame(&buffer[..len], true).unwrap();
         assert_eq!(
@@ -283,7 +325,7 @@ mod tests {
             }
         );
         assert_eq!(
-            ip2,
+            v4(ip2),
             Ipv4Repr {
                 protocol: IpProtocol::Tcp,
                 payload_len: 40,
@@ -291,6 +333,86 @@ mod tests {
             }
         );
         assert_eq!(tcp2, tcp);
+    }
+
+    #[test]
+    fn ipv6_deconstruct() {
+        let client: Ipv6Addr = "fd00:77::2".parse().unwrap();
+        let server: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        let (eth, ip, tcp) = parse_tcp_frame(&V6_SYN, true).unwrap();
+        assert_eq!(eth.ethertype, EtherType::Ipv6);
+        assert_eq!((eth.src_addr, eth.dst_addr), (CLIENT_MAC, SERVER_MAC));
+        let ip = v6(ip);
+        assert_eq!(
+            (ip.src_addr, ip.dst_addr, ip.hop_limit),
+            (client, server, 64)
+        );
+        assert_eq!((tcp.src_port, tcp.dst_port), (40272, 8080));
+        // Linux advertises MSS = MTU - 60 over IPv6 (RFC 8200 §5, RFC 9293 §3.7.1)
+        assert_eq!(tcp.options.mss, Some(1440));
+
+        let (_, ip, tcp) = parse_tcp_frame(&V6_DATA, true).unwrap();
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr()),
+            (server.into(), client.into())
+        );
+        assert_eq!(tcp.payload, b"hello from xdpget wire fixtures\n");
+        let (_, _, tcp) = parse_tcp_frame(&V6_RST, true).unwrap();
+        assert!(tcp.flags.rst());
+        assert!(parse_tcp_frame(&V6_SYN_ACK, true).is_ok());
+        assert!(parse_tcp_frame(&V6_FIN, true).unwrap().2.flags.fin());
+
+        // ICMPv6 (neighbour discovery, MLD behind a hop-by-hop header) stays the kernel's
+        for frame in [&V6_NEIGHBOUR_SOLICIT[..], &V6_MLD_REPORT[..]] {
+            assert!(matches!(
+                parse_tcp_frame(frame, true),
+                Err(WireError::Unsupported(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn ipv6_construct_equals_linux() {
+        for frame in V6_TCP_FRAMES {
+            let expected = without_flow_label(frame);
+            let (eth, ip, tcp) = parse_tcp_frame(frame, true).unwrap();
+            let mut buffer = [0xa5u8; 160];
+            let len = emit_tcp_frame(&mut buffer, &eth, ip, &tcp).unwrap();
+            assert_eq!(len, tcp_frame_len(ip, &tcp));
+            assert_eq!(&buffer[..len], &expected[..]);
+        }
+    }
+
+    #[test]
+    fn ipv6_truncated_and_corrupt() {
+        for frame in [&V6_SYN[..], &V6_DATA[..], &V6_RST[..]] {
+            for len in 0..frame.len() {
+                assert_eq!(
+                    parse_tcp_frame(&frame[..len], false),
+                    Err(WireError::Truncated)
+                );
+            }
+        }
+        let mut padded = V6_RST.to_vec();
+        padded.resize(80, 0);
+        assert!(parse_tcp_frame(&padded, true).is_ok());
+
+        let mut corrupt = V6_DATA.to_vec();
+        corrupt[40] ^= 1; // the destination address: only the pseudo-header covers it
+        assert_eq!(parse_tcp_frame(&corrupt, true), Err(WireError::BadChecksum));
+        assert!(parse_tcp_frame(&corrupt, false).is_ok());
+        let mut udp = V6_DATA.to_vec();
+        udp[20] = 17;
+        assert!(matches!(
+            parse_tcp_frame(&udp, false),
+            Err(WireError::Unsupported(_))
+        ));
+        let mut fragment = V6_DATA.to_vec();
+        fragment[20] = 44;
+        assert_eq!(
+            parse_tcp_frame(&fragment, false),
+            Err(WireError::Fragmented)
+        );
     }
 
     fn mutated(frame: &[u8], cut: usize, flips: &[(usize, u8)]) -> Vec<u8> {
@@ -313,19 +435,63 @@ mod tests {
 
         #[test]
         fn parse_never_panics_on_mutated_captures(
-            which in 0usize..7,
-            cut in 0usize..110,
-            flips in proptest::collection::vec((0usize..110, any::<u8>()), 0..8),
+            which in 0usize..14,
+            cut in 0usize..130,
+            flips in proptest::collection::vec((0usize..130, any::<u8>()), 0..8),
         ) {
-            let frames: [&[u8]; 7] = [&SYN, &SYN_ACK, &DATA, &FIN, &RST, &ARP_REQUEST, &ARP_REPLY];
+            let frames: [&[u8]; 14] = [
+                &SYN, &SYN_ACK, &DATA, &FIN, &RST, &ARP_REQUEST, &ARP_REPLY, &V6_SYN, &V6_SYN_ACK,
+                &V6_DATA, &V6_FIN, &V6_RST, &V6_NEIGHBOUR_SOLICIT, &V6_MLD_REPORT,
+            ];
             let bytes = mutated(frames[which], cut, &flips);
             let _ = parse_tcp_frame(&bytes, true);
             if let Ok((eth, ip, tcp)) = parse_tcp_frame(&bytes, false) {
                 // Whatever parses can be emitted again.
-                let mut buffer = vec![0u8; tcp_frame_len(&tcp)];
-                prop_assert!(emit_tcp_frame(&mut buffer, &eth, &ip, &tcp).is_ok());
+                let mut buffer = vec![0u8; tcp_frame_len(ip, &tcp)];
+                prop_assert!(emit_tcp_frame(&mut buffer, &eth, ip, &tcp).is_ok());
             }
             let _ = parse_arp_frame(&bytes);
+        }
+
+        #[test]
+        fn ipv6_emit_parse_round_trip(
+            src: [u8; 16],
+            dst: [u8; 16],
+            ports in (1u16.., 1u16..),
+            seq: u32,
+            ack: u32,
+            hop_limit: u8,
+            len in 0usize..64,
+        ) {
+            let payload = [0x5au8; 64];
+            let eth = EthernetRepr {
+                src_addr: CLIENT_MAC,
+                dst_addr: SERVER_MAC,
+                ethertype: EtherType::Ipv6,
+            };
+            let ip = Ipv6Repr {
+                src_addr: Ipv6Addr::from(src),
+                dst_addr: Ipv6Addr::from(dst),
+                next_header: IpProtocol::Tcp,
+                payload_len: 0,
+                hop_limit,
+            };
+            let tcp = TcpRepr {
+                src_port: ports.0,
+                dst_port: ports.1,
+                seq_number: SeqNumber(seq),
+                ack_number: SeqNumber(ack),
+                flags: TcpFlags::ACK,
+                window_len: 512,
+                options: TcpOptions::default(),
+                payload: &payload[..len],
+            };
+            let mut buffer = vec![0u8; tcp_frame_len(ip, &tcp)];
+            emit_tcp_frame(&mut buffer, &eth, ip, &tcp).unwrap();
+            let (eth2, ip2, tcp2) = parse_tcp_frame(&buffer, true).unwrap();
+            prop_assert_eq!(eth2, eth);
+            prop_assert_eq!(v6(ip2), Ipv6Repr { payload_len: tcp.buffer_len(), ..ip });
+            prop_assert_eq!(tcp2, tcp);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `wire/` — zero-copy views and validated representations of the frames xdpget speaks:
-//! Ethernet II, ARP, IPv4, TCP (with options) and the Internet checksum.
+//! Ethernet II, ARP, IPv4, IPv6, TCP (with options) and the Internet checksum.
 //!
 //! Contract: no I/O, no clock, no allocation on the parse path. Every view is built with
 //! `new_checked`, after which no accessor panics; a `*Repr` is a validated, owned-or-borrowed
@@ -13,13 +13,15 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `checksum.rs` | Internet checksum (RFC 1071), pseudo-header, incremental update (RFC 1624) |
+//! | `checksum.rs` | Internet checksum (RFC 1071), pseudo-headers (IPv4, IPv6), incremental update (RFC 1624) |
 //! | `ethernet.rs` | Ethernet II frames and MAC addresses |
 //! | `arp.rs` | ARP for Ethernet/IPv4 (RFC 826) |
 //! | `ipv4.rs` | IPv4 headers (RFC 791); fragments are rejected |
+//! | `ipv6.rs` | IPv6 headers (RFC 8200); options headers skipped, fragments and routing type 0 rejected |
+//! | `ip.rs` | `IpRepr`: either version's header |
 //! | `tcp.rs` | TCP headers and options (RFC 9293, 7323, 2018, 6691) |
 //! | `seq.rs` | `SeqNumber`, modulo-2^32 sequence arithmetic |
-//! | `frame.rs` | whole Ethernet+IPv4+TCP frames in one call |
+//! | `frame.rs` | whole Ethernet+IP+TCP frames in one call |
 //! | `template.rs` | per-connection prebuilt headers for fast transmit |
 //! | `error.rs` | `WireError` |
 
@@ -28,7 +30,9 @@ pub mod checksum;
 pub mod error;
 pub mod ethernet;
 pub mod frame;
+pub mod ip;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 pub mod template;
@@ -40,7 +44,9 @@ pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use error::WireError;
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{emit_arp_frame, emit_tcp_frame, parse_arp_frame, parse_tcp_frame, tcp_frame_len};
+pub use ip::IpRepr;
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use seq::SeqNumber;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 pub use template::{FrameTemplate, refresh_in_place};

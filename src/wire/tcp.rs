@@ -11,7 +11,7 @@
 //! CONTRACT (shared with `tcp/`): the field names and types of `TcpFlags`, `TcpOptions` and
 //! `TcpRepr` are what the engine consumes and produces. Fields may be added; none renamed.
 
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 use super::checksum;
 use super::error::WireError;
@@ -329,8 +329,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Whether the checksum over pseudo-header and segment is right (RFC 9293 §3.1).
-    pub fn verify_checksum(&self, src_addr: Ipv4Addr, dst_addr: Ipv4Addr) -> bool {
-        checksum::verify_tcp_ipv4(src_addr, dst_addr, self.data())
+    /// Over IPv4 or IPv6 (RFC 8200 §8.1), as the addresses are.
+    pub fn verify_checksum(
+        &self,
+        src_addr: impl Into<IpAddr>,
+        dst_addr: impl Into<IpAddr>,
+    ) -> bool {
+        checksum::verify_tcp(src_addr.into(), dst_addr.into(), self.data())
     }
 }
 
@@ -405,9 +410,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Computes and writes the checksum over pseudo-header and the whole buffer.
-    pub fn fill_checksum(&mut self, src_addr: Ipv4Addr, dst_addr: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src_addr: impl Into<IpAddr>, dst_addr: impl Into<IpAddr>) {
         self.set_checksum(0);
-        let value = checksum::tcp_ipv4(src_addr, dst_addr, self.data());
+        let value = checksum::tcp(src_addr.into(), dst_addr.into(), self.data());
         self.set_checksum(value);
     }
 }
@@ -580,8 +585,8 @@ impl<'a> TcpRepr<'a> {
     /// pass `false` only when something already verified it (NIC offload, a test).
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &TcpPacket<&'a T>,
-        src_addr: Ipv4Addr,
-        dst_addr: Ipv4Addr,
+        src_addr: impl Into<IpAddr>,
+        dst_addr: impl Into<IpAddr>,
         verify_checksum: bool,
     ) -> Result<TcpRepr<'a>, WireError> {
         packet.check_len()?;
@@ -622,8 +627,8 @@ impl TcpRepr<'_> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut TcpPacket<T>,
-        src_addr: Ipv4Addr,
-        dst_addr: Ipv4Addr,
+        src_addr: impl Into<IpAddr>,
+        dst_addr: impl Into<IpAddr>,
     ) -> Result<usize, WireError> {
         let segment_len = self.buffer_len();
         if packet.buffer.as_ref().len() < segment_len {
@@ -664,6 +669,7 @@ impl TcpRepr<'_> {
 mod tests {
     use super::*;
     use crate::wire::fixtures::{DATA, FIN, RST, SYN, SYN_ACK};
+    use core::net::Ipv4Addr;
     use proptest::prelude::*;
 
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
@@ -794,7 +800,7 @@ mod tests {
         let mut expected = segment(&SYN_ACK).to_vec();
         expected[24..26].copy_from_slice(&[1, 1]);
         expected[16..18].copy_from_slice(&[0, 0]);
-        let sum = checksum::tcp_ipv4(SERVER, CLIENT, &expected);
+        let sum = checksum::tcp(SERVER.into(), CLIENT.into(), &expected);
         expected[16..18].copy_from_slice(&sum.to_be_bytes());
         let mut no_sack = syn_ack();
         no_sack.options.sack_permitted = false;

@@ -9,6 +9,8 @@
 //! Nothing on the receive/transmit path allocates: scratch descriptor arrays and free
 //! lists are sized once, in [`AfXdpDriver::open`].
 
+mod bpf;
+mod features;
 pub mod loader;
 mod queue;
 mod sys;
@@ -150,6 +152,8 @@ pub struct AfXdpDriver {
     max_frame_len: usize,
     stats: DriverStats,
     notes: Vec<String>,
+    /// How long each step of [`AfXdpDriver::open`] took (`--stats`).
+    setup: Vec<(&'static str, Duration)>,
 }
 
 impl std::fmt::Debug for AfXdpDriver {
@@ -172,6 +176,7 @@ impl AfXdpDriver {
         config: &AfXdpConfig,
     ) -> Result<AfXdpDriver, AfXdpError> {
         config.validate()?;
+        let mut clock = StepClock::start();
         // Without channel information, queue 0 is the only one we know exists.
         let rx_queues = sys::rx_queue_count(&interface.name).unwrap_or(1);
         let queue_ids: Vec<u32> = match config.queue {
@@ -185,8 +190,10 @@ impl AfXdpDriver {
             Some(queue) => vec![queue],
             None => (0..rx_queues.min(MAX_QUEUES)).collect(),
         };
+        clock.lap("rx queue count");
 
         let mut program = SteerProgram::attach(interface, steer)?;
+        clock.skip(program.timings());
         let mut notes = Vec::new();
         if program.mode() == AttachMode::Generic {
             notes.push(format!(
@@ -194,6 +201,12 @@ impl AfXdpDriver {
                 interface.name
             ));
         }
+        // Zero-copy needs the program in the driver and a driver that has it: without both
+        // the bind fails after the UMEM is made, and the copy-mode bind makes it again.
+        let zero_copy = config.zero_copy
+            && program.mode() == AttachMode::Native
+            && features::zero_copy(interface.index) != features::ZeroCopy::Unsupported;
+        clock.lap("zero-copy support query");
         let mut queues = Vec::with_capacity(queue_ids.len());
         for queue_id in queue_ids {
             let socket = QueueSocket::open(
@@ -201,10 +214,11 @@ impl AfXdpDriver {
                 queue_id,
                 config.frame_count,
                 config.frame_size,
-                config.zero_copy,
+                zero_copy,
             )
             .map_err(|error| AfXdpError::Socket(error.reason))?;
             program.set_socket(queue_id, socket.raw_fd())?;
+            clock.lap("AF_XDP socket and UMEM");
             let busy_poll = config.busy_poll.then(|| {
                 sys::enable_busy_poll(socket.raw_fd(), config.busy_poll_micros, config.batch_size)
             });
@@ -213,6 +227,7 @@ impl AfXdpDriver {
                 eprintln!("xdpget: {note}");
                 notes.push(note);
             }
+            clock.lap("busy-poll options");
             queues.push(socket);
         }
         let frame_capacity = queues.first().map_or(0, |q| q.frame_capacity);
@@ -228,7 +243,13 @@ impl AfXdpDriver {
             max_frame_len,
             stats: DriverStats::default(),
             notes,
+            setup: clock.steps,
         })
+    }
+
+    /// How long each step of opening took, in order (steps of several queues add up).
+    pub fn setup_steps(&self) -> &[(&'static str, Duration)] {
+        &self.setup
     }
 
     /// Where the XDP program runs.
@@ -252,6 +273,38 @@ impl AfXdpDriver {
     /// One-line notices about degraded modes, already printed on stderr.
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+}
+
+/// Times the steps of [`AfXdpDriver::open`]; a step that runs once per queue adds up.
+struct StepClock {
+    steps: Vec<(&'static str, Duration)>,
+    mark: std::time::Instant,
+}
+
+impl StepClock {
+    fn start() -> StepClock {
+        StepClock {
+            steps: Vec::new(),
+            mark: std::time::Instant::now(),
+        }
+    }
+
+    /// Ends step `name` now.
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        let took = now - self.mark;
+        self.mark = now;
+        match self.steps.iter_mut().find(|(step, _)| *step == name) {
+            Some((_, total)) => *total += took,
+            None => self.steps.push((name, took)),
+        }
+    }
+
+    /// Takes steps timed elsewhere, which together ran from the last mark to now.
+    fn skip(&mut self, timed: &[(&'static str, Duration)]) {
+        self.steps.extend_from_slice(timed);
+        self.mark = std::time::Instant::now();
     }
 }
 

@@ -131,7 +131,7 @@ fn steers_range_into_xsk_passes_the_rest_and_transmits() {
     let (interface, driver) = net.in_client(|| {
         let interface = Interface::by_name(CLIENT_IF).unwrap();
         let steer = SteerConfig {
-            address: interface.ipv4,
+            address: interface.ipv4.unwrap().into(),
             ports: STEERED_PORTS,
         };
         let driver = AfXdpDriver::open(&interface, &steer, &small_config()).unwrap();
@@ -149,7 +149,7 @@ fn steers_range_into_xsk_passes_the_rest_and_transmits() {
     let refused = SteerProgram::attach(
         &attached,
         &SteerConfig {
-            address: CLIENT_IP,
+            address: CLIENT_IP.into(),
             ports: STEERED_PORTS,
         },
     );
@@ -159,7 +159,7 @@ fn steers_range_into_xsk_passes_the_rest_and_transmits() {
         SteerProgram::attach(
             &interface,
             &SteerConfig {
-                address: CLIENT_IP,
+                address: CLIENT_IP.into(),
                 ports: STEERED_PORTS,
             },
         )
@@ -228,7 +228,7 @@ fn steers_range_into_xsk_passes_the_rest_and_transmits() {
             resolve_mac(
                 interface.index,
                 CLIENT_IF,
-                SERVER_IP,
+                SERVER_IP.into(),
                 Duration::from_secs(3),
             )
         })
@@ -282,7 +282,7 @@ fn missing_queue_is_a_clear_error() {
             ..small_config()
         };
         let steer = SteerConfig {
-            address: Ipv4Addr::new(10, 77, 0, 2),
+            address: Ipv4Addr::new(10, 77, 0, 2).into(),
             ports: STEERED_PORTS,
         };
         AfXdpDriver::open(&interface, &steer, &config).unwrap_err()
@@ -314,7 +314,7 @@ fn falls_back_to_generic_mode_when_native_attach_fails() {
     let driver = net.in_client(|| {
         let interface = Interface::by_name(CLIENT_IF).unwrap();
         let steer = SteerConfig {
-            address: interface.ipv4,
+            address: interface.ipv4.unwrap().into(),
             ports: STEERED_PORTS,
         };
         AfXdpDriver::open(&interface, &steer, &small_config()).unwrap()
@@ -337,7 +337,7 @@ fn one_socket_per_rx_queue_receives_every_flow() {
     let mut driver = net.in_client(|| {
         let interface = Interface::by_name(CLIENT_IF).unwrap();
         let steer = SteerConfig {
-            address: interface.ipv4,
+            address: interface.ipv4.unwrap().into(),
             ports: STEERED_PORTS,
         };
         AfXdpDriver::open(&interface, &steer, &small_config()).unwrap()
@@ -398,14 +398,14 @@ fn one_flush_sends_a_batch_larger_than_the_kernels_copy_budget() {
     let (interface, mut driver, server_mac) = net.in_client(|| {
         let interface = Interface::by_name(CLIENT_IF).unwrap();
         let steer = SteerConfig {
-            address: interface.ipv4,
+            address: interface.ipv4.unwrap().into(),
             ports: STEERED_PORTS,
         };
         let driver = AfXdpDriver::open(&interface, &steer, &config).unwrap();
         let mac = resolve_mac(
             interface.index,
             CLIENT_IF,
-            SERVER_IP,
+            SERVER_IP.into(),
             Duration::from_secs(3),
         );
         (interface, driver, mac.unwrap())

@@ -2,15 +2,18 @@
 //!
 //! Follows: Documentation/networking/filter.rst (classic BPF instruction set), RFC 791
 //! (IPv4 header: protocol at byte 9, destination at 16, flags/fragment offset at 6, IHL),
-//! RFC 9293 §3.1 (TCP destination port at byte 2), IEEE 802.3 (EtherType at byte 12).
+//! RFC 8200 §3 (IPv6 header: next header at byte 6, destination at 24..40), RFC 9293 §3.1
+//! (TCP destination port at byte 2), IEEE 802.3 (EtherType at byte 12).
 //!
-//! The program accepts an Ethernet II frame only if it carries IPv4, TCP, to our address,
-//! is not a non-first fragment (those have no TCP header), and its TCP destination port is
-//! in our range. Everything else stays in the kernel and never wakes us. ARP is not let
-//! through: the address is the interface's own, so the kernel keeps answering ARP for it,
-//! and neighbour MACs come from the kernel's neighbour table (`net::neigh`).
+//! The program accepts an Ethernet II frame only if it carries TCP to our address (IPv4, not
+//! a non-first fragment, which has no TCP header; or IPv6 with TCP right after the fixed
+//! header) and its TCP destination port is in our range. Everything else stays in the
+//! kernel and never wakes us. ARP and ICMPv6 (neighbour discovery, Packet Too Big) are not
+//! let through: the address is the interface's own, so the kernel keeps answering for it,
+//! and neighbour MACs come from the kernel's neighbour table (`net::neigh`). An IPv6 TCP
+//! segment behind extension headers stays in the kernel too; servers do not send those.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 /// One classic-BPF instruction, laid out like the kernel's `struct sock_filter`.
@@ -51,6 +54,7 @@ pub const ACCEPT_ALL: u32 = 0x0004_0000;
 
 const ETHERTYPE_OFFSET: u32 = 12;
 const ETHERTYPE_IPV4: u32 = 0x0800;
+const ETHERTYPE_IPV6: u32 = 0x86dd;
 const IP_OFFSET: u32 = 14;
 const IP_PROTOCOL_TCP: u32 = 6;
 /// Fragment offset bits of the IPv4 flags/fragment field (RFC 791).
@@ -120,8 +124,44 @@ impl Builder {
     }
 }
 
-/// The filter for IPv4 TCP to `addr` with destination port in `ports`.
-pub fn tcp_to(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Vec<Instruction> {
+/// The filter for TCP to `addr` (IPv4 or IPv6) with destination port in `ports`.
+pub fn tcp_to(addr: IpAddr, ports: RangeInclusive<u16>) -> Vec<Instruction> {
+    match addr {
+        IpAddr::V4(v4) => tcp_to_ipv4(v4, ports),
+        IpAddr::V6(v6) => tcp_to_ipv6(v6, ports),
+    }
+}
+
+/// Appends the port range test on the half-word at `X + k` (or at `k` with X = 0).
+fn port_in_range(b: &mut Builder, ports: &RangeInclusive<u16>) {
+    use Target::{Drop, Next};
+    b.jump(op::JGE, u32::from(*ports.start()), Next, Drop);
+    b.jump(op::JGT, u32::from(*ports.end()), Drop, Next);
+}
+
+/// IPv6: TCP directly after the 40-byte header, our address as four words, the port at
+/// 14 + 40 + 2.
+fn tcp_to_ipv6(addr: Ipv6Addr, ports: RangeInclusive<u16>) -> Vec<Instruction> {
+    use Target::{Drop, Next};
+    const NEXT_HEADER: u32 = IP_OFFSET + 6;
+    const DESTINATION: u32 = IP_OFFSET + 24;
+    const TCP_DESTINATION_PORT: u32 = IP_OFFSET + 40 + 2;
+    let mut b = Builder { code: Vec::new() };
+    b.load(op::LD | op::H | op::ABS, ETHERTYPE_OFFSET);
+    b.jump(op::JEQ, ETHERTYPE_IPV6, Next, Drop);
+    b.load(op::LD | op::B | op::ABS, NEXT_HEADER);
+    b.jump(op::JEQ, IP_PROTOCOL_TCP, Next, Drop);
+    for (at, word) in (0u32..).step_by(4).zip(addr.octets().chunks_exact(4)) {
+        b.load(op::LD | op::W | op::ABS, DESTINATION + at);
+        let word = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        b.jump(op::JEQ, word, Next, Drop);
+    }
+    b.load(op::LD | op::H | op::ABS, TCP_DESTINATION_PORT);
+    port_in_range(&mut b, &ports);
+    b.finish()
+}
+
+fn tcp_to_ipv4(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Vec<Instruction> {
     use Target::{Drop, Next};
     let mut b = Builder { code: Vec::new() };
     b.load(op::LD | op::H | op::ABS, ETHERTYPE_OFFSET);
@@ -135,8 +175,7 @@ pub fn tcp_to(addr: Ipv4Addr, ports: RangeInclusive<u16>) -> Vec<Instruction> {
     // X = IHL * 4; then the TCP destination port sits at X + 14 + 2.
     b.load(op::LDX | op::B | op::MSH, IP_OFFSET);
     b.load(op::LD | op::H | op::IND, IP_OFFSET + 2);
-    b.jump(op::JGE, u32::from(*ports.start()), Next, Drop);
-    b.jump(op::JGT, u32::from(*ports.end()), Drop, Next);
+    port_in_range(&mut b, &ports);
     b.finish()
 }
 
@@ -202,7 +241,7 @@ pub(crate) mod tests {
     const PEER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 
     fn program() -> Vec<Instruction> {
-        tcp_to(OURS, 40000..=40999)
+        tcp_to(OURS.into(), 40000..=40999)
     }
 
     fn to_us(port: u16) -> TcpFrame {
@@ -286,5 +325,80 @@ pub(crate) mod tests {
             assert_eq!(run(&p, &frame[..len]), 0, "length {len}");
         }
         assert_eq!(run(&p, &frame[..14 + 20 + 4]), ACCEPT_ALL);
+    }
+
+    fn ours_v6() -> Ipv6Addr {
+        "fd00:77::2".parse().unwrap()
+    }
+
+    /// A TCP frame over IPv6 from `src` to `dst`, built by the wire layer.
+    fn v6_frame(src: Ipv6Addr, dst: Ipv6Addr, dst_port: u16) -> Vec<u8> {
+        use crate::wire::{
+            EtherType, EthernetAddress, EthernetRepr, IpProtocol, Ipv6Repr, SeqNumber, TcpFlags,
+            TcpOptions, TcpRepr, emit_tcp_frame, tcp_frame_len,
+        };
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            dst_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
+            ethertype: EtherType::Ipv6,
+        };
+        let ip = Ipv6Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Tcp,
+            payload_len: 0,
+            hop_limit: 64,
+        };
+        let tcp = TcpRepr {
+            src_port: 80,
+            dst_port,
+            seq_number: SeqNumber(1),
+            ack_number: SeqNumber(2),
+            flags: TcpFlags::ACK,
+            window_len: 100,
+            options: TcpOptions::default(),
+            payload: b"data",
+        };
+        let mut frame = vec![0u8; tcp_frame_len(ip, &tcp)];
+        emit_tcp_frame(&mut frame, &eth, ip, &tcp).unwrap();
+        frame
+    }
+
+    #[test]
+    fn ipv6_accepts_tcp_to_our_address_and_range() {
+        let p = tcp_to(ours_v6().into(), 40000..=40999);
+        let peer: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        for port in [40000, 40500, 40999] {
+            assert_eq!(run(&p, &v6_frame(peer, ours_v6(), port)), ACCEPT_ALL);
+        }
+        for port in [80, 39999, 41000] {
+            assert_eq!(run(&p, &v6_frame(peer, ours_v6(), port)), 0);
+        }
+        // another address differing in each of the four words
+        for word in 0..4 {
+            let mut other = ours_v6().octets();
+            other[word * 4 + 3] ^= 1;
+            assert_eq!(run(&p, &v6_frame(peer, other.into(), 40000)), 0);
+        }
+        // our own outgoing segment, and IPv4 frames, stay out
+        assert_eq!(run(&p, &v6_frame(ours_v6(), peer, 40000)), 0);
+        assert_eq!(run(&p, &to_us(40000).bytes()), 0);
+    }
+
+    #[test]
+    fn ipv6_leaves_icmpv6_extension_headers_and_short_frames_to_the_kernel() {
+        let p = tcp_to(ours_v6().into(), 40000..=40999);
+        let peer: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        let frame = v6_frame(peer, ours_v6(), 40000);
+        let mut icmp = frame.clone();
+        icmp[20] = 58;
+        assert_eq!(run(&p, &icmp), 0);
+        let mut hop_by_hop = frame.clone();
+        hop_by_hop[20] = 0;
+        assert_eq!(run(&p, &hop_by_hop), 0);
+        for len in [0, 13, 20, 53, 14 + 40 + 3] {
+            assert_eq!(run(&p, &frame[..len]), 0, "length {len}");
+        }
+        assert_eq!(run(&p, &frame[..14 + 40 + 4]), ACCEPT_ALL);
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! The kernel still sees every frame we receive: the caller must also hold a
 //! [`crate::net::nft::NftGuard`], or the kernel answers our peer's segments with RSTs.
-//! AF_PACKET taps frames before netfilter, so that table does not hide them from us.
+//! AF_PACKET taps frames before netfilter, so that table does not hide them from us. (A
+//! tc/tcx drop would: our socket is bound to ETH_P_IP, whose taps run after tc ingress;
+//! docs/design.md, "The raw driver's guard", says why the guard is an nftables table.)
 //!
 //! Generic receive offload would merge consecutive segments into one super-frame larger
 //! than the MTU before AF_PACKET sees them; [`RawDriver::open`] turns GRO off on the
@@ -56,7 +58,7 @@ pub(crate) mod testframe;
 mod tests;
 
 use std::cell::Cell;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -70,14 +72,16 @@ use tx::TxBatch;
 /// Bytes of the Ethernet II header in front of every frame.
 const ETHERNET_HEADER_LEN: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// What [`RawDriver::open`] needs; [`RawConfig::new`] fills in sensible ring sizes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawConfig {
     /// The interface to send and receive on, e.g. `eth0`.
     pub interface: String,
-    /// Our IPv4 address on that interface: the filter passes segments to it only.
-    pub local_addr: Ipv4Addr,
+    /// Our address on that interface (IPv4 or IPv6): the filter passes segments to it only,
+    /// and the socket is bound to its ethertype.
+    pub local_addr: IpAddr,
     /// Our local port range: the filter passes segments to these ports only.
     pub ports: RangeInclusive<u16>,
     /// Receive ring block size in bytes: a power of two, a multiple of the page size.
@@ -96,10 +100,14 @@ pub struct RawConfig {
 impl RawConfig {
     /// 64 blocks of 256 KiB (16 MiB of ring, about 8000 full-size frames), 1 ms block
     /// timeout, batches of 64 frames, GRO off.
-    pub fn new(interface: &str, local_addr: Ipv4Addr, ports: RangeInclusive<u16>) -> RawConfig {
+    pub fn new(
+        interface: &str,
+        local_addr: impl Into<IpAddr>,
+        ports: RangeInclusive<u16>,
+    ) -> RawConfig {
         RawConfig {
             interface: interface.to_owned(),
-            local_addr,
+            local_addr: local_addr.into(),
             ports,
             block_size: 1 << 18,
             block_count: 64,
@@ -219,7 +227,13 @@ impl RawDriver {
         // Built before bind so that Drop turns GRO back on if bind fails.
         driver
             .socket
-            .bind(ifindex, ETHERTYPE_IPV4)
+            .bind(
+                ifindex,
+                match config.local_addr {
+                    IpAddr::V4(_) => ETHERTYPE_IPV4,
+                    IpAddr::V6(_) => ETHERTYPE_IPV6,
+                },
+            )
             .map_err(io_error("cannot bind the packet socket to the interface"))?;
         Ok(driver)
     }

@@ -18,6 +18,7 @@
 //! | `/disposition/NAME/REST` | `/REST` with `Content-Disposition: attachment; filename="NAME"` (NAME percent-decoded) |
 //! | `/flaky/K/REST` | 503 to the server's first K requests (of any path), then `/REST` |
 //! | `/tohttps/REST` | 301 to `https://ADDRESS:TLS_PORT/REST` (with [`SimServer::with_tls`]) |
+//! | `/drip/N/FAST` | like `/file/N`, but content from offset FAST on goes one byte per second |
 //!
 //! With [`SimServer::with_tls`] the host also serves the same routes over TLS on a second
 //! port (`tls_server`): a complete response ends with `close_notify`, a `/short` one
@@ -29,6 +30,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::SimPeer;
 use super::content;
@@ -36,7 +38,8 @@ use super::tls_server::TlsServerSession;
 use crate::tcp::{self, Connection, State, TcpStats};
 use crate::time::Instant;
 use crate::wire::{
-    EtherType, EthernetAddress, EthernetRepr, FrameTemplate, IpProtocol, Ipv4Repr, parse_tcp_frame,
+    EtherType, EthernetAddress, EthernetRepr, FrameTemplate, IpProtocol, IpRepr, Ipv4Repr,
+    parse_tcp_frame,
 };
 
 /// The seed of every resource's contents.
@@ -44,6 +47,9 @@ pub const CONTENT_SEED: u64 = 0x7864_7067_6574;
 
 /// Bytes generated per body piece handed to the connection.
 const PIECE: usize = 64 * 1024;
+
+/// The pace of `/drip` past its fast part: one byte per this long.
+const DRIP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Called after every event of the first connection with its gauges: traces and plots.
 pub type TraceHook = Box<dyn FnMut(Instant, &TcpStats)>;
@@ -97,15 +103,25 @@ struct Response {
     /// A generated piece waiting for room in the send buffer.
     outbox: Vec<u8>,
     outbox_sent: usize,
+    /// `/drip`: content from this offset on goes one byte per [`DRIP_INTERVAL`]
+    /// (`u64::MAX` for every other route), the next byte not before `drip_at`.
+    drip_from: u64,
+    drip_at: Option<Instant>,
 }
 
 impl SimServer {
-    /// A server at `address` with MAC `mac`, using `config` for every connection.
+    /// A server at `address` with MAC `mac`, using `config` for every connection, except
+    /// that it never offers SACK: its sender is our SACK-less NewReno, which counts duplicate
+    /// ACKs and ignores SACK blocks, and a client that sees SACK-permitted may compress its
+    /// duplicate ACKs (as Linux does) on the assumption that the blocks are read.
     pub fn new(address: SocketAddrV4, mac: EthernetAddress, config: tcp::Config) -> SimServer {
         SimServer {
             address,
             mac,
-            config,
+            config: tcp::Config {
+                sack: false,
+                ..config
+            },
             connections: Vec::new(),
             trace: None,
             finished_stats: Vec::new(),
@@ -155,7 +171,7 @@ impl SimServer {
         let index = self
             .connections
             .iter()
-            .position(|c| c.connection.remote() == Some(remote));
+            .position(|c| c.connection.remote() == Some(remote.into()));
         let index = match index {
             Some(i) => i,
             None if syn => {
@@ -186,7 +202,7 @@ impl SimServer {
                     .map(|(port, _)| format!("https://{}:{port}", self.address.ip()));
                 self.connections.push(ServerConnection {
                     connection: Connection::listen(self.config.clone(), local),
-                    template: FrameTemplate::new(&eth, &ip, local_port, remote.port()),
+                    template: FrameTemplate::new(&eth, ip, local_port, remote.port()),
                     ident: 0,
                     request: Vec::new(),
                     response: None,
@@ -208,7 +224,8 @@ impl SimServer {
 impl SimPeer for SimServer {
     fn on_frame(&mut self, now: Instant, frame: &[u8]) {
         // A corrupted frame fails its checksum here and is dropped, as a real host would.
-        let Ok((eth, ip, segment)) = parse_tcp_frame(frame, true) else {
+        // The simulated link speaks IPv4 only.
+        let Ok((eth, IpRepr::Ipv4(ip), segment)) = parse_tcp_frame(frame, true) else {
             return;
         };
         let tls_port = self.tls.as_ref().map(|(port, _)| *port);
@@ -235,7 +252,7 @@ impl SimPeer for SimServer {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mut result = None;
         for server in &mut self.connections {
-            server.pump();
+            server.pump(now);
             if let Some(segment) = server.connection.poll_transmit(now) {
                 server.ident = server.ident.wrapping_add(1);
                 result = server.template.emit(buf, server.ident, &segment).ok();
@@ -256,9 +273,14 @@ impl SimPeer for SimServer {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        let dripping = self
+            .connections
+            .iter()
+            .filter_map(|c| c.response.as_ref().and_then(Response::next_drip));
         self.connections
             .iter()
             .filter_map(|c| c.connection.poll_timeout())
+            .chain(dripping)
             .min()
     }
 
@@ -316,7 +338,7 @@ impl ServerConnection {
     }
 
     /// Moves response bytes into the connection's send buffer as room allows.
-    fn pump(&mut self) {
+    fn pump(&mut self, now: Instant) {
         if !self.pump_handshake() {
             return;
         }
@@ -324,22 +346,30 @@ impl ServerConnection {
             return;
         };
         loop {
-            if response.outbox_sent == response.outbox.len() && !response.refill() {
-                let complete = !response.cut && !response.close_notify_queued;
-                if let Some(tls) = self.tls.as_mut().filter(|_| !self.closed && complete) {
-                    // RFC 8446 §6.1: the response is complete.
-                    response.outbox.clear();
-                    response.outbox_sent = 0;
-                    tls.close_notify(&mut response.outbox);
-                    response.sealed = true;
-                    response.close_notify_queued = true;
-                    continue;
+            if response.outbox_sent == response.outbox.len() {
+                if response.next_drip().is_some_and(|at| at > now) {
+                    return;
                 }
-                if !self.closed {
-                    self.connection.close();
-                    self.closed = true;
+                if response.dripping() {
+                    response.drip_at = Some(now + DRIP_INTERVAL);
                 }
-                return;
+                if !response.refill() {
+                    let complete = !response.cut && !response.close_notify_queued;
+                    if let Some(tls) = self.tls.as_mut().filter(|_| !self.closed && complete) {
+                        // RFC 8446 §6.1: the response is complete.
+                        response.outbox.clear();
+                        response.outbox_sent = 0;
+                        tls.close_notify(&mut response.outbox);
+                        response.sealed = true;
+                        response.close_notify_queued = true;
+                        continue;
+                    }
+                    if !self.closed {
+                        self.connection.close();
+                        self.closed = true;
+                    }
+                    return;
+                }
             }
             if let Some(tls) = self.tls.as_mut()
                 && response.outbox_sent == 0
@@ -368,6 +398,16 @@ impl Response {
         self.head.splice(end..end, field);
     }
 
+    /// The head is out and the next content byte is one to drip.
+    fn dripping(&self) -> bool {
+        self.head_queued == self.head.len() && self.next >= self.drip_from && self.next < self.end
+    }
+
+    /// When the next dripped byte may be queued, while dripping.
+    fn next_drip(&self) -> Option<Instant> {
+        self.drip_at.filter(|_| self.dripping())
+    }
+
     /// Generates the next piece into the outbox; false when the response is all queued.
     fn refill(&mut self) -> bool {
         self.outbox.clear();
@@ -380,10 +420,14 @@ impl Response {
         }
         if self.next < self.end {
             // Vary chunk sizes so chunk boundaries fall everywhere in segments.
-            let size = if self.chunked {
+            let size = if self.next >= self.drip_from {
+                1
+            } else if self.chunked {
                 (PIECE as u64 - (self.next % 4093)).min(self.end - self.next)
             } else {
-                (PIECE as u64).min(self.end - self.next)
+                (PIECE as u64)
+                    .min(self.end - self.next)
+                    .min(self.drip_from - self.next)
             } as usize;
             if self.chunked {
                 self.outbox
@@ -534,8 +578,12 @@ fn route(
 ) -> Response {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let number = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+    let drip_from = match parts.first().copied() {
+        Some("drip") => number(2).unwrap_or(0),
+        _ => u64::MAX,
+    };
     let (status, mut headers, body, chunked) = match (parts.first().copied(), number(1)) {
-        (Some("file"), Some(len)) => match range_start {
+        (Some("file" | "drip"), Some(len)) => match range_start {
             Some(start) if start >= len => (
                 416,
                 format!("Content-Range: bytes */{len}\r\nContent-Length: 0\r\n"),
@@ -609,6 +657,8 @@ fn route(
         close_notify_queued: false,
         outbox: Vec::with_capacity(PIECE + 64),
         outbox_sent: 0,
+        drip_from,
+        drip_at: None,
     }
 }
 

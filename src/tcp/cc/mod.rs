@@ -5,19 +5,36 @@
 //! (counting duplicate ACKs, running the timer) and the retransmissions themselves stay in
 //! the connection; the algorithm answers whether a retransmission is due.
 //!
-//! RFCs: 5681 (Reno), 6582 (NewReno), 3465 (appropriate byte counting), 6928 (initial window).
+//! RFCs: 5681 (Reno), 6582 (NewReno), 3465 (appropriate byte counting), 6928 (initial window),
+//! 9438 (CUBIC).
+//!
+//! Byte counting matters to a receiver that sends one ACK per batch (the default ACK policy,
+//! `tcp::Config::ack_every_segments`): a sender that grows by segments *per ACK* would slow
+//! down, one that grows by segments *acknowledged* does not. Linux counts since 2013
+//! (tcp_cong.c: `tcp_slow_start` adds every acknowledged segment, `tcp_cong_avoid_ai`
+//! carries the remainder), and so do [`Algorithm::LinuxReno`] and [`Algorithm::Cubic`];
+//! [`Algorithm::NewReno`] keeps RFC 3465's L = 2 limit in slow start.
 
 mod reno;
 
-use core::fmt;
+mod cubic;
 
+use core::fmt;
+use core::time::Duration;
+
+use crate::time::Instant;
 use crate::wire::SeqNumber;
 
+pub use cubic::Cubic;
 pub use reno::Reno;
 
 /// What the connection knows when it reports an ACK or a timeout to the algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AckContext {
+    /// When the ACK (or the timeout) happened.
+    pub now: Instant,
+    /// The smoothed RTT, once measured (CUBIC's window is a function of time and RTT).
+    pub srtt: Option<Duration>,
     /// SND.UNA after this ACK was applied.
     pub snd_una: SeqNumber,
     /// The highest sequence number sent so far, plus one (SND.MAX).
@@ -71,9 +88,15 @@ pub trait CongestionControl: fmt::Debug + Send {
 /// The algorithms xdpget has.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Algorithm {
-    /// Reno with NewReno fast recovery (RFC 5681 + RFC 6582).
+    /// Reno with NewReno fast recovery (RFC 5681 + RFC 6582), RFC 3465 byte counting with
+    /// L = 2 in slow start.
     #[default]
     NewReno,
+    /// The same, counting bytes as Linux's tcp_cong.c does: slow start grows by everything a
+    /// (stretch) ACK acknowledges.
+    LinuxReno,
+    /// CUBIC (RFC 9438) with Linux's byte counting and NewReno fast recovery.
+    Cubic,
 }
 
 impl Algorithm {
@@ -86,6 +109,8 @@ impl Algorithm {
     ) -> Box<dyn CongestionControl> {
         match self {
             Algorithm::NewReno => Box::new(Reno::new(mss, initial_window, iss)),
+            Algorithm::LinuxReno => Box::new(Reno::linux(mss, initial_window, iss)),
+            Algorithm::Cubic => Box::new(Cubic::new(mss, initial_window, iss)),
         }
     }
 }

@@ -16,11 +16,13 @@ const DUP_ACK_THRESHOLD: u32 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Reno {
-    cwnd: usize,
-    ssthresh: usize,
+    pub(super) cwnd: usize,
+    pub(super) ssthresh: usize,
     /// RFC 6582 `recover`, kept exclusive: the SND.MAX at the time loss was detected.
     recover: SeqNumber,
-    in_recovery: bool,
+    pub(super) in_recovery: bool,
+    /// RFC 3465 L in segments: the most slow start grows per ACK (`usize::MAX`: no limit).
+    abc_limit_segments: usize,
     /// Whether this recovery has seen a partial ACK yet (RFC 6582 §3.2 step 5, timer reset).
     partial_ack_seen: bool,
     /// Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1, the
@@ -36,8 +38,18 @@ impl Reno {
             ssthresh: usize::MAX,
             recover: iss,
             in_recovery: false,
+            abc_limit_segments: ABC_LIMIT_SEGMENTS,
             partial_ack_seen: false,
             bytes_acked_in_avoidance: 0,
+        }
+    }
+
+    /// Reno as Linux's tcp_cong.c counts: slow start grows by every byte an ACK acknowledges
+    /// (`tcp_slow_start`), so a receiver's stretch ACKs cost it nothing.
+    pub fn linux(mss: usize, initial_window: usize, iss: SeqNumber) -> Reno {
+        Reno {
+            abc_limit_segments: usize::MAX,
+            ..Reno::new(mss, initial_window, iss)
         }
     }
 
@@ -95,15 +107,16 @@ impl CongestionControl for Reno {
             return Response::PartialAck { first };
         }
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start, with RFC 3465 byte counting (L = 2).
-            self.cwnd += ack.bytes_acked.min(ABC_LIMIT_SEGMENTS * mss);
+            // RFC 5681 §3.1 slow start, with RFC 3465 byte counting (L = 2, or none).
+            let limit = self.abc_limit_segments.saturating_mul(mss);
+            self.cwnd += ack.bytes_acked.min(limit);
         } else {
-            // RFC 5681 §3.1 congestion avoidance: one SMSS per cwnd of acknowledged bytes.
+            // RFC 5681 §3.1 congestion avoidance: one SMSS per cwnd of acknowledged bytes,
+            // as many as a stretch ACK covers (tcp_cong_avoid_ai).
             self.bytes_acked_in_avoidance += ack.bytes_acked;
-            if self.bytes_acked_in_avoidance >= self.cwnd {
-                self.bytes_acked_in_avoidance -= self.cwnd;
-                self.cwnd += mss;
-            }
+            let steps = self.bytes_acked_in_avoidance / self.cwnd;
+            self.bytes_acked_in_avoidance -= steps * self.cwnd;
+            self.cwnd += steps * mss;
         }
         Response::Continue
     }
@@ -160,6 +173,8 @@ mod tests {
 
     fn context(snd_una: u32, snd_max: u32, bytes_acked: usize, flight_size: usize) -> AckContext {
         AckContext {
+            now: crate::time::Instant::ZERO,
+            srtt: None,
             snd_una: SeqNumber(snd_una),
             snd_max: SeqNumber(snd_max),
             bytes_acked,
@@ -185,6 +200,18 @@ mod tests {
         assert_eq!(reno.window(), 14 * MSS);
         reno.on_ack(&context(21001, 30001, MSS, 14 * MSS));
         assert_eq!(reno.window(), 15 * MSS);
+    }
+
+    #[test]
+    fn linux_byte_counting_takes_a_whole_stretch_ack() {
+        let mut reno = Reno::linux(MSS, 10 * MSS, SeqNumber(0));
+        // One ACK for 8 segments (a GRO batch) grows slow start by 8, not 2.
+        reno.on_ack(&context(8001, 10001, 8 * MSS, 10 * MSS));
+        assert_eq!(reno.window(), 18 * MSS);
+        reno.ssthresh = 18 * MSS;
+        // Congestion avoidance: an ACK for two windows' worth grows by two segments.
+        reno.on_ack(&context(44001, 50001, 36 * MSS, 18 * MSS));
+        assert_eq!(reno.window(), 20 * MSS);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! SYN and ACK, RFC 7323 PAWS, and the RFC 5681 §4.2 ACK policy on the receive path.
 
 use core::time::Duration;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::{
     AckPoint, Connection, DEFAULT_PEER_MSS, Delivered, Event, PendingReset, State,
@@ -10,7 +10,7 @@ use super::{
 };
 use crate::tcp::cc::Response;
 use crate::time::Instant;
-use crate::wire::{SeqNumber, TcpRepr};
+use crate::wire::{SackBlocks, SeqNumber, TcpRepr};
 
 /// Most ACKs owed at once (a receive batch of this many segments is far beyond any ring).
 const MAX_ACK_POINTS: usize = 4096;
@@ -27,11 +27,11 @@ impl Connection {
     pub fn on_segment<'a>(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
         seg: &TcpRepr<'a>,
     ) -> Delivered<'a> {
-        let data = self.dispatch(now, src, dst, seg);
+        let data = self.dispatch(now, src.into(), dst.into(), seg);
         self.update_persist_timer(now);
         self.refresh_gauges();
         Delivered { data }
@@ -40,15 +40,15 @@ impl Connection {
     fn dispatch<'a>(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         seg: &TcpRepr<'a>,
     ) -> Option<(u64, &'a [u8])> {
-        if dst != *self.local.ip() || seg.dst_port != self.local.port() {
+        if dst != self.local.ip() || seg.dst_port != self.local.port() {
             return None;
         }
         if let Some(remote) = self.remote
-            && (src != *remote.ip() || seg.src_port != remote.port())
+            && (src != remote.ip() || seg.src_port != remote.port())
         {
             return None;
         }
@@ -59,7 +59,7 @@ impl Connection {
                 None
             }
             State::Listen => {
-                self.on_listen(now, SocketAddrV4::new(src, seg.src_port), seg);
+                self.on_listen(now, SocketAddr::new(src, seg.src_port), seg);
                 None
             }
             State::SynSent => {
@@ -89,7 +89,7 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.2 LISTEN: only a SYN is of interest.
-    fn on_listen(&mut self, now: Instant, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
+    fn on_listen(&mut self, now: Instant, remote: SocketAddr, seg: &TcpRepr<'_>) {
         if seg.flags.rst() || seg.flags.ack() || !seg.flags.syn() {
             return;
         }
@@ -336,7 +336,18 @@ impl Connection {
     /// the peer may count, so it gets its own ACK point.
     fn ack_unacceptable(&mut self, seg: &TcpRepr<'_>) {
         if seg.segment_len() > 0 {
-            self.push_ack_point(true, None);
+            // RFC 2883 §4: a segment wholly below RCV.NXT is a duplicate: report it.
+            let dsack = (!seg.payload.is_empty())
+                .then(|| self.stream_offset(seg.seq_number))
+                .flatten()
+                .filter(|&start| start < self.rcv_offset)
+                .map(|start| {
+                    (
+                        start,
+                        (start + seg.payload.len() as u64).min(self.rcv_offset),
+                    )
+                });
+            self.push_ack_point(true, None, dsack);
         } else {
             self.ack_now = true;
         }
@@ -398,7 +409,7 @@ impl Connection {
             && new_window == self.snd_wnd
             && self.state != State::SynReceived
         {
-            self.on_dup_ack();
+            self.on_dup_ack(now);
         }
         // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT".
         if ack >= old_una {
@@ -457,7 +468,7 @@ impl Connection {
         self.consecutive_rtos = 0;
         self.take_rtt_sample(now, seg);
 
-        let context = self.ack_context(bytes_acked, flight_size);
+        let context = self.ack_context(now, bytes_acked, flight_size);
         let mut restart_timer = true;
         match self.cc.on_ack(&context) {
             Response::Continue => {}
@@ -479,10 +490,10 @@ impl Connection {
     }
 
     /// An RFC 5681 §2 duplicate ACK.
-    fn on_dup_ack(&mut self) {
+    fn on_dup_ack(&mut self, now: Instant) {
         self.dup_acks += 1;
         self.stats.dup_acks_received += 1;
-        let context = self.ack_context(0, self.flight_size());
+        let context = self.ack_context(now, 0, self.flight_size());
         if self.cc.on_dup_ack(self.dup_acks, &context) == Response::FastRetransmit {
             self.fast_retransmit_pending = true;
             self.stats.fast_retransmits += 1;
@@ -545,40 +556,22 @@ impl Connection {
         }
         let end = start + payload.len() as u64;
 
-        let mut delivered = None;
-        if start > self.rcv_offset && (!payload.is_empty() || fin) {
-            // Out of order: remember the range, send an immediate duplicate ACK
-            // (RFC 5681 §4.2, which lets the sender count duplicates).
-            self.stats.out_of_order_segments += 1;
-            if !payload.is_empty() && !self.assembler.contains(start, end) {
-                self.assembler.insert(start, end);
-                delivered = Some((start, payload));
-            }
-            self.push_ack_point(true, Some(start));
+        // RFC 2883 §4: the part of a segment below RCV.NXT was a duplicate.
+        let old_part = (relative < 0 && !seg.payload.is_empty()).then(|| {
+            let skip = relative.unsigned_abs().min(seg.payload.len() as u32);
+            (
+                self.rcv_offset.saturating_sub(u64::from(skip)),
+                self.rcv_offset,
+            )
+        });
+        let delivered = if start > self.rcv_offset && (!payload.is_empty() || fin) {
+            self.on_out_of_order(now, start, payload)
         } else if !payload.is_empty() {
-            // In order: RCV.NXT moves past this segment and every range already there.
-            let filled_hole = !self.assembler.is_empty();
-            let new_offset = self.assembler.advance(end);
-            self.advance_rcv_nxt(new_offset);
-            self.rcv_mss_estimate = self
-                .rcv_mss_estimate
-                .max(payload.len())
-                .min(self.receive_mss());
-            self.unacked_bytes += payload.len();
-            self.batch_segments += 1;
-            delivered = Some((start, payload));
-            if filled_hole {
-                // RFC 5681 §4.2: "an immediate ACK" when a segment fills all or part of a gap.
-                self.push_ack_point(false, None);
-            } else if self.unacked_bytes
-                >= self.config.ack_every_segments.max(1) * self.rcv_mss_estimate
-            {
-                // RFC 5681 §4.2: at least every second full-sized segment (by default).
-                self.push_ack_point(false, None);
-            } else if self.delayed_ack_at.is_none() {
-                self.delayed_ack_at = Some(now + self.config.delayed_ack);
-            }
-        }
+            self.on_in_order(now, start, payload, old_part);
+            Some((start, payload))
+        } else {
+            None
+        };
         if let Some((_, bytes)) = delivered {
             self.stats.bytes_delivered += bytes.len() as u64;
         }
@@ -589,9 +582,125 @@ impl Connection {
         delivered
     }
 
+    /// In-order payload at `start` (= RCV.NXT's offset): RCV.NXT moves past it and past
+    /// every range already held, and the ACK policy decides when the ACK goes out.
+    fn on_in_order(
+        &mut self,
+        now: Instant,
+        start: u64,
+        payload: &[u8],
+        duplicate: Option<(u64, u64)>,
+    ) {
+        let end = start + payload.len() as u64;
+        let filled_hole = !self.assembler.is_empty();
+        let new_offset = self.assembler.advance(end);
+        self.advance_rcv_nxt(new_offset);
+        self.rcv_mss_estimate = self
+            .rcv_mss_estimate
+            .max(payload.len())
+            .min(self.receive_mss());
+        self.unacked_bytes += payload.len();
+        self.batch_segments += 1;
+        let dsack = duplicate.filter(|_| self.sack);
+        if filled_hole || dsack.is_some() {
+            // RFC 5681 §4.2: "an immediate ACK" when a segment fills all or part of a gap;
+            // and a duplicate is reported at once (RFC 2883), so the sender can undo.
+            self.push_ack_point(false, None, dsack);
+        } else if self.config.strict_acks() {
+            if self.unacked_bytes >= self.config.ack_every_segments * self.rcv_mss_estimate {
+                // RFC 5681 §4.2: at least every second full-sized segment (by default).
+                self.push_ack_point(false, None, None);
+            } else if self.delayed_ack_at.is_none() {
+                self.delayed_ack_at = Some(now + self.config.delayed_ack);
+            }
+        } else if self.unacked_bytes >= self.config.ack_max_bytes.max(self.rcv_mss_estimate) {
+            // Batch policy: no ACK covers more than a GRO batch (64 KiB).
+            self.push_ack_point(false, None, None);
+        } else if self.delayed_ack_at.is_none() {
+            // The end of the batch decides (output.rs); this bounds the wait.
+            self.delayed_ack_at = Some(now + self.config.delayed_ack);
+        }
+    }
+
+    /// Payload (or a FIN) beyond RCV.NXT. Returns what it delivers: only bytes not already
+    /// held.
+    fn on_out_of_order<'a>(
+        &mut self,
+        now: Instant,
+        start: u64,
+        payload: &'a [u8],
+    ) -> Option<(u64, &'a [u8])> {
+        self.stats.out_of_order_segments += 1;
+        let end = start + payload.len() as u64;
+        if !payload.is_empty() && self.assembler.contains(start, end) {
+            // A duplicate of bytes we hold: RFC 2883 §4 reports it, first, with its block.
+            let dsack = self.sack.then_some((start, end));
+            self.push_ack_point(true, Some(start), dsack);
+            return None;
+        }
+        let mut delivered = None;
+        let mut new_range = true;
+        if !payload.is_empty() {
+            let ranges_before = self.assembler.range_count();
+            // A segment that only extends a held range leaves the count as it is.
+            new_range = self
+                .assembler
+                .range_containing(start.saturating_sub(1))
+                .is_none()
+                && self.assembler.range_containing(end).is_none();
+            self.assembler.insert(start, end);
+            let merged_two = self.assembler.range_count() < ranges_before;
+            new_range |= merged_two;
+            if let Some((range_start, range_end)) = self.assembler.range_containing(start) {
+                self.sack_report.on_arrival(range_start, range_end);
+            }
+            delivered = Some((start, payload));
+        }
+        // RFC 5681 §4.2: an immediate duplicate ACK, which lets the sender count duplicates.
+        // With SACK and the batch policy, only the first three for one RCV.NXT must go at
+        // once (they trigger fast retransmit); after that an ACK that only reports a block
+        // grown by one segment may wait a little (Linux tcp_comp_sack), while one that
+        // reports a new block or two blocks joined still goes at once.
+        let compress = self.sack && !self.config.strict_acks() && self.dup_acks_out >= 3;
+        if compress && !new_range {
+            self.compressed_sacks += 1;
+            if self.sack_compress_at.is_none() {
+                let rtt_share = self
+                    .rtt
+                    .srtt()
+                    .map_or(self.config.sack_compress_max, |srtt| srtt / 20);
+                self.sack_compress_at = Some(now + rtt_share.min(self.config.sack_compress_max));
+            }
+        } else {
+            self.dup_acks_out += 1;
+            self.push_ack_point(true, Some(start), None);
+        }
+        delivered
+    }
+
+    /// The stream offset of sequence number `seq`, if it lies after the peer's SYN.
+    pub(super) fn stream_offset(&self, seq: SeqNumber) -> Option<u64> {
+        // Once the peer's FIN is in, RCV.NXT counts it: offset RCV.OFFSET is one below.
+        let base = if self.peer_fin_received {
+            SeqNumber(self.rcv_nxt.0.wrapping_sub(1))
+        } else {
+            self.rcv_nxt
+        };
+        u64::try_from(self.rcv_offset as i64 + i64::from(seq - base)).ok()
+    }
+
+    /// The sequence number of stream offset `offset` (offset 0 is IRS + 1).
+    pub(super) fn sequence_of(&self, offset: u64) -> SeqNumber {
+        SeqNumber(self.irs.0.wrapping_add(1).wrapping_add(offset as u32))
+    }
+
     /// RCV.NXT moves to stream offset `offset`.
     fn advance_rcv_nxt(&mut self, offset: u64) {
         let step = offset.saturating_sub(self.rcv_offset);
+        if step > 0 {
+            self.dup_acks_out = 0;
+            self.sack_report.forget_below(offset);
+        }
         // A step is bounded by the receive window (< 2^30).
         self.rcv_nxt += step as u32;
         self.rcv_offset = offset;
@@ -624,8 +733,13 @@ impl Connection {
     }
 
     /// Records that an ACK for the current RCV.NXT is owed (see `AckPoint`), made due by the
-    /// out-of-order segment at stream offset `trigger`, if any.
-    pub(super) fn push_ack_point(&mut self, duplicate: bool, trigger: Option<u64>) {
+    /// out-of-order segment at stream offset `trigger`, if any, reporting `dsack` first.
+    pub(super) fn push_ack_point(
+        &mut self,
+        duplicate: bool,
+        trigger: Option<u64>,
+        dsack: Option<(u64, u64)>,
+    ) {
         if self.ack_points.len() >= MAX_ACK_POINTS {
             // A caller that never polls must not make us grow without bound; one cumulative
             // ACK at the end of the batch covers everything.
@@ -635,13 +749,20 @@ impl Connection {
         if duplicate {
             self.stats.dup_acks_sent += 1;
         }
+        let sack_blocks = if self.sack {
+            self.sack_blocks(trigger, dsack)
+        } else {
+            SackBlocks::default()
+        };
         self.ack_points.push_back(AckPoint {
             ack: self.rcv_nxt,
             duplicate,
-            trigger,
+            sack_blocks,
         });
         self.last_ack_queued = self.rcv_nxt;
         self.unacked_bytes = 0;
         self.delayed_ack_at = None;
+        self.compressed_sacks = 0;
+        self.sack_compress_at = None;
     }
 }

@@ -14,17 +14,18 @@ mod timers;
 
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::assembler::Assembler;
 use super::cc::{AckContext, CongestionControl};
 use super::config::Config;
 use super::isn;
 use super::rtt::RttEstimator;
+use super::sack_report::SackReport;
 use super::send_buffer::SendBuffer;
 use super::stats::TcpStats;
 use crate::time::Instant;
-use crate::wire::SeqNumber;
+use crate::wire::{SackBlocks, SeqNumber};
 
 /// RFC 9293 §3.3.2 connection states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,17 +95,20 @@ pub struct Delivered<'a> {
     pub data: Option<(u64, &'a [u8])>,
 }
 
-/// A cumulative ACK owed to the peer, with the ack number it must carry. Recording the ack
-/// number when the ACK becomes due (rather than when it is sent) is what keeps the ACKs of one
-/// receive batch distinct and increasing (RFC 5681 §4.2 "every second full-sized segment").
+/// A cumulative ACK owed to the peer, with the ack number and SACK blocks it must carry.
+/// Recording them when the ACK becomes due (rather than when it is sent, at the end of the
+/// batch) keeps the ACKs of one batch distinct and increasing (RFC 5681 §4.2), and makes each
+/// report what had arrived at its moment, as a receiver that sends at once would: an earlier
+/// ACK of the batch never reports a range that arrived after it, which a Linux sender would
+/// take for reordering, and for the loss of the ranges in between (RACK).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct AckPoint {
     ack: SeqNumber,
     /// An immediate duplicate ACK for an out-of-order or stale segment (RFC 5681 §4.2).
     duplicate: bool,
-    /// Stream offset of the out-of-order segment that made this ACK due: its block is the
-    /// first SACK block (RFC 2018 §4).
-    trigger: Option<u64>,
+    /// The SACK blocks (empty without SACK): the block of the segment that made the ACK due
+    /// first (RFC 2018 §4), after a D-SACK block if it reports a duplicate (RFC 2883).
+    sack_blocks: SackBlocks,
 }
 
 /// A reset to send in reply to a segment (RFC 9293 §3.10.7.1, §3.10.7.3).
@@ -150,8 +154,8 @@ const TIMESTAMPS_OPTION_LEN: usize = 12;
 pub struct Connection {
     config: Config,
     state: State,
-    local: SocketAddrV4,
-    remote: Option<SocketAddrV4>,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
     /// Opened with `listen` (a RST in SYN-RECEIVED returns to LISTEN, RFC 9293 §3.10.7.4).
     passive: bool,
 
@@ -194,6 +198,15 @@ pub struct Connection {
     /// Both sides offered SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks.
     sack: bool,
     assembler: Assembler,
+    /// The recency order of the held ranges, for the order of SACK blocks.
+    sack_report: SackReport,
+    /// Immediate duplicate ACKs sent for the current RCV.NXT (batch policy: the first three
+    /// go out at once, later ones may be compressed).
+    dup_acks_out: u32,
+    /// Out-of-order segments whose SACK-carrying ACK is being compressed.
+    compressed_sacks: u32,
+    /// When the compressed SACK ACK must go out at the latest.
+    sack_compress_at: Option<Instant>,
     /// Stream offset at which the peer's FIN sits, once seen (possibly out of order).
     peer_fin_offset: Option<u64>,
     peer_fin_received: bool,
@@ -245,23 +258,23 @@ impl Connection {
     pub fn connect(
         now: Instant,
         config: Config,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
     ) -> Connection {
-        let mut connection = Connection::new(config, local, State::SynSent);
-        connection.choose_iss(now, remote);
+        let mut connection = Connection::new(config, local.into(), State::SynSent);
+        connection.choose_iss(now, remote.into());
         connection
     }
 
     /// A passive open on `local`: waits for one SYN. Other segments are ignored (the caller's
     /// demultiplexer may answer them with RST).
-    pub fn listen(config: Config, local: SocketAddrV4) -> Connection {
-        let mut connection = Connection::new(config, local, State::Listen);
+    pub fn listen(config: Config, local: impl Into<SocketAddr>) -> Connection {
+        let mut connection = Connection::new(config, local.into(), State::Listen);
         connection.passive = true;
         connection
     }
 
-    fn new(config: Config, local: SocketAddrV4, state: State) -> Connection {
+    fn new(config: Config, local: SocketAddr, state: State) -> Connection {
         let mss = usize::from(config.advertised_mss());
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buffer = SendBuffer::new(config.send_buffer_capacity);
@@ -296,6 +309,10 @@ impl Connection {
             window_scaling: config.window_scaling,
             sack: false,
             assembler: Assembler::new(),
+            sack_report: SackReport::new(),
+            dup_acks_out: 0,
+            compressed_sacks: 0,
+            sack_compress_at: None,
             peer_fin_offset: None,
             peer_fin_received: false,
             rcv_mss_estimate: 0,
@@ -330,7 +347,7 @@ impl Connection {
     }
 
     /// Fixes the remote end and the RFC 6528 ISN; the SYN (or SYN-ACK) is then due.
-    fn choose_iss(&mut self, now: Instant, remote: SocketAddrV4) {
+    fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
         self.remote = Some(remote);
         self.iss = isn::initial_sequence_number(now, &self.config.isn_secret, self.local, remote);
         self.ts_offset = isn::timestamp_offset(&self.config.isn_secret, self.local, remote);
@@ -345,12 +362,12 @@ impl Connection {
     }
 
     /// Our address and port.
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
     }
 
     /// The peer's address and port (`None` while listening).
-    pub fn remote(&self) -> Option<SocketAddrV4> {
+    pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
     }
 
@@ -436,10 +453,17 @@ impl Connection {
         let mss = self.receive_mss();
         let window = self.advertised_window_bytes(self.rcv_nxt);
         let reopened = self.last_window_advertised < mss && window >= mss;
-        let right_edge = self.rcv_nxt + window.min(1 << 30);
-        let grown = right_edge
-            .distance_since(self.rcv_adv_right)
-            .is_some_and(|growth| growth as usize >= 2 * mss);
+        let grown = if self.config.strict_acks() {
+            let right_edge = self.rcv_nxt + window.min(1 << 30);
+            right_edge
+                .distance_since(self.rcv_adv_right)
+                .is_some_and(|growth| growth as usize >= 2 * mss)
+        } else {
+            // The batch policy ACKs data rarely, so received data alone moves the edge far:
+            // only a window that at least doubled is worth an update of its own (as Linux's
+            // __tcp_ack_snd_check: "rcv window grew enough").
+            window >= 2 * self.last_window_advertised.max(mss)
+        };
         if reopened || grown {
             self.ack_now = true;
         }
@@ -472,6 +496,13 @@ impl Connection {
 
     /// The window in bytes to advertise in a segment acknowledging `ack` (<= RCV.NXT): the
     /// right edge RCV.NXT + window stays where it is.
+    ///
+    /// The edge never moves left while holes are open (RFC 9293 §3.8.6.2.2 "SHOULD NOT
+    /// shrink"): every ACK of a batch, whatever its ack number, announces the same edge, and
+    /// RCV.NXT only grows, so with the caller's window constant during a body (the file and
+    /// null sinks take the maximum, the stream sink its fixed reorder limit) the edge only
+    /// moves right; only the rounding of the window scale (RFC 7323 §2.3) can take back
+    /// less than one unit of it when the ack number moves.
     fn advertised_window_bytes(&self, ack: SeqNumber) -> usize {
         let behind = self.rcv_nxt.distance_since(ack).unwrap_or(0) as usize;
         let bytes = self.receive_window() + behind;
@@ -485,8 +516,10 @@ impl Connection {
 
     /// What the congestion controller is told about an ACK (or a timeout, with nothing
     /// acknowledged).
-    fn ack_context(&self, bytes_acked: usize, flight_size: usize) -> AckContext {
+    fn ack_context(&self, now: Instant, bytes_acked: usize, flight_size: usize) -> AckContext {
         AckContext {
+            now,
+            srtt: self.rtt.srtt(),
             snd_una: self.snd_una,
             snd_max: self.snd_max,
             bytes_acked,
@@ -560,6 +593,7 @@ impl Connection {
         self.rto_at = None;
         self.persist_at = None;
         self.delayed_ack_at = None;
+        self.sack_compress_at = None;
         self.time_wait_at = None;
         self.ack_points.clear();
         self.ack_now = false;

@@ -16,11 +16,11 @@ enum Outgoing {
         ack: Option<SeqNumber>,
     },
     Syn,
-    /// A pure ACK carrying `ack` (<= RCV.NXT), made due by the out-of-order segment at
-    /// stream offset `trigger`, if any (its block is the first SACK block).
+    /// A pure ACK carrying `ack` (<= RCV.NXT) and the SACK blocks decided when it became
+    /// due (`None`: those of now).
     Ack {
         ack: SeqNumber,
-        trigger: Option<u64>,
+        sack_blocks: Option<SackBlocks>,
     },
     /// `len` bytes at send buffer offset `offset` (sequence `seq`), then FIN if `fin`.
     Data {
@@ -70,7 +70,7 @@ impl Connection {
         if let Some(point) = self.ack_points.pop_front() {
             return Some(Outgoing::Ack {
                 ack: point.ack,
-                trigger: point.trigger,
+                sack_blocks: Some(point.sack_blocks),
             });
         }
         if let Some(data) = self.next_data(now) {
@@ -81,27 +81,32 @@ impl Connection {
             self.stats.window_probes += 1;
             return Some(Outgoing::WindowProbe);
         }
-        if self.ack_now {
-            return Some(Outgoing::Ack {
-                ack: self.rcv_nxt,
-                trigger: None,
-            });
+        let owed = self.ack_now
+            || (self.state != State::SynReceived
+                && (self.rcv_nxt != self.last_ack_queued || self.compressed_sacks > 0)
+                && !self.may_wait());
+        owed.then_some(Outgoing::Ack {
+            ack: self.rcv_nxt,
+            sack_blocks: None,
+        })
+    }
+
+    /// At the end of a receive batch, with an ACK owed: whether it may still wait for its
+    /// timer. RFC 5681 strict: a lone in-order segment waits for the delayed-ACK timer.
+    /// Batch policy (a Linux receiver with GRO): the batch's ACK waits only while less than
+    /// two full segments are new (in order, or compressed SACK reports), at most
+    /// `delayed_ack` (1 ms) or the SACK compression delay.
+    fn may_wait(&self) -> bool {
+        if self.config.delayed_ack.is_zero() {
+            return false;
         }
-        if self.state != State::SynReceived && self.rcv_nxt != self.last_ack_queued {
-            // End of batch. A lone in-order segment may wait for the delayed-ACK timer
-            // (RFC 5681 §4.2); anything more is acknowledged now, once, for the whole batch.
-            let lone_segment = self.batch_segments <= 1
-                && self.unacked_bytes < 2 * self.rcv_mss_estimate.max(1)
-                && !self.config.delayed_ack.is_zero();
-            if lone_segment && self.delayed_ack_at.is_some() {
-                return None;
-            }
-            return Some(Outgoing::Ack {
-                ack: self.rcv_nxt,
-                trigger: None,
-            });
+        let two_segments = 2 * self.rcv_mss_estimate.max(1);
+        if self.config.strict_acks() {
+            let lone_segment = self.batch_segments <= 1 && self.unacked_bytes < two_segments;
+            return lone_segment && self.delayed_ack_at.is_some();
         }
-        None
+        let timer_running = self.delayed_ack_at.is_some() || self.sack_compress_at.is_some();
+        timer_running && self.unacked_bytes < two_segments && self.compressed_sacks < 2
     }
 
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) at ISS, first or retransmitted.
@@ -249,10 +254,11 @@ impl Connection {
                 self.last_ack_queued = self.rcv_nxt;
                 return repr;
             }
-            Outgoing::Ack { ack, trigger } => {
+            Outgoing::Ack { ack, sack_blocks } => {
                 self.stats.acks_sent += 1;
                 if self.sack {
-                    repr.options.sack_blocks = self.sack_blocks(ack, trigger);
+                    repr.options.sack_blocks =
+                        sack_blocks.unwrap_or_else(|| self.sack_blocks(None, None));
                 }
                 ack
             }
@@ -292,6 +298,8 @@ impl Connection {
             self.ack_now = false;
             self.delayed_ack_at = None;
             self.unacked_bytes = 0;
+            self.compressed_sacks = 0;
+            self.sack_compress_at = None;
         }
         if ack > self.last_ack_queued {
             self.last_ack_queued = ack;
@@ -299,41 +307,26 @@ impl Connection {
         repr
     }
 
-    /// The SACK blocks of an ACK of `ack` (RFC 2018 §4): first the block holding the segment
-    /// that made it due, then the others from the lowest up, as many as fit (3 next to
-    /// timestamps, else 4). RFC 2018 asks for the most recently reported blocks after the
-    /// first; we send the lowest, the holes a sender must repair first, and every ACK of a
-    /// batch repeats them.
-    ///
-    /// An ACK point queued earlier in the batch acknowledges less than RCV.NXT; the bytes
-    /// between arrived too, so they are a block of their own (and the first, when the
-    /// triggering segment has since joined them): a sender must never take them for lost.
-    fn sack_blocks(&self, ack: SeqNumber, trigger: Option<u64>) -> SackBlocks {
-        let mut blocks = SackBlocks::default();
+    /// The SACK blocks of an ACK of RCV.NXT now, as many as fit (3 next to timestamps, else
+    /// 4), in the order of RFC 2018 §4 and RFC 2883 §4 (see [`crate::tcp::sack_report`]): a
+    /// D-SACK first, then the block holding the segment that made the ACK due (`trigger`;
+    /// by default the most recent arrival), then the others most recent first.
+    pub(super) fn sack_blocks(
+        &mut self,
+        trigger: Option<u64>,
+        dsack: Option<(u64, u64)>,
+    ) -> SackBlocks {
         let room = if self.timestamps {
             SackBlocks::MAX - 1
         } else {
             SackBlocks::MAX
         };
-        // Every held range lies beyond RCV.NXT and within the window (< 2^30 past it).
-        let seq = |offset: u64| self.rcv_nxt + offset.saturating_sub(self.rcv_offset) as u32;
-        let span = |(start, end): (u64, u64)| (seq(start), seq(end));
-        let first = trigger.and_then(|offset| self.assembler.range_containing(offset));
-        // (Once the peer's FIN is in, nothing is held and RCV.NXT counts the FIN: no block.)
-        let behind = (ack < self.rcv_nxt && !self.peer_fin_received).then_some((ack, self.rcv_nxt));
-        let held = self
-            .assembler
-            .iter()
-            .filter(|&range| Some(range) != first)
-            .map(span);
-        for (left, right) in first
-            .map(span)
-            .into_iter()
-            .chain(behind)
-            .chain(held)
-            .take(room)
-        {
-            blocks.push(left, right);
+        let ranges = self
+            .sack_report
+            .blocks(&self.assembler, dsack, trigger, room);
+        let mut blocks = SackBlocks::default();
+        for (start, end) in ranges {
+            blocks.push(self.sequence_of(start), self.sequence_of(end));
         }
         blocks
     }

@@ -1,5 +1,5 @@
 //! Timers: retransmission (RFC 6298 §5), persist (RFC 9293 §3.8.6.1), delayed ACK
-//! (RFC 5681 §4.2) and TIME-WAIT (RFC 9293 §3.10.7.4, 2*MSL). One deadline is exposed:
+//! (RFC 5681 §4.2), compressed SACK reports and TIME-WAIT (RFC 9293 §3.10.7.4, 2*MSL). One deadline is exposed:
 //! the earliest of them.
 
 use super::{Connection, Event, State};
@@ -15,6 +15,7 @@ impl Connection {
             self.rto_at,
             self.persist_at,
             self.delayed_ack_at,
+            self.sack_compress_at,
             self.time_wait_at,
         ]
         .into_iter()
@@ -42,12 +43,17 @@ impl Connection {
             self.delayed_ack_at = None;
             self.ack_now = true;
         }
+        if self.sack_compress_at.is_some_and(|at| at <= now) {
+            // RFC 2018 compressed reports: the SACK ACK that waited goes out now.
+            self.sack_compress_at = None;
+            self.ack_now = true;
+        }
         self.update_persist_timer(now);
         self.refresh_gauges();
     }
 
     /// RFC 6298 (5.4)-(5.6), RFC 5681 §3.1 (loss window), RFC 6582 (recover after timeout).
-    fn on_retransmission_timeout(&mut self, _now: Instant) {
+    fn on_retransmission_timeout(&mut self, now: Instant) {
         if self.snd_una == self.snd_max {
             return;
         }
@@ -72,7 +78,7 @@ impl Connection {
             self.snd_nxt = self.iss;
             return;
         }
-        let context = self.ack_context(0, self.flight_size());
+        let context = self.ack_context(now, 0, self.flight_size());
         self.cc.on_rto(&context, self.consecutive_rtos > 1);
         // Go back to SND.UNA: everything outstanding is sent again as the window allows.
         self.snd_nxt = self.snd_una;

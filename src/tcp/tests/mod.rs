@@ -1,6 +1,8 @@
 //! Engine tests: scenario traces (`scenario.rs`, `recovery.rs`) and a two-connection pair with
 //! virtual time and seeded loss (`pair.rs`).
 
+mod ack_policy;
+mod goodput;
 mod pair;
 mod recovery;
 mod robustness;
@@ -19,9 +21,14 @@ pub const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 8
 /// The peer's initial sequence number in traces.
 pub const IRS: u32 = 5000;
 
-/// A small, reproducible configuration: MSS 1000, no options, 64 KiB window, short TIME-WAIT.
+/// A small, reproducible configuration: MSS 1000, no options, 64 KiB window, short TIME-WAIT,
+/// and the RFC 5681 strict ACK policy (an ACK every second segment, 40 ms delayed ACK, no
+/// SACK) that most scenario traces were written for. `batch_config` has the default policy.
 pub fn trace_config() -> Config {
     Config {
+        ack_every_segments: 2,
+        delayed_ack: core::time::Duration::from_millis(40),
+        sack: false,
         mtu: 1040,
         max_receive_window: 65535,
         initial_receive_window: 65535,
@@ -31,6 +38,17 @@ pub fn trace_config() -> Config {
         msl: core::time::Duration::from_millis(500),
         isn_secret: [42; 16],
         ..Config::default()
+    }
+}
+
+/// `trace_config` with the default ACK policy (one ACK per batch, 1 ms delay) and SACK.
+pub fn batch_config() -> Config {
+    let defaults = Config::default();
+    Config {
+        ack_every_segments: defaults.ack_every_segments,
+        delayed_ack: defaults.delayed_ack,
+        sack: defaults.sack,
+        ..trace_config()
     }
 }
 
@@ -232,8 +250,8 @@ pub fn client_iss() -> u32 {
     crate::tcp::isn::initial_sequence_number(
         Instant::ZERO,
         &trace_config().isn_secret,
-        CLIENT,
-        SERVER,
+        CLIENT.into(),
+        SERVER.into(),
     )
     .0
 }

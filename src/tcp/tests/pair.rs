@@ -98,6 +98,11 @@ pub struct Pair {
     /// Bytes the slow reader has taken out of its buffer, as of `reader_updated`.
     reader_consumed: u64,
     reader_updated: Instant,
+    /// How long the client lets segments gather before it takes them as one receive batch
+    /// (interrupt coalescing / NAPI); zero: every arrival is a batch of its own.
+    pub client_batch: Duration,
+    /// When the client had the whole stream (its `PeerFin` event).
+    pub client_fin_at: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +120,28 @@ impl Pair {
         loss: f64,
         seed: u64,
     ) -> Pair {
-        let mut server_config = config.clone();
+        let server_config = config.clone();
+        Pair::with_configs(
+            config,
+            server_config,
+            body,
+            bits_per_second,
+            delay,
+            loss,
+            seed,
+        )
+    }
+
+    /// Like `new`, with a configuration of its own for the server (the sender of `body`).
+    pub fn with_configs(
+        config: Config,
+        mut server_config: Config,
+        body: Vec<u8>,
+        bits_per_second: f64,
+        delay: Duration,
+        loss: f64,
+        seed: u64,
+    ) -> Pair {
         server_config.isn_secret = [9; 16];
         Pair {
             now: Instant::ZERO,
@@ -137,6 +163,8 @@ impl Pair {
             min_server_rwnd: u64::MAX,
             reader_consumed: 0,
             reader_updated: Instant::ZERO,
+            client_batch: Duration::ZERO,
+            client_fin_at: None,
         }
     }
 
@@ -151,7 +179,9 @@ impl Pair {
             let next = [
                 self.reader_wakeup(),
                 self.to_server.next_arrival(),
-                self.to_client.next_arrival(),
+                self.to_client
+                    .next_arrival()
+                    .map(|at| at + self.client_batch),
                 self.client.poll_timeout(),
                 self.server.poll_timeout(),
             ]
@@ -225,8 +255,15 @@ impl Pair {
                 self.dropped += 1;
             }
         }
+        let before = self.client_events.len();
         self.client_events
             .extend(std::iter::from_fn(|| self.client.poll_event()));
+        if self.client_events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::PeerFin { .. }))
+        {
+            self.client_fin_at = Some(self.now);
+        }
         self.server_events
             .extend(std::iter::from_fn(|| self.server.poll_event()));
         if matches!(self.server.state(), State::Established | State::FinWait1) {
@@ -257,10 +294,16 @@ impl Pair {
                 write_at(&mut self.server_received, offset, bytes);
             }
         }
-        while self
+        // The client takes its batch once the first segment has waited `client_batch`.
+        let batch_due = self
             .to_client
             .next_arrival()
-            .is_some_and(|at| at <= self.now)
+            .is_some_and(|at| at + self.client_batch <= self.now);
+        while batch_due
+            && self
+                .to_client
+                .next_arrival()
+                .is_some_and(|at| at <= self.now)
         {
             let Some((_, seg)) = self.to_client.queue.pop_front() else {
                 break;
@@ -286,7 +329,7 @@ fn write_at(buffer: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
     buffer[start..end].copy_from_slice(bytes);
 }
 
-fn body(len: usize, seed: u64) -> Vec<u8> {
+pub(super) fn body(len: usize, seed: u64) -> Vec<u8> {
     let mut body = vec![0; len];
     ChaCha8Rng::seed_from_u64(seed).fill(&mut body[..]);
     body

@@ -1,16 +1,15 @@
-//! RFC 2018 on the receive side (`Config::sack`, off by default): SACK-permitted is offered
-//! and accepted only when configured, and then every ACK lists the out-of-order blocks held,
-//! the one that made it due first (§4).
+//! RFC 2018 on the receive side (`Config::sack`, on by default): SACK-permitted is offered
+//! and accepted only when configured, and then every ACK lists the out-of-order blocks held:
+//! the one that made it due first, then the others most recently grown first (§4), every one
+//! of them in one of the first two slots at least once; RFC 2883 D-SACK blocks report
+//! duplicates. The ACK policy is the default one (`batch_config`).
 
-use super::{IRS, Seg, Trace, recv, send, trace_config};
+use super::{IRS, Seg, Trace, batch_config, recv, send, trace_config};
 use crate::tcp::{Config, Event};
 use crate::wire::{SackBlocks, SeqNumber};
 
 fn sack_config() -> Config {
-    Config {
-        sack: true,
-        ..trace_config()
-    }
+    batch_config()
 }
 
 /// Opens a client with `config` against a peer whose SYN-ACK offers SACK if `peer_sack`.
@@ -91,12 +90,11 @@ fn dup_acks_carry_the_block_that_made_them_due_first() {
     // Segments 2 and 3 are lost; 4 and 6 arrive: one dup ACK each, its own block first.
     send!(t, data(4, ack));
     send!(t, data(6, ack));
+    // Each reports what had arrived when it became due, as if sent at once: the first ACK
+    // never reports 6, which arrived after it (a sender would infer reordering).
     assert_eq!(
         acks(&mut t),
-        [
-            (2000, blocks(&[(4, 5), (6, 7)])),
-            (2000, blocks(&[(6, 7), (4, 5)])),
-        ]
+        [(2000, blocks(&[(4, 5)])), (2000, blocks(&[(6, 7), (4, 5)])),]
     );
     // 5 joins 4 and 6 into one block.
     send!(t, data(5, ack));
@@ -110,10 +108,9 @@ fn dup_acks_carry_the_block_that_made_them_due_first() {
     assert_eq!(t.conn.received_in_order(), 7000);
 }
 
-/// ACK points queued before a hole filled acknowledge less than RCV.NXT: the bytes between
-/// are reported as a block, first when the triggering segment is among them.
+/// The ACKs of one batch each report the state of their own moment, not the batch's end.
 #[test]
-fn earlier_acks_of_a_batch_report_what_arrived_since_as_a_block() {
+fn earlier_acks_of_a_batch_report_only_what_had_arrived_then() {
     let (mut t, iss) = open(sack_config(), true);
     let ack = iss + 1;
     send!(t, data(0, ack));
@@ -126,24 +123,76 @@ fn earlier_acks_of_a_batch_report_what_arrived_since_as_a_block() {
     assert_eq!(
         acks(&mut t),
         [
-            (2000, blocks(&[(2, 4), (5, 6)])),
-            (2000, blocks(&[(5, 6), (2, 4)])),
+            (2000, blocks(&[(3, 4)])),
+            (2000, blocks(&[(5, 6), (3, 4)])),
             (4000, blocks(&[(5, 6)])),
         ]
     );
 }
 
 #[test]
-fn at_most_four_blocks_without_timestamps() {
+fn at_most_four_blocks_without_timestamps_newest_first() {
     let (mut t, iss) = open(sack_config(), true);
     let ack = iss + 1;
-    // Holes at 0, 2, 4, 6, 8: five blocks held; segment 9 triggers the last ACK.
+    // Holes at 0, 2, 4, 6, 8: five blocks held, each a new block, so five immediate ACKs.
     for n in [1, 3, 5, 7, 9] {
         send!(t, data(n, ack));
     }
     let all = acks(&mut t);
-    assert_eq!(all.len(), 5);
-    assert_eq!(all[4], (0, blocks(&[(9, 10), (1, 2), (3, 4), (5, 6)])));
+    // Each ACK: its own block first, then the others newest first; the oldest drops out of
+    // the fifth. Every block was first once.
+    assert_eq!(
+        all,
+        [
+            (0, blocks(&[(1, 2)])),
+            (0, blocks(&[(3, 4), (1, 2)])),
+            (0, blocks(&[(5, 6), (3, 4), (1, 2)])),
+            (0, blocks(&[(7, 8), (5, 6), (3, 4), (1, 2)])),
+            (0, blocks(&[(9, 10), (7, 8), (5, 6), (3, 4)])),
+        ]
+    );
+}
+
+#[test]
+fn a_duplicate_below_the_ack_is_reported_first_as_d_sack() {
+    let (mut t, ack) = open(sack_config(), true);
+    let ack = ack + 1;
+    send!(t, data(0, ack));
+    send!(t, data(1, ack));
+    assert_eq!(acks(&mut t), [(2000, SackBlocks::default())]);
+    // A spurious retransmission of 1: RFC 2883 §4.1.1, one block below the ACK.
+    send!(t, data(1, ack));
+    assert_eq!(acks(&mut t), [(2000, blocks(&[(1, 2)]))]);
+    // A segment of 1 and 2: the old half is the duplicate, reported at once with the ACK of
+    // the new half (RFC 2883 §4.1.3 reports partial duplicates too).
+    let mut both = data(1, ack);
+    both.payload = vec![7; 2000];
+    send!(t, both);
+    assert_eq!(acks(&mut t), [(3000, blocks(&[(1, 2)]))]);
+    // Reported once: the next ACK has no D-SACK.
+    send!(t, data(3, ack));
+    send!(t, data(4, ack));
+    assert_eq!(acks(&mut t), [(5000, SackBlocks::default())]);
+}
+
+#[test]
+fn a_duplicate_of_a_held_block_is_followed_by_that_block() {
+    let (mut t, iss) = open(sack_config(), true);
+    let ack = iss + 1;
+    send!(t, data(0, ack));
+    send!(t, data(1, ack));
+    assert_eq!(acks(&mut t), [(2000, SackBlocks::default())]);
+    send!(t, data(4, ack));
+    send!(t, data(5, ack));
+    send!(t, data(7, ack));
+    acks(&mut t);
+    // 5 again: RFC 2883 §4.2, the D-SACK block, then the block containing it, then the rest.
+    send!(t, data(5, ack));
+    assert_eq!(acks(&mut t), [(2000, blocks(&[(5, 6), (4, 6), (7, 8)]))]);
+    // 7 again: the duplicate is a whole block; it is repeated as its own container, which
+    // is how a sender tells a D-SACK above the ACK (the second block contains the first).
+    send!(t, data(7, ack));
+    assert_eq!(acks(&mut t), [(2000, blocks(&[(7, 8), (7, 8), (4, 6)]))]);
 }
 
 #[test]
@@ -163,7 +212,7 @@ fn at_most_three_blocks_next_to_timestamps() {
     }
     let last = t.recv_all().pop().expect("dup ACKs");
     assert!(last.options.timestamps.is_some());
-    assert_eq!(last.options.sack_blocks, blocks(&[(7, 8), (1, 2), (3, 4)]));
+    assert_eq!(last.options.sack_blocks, blocks(&[(7, 8), (5, 6), (3, 4)]));
 }
 
 #[test]

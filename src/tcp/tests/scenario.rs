@@ -44,7 +44,8 @@ fn passive_open_three_way_handshake() {
     assert_eq!(t.state(), State::Listen);
     send!(t, Seg::syn(IRS).mss(536));
     assert_eq!(t.state(), State::SynReceived);
-    let iss = isn::initial_sequence_number(Instant::ZERO, &[42; 16], SERVER, CLIENT).0;
+    let iss =
+        isn::initial_sequence_number(Instant::ZERO, &[42; 16], SERVER.into(), CLIENT.into()).0;
     recv!(t, [Seg::syn(iss).acking(IRS + 1).window(65535).mss(1000)]);
     // The handshake's ACK carries the request.
     let request = b"GET / HTTP/1.1\r\n\r\n";

@@ -1,0 +1,256 @@
+//! The checks of every fuzz target (fuzz/fuzz_targets/), as plain functions: the targets
+//! call them on libFuzzer's inputs, and tests/fuzz_regressions.rs calls them on every input
+//! in fuzz/regressions/<target>/ (crashes the fuzzers found, kept as regression tests).
+#![allow(dead_code)] // each fuzz target uses one of these
+
+use core::net::Ipv4Addr;
+use xdpget::http::ChunkedDecoder;
+use xdpget::http::parse_head;
+use xdpget::tls::{TlsSettings, TlsStream, TrustOptions};
+use xdpget::wire::frame::parse_arp_frame;
+use xdpget::wire::{ArpPacket, ArpRepr};
+use xdpget::wire::{EthernetFrame, EthernetRepr};
+use xdpget::wire::{FrameTemplate, IpRepr, emit_tcp_frame, parse_tcp_frame, tcp_frame_len};
+use xdpget::wire::{Ipv4Packet, Ipv4Repr};
+use xdpget::wire::{Ipv6Packet, Ipv6Repr};
+use xdpget::wire::{TcpOptions, TcpPacket, TcpRepr};
+
+/// ARP: parse any bytes; a request or reply that parses must emit back to its own bytes.
+pub fn arp(data: &[u8]) {
+    let _ = parse_arp_frame(data);
+    let Ok(packet) = ArpPacket::new_checked(data) else {
+        return;
+    };
+    let Ok(repr) = ArpRepr::parse(&packet) else {
+        return;
+    };
+    let mut bytes = [0u8; 28];
+    repr.emit(&mut ArpPacket::new_unchecked(&mut bytes[..]))
+        .expect("28 bytes hold an ARP packet");
+    assert_eq!(&bytes[..], &data[..28]);
+}
+
+/// The body of a chunked input fed in `pieces`, or the decoder's error.
+fn decode(pieces: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let mut decoder = ChunkedDecoder::new();
+    let mut body = Vec::new();
+    for piece in pieces {
+        let used = decoder
+            .decode(piece, &mut |bytes| body.extend_from_slice(bytes))
+            .map_err(|e| e.to_string())?;
+        if used < piece.len() {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// Chunked bodies: decoding never panics, and feeding the input in two pieces gives the
+/// same body as feeding it whole (the first byte chooses the split point).
+pub fn chunked(data: &[u8]) {
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
+    let split = usize::from(split).min(input.len());
+    let whole = decode(&[input]);
+    let halves = decode(&[&input[..split], &input[split..]]);
+    if let (Ok(a), Ok(b)) = (&whole, &halves) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(whole.is_ok(), halves.is_ok());
+}
+
+/// Ethernet II: parse any bytes; what parses must emit back to the same header bytes.
+pub fn ethernet(data: &[u8]) {
+    let Ok(frame) = EthernetFrame::new_checked(data) else {
+        return;
+    };
+    let _ = frame.payload();
+    let repr = EthernetRepr::parse(&frame).expect("a checked frame always parses");
+    let mut header = [0u8; 14];
+    repr.emit(&mut EthernetFrame::new_unchecked(&mut header[..]))
+        .expect("14 bytes hold a header");
+    assert_eq!(&header[..], &data[..14]);
+}
+
+/// Whole frames: parse any bytes; a TCP frame that parses must emit, by `emit_tcp_frame`
+/// and by a `FrameTemplate`, to identical bytes that parse back to the same segment.
+pub fn frame(data: &[u8]) {
+    let _ = parse_arp_frame(data);
+    let _ = parse_tcp_frame(data, true);
+    let Ok((eth, ip, tcp)) = parse_tcp_frame(data, false) else {
+        return;
+    };
+    let ident = match ip {
+        IpRepr::Ipv4(v4) => v4.ident,
+        IpRepr::Ipv6(_) => 0,
+    };
+    let len = tcp_frame_len(ip, &tcp);
+    let mut full = vec![0u8; len];
+    assert_eq!(emit_tcp_frame(&mut full, &eth, ip, &tcp), Ok(len));
+    let template = FrameTemplate::new(&eth, ip, tcp.src_port, tcp.dst_port);
+    let mut fast = vec![0u8; len];
+    assert_eq!(template.emit(&mut fast, ident, &tcp), Ok(len));
+    assert_eq!(full, fast);
+    let (_, ip2, tcp2) = parse_tcp_frame(&full, true).expect("emitted frames parse");
+    assert_eq!(
+        (ip2.src_addr(), ip2.dst_addr()),
+        (ip.src_addr(), ip.dst_addr())
+    );
+    assert_eq!(
+        (tcp2.seq_number, tcp2.ack_number, tcp2.flags),
+        (tcp.seq_number, tcp.ack_number, tcp.flags)
+    );
+    assert_eq!(tcp2.payload, tcp.payload);
+}
+
+/// IPv6: parse any bytes (extension headers walked); a header that parses must emit (without
+/// extension headers) and parse back to the same repr.
+pub fn ipv6(data: &[u8]) {
+    let Ok(packet) = Ipv6Packet::new_checked(data) else {
+        return;
+    };
+    let _ = (
+        packet.payload(),
+        packet.flow_label(),
+        packet.traffic_class(),
+    );
+    let Ok((repr, upper)) = Ipv6Repr::parse_upper(&packet) else {
+        return;
+    };
+    assert_eq!(upper.len(), repr.payload_len);
+    let mut bytes = vec![0u8; repr.buffer_len() + repr.payload_len];
+    repr.emit(&mut Ipv6Packet::new_unchecked(&mut bytes[..]))
+        .expect("the buffer holds the header");
+    let again = Ipv6Packet::new_checked(&bytes[..]).expect("emitted lengths are consistent");
+    assert_eq!(Ipv6Repr::parse(&again), Ok(repr));
+}
+
+/// HTTP response heads: parsing never panics, and a head that parses says how long it is.
+pub fn http_head(data: &[u8]) {
+    if let Ok(Some(head)) = parse_head(data) {
+        assert!(head.head_len <= data.len());
+        let _ = head.content_range();
+    }
+}
+
+/// IPv4: parse any bytes; a header that parses must emit and parse back to the same repr.
+pub fn ipv4(data: &[u8]) {
+    let Ok(packet) = Ipv4Packet::new_checked(data) else {
+        return;
+    };
+    let _ = (
+        packet.payload(),
+        packet.verify_checksum(),
+        packet.fragment_offset(),
+    );
+    let _ = Ipv4Repr::parse(&packet, true);
+    let Ok(repr) = Ipv4Repr::parse(&packet, false) else {
+        return;
+    };
+    let mut bytes = vec![0u8; repr.buffer_len() + repr.payload_len];
+    repr.emit(&mut Ipv4Packet::new_unchecked(&mut bytes[..]))
+        .expect("the buffer holds the header");
+    let again = Ipv4Packet::new_checked(&bytes[..]).expect("emitted lengths are consistent");
+    assert_eq!(Ipv4Repr::parse(&again, true), Ok(repr));
+}
+
+/// TCP: the first 8 bytes are the pseudo-header addresses, the rest a segment. A segment
+/// that parses must emit and parse back to the same repr, up to what emit leaves out
+/// (SACK-permitted always, MSS and window scale without SYN).
+pub fn tcp(data: &[u8]) {
+    let Some((addresses, segment)) = data.split_at_checked(8) else {
+        return;
+    };
+    let src = Ipv4Addr::new(addresses[0], addresses[1], addresses[2], addresses[3]);
+    let dst = Ipv4Addr::new(addresses[4], addresses[5], addresses[6], addresses[7]);
+    let _ = TcpOptions::parse(segment);
+    let Ok(packet) = TcpPacket::new_checked(segment) else {
+        return;
+    };
+    let _ = (
+        packet.options(),
+        packet.payload(),
+        packet.verify_checksum(src, dst),
+    );
+    let _ = TcpRepr::parse(&packet, src, dst, true);
+    let Ok(repr) = TcpRepr::parse(&packet, src, dst, false) else {
+        return;
+    };
+    let mut bytes = vec![0u8; repr.buffer_len()];
+    let len = repr
+        .emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), src, dst)
+        .expect("the buffer holds the segment");
+    assert_eq!(len, bytes.len());
+    let again = TcpPacket::new_checked(&bytes[..]).expect("emitted header length fits");
+    let reparsed = TcpRepr::parse(&again, src, dst, true).expect("emitted segments parse");
+    let syn = repr.flags.syn();
+    let options = TcpOptions {
+        mss: repr.options.mss.filter(|_| syn),
+        window_scale: repr.options.window_scale.filter(|_| syn),
+        sack_permitted: repr.options.sack_permitted && syn,
+        timestamps: repr.options.timestamps,
+        sack_blocks: if syn {
+            Default::default()
+        } else {
+            repr.options.sack_blocks
+        },
+    };
+    assert_eq!(reparsed, TcpRepr { options, ..repr });
+}
+
+/// The TCP stream → TLS records → plaintext path: whatever a server sends, in whatever
+/// segment order, `TlsStream` never panics, hands plaintext out only in order, and ends
+/// the same way as when the same bytes arrive whole and in order (the first byte chooses
+/// the segment size; segments arrive in pairs swapped, one of every three twice).
+pub fn tls_stream(data: &[u8]) {
+    let Some((&size, stream)) = data.split_first() else {
+        return;
+    };
+    let settings = TlsSettings::new(TrustOptions {
+        no_check_certificate: true,
+        ..TrustOptions::default()
+    });
+    let whole = tls_run(&settings, stream, stream.len().max(1));
+    let pieces = tls_run(&settings, stream, usize::from(size).max(1));
+    // The ClientHello's random differs between runs, so only stream-level outcomes are
+    // comparable: a record that fails to parse fails the same way in both.
+    assert_eq!(whole.0, pieces.0);
+    assert_eq!(whole.1.is_some(), pieces.1.is_some());
+}
+
+/// What one run produced: plaintext, and the first error as text.
+fn tls_run(settings: &TlsSettings, stream: &[u8], segment: usize) -> (Vec<u8>, Option<String>) {
+    let request = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+    let config = settings
+        .client_config()
+        .expect("a config without roots always builds");
+    let mut tls = match TlsStream::new(config, "h.example", request, 1 << 16) {
+        Ok(tls) => tls,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
+    };
+    let mut segments: Vec<(u64, &[u8])> = stream
+        .chunks(segment)
+        .enumerate()
+        .map(|(i, chunk)| ((i * segment) as u64, chunk))
+        .collect();
+    if segment < stream.len() {
+        for pair in segments.chunks_mut(2) {
+            pair.reverse();
+        }
+        let again: Vec<_> = segments.iter().step_by(3).copied().collect();
+        segments.extend(again);
+    }
+    let mut plaintext = Vec::new();
+    for (offset, bytes) in segments {
+        if let Err(e) = tls.on_stream(offset, bytes) {
+            return (plaintext, Some(e.to_string()));
+        }
+    }
+    let result = tls.process(&mut |offset, bytes| {
+        assert_eq!(offset, plaintext.len() as u64, "plaintext in order");
+        plaintext.extend_from_slice(bytes);
+    });
+    tls.consume_output(tls.pending_output().len());
+    (plaintext, result.err().map(|e| e.to_string()))
+}
