@@ -43,4 +43,12 @@ if [ "$(printf '%s\n' 1.88.0 "$rust_version" | sort -V | head -n1)" != 1.88.0 ];
   echo "setup: rustc $rust_version is too old; xdpget needs 1.88 or newer (rustup update stable)" >&2
   exit 1
 fi
+# cargo-fuzz for the bounded fuzz step of scripts/test.sh, where the nightly toolchain is
+# installed (a crates.io package, built from source). Without it the step is skipped, and
+# says so.
+if cargo +nightly --version >/dev/null 2>&1 && ! cargo +nightly fuzz --help >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install --locked --quiet cargo-fuzz ||
+    echo "setup: cargo-fuzz could not be installed; the fuzz step will be skipped" >&2
+fi
 echo "setup: ok"
