@@ -19,6 +19,7 @@
 //! numbers when it writes the option.
 
 use super::assembler::Assembler;
+use crate::wire::SackBlocks;
 
 /// Ranges remembered by recency: more than fit in one ACK (4), few enough to scan.
 const RECENT_RANGES: usize = 8;
@@ -29,6 +30,39 @@ struct Recent {
     start: u64,
     end: u64,
     announced: bool,
+}
+
+/// One ACK's blocks in stream offsets, at most [`SackBlocks::MAX`], on the stack: building
+/// an ACK allocates nothing.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ranges {
+    ranges: [(u64, u64); SackBlocks::MAX],
+    len: usize,
+}
+
+impl Ranges {
+    /// The blocks in the order to send them.
+    pub fn as_slice(&self) -> &[(u64, u64)] {
+        &self.ranges[..self.len]
+    }
+
+    /// Appends `range`; the caller keeps `len` below [`SackBlocks::MAX`].
+    fn push(&mut self, range: (u64, u64)) {
+        self.ranges[self.len] = range;
+        self.len += 1;
+    }
+}
+
+impl core::fmt::Debug for Ranges {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[(u64, u64); N]> for Ranges {
+    fn eq(&self, other: &[(u64, u64); N]) -> bool {
+        self.as_slice() == other
+    }
 }
 
 /// The recency order of the held ranges.
@@ -72,17 +106,19 @@ impl SackReport {
     /// 4. the other remembered ranges, most recent first;
     /// 5. any other held range, lowest first.
     ///
-    /// Ranges that land in one of the first two slots are marked announced.
+    /// Ranges that land in one of the first two slots are marked announced. At most
+    /// `room` blocks, and never more than [`SackBlocks::MAX`].
     pub fn blocks(
         &mut self,
         held: &Assembler,
         dsack: Option<(u64, u64)>,
         newest: Option<u64>,
         room: usize,
-    ) -> Vec<(u64, u64)> {
-        let mut out: Vec<(u64, u64)> = Vec::with_capacity(room);
-        let add = |range: (u64, u64), out: &mut Vec<(u64, u64)>| {
-            if out.len() < room && range.0 < range.1 && !out.contains(&range) {
+    ) -> Ranges {
+        let room = room.min(SackBlocks::MAX);
+        let mut out = Ranges::default();
+        let add = |range: (u64, u64), out: &mut Ranges| {
+            if out.len < room && range.0 < range.1 && !out.as_slice().contains(&range) {
                 out.push(range);
             }
         };
@@ -92,7 +128,7 @@ impl SackReport {
             // only by the second block containing the first (RFC 2883 §4, Linux
             // tcp_check_dsack).
             if let Some(range) = held.range_containing(duplicate.0)
-                && out.len() < room
+                && out.len < room
             {
                 out.push(range);
             }
@@ -112,7 +148,12 @@ impl SackReport {
             add(range, &mut out);
         }
         for r in &mut self.recent {
-            if out.iter().take(2).any(|&(s, e)| s == r.start && e == r.end) {
+            if out
+                .as_slice()
+                .iter()
+                .take(2)
+                .any(|&(s, e)| s == r.start && e == r.end)
+            {
                 r.announced = true;
             }
         }

@@ -325,7 +325,7 @@ impl Connection {
             .sack_report
             .blocks(&self.assembler, dsack, trigger, room);
         let mut blocks = SackBlocks::default();
-        for (start, end) in ranges {
+        for &(start, end) in ranges.as_slice() {
             blocks.push(self.sequence_of(start), self.sequence_of(end));
         }
         blocks
