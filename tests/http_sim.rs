@@ -14,11 +14,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use xdpget::driver::sim::SimDriver;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
-use xdpget::driver::sim::link::{Direction, Link, LinkConfig, PathConfig};
-use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer};
+use xdpget::driver::sim::link::Direction;
+use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{self, FetchOptions, Fetched, Output};
 use xdpget::engine::network::SimNetwork;
@@ -27,14 +26,10 @@ use xdpget::engine::stats::EngineStats;
 use xdpget::http::HttpError;
 use xdpget::sink::ResumeInfo;
 use xdpget::sink::control::{control_path, part_path};
-use xdpget::tcp;
 
-/// Link MTU of every simulation here.
-const MTU: usize = 1500;
-
-/// The step bound of one simulated network: far above what any case here needs, so that
-/// only a hang reaches it.
-const MAX_EVENTS: u64 = 20_000_000;
+#[path = "common/sim.rs"]
+mod sim;
+use sim::{secret, sim_network};
 
 /// The two kinds of link every scenario runs on.
 #[derive(Clone, Copy, Debug)]
@@ -70,33 +65,7 @@ fn network(profile: Profile, seed: u64) -> SimNetwork {
 
 /// The same network with any impairments.
 fn network_with(impairments: Impairments, seed: u64) -> SimNetwork {
-    let path = PathConfig {
-        rate_bps: Some(100_000_000),
-        delay: Duration::from_millis(1),
-        queue_limit_bytes: Some(256 << 10),
-        queue_limit_packets: None,
-        impairments,
-    };
-    let server_config = tcp::Config {
-        mtu: MTU,
-        send_buffer_capacity: 4 << 20,
-        isn_secret: secret(seed ^ 0x5e_77e7),
-        msl: Duration::from_millis(100),
-        ..tcp::Config::default()
-    };
-    let server = SimServer::new(SERVER_ADDRESS, SERVER_MAC, server_config);
-    let link = Link::new(LinkConfig::symmetric(seed, path)).expect("valid link configuration");
-    let driver = SimDriver::new(link, server)
-        .with_max_frame_len(MTU + 14)
-        .with_max_events(MAX_EVENTS);
-    SimNetwork::new(driver, MTU)
-}
-
-fn secret(seed: u64) -> [u8; 16] {
-    let mut secret = [0u8; 16];
-    secret[..8].copy_from_slice(&seed.to_le_bytes());
-    secret[8..].copy_from_slice(&(!seed).to_le_bytes());
-    secret
+    sim_network(impairments, seed, |server| server)
 }
 
 /// The CLI's defaults, tuned for virtual time: never spin before waiting (waiting is how

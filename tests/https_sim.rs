@@ -15,21 +15,21 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tempfile::TempDir;
-use xdpget::driver::sim::SimDriver;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
-use xdpget::driver::sim::link::{Direction, Link, LinkConfig, PathConfig};
-use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer};
+use xdpget::driver::sim::link::Direction;
+use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{self, FetchOptions, Fetched, Output};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::progress::Progress;
 use xdpget::engine::stats::EngineStats;
-use xdpget::tcp;
 use xdpget::tls::{TlsError, TlsSettings, TrustOptions};
 
-const MTU: usize = 1500;
-const MAX_EVENTS: u64 = 20_000_000;
+#[path = "common/sim.rs"]
+mod sim;
+use sim::{secret, sim_network};
+
 const TLS_PORT: u16 = 443;
 
 /// 1 % loss, 2 % reordering beyond the RTT, 0.5 % duplicates, 0.2 % corrupted, each way.
@@ -94,34 +94,9 @@ fn network(
     impairments: Impairments,
     seed: u64,
 ) -> SimNetwork {
-    let path = PathConfig {
-        rate_bps: Some(100_000_000),
-        delay: Duration::from_millis(1),
-        queue_limit_bytes: Some(256 << 10),
-        queue_limit_packets: None,
-        impairments,
-    };
-    let server_config = tcp::Config {
-        mtu: MTU,
-        send_buffer_capacity: 4 << 20,
-        isn_secret: secret(seed ^ 0x5e_77e7),
-        msl: Duration::from_millis(100),
-        ..tcp::Config::default()
-    };
-    let server = SimServer::new(SERVER_ADDRESS, SERVER_MAC, server_config)
-        .with_tls(TLS_PORT, pki.server_config(versions));
-    let link = Link::new(LinkConfig::symmetric(seed, path)).unwrap();
-    let driver = SimDriver::new(link, server)
-        .with_max_frame_len(MTU + 14)
-        .with_max_events(MAX_EVENTS);
-    SimNetwork::new(driver, MTU)
-}
-
-fn secret(seed: u64) -> [u8; 16] {
-    let mut secret = [0u8; 16];
-    secret[..8].copy_from_slice(&seed.to_le_bytes());
-    secret[8..].copy_from_slice(&(!seed).to_le_bytes());
-    secret
+    sim_network(impairments, seed, |server| {
+        server.with_tls(TLS_PORT, pki.server_config(versions))
+    })
 }
 
 /// The CLI's defaults for virtual time, trusting `trust`.
