@@ -30,6 +30,7 @@ mod flush;
 pub mod naming;
 mod prepare;
 pub mod ranges;
+mod stage;
 pub mod stream;
 mod sys;
 
@@ -174,6 +175,9 @@ pub struct SinkOptions {
     pub fsync: FsyncPolicy,
     /// Ask for the mapping to be backed by huge pages (`MADV_HUGEPAGE`, see docs/sink.md).
     pub huge_pages: bool,
+    /// With [`SinkOptions::background`]: stage body bytes and write them with `pwrite` from
+    /// a writer thread (`stage.rs`) instead of copying them into a mapping of the file.
+    pub staging: bool,
 }
 
 impl Default for SinkOptions {
@@ -193,6 +197,7 @@ impl Default for SinkOptions {
             reorder_limit: 32 * 1024 * 1024,
             fsync: FsyncPolicy::Off,
             huge_pages: true,
+            staging: true,
         }
     }
 }
