@@ -156,7 +156,14 @@ struct Shared {
     failed: AtomicBool,
     /// Buffers handed over and not yet written: the writer's backlog.
     queued: AtomicUsize,
+    /// Records queued and not yet passed on, at most [`RECORDS`].
+    records: AtomicUsize,
 }
+
+/// Records queued for the writer at most: the job queue holds every buffer and these, so a
+/// buffer always finds room. A checkpoint that finds them queued leaves its record to the
+/// next one (the earlier ones are passed on soon).
+const RECORDS: usize = 2;
 
 /// The staging buffers and the writer thread, as the busy-poll thread sees them.
 #[derive(Debug)]
@@ -198,7 +205,7 @@ impl Stager {
             .custom_flags(libc::O_DIRECT)
             .open(path)
             .ok();
-        let (jobs_tx, jobs_rx) = sync_channel::<Job>(POOL + 4);
+        let (jobs_tx, jobs_rx) = sync_channel::<Job>(POOL + RECORDS);
         let (free_tx, free_rx) = sync_channel::<Buffer>(POOL);
         let shared = Arc::new(Shared::default());
         let thread = {
@@ -268,16 +275,21 @@ impl Stager {
     }
 
     /// Has `0..upto` recorded once it is written: hands every open piece below `upto` to
-    /// the writer as it is, then the record. Never waits; a record that finds no room in
-    /// the queue is left to the next checkpoint.
+    /// the writer as it is, then the record. Never waits; while [`RECORDS`] records are
+    /// queued already, this one is left to the next checkpoint.
     pub(super) fn checkpoint(&mut self, upto: u64) -> io::Result<()> {
         while let Some(slot) = self.open.iter().position(|b| b.start < upto) {
             let partial = self.open.swap_remove(slot);
             self.send(Job::Write(partial))?;
         }
         self.check()?;
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.try_send(Job::Record(upto));
+        if self.shared.records.load(Ordering::Acquire) < RECORDS
+            && let Some(jobs) = &self.jobs
+        {
+            self.shared.records.fetch_add(1, Ordering::AcqRel);
+            if jobs.try_send(Job::Record(upto)).is_err() {
+                self.shared.records.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         Ok(())
     }
@@ -476,6 +488,7 @@ impl Writer<'_> {
                     if let Some(requester) = &self.requester {
                         requester.request(upto);
                     }
+                    self.shared.records.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }
@@ -659,6 +672,26 @@ mod tests {
         stager.write(upto as u64, &data[upto..]).expect("write");
         stager.finish().expect("finish");
         assert_eq!(stager.stored().contiguous_len(), len);
+        assert_eq!(std::fs::read(&path).expect("read"), data);
+    }
+
+    /// Checkpoints far faster than the writer looks (a simulated clock, a dripping server)
+    /// never crowd out the buffers: records beyond the few queued wait for a later one.
+    #[test]
+    fn many_checkpoints_in_a_row_leave_room_for_the_buffers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let len = 4 * CHUNK;
+        let (path, file) = file(&dir, len);
+        let data = body(len as usize);
+        let mut stager = Stager::start(file, &path, 0, Some(len), None, None).expect("start");
+        for (i, piece) in data.chunks(10_000).enumerate() {
+            let at = i as u64 * 10_000;
+            stager.write(at, piece).expect("write");
+            stager
+                .checkpoint(at + piece.len() as u64)
+                .expect("checkpoint");
+        }
+        stager.finish().expect("finish");
         assert_eq!(std::fs::read(&path).expect("read"), data);
     }
 }
