@@ -1,5 +1,8 @@
-//! The file sink: body bytes copied once, straight to their final offset in a memory-mapped
-//! `NAME.part`, in order or not; `NAME.part` becomes `NAME` only when complete.
+//! The file sink: body bytes placed at their final offset in `NAME.part`, in order or not;
+//! `NAME.part` becomes `NAME` only when complete. By default they are copied once, into a
+//! staging buffer, and a writer thread hands whole pieces to the disk with `O_DIRECT`
+//! (`stage.rs`); with helper threads turned off or `--prefault populate|willneed|off`, they
+//! are copied into a memory mapping of the file instead, as described below.
 //!
 //! Life of a download (docs/sink.md tells the same from the user's side):
 //!

@@ -1,14 +1,16 @@
-//! `sink/` — where body bytes land: the mmapped output file, written at the right offset
-//! even out of order, and the streaming sinks (stdout, pipes, /dev/null).
+//! `sink/` — where body bytes land: the output file, written at the right offset even out
+//! of order (staged and written with `O_DIRECT` by default, or through a mapping), and the
+//! streaming sinks (stdout, pipes, /dev/null).
 //!
 //! | file | job |
 //! |---|---|
 //! | [`ranges`] | the interval set of byte ranges that have arrived |
-//! | [`file`](mod@file) | [`FileSink`]: `NAME.part` mmapped and preallocated, renamed to `NAME` on success |
+//! | [`file`](mod@file) | [`FileSink`]: `NAME.part` preallocated, renamed to `NAME` on success |
+//! | `stage` | the default write path: staging buffers and the writer thread (`O_DIRECT`, `pwrite`) |
 //! | [`control`] | the control record `NAME.part.xdpget`, [`ResumeInfo`] for `-c` |
 //! | [`stream`] | [`StreamSink`] (stdout, pipes: in order, bounded reorder buffer), [`NullSink`] |
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
-//! | `prepare` | the preparer thread that prefaults the mapping ahead of the write front |
+//! | `prepare` | the preparer thread that prefaults the mapping (`--prefault populate`) ahead of the write front |
 //! | `flush` | the flusher thread that makes checkpoints durable off the busy-poll thread |
 //! | `durability` | [`FsyncPolicy`] (`--fsync-policy`): the only msync, fsync and fdatasync calls |
 //! | `sys` | the only `unsafe`: mmap, mremap, madvise, fallocate, sync_file_range, flock |
