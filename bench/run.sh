@@ -18,8 +18,6 @@
 # and uses a testbed and scratch dir of its own (xgbtiny, /tmp/xdpget-bench-tiny-work), so
 # that it can run beside a full benchmark.
 set -euo pipefail
-# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in bench/
 # Debian's interpreter, the one python3-matplotlib (scripts/setup.sh) installs for; another
 # python3 first on PATH (pyenv, a venv) would not see it.

@@ -14,8 +14,6 @@
 # exits 1 at the first download that is not byte-exact or leaves anything behind, or when
 # descriptors or RSS at the end differ from the first download's by more than the slack.
 set -euo pipefail
-# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)

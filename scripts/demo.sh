@@ -15,8 +15,6 @@
 # instead of building one with cargo build --release). Everything it creates (namespaces,
 # servers, data and downloaded files) is removed at exit, also on failure or Ctrl-C.
 set -euo pipefail
-# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 cd "$(dirname "$0")/.."
 
 SIZE=${XG_DEMO_SIZE:-1G}

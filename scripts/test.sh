@@ -9,8 +9,6 @@
 # scripts/testbed.sh (docs/testbed.md) and tear them down, also when they fail. Without root
 # they, and the root-only driver tests, print why they are skipped and pass.
 set -euo pipefail
-# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
