@@ -11,6 +11,7 @@ pub mod error;
 pub mod fetch;
 pub mod network;
 pub mod progress;
+pub mod segments;
 pub mod simulate;
 pub mod stats;
 pub mod transfer;
