@@ -262,7 +262,15 @@ impl<'a> Transfer<'a> {
             let now = driver.now();
             let work_started = std::time::Instant::now();
 
-            let (received, delivered) = self.receive_batch(driver, now)?;
+            let (received, delivered) = match self.receive_batch(driver, now) {
+                Ok(counts) => counts,
+                Err(error) => {
+                    // What `end_after_failure` queued (a TLS alert and FIN, or a RST) goes
+                    // out before the connection is dropped.
+                    let _ = self.transmit_batch(driver, now);
+                    return Err(error);
+                }
+            };
             self.speed.sample_bytes += delivered;
             if delivered > 0 {
                 self.last_data = now;
@@ -399,10 +407,33 @@ impl<'a> Transfer<'a> {
         }
         match failure {
             Some(error) => {
-                self.connection.abort();
+                self.end_after_failure(&error);
                 Err(error)
             }
             None => Ok((received, delivered)),
+        }
+    }
+
+    /// Ends the connection after a failed receive batch. When our TLS session rejected the
+    /// server (its certificate, a bad record), rustls's fatal alert waits in
+    /// `pending_output`: it goes out, then a FIN, so the server learns why (RFC 8446 §6.2;
+    /// nginx logs e.g. "alert unknown ca"). Anything else resets the connection.
+    fn end_after_failure(&mut self, error: &EngineError) {
+        let open = matches!(
+            self.connection.state(),
+            State::Established | State::CloseWait
+        );
+        match self.tls.as_mut() {
+            Some(tls)
+                if open
+                    && matches!(error, EngineError::Tls(_))
+                    && !tls.pending_output().is_empty() =>
+            {
+                let taken = self.connection.send(tls.pending_output());
+                tls.consume_output(taken);
+                self.connection.close();
+            }
+            _ => self.connection.abort(),
         }
     }
 

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use super::SimPeer;
 use super::content;
-use super::tls_server::TlsServerSession;
+use super::tls_server::{AlertLog, TlsServerSession};
 use crate::tcp::{self, Connection, State, TcpStats};
 use crate::time::Instant;
 use crate::wire::{
@@ -67,6 +67,8 @@ pub struct SimServer {
     requests: Arc<AtomicU64>,
     /// The HTTPS port and its certificate, if any.
     tls: Option<(u16, Arc<rustls::ServerConfig>)>,
+    /// Fatal TLS alerts received from clients, every connection's.
+    tls_alerts: AlertLog,
 }
 
 struct ServerConnection {
@@ -127,6 +129,7 @@ impl SimServer {
             finished_stats: Vec::new(),
             requests: Arc::default(),
             tls: None,
+            tls_alerts: Arc::default(),
         }
     }
 
@@ -145,6 +148,14 @@ impl SimServer {
     /// How many requests the server has answered.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The fatal TLS alerts clients have sent so far (e.g. `UnknownCA` from a client that
+    /// does not trust the certificate).
+    pub fn tls_alerts_received(&self) -> Vec<rustls::AlertDescription> {
+        self.tls_alerts
+            .lock()
+            .map_or_else(|_| Vec::new(), |a| a.clone())
     }
 
     /// Statistics of every connection so far (the sender's side of each transfer).
@@ -195,7 +206,9 @@ impl SimServer {
                     .tls
                     .as_ref()
                     .filter(|(port, _)| *port == local_port)
-                    .and_then(|(_, config)| TlsServerSession::new(Arc::clone(config)));
+                    .and_then(|(_, config)| {
+                        TlsServerSession::new(Arc::clone(config), Arc::clone(&self.tls_alerts))
+                    });
                 let secure_origin = self
                     .tls
                     .as_ref()
