@@ -144,10 +144,10 @@ fn request_heads(input: &[u8], order: &[(usize, usize)]) -> (Vec<String>, Option
         // Only what fits the reader's window, as TCP would deliver.
         let window_end = usize::try_from(reader.window_end()).unwrap_or(usize::MAX);
         let end = end.min(window_end);
-        if start < end {
-            if let Err(e) = reader.on_stream(start as u64, &input[start..end]) {
-                return (heads, Some(e.status()));
-            }
+        if start < end
+            && let Err(e) = reader.on_stream(start as u64, &input[start..end])
+        {
+            return (heads, Some(e.status()));
         }
     }
     loop {
