@@ -123,7 +123,10 @@ impl ByteRange {
             return None;
         }
         let (first, last) = set.split_once('-')?;
-        let (first, last) = (first.trim_matches([' ', '\t']), last.trim_matches([' ', '\t']));
+        let (first, last) = (
+            first.trim_matches([' ', '\t']),
+            last.trim_matches([' ', '\t']),
+        );
         if first.is_empty() {
             return Some(ByteRange::Suffix(digits(last)?));
         }
@@ -450,7 +453,11 @@ mod tests {
     #[test]
     fn a_partial_head_waits() {
         for cut in 0.."GET / HTTP/1.1\r\nHost: a\r\n\r\n".len() {
-            assert_eq!(parse(&"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..cut]), Ok(None), "{cut}");
+            assert_eq!(
+                parse(&"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..cut]),
+                Ok(None),
+                "{cut}"
+            );
         }
     }
 
@@ -485,7 +492,10 @@ mod tests {
 
     #[test]
     fn methods_are_case_sensitive_tokens() {
-        assert_eq!(head("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n").method, RequestMethod::Head);
+        assert_eq!(
+            head("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n").method,
+            RequestMethod::Head
+        );
         assert_eq!(
             head("get / HTTP/1.1\r\nHost: a\r\n\r\n").method,
             RequestMethod::Other("get".into())
@@ -503,8 +513,14 @@ mod tests {
             ("GET /\r\n\r\n", 400),
             ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
             ("GET / HTTP/1.1\r\nBad Name: x\r\nHost: a\r\n\r\n", 400),
-            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400),
-            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n", 400),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+                400,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n",
+                400,
+            ),
             ("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("\0\0\0\0", 400),
         ];
@@ -625,18 +641,27 @@ mod tests {
         assert_eq!(first.target, "/a");
         assert!(reader.has_pending_bytes());
         let second = reader.next_head().unwrap().unwrap();
-        assert_eq!((second.method, second.target.as_str()), (RequestMethod::Head, "/b"));
+        assert_eq!(
+            (second.method, second.target.as_str()),
+            (RequestMethod::Head, "/b")
+        );
         assert_eq!(reader.next_head(), Ok(None));
         assert!(!reader.has_pending_bytes());
         assert_eq!(reader.consumed(), two.len() as u64);
-        assert_eq!(reader.window_end(), two.len() as u64 + MAX_REQUEST_HEAD as u64);
+        assert_eq!(
+            reader.window_end(),
+            two.len() as u64 + MAX_REQUEST_HEAD as u64
+        );
     }
 
     #[test]
     fn the_reader_refuses_bytes_past_its_window_and_stays_failed() {
         let mut reader = RequestReader::new();
         let too_far = MAX_REQUEST_HEAD as u64;
-        assert_eq!(reader.on_stream(too_far, b"x"), Err(RequestError::BeyondWindow));
+        assert_eq!(
+            reader.on_stream(too_far, b"x"),
+            Err(RequestError::BeyondWindow)
+        );
         assert_eq!(reader.next_head(), Err(RequestError::BeyondWindow));
         let mut reader = RequestReader::new();
         reader.on_stream(0, b"GET / HTTP/1.1\r\n\r\n").unwrap();
