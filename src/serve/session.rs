@@ -94,7 +94,9 @@ struct Current {
 /// Calling order (all calls take the caller's `now`):
 /// 1. [`ServerSession::new`] when the connection is established.
 /// 2. For each run of the peer's stream bytes: [`ServerSession::on_stream`] (never past
-///    [`ServerSession::receive_window`]); on the peer's FIN: [`ServerSession::on_peer_fin`].
+///    [`ServerSession::receive_window`]); on the peer's FIN: [`ServerSession::on_peer_fin`];
+///    when the peer acknowledges new data: [`ServerSession::on_acked`]. Then
+///    [`ServerSession::poll`], which starts the next answer.
 /// 3. While there is room to send: [`ServerSession::fill`] (copies the next bytes into the
 ///    caller's buffer), or [`ServerSession::peek`] then [`ServerSession::advance`] for a
 ///    caller that copies itself.
@@ -116,6 +118,8 @@ pub struct ServerSession {
     /// When a graceful end was decided.
     end_since: Instant,
     peer_fin: bool,
+    /// A head the reader refused, with the status to answer (sticky: nothing after it).
+    refused: Option<u16>,
     served: u32,
     log: VecDeque<AccessLogEntry>,
 }
@@ -141,27 +145,56 @@ impl ServerSession {
             end: None,
             end_since: now,
             peer_fin: false,
+            refused: None,
             served: 0,
             log: VecDeque::new(),
         }
     }
 
-    /// The peer's stream bytes `[offset, offset + bytes.len())`.
-    pub fn on_stream(&mut self, now: Instant, offset: u64, bytes: &[u8]) {
-        if self.end.is_some() {
+    /// Starts the session's clocks at `now` (for a caller that made it without a time).
+    pub fn start_clock(&mut self, now: Instant) {
+        self.idle_since = now;
+        self.last_progress = now;
+        self.end_since = now;
+    }
+
+    /// The peer's stream bytes `[offset, offset + bytes.len())`, staged; they are read as
+    /// requests by the next [`ServerSession::poll`] (the host hands bytes over without a
+    /// time).
+    pub fn on_stream(&mut self, offset: u64, bytes: &[u8]) {
+        if self.end.is_some() || self.refused.is_some() {
             return;
         }
         if let Err(error) = self.reader.on_stream(offset, bytes) {
-            self.start(now, refusal(error.status(), wall_clock()), "-".to_string());
+            self.refused = Some(error.status());
+        }
+    }
+
+    /// Starts answering the next complete request, if the previous answer is done.
+    pub fn poll(&mut self, now: Instant) {
+        if self.current.is_none()
+            && self.end.is_none()
+            && let Some(status) = self.refused.take()
+        {
+            self.start(now, refusal(status, wall_clock()), "-".to_string());
             return;
         }
         self.next_request(now);
     }
 
+    /// The peer acknowledged bytes we sent (or opened its window): the connection moves,
+    /// so the stall and linger bounds start again.
+    pub fn on_acked(&mut self, now: Instant) {
+        self.last_progress = now;
+        if self.end == Some(SessionEnd::Graceful) {
+            self.end_since = now;
+        }
+    }
+
     /// The peer sent FIN: no more requests after those already received.
     pub fn on_peer_fin(&mut self, now: Instant) {
         self.peer_fin = true;
-        self.next_request(now);
+        self.poll(now);
     }
 
     /// The receive window to advertise, given how far the peer's stream has arrived in
@@ -220,6 +253,7 @@ impl ServerSession {
     /// [`SessionEnd::Abort`]: its Content-Length was promised, and a short body must not
     /// pass for a whole one.
     pub fn fill(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        self.poll(now);
         let mut written = 0;
         while written < out.len() && self.end != Some(SessionEnd::Abort) {
             let room = &mut out[written..];
@@ -293,7 +327,7 @@ impl ServerSession {
     /// Starts the next complete request's response, if idle; ends the session when the
     /// peer finished and nothing is left.
     fn next_request(&mut self, now: Instant) {
-        if self.current.is_some() || self.end.is_some() {
+        if self.current.is_some() || self.end.is_some() || self.refused.is_some() {
             return;
         }
         match self.reader.next_head() {
@@ -347,7 +381,7 @@ impl ServerSession {
             self.end_gracefully(now);
         } else {
             self.idle_since = now;
-            self.next_request(now);
+            self.poll(now);
         }
     }
 
@@ -433,7 +467,9 @@ mod tests {
         let mut f = fixture(SessionLimits::default());
         let request = b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n";
         assert_eq!(f.session.receive_window(0), 8192);
-        f.session.on_stream(at(1), 0, request);
+        f.session.on_stream(0, request);
+        assert!(!f.session.has_output(), "read by the next poll");
+        f.session.poll(at(1));
         assert!(f.session.has_output());
         let sent = drain(&mut f.session, at(2), 1460);
         assert_eq!(responses(&sent), vec![(200, data(300_000))]);
@@ -457,9 +493,10 @@ mod tests {
                          GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=10-19\r\n\r\n\
                          HEAD /small.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
         // Out of order: the second half first.
-        f.session.on_stream(at(0), 40, &requests[40..]);
+        f.session.on_stream(40, &requests[40..]);
+        f.session.poll(at(0));
         assert!(!f.session.has_output());
-        f.session.on_stream(at(0), 0, &requests[..40]);
+        f.session.on_stream(0, &requests[..40]);
         let sent = drain(&mut f.session, at(1), 100);
         // The HEAD's response is last, a head without its body.
         let needle = b"HTTP/1.1 200";
@@ -486,7 +523,7 @@ mod tests {
     fn a_malformed_head_gets_400_and_a_close() {
         let mut f = fixture(SessionLimits::default());
         f.session
-            .on_stream(at(0), 0, b"GET / HTTP/1.1\r\nHost: a\r\nBad Field\r\n\r\n");
+            .on_stream(0, b"GET / HTTP/1.1\r\nHost: a\r\nBad Field\r\n\r\n");
         let sent = drain(&mut f.session, at(0), 4096);
         assert_eq!(responses(&sent)[0].0, 400);
         assert!(String::from_utf8_lossy(&sent).contains("Connection: close\r\n"));
@@ -498,7 +535,7 @@ mod tests {
     fn the_peer_fin_ends_after_the_last_response() {
         let mut f = fixture(SessionLimits::default());
         f.session
-            .on_stream(at(0), 0, b"GET /small.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+            .on_stream(0, b"GET /small.txt HTTP/1.1\r\nHost: h\r\n\r\n");
         f.session.on_peer_fin(at(0));
         assert_eq!(f.session.poll_end(), None, "the response comes first");
         let sent = drain(&mut f.session, at(1), 4096);
@@ -525,7 +562,7 @@ mod tests {
         // Bytes of a head that never completes do not restart the clock.
         let mut f = fixture(limits);
         for (i, byte) in b"GET /small.txt HTT".iter().enumerate() {
-            f.session.on_stream(at(i as u64 * 250), i as u64, &[*byte]);
+            f.session.on_stream(i as u64, &[*byte]);
         }
         assert_eq!(f.session.poll_deadline(), Some(at(5_000)));
         f.session.on_timeout(at(5_000));
@@ -547,7 +584,7 @@ mod tests {
         };
         let mut f = fixture(limits);
         f.session
-            .on_stream(at(0), 0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
         // The caller's send buffer takes 64 KiB, then the window shuts: no more fills.
         let mut buf = vec![0; 65_536];
         assert_eq!(f.session.fill(at(10), &mut buf), 65_536);
@@ -565,7 +602,7 @@ mod tests {
     fn a_file_that_shrinks_mid_response_aborts_without_a_short_body() {
         let mut f = fixture(SessionLimits::default());
         f.session
-            .on_stream(at(0), 0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
         let mut buf = vec![0; 100_000];
         assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
         let file = std::fs::OpenOptions::new()
@@ -595,10 +632,10 @@ mod tests {
         };
         let mut f = fixture(limits);
         let one = b"GET /small.txt HTTP/1.1\r\nHost: h\r\n\r\n";
-        f.session.on_stream(at(0), 0, one);
+        f.session.on_stream(0, one);
         let first = drain(&mut f.session, at(0), 4096);
         assert!(!String::from_utf8_lossy(&first).contains("Connection: close"));
-        f.session.on_stream(at(0), one.len() as u64, one);
+        f.session.on_stream(one.len() as u64, one);
         let second = drain(&mut f.session, at(0), 4096);
         assert!(String::from_utf8_lossy(&second).contains("Connection: close\r\n"));
         assert_eq!(f.session.poll_end(), Some(SessionEnd::Graceful));
@@ -609,7 +646,8 @@ mod tests {
     fn peek_and_advance_let_the_caller_copy() {
         let mut f = fixture(SessionLimits::default());
         f.session
-            .on_stream(at(0), 0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+        f.session.poll(at(0));
         let Some(Outgoing::Bytes(head)) = f.session.peek() else {
             panic!("the head comes first");
         };
