@@ -428,6 +428,10 @@ class ServeServer:
         self.log_path = os.path.join(work, "serve.log")
         self.log = open(self.log_path, "w")
         www = os.path.join(testbed.state_dir, "www")
+        # The testbed turns transmit checksum offload off on the server's veth only; with the
+        # kernel as the client, its segments would reach our server with partial checksums.
+        subprocess.run(["ip", "netns", "exec", testbed.client_ns, "ethtool", "-K",
+                        CLIENT_IFACE, "tx", "off"], check=True, stdout=subprocess.DEVNULL)
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", testbed.server_ns, xdpget, "serve", www, "--iface",
              SERVER_IFACE, "--driver", "afxdp", "--listen", f"{SERVER}:{SERVE_PORT}", "-q"],
