@@ -251,8 +251,11 @@ fn client_checksums_in_software(testbed: &Testbed) {
     .unwrap_or_else(|e| panic!("ethtool: {e}"));
 }
 
+/// A named check run while the server is up.
+type ServeCase<'a> = (&'a str, &'a dyn Fn(&Testbed) -> Check);
+
 /// Runs `cases` against a server on `driver`, then stops it and checks the clean-up.
-fn with_server(testbed: &Testbed, driver: &str, cases: &[(&str, &dyn Fn(&Testbed) -> Check)]) {
+fn with_server(testbed: &Testbed, driver: &str, cases: &[ServeCase<'_>]) {
     client_checksums_in_software(testbed);
     let ports_before = server_reserved_ports(testbed).expect("reserved ports");
     let server = Server::start(testbed, driver).unwrap_or_else(|e| panic!("{e}"));
