@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use super::auth::{Credentials, split_credentials};
 use super::error::HttpError;
 use super::request::{DEFAULT_USER_AGENT, Header};
+use super::response::{ResponseHead, parse_head};
 use super::url::Target;
 
 /// A proxy server: where to connect, and what to tell it about us.
@@ -244,6 +245,26 @@ pub fn connect_request(
     Ok(out.into_bytes())
 }
 
+/// The proxy's answer to our `CONNECT`, read from the start of the connection's stream.
+///
+/// Returns `Ok(None)` while the head is incomplete and `Ok(Some(head))` once the tunnel is
+/// open: any 2xx (RFC 9110 §9.3.6), after which the stream from `head.head_len` on belongs to
+/// the origin server (a 2xx to CONNECT has no body). Anything else is
+/// [`HttpError::ProxyTunnel`] with the proxy's status; a malformed head is the parser's error.
+pub fn tunnel_reply(stream: &[u8]) -> Result<Option<ResponseHead>, HttpError> {
+    let Some(head) = parse_head(stream)? else {
+        return Ok(None);
+    };
+    if (200..300).contains(&head.status) {
+        Ok(Some(head))
+    } else {
+        Err(HttpError::ProxyTunnel {
+            status: head.status,
+            reason: head.reason,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +367,27 @@ mod tests {
         assert!(!direct("http://other/"));
         let all = Proxies::from_env(env(&[("http_proxy", "p:1"), ("no_proxy", "*")])).unwrap();
         assert!(all.for_target(&target("http://anything/")).is_none());
+    }
+
+    #[test]
+    fn tunnel_replies() {
+        let reply = b"HTTP/1.1 200 Connection established\r\nProxy-agent: tinyproxy\r\n\r\n";
+        for cut in 0..reply.len() {
+            assert_eq!(tunnel_reply(&reply[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        let head = tunnel_reply(reply).unwrap().unwrap();
+        assert_eq!(head.head_len, reply.len());
+        match tunnel_reply(b"HTTP/1.0 403 Access violation\r\n\r\n") {
+            Err(e @ HttpError::ProxyTunnel { status: 403, .. }) => {
+                assert_eq!(e.exit_code(), 4);
+                assert_eq!(
+                    e.to_string(),
+                    "Proxy tunneling failed: 403 Access violation"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(tunnel_reply(b"garbage\r\n\r\n").is_err());
     }
 
     #[test]
