@@ -42,6 +42,52 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole transfer through the TCP engine over a simulated link (no root needed).
     Sim(SimArgs),
+    /// Serve a directory over HTTP/1.1 on xdpget's own TCP engine (GET and HEAD).
+    #[command(after_help = SERVE_REFUSES)]
+    Serve(ServeArgs),
+}
+
+/// What `xdpget serve --help` says it refuses.
+pub const SERVE_REFUSES: &str = "\
+What is refused (never anything outside DIR):
+  400  a target that is not a path, malformed %-encoding, a NUL byte (raw or %00),
+       a malformed or oversized request head (431), HTTP versions other than 1.0/1.1 (505)
+  403  '..' segments (raw or %2e%2e), encoded slashes (%2F), backslashes, control characters,
+       symlinks that resolve outside DIR, devices, FIFOs and sockets, unreadable files
+  405  methods other than GET and HEAD (with Allow: GET, HEAD)
+  A connection that sends no complete request for --idle-timeout seconds is closed (408 if a
+  request had begun); one whose client stops reading for 60 s is reset.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The directory to serve.
+    #[arg(default_value = ".")]
+    pub dir: std::path::PathBuf,
+
+    /// The interface to serve on [default: the default route's].
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+
+    /// The address and port to listen on [default: the interface's IPv4 address, port 8080].
+    /// The address must be the interface's own.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// Packet driver.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub driver: DriverChoice,
+
+    /// Seconds a connection may wait for its next complete request.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub idle_timeout: u64,
+
+    /// Connections served at once; more SYNs are dropped until one closes.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// No access log on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Which packet driver carries the download.
