@@ -249,6 +249,7 @@ impl NicNetwork {
             let config = AfXdpConfig {
                 queue: self.queue,
                 frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
+                background_teardown: true,
                 ..AfXdpConfig::default()
             };
             AfXdpDriver::open(interface, &steer, &config)

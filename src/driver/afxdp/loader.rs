@@ -116,7 +116,7 @@ pub enum LoaderError {
 /// The loaded and attached program. Dropping it detaches the program and frees its maps.
 pub struct SteerProgram {
     // Field order is drop order: the link (detach) before the program and its maps.
-    _link: OwnedFd,
+    link: OwnedFd,
     loaded: Loaded,
     mode: AttachMode,
     interface: String,
@@ -190,7 +190,7 @@ impl SteerProgram {
             ("XDP program attach", loaded_at.elapsed()),
         ];
         Ok(SteerProgram {
-            _link: link,
+            link,
             loaded,
             mode,
             interface: interface.name.clone(),
@@ -201,6 +201,11 @@ impl SteerProgram {
     /// How long loading and attaching took, as `--stats` set-up steps.
     pub fn timings(&self) -> &[(&'static str, Duration)] {
         &self.timings
+    }
+
+    /// The bpf_link's descriptor: the program stays on the interface while it is open.
+    pub(crate) fn link_fd(&self) -> RawFd {
+        self.link.as_raw_fd()
     }
 
     /// Where the program runs.

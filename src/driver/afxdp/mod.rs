@@ -14,6 +14,7 @@ mod features;
 pub mod loader;
 mod queue;
 mod sys;
+mod teardown;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,9 @@ use crate::time::Instant;
 
 /// Ethernet II header: two MACs and the EtherType.
 const ETHERNET_HEADER_LEN: usize = 14;
+
+/// How long a new run waits for the teardown child of the last one to leave its interface.
+const TEARDOWN_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Sizing and behaviour of the AF_XDP sockets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +54,11 @@ pub struct AfXdpConfig {
     pub busy_poll_micros: u32,
     /// Frames per receive/transmit batch (and SO_BUSY_POLL_BUDGET).
     pub batch_size: u32,
+    /// Close the sockets and detach the program in a forked child when the driver is
+    /// dropped, so that the process can exit without waiting for the kernel's RCU grace
+    /// periods (`teardown.rs`). Off for library use, where a caller expects the program
+    /// gone when the drop returns.
+    pub background_teardown: bool,
 }
 
 impl Default for AfXdpConfig {
@@ -64,6 +73,7 @@ impl Default for AfXdpConfig {
             busy_poll: true,
             busy_poll_micros: 20,
             batch_size: 64,
+            background_teardown: false,
         }
     }
 }
@@ -154,6 +164,22 @@ pub struct AfXdpDriver {
     notes: Vec<String>,
     /// How long each step of [`AfXdpDriver::open`] took (`--stats`).
     setup: Vec<(&'static str, Duration)>,
+    interface_index: u32,
+    background_teardown: bool,
+    /// Set by `drop` when a child took over the teardown; dropped last, after the sockets
+    /// and the link above, so that the child's closes are the final ones.
+    release: Option<teardown::Release>,
+}
+
+impl Drop for AfXdpDriver {
+    fn drop(&mut self) {
+        if !self.background_teardown {
+            return;
+        }
+        let mut keep = vec![self.program.link_fd()];
+        keep.extend(self.queues.iter().map(QueueSocket::raw_fd));
+        self.release = teardown::hand_off(&keep, self.interface_index);
+    }
 }
 
 impl std::fmt::Debug for AfXdpDriver {
@@ -177,6 +203,18 @@ impl AfXdpDriver {
     ) -> Result<AfXdpDriver, AfXdpError> {
         config.validate()?;
         let mut clock = StepClock::start();
+        // A teardown child of a run that just ended may still hold the interface.
+        let refreshed;
+        let interface = if interface.xdp_prog_id.is_some()
+            && teardown::wait_for_others(interface.index, TEARDOWN_WAIT_LIMIT)
+        {
+            refreshed = Interface::by_name(&interface.name)
+                .map_err(|error| AfXdpError::Socket(error.to_string()))?;
+            clock.lap("wait for the last run's teardown");
+            &refreshed
+        } else {
+            interface
+        };
         // Without channel information, queue 0 is the only one we know exists.
         let rx_queues = sys::rx_queue_count(&interface.name).unwrap_or(1);
         let queue_ids: Vec<u32> = match config.queue {
@@ -244,6 +282,9 @@ impl AfXdpDriver {
             stats: DriverStats::default(),
             notes,
             setup: clock.steps,
+            interface_index: interface.index,
+            background_teardown: config.background_teardown,
+            release: None,
         })
     }
 
