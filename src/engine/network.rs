@@ -373,10 +373,11 @@ impl Network for NicNetwork {
         match opened.driver.device() {
             NicDevice::AfXdp(driver) => {
                 lines.push(format!(
-                    "driver: AF_XDP on {}, XDP {:?} mode, sockets {:?}",
+                    "driver: AF_XDP on {}, XDP {:?} mode, sockets {:?}, frames received by rx queue {:?}",
                     opened.interface.name,
                     driver.attach_mode(),
-                    driver.bind_modes()
+                    driver.bind_modes(),
+                    driver.frames_by_queue()
                 ));
                 if let Ok(c) = driver.steer_counters() {
                     lines.push(format!(

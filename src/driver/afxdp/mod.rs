@@ -25,7 +25,7 @@ use xsk_rs::FrameDesc;
 
 use self::loader::{AttachMode, LoaderError, MAX_QUEUES, SteerConfig, SteerCounters, SteerProgram};
 pub use self::queue::BindMode;
-use self::queue::QueueSocket;
+use self::queue::{QueueError, QueueSocket, SharedUmem, UmemLayout};
 use super::{Driver, DriverError, DriverStats};
 use crate::net::iface::Interface;
 use crate::time::Instant;
@@ -203,11 +203,10 @@ impl AfXdpDriver {
     ) -> Result<AfXdpDriver, AfXdpError> {
         config.validate()?;
         let mut clock = StepClock::start();
-        // A teardown child of a run that just ended may still hold the interface.
+        // A teardown child of a run that just ended may still hold the interface: its
+        // program, or (after the program is gone) a socket bound to a queue we need.
         let refreshed;
-        let interface = if interface.xdp_prog_id.is_some()
-            && teardown::wait_for_others(interface.index, TEARDOWN_WAIT_LIMIT)
-        {
+        let interface = if teardown::wait_for_others(interface.index, TEARDOWN_WAIT_LIMIT) {
             refreshed = Interface::by_name(&interface.name)
                 .map_err(|error| AfXdpError::Socket(error.to_string()))?;
             clock.lap("wait for the last run's teardown");
@@ -230,8 +229,50 @@ impl AfXdpDriver {
         };
         clock.lap("rx queue count");
 
-        let mut program = SteerProgram::attach(interface, steer)?;
-        clock.skip(program.timings());
+        // Zero-copy needs the program in the driver and a driver that has it: without both
+        // the bind fails after the UMEM is made, and the copy-mode bind makes it again.
+        let zero_copy_possible = config.zero_copy
+            && features::zero_copy(interface.index) != features::ZeroCopy::Unsupported;
+        clock.lap("zero-copy support query");
+        let layout = UmemLayout::new(config.frame_count, queue_ids.len() as u32);
+        let open_sockets = |attempts: &[(BindMode, bool)]| {
+            open_sockets(interface, &queue_ids, layout, config.frame_size, attempts)
+        };
+        let (program, queues) = if zero_copy_possible {
+            // Rare (a NIC with zero-copy AF_XDP): whether to try it depends on where the
+            // program runs, so attach first.
+            let program = SteerProgram::attach(interface, steer)?;
+            clock.skip(program.timings());
+            let attempts = if program.mode() == AttachMode::Native {
+                BIND_ZERO_COPY_FIRST
+            } else {
+                BIND_COPY
+            };
+            let queues = open_sockets(attempts).map_err(|e| AfXdpError::Socket(e.reason))?;
+            clock.lap("AF_XDP sockets and UMEM");
+            (program, queues)
+        } else {
+            // Copy mode either way: make the UMEM (the kernel zeroes and pins its pages)
+            // while another thread loads and attaches the program, whose attach mostly
+            // sleeps in an RCU grace period (bpf_dispatcher_update).
+            std::thread::scope(|scope| {
+                let attach = std::thread::Builder::new()
+                    .name("xdpget-attach".into())
+                    .spawn_scoped(scope, || SteerProgram::attach(interface, steer));
+                let queues = open_sockets(BIND_COPY).map_err(|e| AfXdpError::Socket(e.reason));
+                clock.lap("AF_XDP sockets and UMEM (beside the XDP attach)");
+                let program = match attach {
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    // no thread: attach here
+                    Err(_) => SteerProgram::attach(interface, steer),
+                };
+                clock.lap("XDP program load and attach (rest)");
+                Ok::<_, AfXdpError>((program?, queues?))
+            })?
+        };
+        let mut program = program;
         let mut notes = Vec::new();
         if program.mode() == AttachMode::Generic {
             notes.push(format!(
@@ -239,24 +280,8 @@ impl AfXdpDriver {
                 interface.name
             ));
         }
-        // Zero-copy needs the program in the driver and a driver that has it: without both
-        // the bind fails after the UMEM is made, and the copy-mode bind makes it again.
-        let zero_copy = config.zero_copy
-            && program.mode() == AttachMode::Native
-            && features::zero_copy(interface.index) != features::ZeroCopy::Unsupported;
-        clock.lap("zero-copy support query");
-        let mut queues = Vec::with_capacity(queue_ids.len());
-        for queue_id in queue_ids {
-            let socket = QueueSocket::open(
-                &interface.name,
-                queue_id,
-                config.frame_count,
-                config.frame_size,
-                zero_copy,
-            )
-            .map_err(|error| AfXdpError::Socket(error.reason))?;
-            program.set_socket(queue_id, socket.raw_fd())?;
-            clock.lap("AF_XDP socket and UMEM");
+        for socket in &queues {
+            program.set_socket(socket.queue_id, socket.raw_fd())?;
             let busy_poll = config.busy_poll.then(|| {
                 sys::enable_busy_poll(socket.raw_fd(), config.busy_poll_micros, config.batch_size)
             });
@@ -265,9 +290,8 @@ impl AfXdpDriver {
                 eprintln!("xdpget: {note}");
                 notes.push(note);
             }
-            clock.lap("busy-poll options");
-            queues.push(socket);
         }
+        clock.lap("XSKMAP entries and busy-poll options");
         let frame_capacity = queues.first().map_or(0, |q| q.frame_capacity);
         let max_frame_len = frame_capacity.min(interface.mtu as usize + ETHERNET_HEADER_LEN);
         let pollfds = queues.iter().map(|q| sys::pollfd(q.raw_fd())).collect();
@@ -298,6 +322,15 @@ impl AfXdpDriver {
         self.program.mode()
     }
 
+    /// Frames received so far on each socket, by rx queue: which queues the flows landed
+    /// on (`--stats`).
+    pub fn frames_by_queue(&self) -> Vec<(u32, u64)> {
+        self.queues
+            .iter()
+            .map(|q| (q.queue_id, q.received))
+            .collect()
+    }
+
     /// How each socket is bound, by rx queue.
     pub fn bind_modes(&self) -> Vec<(u32, BindMode)> {
         self.queues
@@ -315,6 +348,38 @@ impl AfXdpDriver {
     pub fn notes(&self) -> &[String] {
         &self.notes
     }
+}
+
+/// Bind attempts, best first: (mode, need_wakeup).
+const BIND_ZERO_COPY_FIRST: &[(BindMode, bool)] = &[
+    (BindMode::ZeroCopy, true),
+    (BindMode::Copy, true),
+    (BindMode::Copy, false),
+];
+const BIND_COPY: &[(BindMode, bool)] = &[(BindMode::Copy, true), (BindMode::Copy, false)];
+
+/// Makes the shared UMEM and binds a socket on each of `queue_ids`, trying `attempts` in
+/// order; each attempt starts from a new UMEM (a failed bind leaves the first socket's
+/// rings set up).
+fn open_sockets(
+    interface: &Interface,
+    queue_ids: &[u32],
+    layout: UmemLayout,
+    frame_size: u32,
+    attempts: &[(BindMode, bool)],
+) -> Result<Vec<QueueSocket>, QueueError> {
+    let mut last_error = QueueError {
+        reason: "no bind mode to try".into(),
+    };
+    for &(bind_mode, need_wakeup) in attempts {
+        let bound = SharedUmem::new(layout, frame_size)
+            .and_then(|umem| umem.bind(&interface.name, queue_ids, bind_mode, need_wakeup));
+        match bound {
+            Ok(sockets) => return Ok(sockets),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
 }
 
 /// Times the steps of [`AfXdpDriver::open`]; a step that runs once per queue adds up.
