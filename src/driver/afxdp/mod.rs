@@ -252,24 +252,30 @@ impl AfXdpDriver {
             clock.lap("AF_XDP sockets and UMEM");
             (program, queues)
         } else {
-            // Copy mode either way: make the UMEM (the kernel zeroes and pins its pages)
-            // while another thread loads and attaches the program, whose attach mostly
-            // sleeps in an RCU grace period (bpf_dispatcher_update).
+            // Copy mode either way. The native attach holds the RTNL lock through an RCU
+            // grace period (bpf_dispatcher_update) and a bind needs that lock, so the
+            // attach goes first, here, and a second thread makes the UMEM (whose pages the
+            // kernel zeroes and pins) meanwhile, then binds once the lock is free. That way
+            // round: this thread allocates nothing while the other one's populating mmap
+            // holds the address-space lock.
+            let unattached = SteerProgram::load(interface, steer)?;
+            clock.lap("XDP program load");
             std::thread::scope(|scope| {
-                let attach = std::thread::Builder::new()
-                    .name("xdpget-attach".into())
-                    .spawn_scoped(scope, || SteerProgram::attach(interface, steer));
-                let queues = open_sockets(BIND_COPY).map_err(|e| AfXdpError::Socket(e.reason));
-                clock.lap("AF_XDP sockets and UMEM (beside the XDP attach)");
-                let program = match attach {
+                let sockets = std::thread::Builder::new()
+                    .name("xdpget-umem".into())
+                    .spawn_scoped(scope, || open_sockets(BIND_COPY));
+                let program = unattached.attach();
+                clock.lap("XDP program attach, beside the UMEM");
+                let queues = match sockets {
                     Ok(handle) => handle
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    // no thread: attach here
-                    Err(_) => SteerProgram::attach(interface, steer),
+                    // No thread to be had: one after the other.
+                    Err(_) => open_sockets(BIND_COPY),
                 };
-                clock.lap("XDP program load and attach (rest)");
-                Ok::<_, AfXdpError>((program?, queues?))
+                clock.lap("AF_XDP sockets and UMEM (rest)");
+                let queues = queues.map_err(|e| AfXdpError::Socket(e.reason))?;
+                Ok::<_, AfXdpError>((program?, queues))
             })?
         };
         let mut program = program;
