@@ -36,6 +36,13 @@ const ETHERNET_HEADER_LEN: usize = 14;
 /// How long a new run waits for the teardown child of the last one to leave its interface.
 const TEARDOWN_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
+/// How long a run that waited for a teardown child waits for its program to leave.
+const PROGRAM_GONE_WAIT_LIMIT: Duration = Duration::from_millis(100);
+
+/// How long a bind retries a queue that is busy (EBUSY), for a socket of the last run to
+/// be released by the kernel.
+const QUEUE_RELEASE_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
 /// Sizing and behaviour of the AF_XDP sockets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AfXdpConfig {
@@ -206,10 +213,30 @@ impl AfXdpDriver {
         // A teardown child of a run that just ended may still hold the interface: its
         // program, or (after the program is gone) a socket bound to a queue we need.
         let refreshed;
-        let interface = if teardown::wait_for_others(interface.index, TEARDOWN_WAIT_LIMIT) {
-            refreshed = Interface::by_name(&interface.name)
-                .map_err(|error| AfXdpError::Socket(error.to_string()))?;
-            clock.lap("wait for the last run's teardown");
+        let waited = teardown::wait_for_others(interface.index, TEARDOWN_WAIT_LIMIT);
+        // The caller read the interface before that check: a child that finished in
+        // between left a program id behind that is gone by now.
+        let interface = if waited || interface.xdp_prog_id.is_some() {
+            // The child's link may outlive it for a moment (the detach finishes, or a copy
+            // of the descriptor held by a process forked meanwhile closes): read the
+            // interface again until the program is gone, briefly.
+            let started = std::time::Instant::now();
+            loop {
+                let fresh = Interface::by_name(&interface.name)
+                    .map_err(|error| AfXdpError::Socket(error.to_string()))?;
+                if !waited
+                    || fresh.xdp_prog_id.is_none()
+                    || started.elapsed() >= PROGRAM_GONE_WAIT_LIMIT
+                {
+                    break refreshed = fresh;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            clock.lap(if waited {
+                "wait for the last run's teardown"
+            } else {
+                "interface read again"
+            });
             &refreshed
         } else {
             interface
@@ -376,13 +403,28 @@ fn open_sockets(
 ) -> Result<Vec<QueueSocket>, QueueError> {
     let mut last_error = QueueError {
         reason: "no bind mode to try".into(),
+        errno: None,
     };
+    let started = std::time::Instant::now();
     for &(bind_mode, need_wakeup) in attempts {
-        let bound = SharedUmem::new(layout, frame_size)
-            .and_then(|umem| umem.bind(&interface.name, queue_ids, bind_mode, need_wakeup));
-        match bound {
-            Ok(sockets) => return Ok(sockets),
-            Err(error) => last_error = error,
+        loop {
+            let bound = SharedUmem::new(layout, frame_size)
+                .and_then(|umem| umem.bind(&interface.name, queue_ids, bind_mode, need_wakeup));
+            match bound {
+                Ok(sockets) => return Ok(sockets),
+                // A socket of a run that just ended releases its queue from a kernel
+                // worker shortly after its last descriptor closed (xp_release_deferred).
+                Err(error)
+                    if error.errno == Some(libc::EBUSY)
+                        && started.elapsed() < QUEUE_RELEASE_WAIT_LIMIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(error) => {
+                    last_error = error;
+                    break;
+                }
+            }
         }
     }
     Err(last_error)

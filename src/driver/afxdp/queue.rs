@@ -35,6 +35,17 @@ pub enum BindMode {
 #[error("{reason}")]
 pub struct QueueError {
     pub reason: String,
+    /// The errno the kernel returned, when there was one (EBUSY: the queue is taken).
+    pub errno: Option<i32>,
+}
+
+impl QueueError {
+    fn new(reason: String) -> QueueError {
+        QueueError {
+            reason,
+            errno: None,
+        }
+    }
 }
 
 /// How the one UMEM is shared out: `tx_frames` for transmit (tx and completion rings of
@@ -94,8 +105,8 @@ impl SharedUmem {
     pub(crate) fn new(layout: UmemLayout, frame_size: u32) -> Result<SharedUmem, QueueError> {
         let error = |what: &str| {
             let what = what.to_string();
-            move |source: &dyn std::fmt::Display| QueueError {
-                reason: format!("AF_XDP {what}: {source}"),
+            move |source: &dyn std::fmt::Display| {
+                QueueError::new(format!("AF_XDP {what}: {source}"))
             }
         };
         let umem_config = UmemConfig::builder()
@@ -112,9 +123,8 @@ impl SharedUmem {
             .build()
             .map_err(|e| error("UMEM config")(&e))?;
         let frame_capacity = umem_config.mtu() as usize;
-        let frames = NonZeroU32::new(layout.total_frames()).ok_or_else(|| QueueError {
-            reason: "the UMEM needs at least one frame".into(),
-        })?;
+        let frames = NonZeroU32::new(layout.total_frames())
+            .ok_or_else(|| QueueError::new("the UMEM needs at least one frame".into()))?;
         let (umem, frames) =
             Umem::new(umem_config, frames, false).map_err(|e| error("UMEM")(&e))?;
         Ok(SharedUmem {
@@ -140,17 +150,14 @@ impl SharedUmem {
     ) -> Result<Vec<QueueSocket>, QueueError> {
         let layout = self.layout;
         if queue_ids.len() > layout.queues as usize {
-            return Err(QueueError {
-                reason: format!(
-                    "the UMEM has room for {} queue(s), not {}",
-                    layout.queues,
-                    queue_ids.len()
-                ),
-            });
+            return Err(QueueError::new(format!(
+                "the UMEM has room for {} queue(s), not {}",
+                layout.queues,
+                queue_ids.len()
+            )));
         }
-        let name = CString::new(interface).map_err(|e| QueueError {
-            reason: format!("AF_XDP interface name {interface:?}: {e}"),
-        })?;
+        let name = CString::new(interface)
+            .map_err(|e| QueueError::new(format!("AF_XDP interface name {interface:?}: {e}")))?;
         let mut receive = self.frames.split_off(layout.tx_frames as usize);
         let mut transmit = Some(std::mem::take(&mut self.frames));
         let mut sockets = Vec::with_capacity(queue_ids.len());
@@ -220,8 +227,10 @@ impl QueueSocket {
         bind_mode: BindMode,
         need_wakeup: bool,
     ) -> Result<QueueSocket, QueueError> {
-        let error = |what: &str, source: &dyn std::fmt::Display| QueueError {
-            reason: format!("AF_XDP {what} on {interface} queue {queue_id}: {source}"),
+        let error = |what: &str, source: &dyn std::fmt::Display| {
+            QueueError::new(format!(
+                "AF_XDP {what} on {interface} queue {queue_id}: {source}"
+            ))
         };
         let QueueFrames {
             receive,
@@ -256,9 +265,20 @@ impl QueueSocket {
                 queue_id,
             )
         }
-        .map_err(|e| error(mode_name(bind_mode), &e))?;
-        let (mut fill, completion) = rings.ok_or_else(|| QueueError {
-            reason: format!("AF_XDP on {interface} queue {queue_id}: no fill/completion ring"),
+        .map_err(|e| {
+            use std::error::Error as _;
+            let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+            let mut error = match source {
+                Some(cause) => error(mode_name(bind_mode), &format_args!("{e} ({cause})")),
+                None => error(mode_name(bind_mode), &e),
+            };
+            error.errno = source.and_then(io::Error::raw_os_error);
+            error
+        })?;
+        let (mut fill, completion) = rings.ok_or_else(|| {
+            QueueError::new(format!(
+                "AF_XDP on {interface} queue {queue_id}: no fill/completion ring"
+            ))
         })?;
         // SAFETY: these descriptors are this socket's share of the UMEM and owned by nobody
         // yet; handing them to its fill ring gives them to the kernel until they come back

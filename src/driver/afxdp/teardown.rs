@@ -45,9 +45,10 @@ pub(crate) fn hand_off(keep: &[RawFd], ifindex: u32) -> Option<Release> {
     if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return None;
     }
-    // SAFETY: pipe2 succeeded, so both are new descriptors that nothing else owns.
-    let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    // SAFETY: pipe2 succeeded, so this is a new descriptor that nothing else owns.
+    let read_end = unsafe { OwnedFd::from_raw_fd(ends[0]) };
+    // SAFETY: as above, the other end.
+    let write_end = unsafe { OwnedFd::from_raw_fd(ends[1]) };
     // Everything the child needs is computed before the fork: after it, in a copy of a
     // multi-threaded process, the child may only make async-signal-safe calls (no locks,
     // no allocation).
@@ -104,8 +105,10 @@ unsafe fn run_child(kept: &[RawFd], keep: &[RawFd], read_end: RawFd) -> ! {
         // SAFETY: reads at most one byte into a live local.
         let read = unsafe { libc::read(read_end, (&raw mut byte).cast(), 1) };
         // EOF: every write end is closed (the parent dropped the driver, or died).
-        // SAFETY: errno is thread-local and readable from a signal-safe context.
-        let interrupted = read < 0 && unsafe { *libc::__errno_location() } == libc::EINTR;
+        // SAFETY: __errno_location returns this thread's errno slot, always valid.
+        let errno = unsafe { libc::__errno_location() };
+        // SAFETY: a valid, aligned pointer to a thread-local int (read signal-safely).
+        let interrupted = read < 0 && unsafe { *errno } == libc::EINTR;
         if read == 0 || (read < 0 && !interrupted) {
             break;
         }
