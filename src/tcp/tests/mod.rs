@@ -3,6 +3,7 @@
 
 mod ack_policy;
 mod goodput;
+mod limit_rate;
 mod pair;
 mod recovery;
 mod robustness;
