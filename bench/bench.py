@@ -76,6 +76,19 @@ VARIANTS = {
 }
 # Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
 DEFAULT_VARIANTS = ["fsync"]
+
+# IPv6 beside IPv4 (issue 12): the same xdpget and flags, the URL with the server's IPv6
+# address (scripts/testbed.sh ADDR6_SERVER, a ULA inside the testbed) instead of its IPv4 one.
+SERVER6 = "fd00:77::2"
+VARIANTS["ipv6"] = Variant([], f"over IPv6: http://[{SERVER6}]/ instead of http://{SERVER}/")
+DEFAULT_VARIANTS.append("ipv6")
+
+
+def url_for(tool, name):
+    """The URL a tool downloads `name` from: IPv6 for the ipv6 variant, IPv4 otherwise."""
+    if tool.startswith("xdpget-") and tool.endswith("-ipv6"):
+        return f"http://[{SERVER6}]/{name}"
+    return f"http://{SERVER}/{name}"
 # Sizes and rounds of a full run: enough rounds of 1M for a median of >= 10 runs (issue 9's
 # start-up target), fewer of the sizes whose runs take seconds.
 DEFAULT_SIZES = "1M,64M,1G"
@@ -343,7 +356,7 @@ def check_dev_null():
 
 def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     name = f"{size}.bin"
-    url = f"http://{SERVER}/{name}"
+    url = url_for(tool, name)
     stats_json = os.path.join(work, "stats.json")
     if os.path.exists(stats_json):
         os.remove(stats_json)

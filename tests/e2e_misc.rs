@@ -7,7 +7,10 @@
 //! testbed down when its guard drops, also on failure.
 
 #[path = "common/e2e.rs"]
-#[expect(dead_code, reason = "the helpers serve tests/e2e.rs too; this file uses some")]
+#[expect(
+    dead_code,
+    reason = "the helpers serve tests/e2e.rs too; this file uses some"
+)]
 mod support;
 
 use std::fs;
