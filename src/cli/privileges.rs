@@ -450,8 +450,11 @@ mod sys {
         check(libc::c_long::from(unsafe {
             libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC)
         }))?;
-        // SAFETY: both descriptors were just made by pipe2 and are owned by nobody else.
-        Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+        // SAFETY: the read end was just made by pipe2 and is owned by nobody else.
+        let read = unsafe { File::from_raw_fd(fds[0]) };
+        // SAFETY: the same for the write end.
+        let write = unsafe { File::from_raw_fd(fds[1]) };
+        Ok((read, write))
     }
 
     /// fork(2): 0 in the child, the child's pid in the parent.
