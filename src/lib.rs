@@ -11,6 +11,7 @@
 //! | [`time`] | `Instant`: time as a value | none |
 //! | [`ledger`] | notes of machine changes, so a run after a crash can undo them | `/run` |
 //! | [`boot_secret`] | the per-boot key of TCP's ISN and timestamp offset | `/run` |
+//! | [`ranges`] | `RangeSet`: the one interval set (arrived, held, finished byte ranges) | none |
 //! | [`wire`] | zero-copy views and representations: Ethernet, ARP, IPv4, TCP, checksums | none |
 //! | [`tcp`] | sans-IO TCP engine: state machine, RTO, Reno/NewReno, reassembly bookkeeping | none |
 //! | [`tls`] | sans-IO TLS client session (rustls) between the TCP stream and HTTP | none |
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod http;
 pub mod ledger;
 pub mod net;
+pub mod ranges;
 pub mod sink;
 pub mod tcp;
 #[cfg(test)]

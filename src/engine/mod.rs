@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod host;
 pub mod network;
 pub mod progress;
+pub mod segments;
 pub mod sim_server;
 pub mod simulate;
 pub mod stats;
