@@ -240,3 +240,85 @@ fn redirect_drops_credentials(tb: &Testbed) -> Check {
     }
     Ok(())
 }
+
+// ------------------------------------------------------------------ issue 13: the keeper
+
+/// `kill -9` of a raw-driver download that turned GRO off: the main process cannot clean
+/// up, but its clean-up keeper (cli/privileges.rs) sees its pipe close and turns GRO back
+/// on at once, where before it stayed off until the next run. Not through `run_cases`: its
+/// check after each case would fail on the ports a killed run leaves reserved (the next
+/// run releases them; tests/e2e.rs covers that).
+#[test]
+fn the_keeper_cleans_up_after_kill_9() {
+    if !support::root_or_skip("the_keeper_cleans_up_after_kill_9") {
+        return;
+    }
+    let _serial = serial();
+    let tb = Testbed::up("keeper", "256M", 0);
+    let outcome = keeper_after_kill_9(&tb);
+    let _ = tb.set_gro(false);
+    if let Err(e) = outcome {
+        panic!("the keeper after kill -9: {e}");
+    }
+}
+
+fn keeper_after_kill_9(tb: &Testbed) -> Check {
+    use std::time::{Duration, Instant};
+    tb.set_gro(true)?;
+    let dir = tb.workdir("keeper-kill");
+    let url = format!("http://{SERVER}/256M.bin");
+    let log = fs::File::create(dir.join("xdpget.log")).map_err(|e| e.to_string())?;
+    let mut child = tb
+        .xdpget("raw", &dir, &[&url])
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start xdpget: {e}"))?;
+    // Wait for the body to flow (the .part grows), with GRO off by then.
+    let started = Instant::now();
+    let part = dir.join("256M.bin.part");
+    let flowing = loop {
+        let size = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        let written = fs::read_to_string(format!("/proc/{}/io", child.id()))
+            .ok()
+            .and_then(|io| {
+                io.lines().find_map(|l| {
+                    l.strip_prefix("wchar: ")
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+            })
+            .unwrap_or(0);
+        if size > 0 && written > 0 && !tb.gro()? {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    ensure(flowing, || {
+        "the download never started with GRO off".to_string()
+    })?;
+    // The keeper turns GRO on within a moment of the kill.
+    let killed = Instant::now();
+    while !tb.gro()? {
+        if killed.elapsed() > Duration::from_secs(2) {
+            return Err("GRO still off 2 s after kill -9: the keeper did not clean up".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("e2e: GRO back on {:?} after kill -9", killed.elapsed());
+    // The next run releases the ports the killed one left; then nothing is left.
+    let next = tb.workdir("keeper-next");
+    download_ok(
+        tb,
+        "afxdp",
+        &next,
+        &[&format!("http://{SERVER}/256M.bin")],
+        "256M.bin",
+        &tb.expected_sha256("256M.bin")?,
+    )
+    .map(drop)
+}
