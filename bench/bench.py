@@ -113,6 +113,23 @@ VARIANTS = {
 }
 # Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
 DEFAULT_VARIANTS = ["fsync"]
+
+# IPv6 beside IPv4 (issue 12): the same xdpget and flags, the URL with the server's IPv6
+# address (scripts/testbed.sh ADDR6_SERVER, a ULA inside the testbed) instead of its IPv4 one.
+SERVER6 = "fd00:77::2"
+VARIANTS["ipv6"] = Variant([], f"over IPv6: http://[{SERVER6}]/ instead of http://{SERVER}/")
+DEFAULT_VARIANTS.append("ipv6")
+
+
+def url_for(tool, name):
+    """The URL a tool downloads `name` from: its scheme (split_scheme), the server's IPv6
+    address for the ipv6 variant (plain HTTP: the testbed's certificate names the IPv4
+    address only), its IPv4 address otherwise."""
+    base, scheme = split_scheme(tool)
+    host = f"[{SERVER6}]" if base.startswith("xdpget-") and base.endswith("-ipv6") else SERVER
+    return f"{scheme}://{host}/{name}"
+
+
 # Sizes and rounds of a full run: enough rounds of 1M for a median of >= 10 runs (issue 9's
 # start-up target), fewer of the sizes whose runs take seconds.
 DEFAULT_SIZES = "1M,64M,1G"
@@ -399,7 +416,7 @@ def check_dev_null():
 def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     name = f"{size}.bin"
     url = (f"http://{SERVER}:{SERVE_PORT}/{name}" if tool in SERVE_TOOLS
-           else f"{split_scheme(tool)[1]}://{SERVER}/{name}")
+           else url_for(tool, name))
     stats_json = os.path.join(work, "stats.json")
     if os.path.exists(stats_json):
         os.remove(stats_json)

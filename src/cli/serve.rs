@@ -170,6 +170,15 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     for notice in notices {
         eprintln!("xdpget serve: {notice}");
     }
+    // What still needs CAP_NET_ADMIN at the end (GRO back on after the raw driver) is done
+    // by a clean-up process that keeps it; this one keeps nothing (docs/design.md).
+    let keeper = match privileges::CleanupKeeper::start(super::download::clean_up_with_net_admin) {
+        Ok(keeper) => Some(keeper),
+        Err(e) => {
+            eprintln!("xdpget serve: cannot start the clean-up process: {e}");
+            None
+        }
+    };
     if let Err(e) = privileges::drop_for_run() {
         eprintln!("xdpget serve: cannot drop privileges: {e}");
         return Exit::Generic.into();
@@ -225,9 +234,10 @@ pub fn main(args: &ServeArgs) -> ExitCode {
         |_, _| false,
     );
     let stats = served.driver.stats();
-    // Deleting the nftables table needs CAP_NET_ADMIN back (docs/design.md).
-    let _ = privileges::raise_for_cleanup();
     drop(served);
+    if let Some(keeper) = keeper {
+        let _ = keeper.finish();
+    }
     match result {
         Ok(summary) => {
             let signal = signals::received().unwrap_or("a signal");
