@@ -611,6 +611,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
             no_check_certificate: args.no_check_certificate,
         }),
         min_speed: min_speed(args, seconds("speed-time", args.speed_time)?),
+        limit_rate: args.rate_limit(),
         ..defaults
     };
     let headers = args
@@ -832,6 +833,7 @@ fn write_stats_json(
         "histograms": stats.summaries(),
         "idle_loops": stats.idle_loops,
         "idle_waits": stats.idle_waits,
+        "window_limited_s": stats.window_limited.as_secs_f64(),
         "driver": driver,
     });
     std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")

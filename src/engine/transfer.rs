@@ -35,6 +35,7 @@ use super::progress::Progress;
 use super::stats::EngineStats;
 use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
 use crate::sink::Sink;
+use crate::tcp::pacer::Pacer;
 use crate::tcp::{self, Connection, Event, State};
 use crate::time::Instant;
 use crate::tls::{TlsSettings, TlsStream};
@@ -60,6 +61,9 @@ pub struct TransferOptions {
     /// Give up on a connection that stays slower than this (curl's `--speed-limit` and
     /// `--speed-time`): a server that drips a byte a second never trips `read_timeout`.
     pub min_speed: Option<MinSpeed>,
+    /// `--limit-rate`: bytes per second this exchange may receive, paced by the receive
+    /// window it advertises (`tcp::pacer`), never by dropping data.
+    pub limit_rate: Option<u64>,
 }
 
 /// The slowest a connection may be, for how long, before the transfer gives up.
@@ -122,6 +126,7 @@ impl Default for TransferOptions {
             interrupt: None,
             tls: TlsSettings::default(),
             min_speed: None,
+            limit_rate: None,
         }
     }
 }
@@ -192,6 +197,9 @@ pub struct Transfer<'a> {
     /// Time to connect and to the first body byte, for `--stats`.
     connect_time: Option<Duration>,
     first_byte_time: Option<Duration>,
+    /// `--limit-rate`: the window's edge moves at the rate; the next time it moves.
+    pacer: Option<Pacer>,
+    pacer_next: Option<Instant>,
     /// Segments and bytes of this connection, for `--stats`.
     body_bytes: u64,
 }
@@ -235,6 +243,10 @@ impl<'a> Transfer<'a> {
             end: None,
             connect_time: None,
             first_byte_time: None,
+            pacer: options
+                .limit_rate
+                .map(|rate| Pacer::new(rate, usize::from(options.tcp.advertised_mss()))),
+            pacer_next: None,
             body_bytes: 0,
         })
     }
@@ -268,6 +280,9 @@ impl<'a> Transfer<'a> {
         }
         if let Some(t) = self.first_byte_time {
             stats.first_byte.record(nanos(t));
+        }
+        if let Some(pacer) = &self.pacer {
+            stats.window_limited += pacer.window_limited();
         }
     }
 
@@ -311,7 +326,7 @@ impl<'a> Transfer<'a> {
         if let Some(end) = self.handle_head(connection)? {
             return Ok(Some(end));
         }
-        self.update_receive_window(connection);
+        self.update_receive_window(now, connection);
         if let Some(sink) = self.sink.as_mut() {
             if delivered > 0 {
                 self.progress.advance(sink.contiguous_len(), delivered);
@@ -496,7 +511,7 @@ impl<'a> Transfer<'a> {
     }
 
     /// Keeps the advertised window inside what the exchange and the sink can take.
-    fn update_receive_window(&mut self, connection: &mut Connection) {
+    fn update_receive_window(&mut self, now: Instant, connection: &mut Connection) {
         let max = self.options.tcp.max_receive_window;
         let in_order = connection.received_in_order();
         let window = match self.exchange.stream_window_end() {
@@ -512,6 +527,15 @@ impl<'a> Transfer<'a> {
             .tls
             .as_ref()
             .map_or(window, |tls| tls.window_end().saturating_sub(in_order));
+        // --limit-rate: the edge moves no faster than the rate (RFC 9293 §3.8.6).
+        let window = match self.pacer.as_mut() {
+            Some(pacer) => {
+                let pace = pacer.poll(now, in_order);
+                self.pacer_next = Some(pace.next_poll);
+                window.min(pace.window as u64)
+            }
+            None => window,
+        };
         connection.set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
     }
 
@@ -621,6 +645,9 @@ impl Session for Transfer<'_> {
         // The speed is sampled once connected (check_timeouts), so its deadline is ahead.
         if self.options.min_speed.is_some() && self.connected {
             deadline = deadline.min(self.speed.sample_start + SPEED_SAMPLE);
+        }
+        if let Some(next) = self.pacer_next {
+            deadline = deadline.min(next);
         }
         Some(deadline)
     }
