@@ -174,6 +174,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     inner,
                     reports: reports.clone(),
                     transition: None,
+                    keeper: None,
                 };
                 let progresses: Vec<Arc<Progress>> =
                     urls.iter().map(|_| Arc::new(Progress::default())).collect();
@@ -449,28 +450,63 @@ impl Screen {
 
 /// The real network, giving up privileges on the engine thread once it is set up (sockets
 /// open, XDP program attached, nft table and port reservation in place; see
-/// `privileges`), and taking the clean-up capability back before its guards drop.
+/// `privileges`), with a clean-up keeper process for what still needs CAP_NET_ADMIN.
 struct LeastPrivilege {
     inner: NicNetwork,
     reports: mpsc::Sender<Report>,
     /// The drop, once tried: the `--stats` line, or why it failed.
     transition: Option<String>,
+    /// Declared after `inner`, so it drops after it: the keeper cleans up what `inner`'s
+    /// guards could not without CAP_NET_ADMIN (GRO), and is waited for.
+    keeper: Option<privileges::CleanupKeeper>,
 }
 
-/// Drops this thread's privileges and tells the main thread to do the same; the line for
-/// `--stats` (or why it failed, also sent as a notice).
-fn drop_privileges(reports: &mpsc::Sender<Report>) -> String {
-    match privileges::drop_for_run() {
+/// The clean-up keeper's command: other xdpget runs of this namespace died and left
+/// nftables tables (see `LeastPrivilege::drop`).
+const REMOVE_STALE_TABLES: u8 = b'T';
+
+/// The clean-up keeper's work, with CAP_NET_ADMIN, after the main process closed its pipe
+/// (or died): GRO that the raw driver of `parent` (or of a dead xdpget) turned off goes
+/// back on, and on request the nftables tables of dead runs go. Prints nothing (see
+/// `privileges::CleanupKeeper::start`).
+pub(super) fn clean_up_with_net_admin(parent: u32, commands: &[u8]) {
+    let _ = crate::driver::raw::restore_gro_left_by(parent);
+    if commands.contains(&REMOVE_STALE_TABLES) {
+        let _ = NftGuard::remove_stale();
+    }
+}
+
+/// Starts the clean-up keeper, drops this thread's privileges and tells the main thread
+/// to do the same; the line for `--stats` (or why it failed, also sent as a notice).
+fn drop_privileges(reports: &mpsc::Sender<Report>) -> (String, Option<privileges::CleanupKeeper>) {
+    let keeper = match privileges::CleanupKeeper::start(clean_up_with_net_admin) {
+        Ok(keeper) => Some(keeper),
+        Err(e) => {
+            // Without a keeper the main process keeps nothing more; GRO the raw driver
+            // turned off stays off until the next run turns it on (as after kill -9).
+            let line = format!("xdpget: cannot start the clean-up process: {e}");
+            let _ = reports.send(Report::Notice(line));
+            None
+        }
+    };
+    let line = match privileges::drop_for_run() {
         Ok(transition) => {
             let _ = reports.send(Report::PrivilegesDropped);
-            transition.to_string()
+            match &keeper {
+                Some(keeper) => format!(
+                    "{transition}; clean-up process {} keeps cap_net_admin,cap_net_raw",
+                    keeper.pid()
+                ),
+                None => transition.to_string(),
+            }
         }
         Err(e) => {
             let line = format!("xdpget: cannot drop privileges: {e}");
             let _ = reports.send(Report::Notice(line.clone()));
             line
         }
-    }
+    };
+    (line, keeper)
 }
 
 impl Network for LeastPrivilege {
@@ -496,7 +532,9 @@ impl Network for LeastPrivilege {
             for line in self.inner.take_notices() {
                 let _ = self.reports.send(Report::Notice(line));
             }
-            self.transition = Some(drop_privileges(&self.reports));
+            let (line, keeper) = drop_privileges(&self.reports);
+            self.transition = Some(line);
+            self.keeper = keeper;
         }
         Ok(endpoint)
     }
@@ -518,20 +556,19 @@ impl Network for LeastPrivilege {
 
 impl Drop for LeastPrivilege {
     fn drop(&mut self) {
-        // Runs before `inner` drops: deleting the nft table and turning GRO back on need
-        // CAP_NET_ADMIN effective.
-        if let Err(e) = privileges::raise_for_cleanup() {
-            eprintln!("xdpget: cannot take back CAP_NET_ADMIN for the clean-up: {e}");
-        }
         // Another xdpget of this namespace killed (-9) while this one ran left its ports
-        // and its nft table; nobody else may come to remove them.
+        // and its nft table; nobody else may come to remove them. The ports need no
+        // capability; the tables need CAP_NET_ADMIN, which only the keeper still has.
         match ReservedPorts::release_stale() {
             Ok(0) => {}
-            Ok(_) => {
-                if let Err(e) = NftGuard::remove_stale() {
-                    eprintln!("xdpget: {e}");
+            Ok(_) => match self.keeper.as_mut() {
+                Some(keeper) => keeper.send(REMOVE_STALE_TABLES),
+                None => {
+                    if let Err(e) = NftGuard::remove_stale() {
+                        eprintln!("xdpget: {e}");
+                    }
                 }
-            }
+            },
             Err(e) => eprintln!("xdpget: {e}"),
         }
     }
@@ -603,14 +640,18 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         prefault: match args.prefault {
             PrefaultChoice::Off | PrefaultChoice::Pwrite => Prefault::Off,
             PrefaultChoice::Willneed => Prefault::WillNeed { window },
-            PrefaultChoice::Populate | PrefaultChoice::PopulateInline => {
+            PrefaultChoice::Populate | PrefaultChoice::PopulateInline | PrefaultChoice::Staged => {
                 Prefault::PopulateWrite { window }
             }
         },
-        background: defaults_sink
-            .background
-            .filter(|_| args.prefault == PrefaultChoice::Populate),
+        background: defaults_sink.background.filter(|_| {
+            matches!(
+                args.prefault,
+                PrefaultChoice::Populate | PrefaultChoice::Staged
+            )
+        }),
         use_pwrite: args.prefault == PrefaultChoice::Pwrite,
+        staging: args.prefault == PrefaultChoice::Staged,
         fsync: match args.fsync_policy {
             FsyncChoice::Off => FsyncPolicy::Off,
             FsyncChoice::On => FsyncPolicy::On,

@@ -16,6 +16,7 @@ pub mod lookup;
 pub mod network;
 pub mod progress;
 pub mod runtime;
+pub mod segments;
 pub mod sim_server;
 pub mod simulate;
 pub mod stats;

@@ -265,6 +265,7 @@ impl NicNetwork {
             let config = AfXdpConfig {
                 queue: self.queue,
                 frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
+                background_teardown: true,
                 ..AfXdpConfig::default()
             };
             AfXdpDriver::open(interface, &steer, &config)
@@ -349,10 +350,11 @@ impl Network for NicNetwork {
         match opened.driver.device() {
             NicDevice::AfXdp(driver) => {
                 lines.push(format!(
-                    "driver: AF_XDP on {}, XDP {:?} mode, sockets {:?}",
+                    "driver: AF_XDP on {}, XDP {:?} mode, sockets {:?}, frames received by rx queue {:?}",
                     opened.interface.name,
                     driver.attach_mode(),
-                    driver.bind_modes()
+                    driver.bind_modes(),
+                    driver.frames_by_queue()
                 ));
                 if let Ok(c) = driver.steer_counters() {
                     lines.push(format!(
