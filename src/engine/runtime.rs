@@ -474,11 +474,12 @@ pub fn run<'a, N: Network>(
     let mut idle_since: Option<Instant> = None;
     let mut failure: Option<EngineError> = None;
     loop {
-        // Tasks see the driver's clock (a connection opened now is timed from now).
+        let mut busy = serve_lookups(reactor, network, &mut lookup_thread);
+        // Tasks see the driver's clock (a connection opened now is timed from now), also
+        // right after the look-up that set the driver up.
         if let Some(driver) = network.driver_mut() {
             reactor.now.set(driver.now());
         }
-        let mut busy = serve_lookups(reactor, network, &mut lookup_thread);
         busy |= executor.poll_tasks();
         if executor.is_done() {
             break;
