@@ -27,6 +27,8 @@
 #   XG_TESTBED_SIZES  data files to serve, sizes with K/M/G suffix (default: "1M 64M 1G")
 #   XG_TESTBED_LOSS   percent of the server's packets the link drops, 0-100 (default: 0)
 #   XG_TESTBED_SEED   seed of the data files' content           (default: xdpget)
+#   XG_TESTBED_QUEUES rx and tx queues of every veth end, 1-64 (default: 1); with more
+#                     than one, flows spread over the client's rx queues (RSS-like)
 set -euo pipefail
 
 NAME=${XG_TESTBED_NAME:-xg}
@@ -35,6 +37,7 @@ DIR=${XG_TESTBED_DIR:-$DEFAULT_DIR}
 SIZES=${XG_TESTBED_SIZES:-1M 64M 1G}
 LOSS=${XG_TESTBED_LOSS:-0}
 SEED=${XG_TESTBED_SEED:-xdpget}
+QUEUES=${XG_TESTBED_QUEUES:-1}
 
 NS_CLIENT=$NAME-client
 NS_SERVER=$NAME-server
@@ -82,6 +85,8 @@ require() {
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (run scripts/setup.sh)"
   done
   [[ "$LOSS" =~ ^[0-9]+$ ]] && [ "$LOSS" -le 100 ] || die "XG_TESTBED_LOSS must be 0..100, not '$LOSS'"
+  [[ "$QUEUES" =~ ^[0-9]+$ ]] && [ "$QUEUES" -ge 1 ] && [ "$QUEUES" -le 64 ] \
+    || die "XG_TESTBED_QUEUES must be 1..64, not '$QUEUES'"
 }
 
 # "64M" -> 67108864
@@ -101,13 +106,19 @@ size_bytes() {
 
 net_up() {
   local ns dev
+  # Several queues on both ends of both pairs: the server's sockets pick a tx queue each
+  # (a hash per socket), the bridge keeps it, and the client receives on that rx queue.
+  local queue_args=()
+  [ "$QUEUES" -gt 1 ] && queue_args=(numtxqueues "$QUEUES" numrxqueues "$QUEUES")
   for ns in "$NS_CLIENT" "$NS_SERVER" "$NS_LINK"; do ns_exists "$ns" || ip netns add "$ns"; done
   # Every veth end is created directly inside its namespace: nothing in the root one.
   if ! in_client ip link show "$DEV_CLIENT" >/dev/null 2>&1; then
-    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" type veth peer name "$DEV_LINK_CLIENT" netns "$NS_LINK"
+    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" "${queue_args[@]}" type veth \
+      peer name "$DEV_LINK_CLIENT" netns "$NS_LINK" "${queue_args[@]}"
   fi
   if ! in_server ip link show "$DEV_SERVER" >/dev/null 2>&1; then
-    ip link add "$DEV_SERVER" netns "$NS_SERVER" type veth peer name "$DEV_LINK_SERVER" netns "$NS_LINK"
+    ip link add "$DEV_SERVER" netns "$NS_SERVER" "${queue_args[@]}" type veth \
+      peer name "$DEV_LINK_SERVER" netns "$NS_LINK" "${queue_args[@]}"
   fi
   if ! in_link ip link show "$DEV_BRIDGE" >/dev/null 2>&1; then
     in_link ip link add "$DEV_BRIDGE" type bridge
@@ -253,6 +264,12 @@ http {
     location = /redirect/relative { absolute_redirect off; return 302 /1M.bin; }
     location = /redirect/absolute { return 301 http://$ADDR_SERVER/1M.bin; }
     location = /redirect/loop     { absolute_redirect off; return 302 /redirect/loop; }
+    # a chain of redirects: six requests, each on a connection of its own source port
+    location = /redirect/hop5 { absolute_redirect off; return 302 /redirect/hop4; }
+    location = /redirect/hop4 { absolute_redirect off; return 302 /redirect/hop3; }
+    location = /redirect/hop3 { absolute_redirect off; return 302 /redirect/hop2; }
+    location = /redirect/hop2 { absolute_redirect off; return 302 /redirect/hop1; }
+    location = /redirect/hop1 { absolute_redirect off; return 302 /1M.bin; }
     location = /status/500        { return 500; }
     location = /redirect/to-https { return 301 https://$ADDR_SERVER/1M.bin; }
     # Anything else that does not exist is nginx's own 404. Chunked, close-delimited and

@@ -32,6 +32,12 @@ impl Note {
         )
     }
 
+    /// Notes `content` under `kind` for process `pid` of this namespace (a child that
+    /// holds a change on this process's behalf).
+    pub fn write_for(pid: u32, kind: &str, content: &str) -> io::Result<Note> {
+        Note::write_in(Path::new(LEDGER_DIR), namespace()?, pid, kind, content)
+    }
+
     fn write_in(
         root: &Path,
         namespace: u64,

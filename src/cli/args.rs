@@ -154,7 +154,7 @@ pub enum ProgressStyle {
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
     /// The URLs to download (http:// or https://).
-    #[arg(required = true, value_name = "URL")]
+    #[arg(required_unless_present = "input_file", value_name = "URL")]
     pub urls: Vec<String>,
 
     /// Print nothing but errors.
@@ -425,6 +425,17 @@ pub struct DownloadArgs {
     /// Ignore Content-Length: read the body until the server closes the connection.
     #[arg(help_heading = "HTTP", long)]
     pub ignore_length: bool,
+
+    /// Read URLs from FILE, one a line (`-` for standard input; blank lines and lines
+    /// starting with # are skipped), after those on the command line.
+    #[arg(help_heading = "Download", short = 'i', long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+
+    /// Download up to N URLs at once, on one engine thread (default: one after another,
+    /// as wget).
+    #[arg(help_heading = "Download", long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
 }
 
 #[derive(Debug, Args)]

@@ -16,8 +16,8 @@
 //!
 //! The caller (a fetch) sees [`Transfer::wants_sink`] once the head says a body follows,
 //! opens the output and gives it with [`Transfer::start_body`]; body bytes that arrived
-//! meanwhile wait in the exchange's staging, inside the receive window. [`run`] is that
-//! caller for one exchange on a host of its own.
+//! meanwhile wait in the exchange's staging, inside the receive window
+//! (`engine::runtime::Reactor::exchange` is that caller).
 //!
 //! HTTPS puts a [`TlsStream`] between the connection and the exchange: segments' payload is
 //! staged at its stream offset, decrypted once per batch, and the plaintext goes on to
@@ -26,14 +26,13 @@
 
 use core::time::Duration;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use super::endpoint::Endpoint;
 use super::error::EngineError;
-use super::host::{Host, Session, SessionStatus};
+use super::host::{Session, SessionStatus};
 use super::progress::Progress;
 use super::stats::EngineStats;
-use crate::driver::Driver;
 use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
 use crate::sink::Sink;
 use crate::tcp::{self, Connection, Event, State};
@@ -161,95 +160,12 @@ impl<E: Into<EngineError>> From<E> for TransferFailure {
     }
 }
 
-/// Runs one request on a new connection from `endpoint.local` to `endpoint.remote`, on a
-/// host of its own over `driver`, until the exchange ends.
-///
-/// `open_sink` is called once, when the response head says a body follows, before any body
-/// byte is written; it decides where the body goes (and may refuse with an error).
-pub fn run<D: Driver>(
-    driver: &mut D,
-    endpoint: &Endpoint,
-    request: &Request,
-    options: &TransferOptions,
-    open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
-    progress: &Progress,
-    stats: &mut EngineStats,
-) -> Result<TransferEnd, TransferFailure> {
-    let now = driver.now();
-    let transfer = Transfer::new(now, *endpoint, request, options, progress)?;
-    let mut host = Host::new(endpoint.local_mac);
-    let handle = host.connect(now, endpoint, options.tcp.clone(), transfer);
-    let mut idle_since: Option<Instant> = None;
-    loop {
-        let now = driver.now();
-        let step = host.poll(driver, now);
-        let step = match step {
-            Ok(step) => step,
-            Err(error) => {
-                let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-                return Err(TransferFailure { error, sink });
-            }
-        };
-        stats.record_step(&step);
-        if let Some(transfer) = host.session_mut(handle)
-            && transfer.wants_sink()
-        {
-            let opened = match transfer.head() {
-                Some((head, plan)) => open_sink(head, plan),
-                None => Err(EngineError::Setup("no response head".into())),
-            };
-            let started = opened.and_then(|sink| transfer.start_body(sink));
-            if let Err(error) = started {
-                let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-                let _ = host.flush(driver, now);
-                return Err(TransferFailure { error, sink });
-            }
-            host.wake(handle);
-        }
-        if let Some(transfer) = host.take_finished_of(handle) {
-            transfer.record(stats);
-            let _ = host.flush(driver, now);
-            return transfer.into_end();
-        }
-        if let Some(flag) = &options.interrupt
-            && flag.load(Ordering::Relaxed)
-        {
-            let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-            let _ = host.flush(driver, now);
-            return Err(TransferFailure {
-                error: EngineError::Interrupted,
-                sink,
-            });
-        }
-        if step.received == 0 && step.sent == 0 {
-            stats.idle_loops += 1;
-            let since = *idle_since.get_or_insert(now);
-            if now - since >= options.idle_before_wait {
-                stats.idle_waits += 1;
-                let deadline = host
-                    .poll_timeout()
-                    .map_or(now + options.max_wait, |t| t.min(now + options.max_wait));
-                if let Err(e) = driver.wait(Some(deadline)) {
-                    let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-                    return Err(TransferFailure {
-                        error: e.into(),
-                        sink,
-                    });
-                }
-                idle_since = None;
-            }
-        } else {
-            idle_since = None;
-        }
-    }
-}
-
 /// The client side of one HTTP exchange (plain or TLS) as a [`Session`] of the host: the
 /// request out, the response head decided, the body into its sink at its file offsets,
 /// the connect, read and minimum-speed timeouts. It never sees the driver.
 pub struct Transfer<'a> {
     endpoint: Endpoint,
-    options: &'a TransferOptions,
+    options: TransferOptions,
     progress: &'a Progress,
     exchange: Exchange,
     request_bytes: Vec<u8>,
@@ -286,7 +202,7 @@ impl<'a> Transfer<'a> {
         now: Instant,
         endpoint: Endpoint,
         request: &Request,
-        options: &'a TransferOptions,
+        options: &TransferOptions,
         progress: &'a Progress,
     ) -> Result<Self, EngineError> {
         let mut request_bytes = request.encode()?;
@@ -300,7 +216,7 @@ impl<'a> Transfer<'a> {
         };
         Ok(Transfer {
             endpoint,
-            options,
+            options: options.clone(),
             progress,
             exchange: Exchange::with_window(request, STAGING_WINDOW),
             request_bytes,
@@ -337,6 +253,12 @@ impl<'a> Transfer<'a> {
                 sink: self.sink.take().map(Box::new),
             }),
         }
+    }
+
+    /// The sink, if one was opened (an exchange given up from outside: the caller abandons
+    /// it, which keeps what arrived).
+    pub fn into_sink(mut self) -> Option<Box<Sink>> {
+        self.sink.take().map(Box::new)
     }
 
     /// Adds this exchange's connect and first-byte times to `stats`.
@@ -696,7 +618,8 @@ impl Session for Transfer<'_> {
         if self.connect_time.is_none() {
             deadline = deadline.min(self.started + self.options.connect_timeout);
         }
-        if self.options.min_speed.is_some() {
+        // The speed is sampled once connected (check_timeouts), so its deadline is ahead.
+        if self.options.min_speed.is_some() && self.connected {
             deadline = deadline.min(self.speed.sample_start + SPEED_SAMPLE);
         }
         Some(deadline)
