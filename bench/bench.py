@@ -640,13 +640,15 @@ def parse_args(argv):
     args.skip = [s for s in args.skip.split(",") if s]
     for t in args.tools:
         try:
-            known = split_xdpget(t, args.variants) is not None or split_scheme(t)[0] in PEERS
+            known = (split_xdpget(t, args.variants) is not None
+                     or split_scheme(t)[0] in PEERS or t in SERVE_TOOLS)
             if split_scheme(t)[1] == "https":
                 with_ca(["tool"], split_scheme(t)[0], "ca.pem")
         except ValueError as e:
             p.error(str(e))
         if not known:
-            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], {', '.join(PEERS)}")
+            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], "
+                    f"{', '.join(PEERS + SERVE_TOOLS)}")
     for s in args.sinks:
         if s not in SINKS:
             p.error(f"unknown sink {s!r}; known: file, null")
