@@ -442,6 +442,11 @@ pub struct DownloadArgs {
     /// is slowed down, never made to resend.
     #[arg(help_heading = "Download", long, value_name = "RATE", value_parser = parse_rate)]
     pub limit_rate: Option<u64>,
+
+    /// Do not use a proxy, even when http_proxy or https_proxy is set (by default they
+    /// are used as wget does, with no_proxy's exceptions).
+    #[arg(help_heading = "HTTP", long)]
+    pub no_proxy: bool,
 }
 
 #[derive(Debug, Args)]

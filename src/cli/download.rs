@@ -29,6 +29,7 @@ use crate::engine::stats::{EngineStats, SetupTimes};
 use crate::engine::transfer::MinSpeed;
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::auth::{Credentials, redact};
+use crate::http::proxy::Proxies;
 use crate::http::{Header, Target};
 use crate::net::nft::NftGuard;
 use crate::net::ports::{PortSet, ReservedPorts};
@@ -70,13 +71,23 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         eprintln!("xdpget: {message}");
         return Exit::FileIo.into();
     }
-    let options = match fetch_options(args) {
+    let mut options = match fetch_options(args) {
         Ok(o) => o,
         Err(message) => {
             eprintln!("xdpget: {message}");
             return Exit::Parse.into();
         }
     };
+    // wget's proxy variables, unless --no-proxy; a bad one is wget's PROXERR (exit 1).
+    if !args.no_proxy {
+        match Proxies::from_env(|name| std::env::var(name).ok()) {
+            Ok(proxies) => options.proxies = proxies,
+            Err(e) => {
+                eprintln!("xdpget: {e}");
+                return Exit::Generic.into();
+            }
+        }
+    }
     let ports = match parse_port_range(&args.port_range) {
         Ok(p) => p,
         Err(message) => {

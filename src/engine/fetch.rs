@@ -20,6 +20,7 @@ use super::stats::EngineStats;
 use super::transfer::{TransferEnd, TransferOptions};
 use crate::http::auth::{self, Challenge, Credentials};
 use crate::http::date::{format_http_date, parse_http_date};
+use crate::http::proxy::Proxies;
 use crate::http::{BodyPlan, Header, Method, Outcome, Request, ResponseHead, Target};
 use crate::sink::naming::{NamingOptions, disposition_file_name, output_path, unclobbered};
 use crate::sink::{self, Identity, ResumeInfo, Sink, SinkOptions};
@@ -81,6 +82,8 @@ pub struct FetchOptions {
     pub retry_on_http_error: Vec<u16>,
     /// `--ignore-length`: Content-Length is ignored; the body ends at the server's close.
     pub ignore_length: bool,
+    /// The proxies of `http_proxy`/`https_proxy`/`no_proxy` (none with `--no-proxy`).
+    pub proxies: Proxies,
 }
 
 impl Default for FetchOptions {
@@ -107,6 +110,7 @@ impl Default for FetchOptions {
             retry_connrefused: false,
             retry_on_http_error: Vec::new(),
             ignore_length: false,
+            proxies: Proxies::none(),
         }
     }
 }
@@ -336,7 +340,14 @@ async fn fetch_once<'a>(
     let mut redirects = 0u32;
     loop {
         check_scheme(&target, options, notices)?;
-        let addresses = reactor.resolve(&target.host, target.port).await?;
+        // Through a proxy, the connection goes to the proxy (http::proxy).
+        let proxy = options.proxies.for_target(&target).cloned();
+        let (host, port) = proxy
+            .as_ref()
+            .map_or((target.host.as_str(), target.port), |p| {
+                (p.host.as_str(), p.port)
+            });
+        let addresses = reactor.resolve(host, port).await?;
         // Credentials belong to the URL's own host: never sent after a redirect elsewhere.
         let own_credentials = context
             .credentials
@@ -370,6 +381,7 @@ async fn fetch_once<'a>(
             user_agent: options.user_agent.clone(),
             extra_headers,
             ignore_length: options.ignore_length,
+            proxy,
             ..Request::get(target.clone())
         };
         let mut not_newer = false;

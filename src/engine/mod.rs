@@ -2,6 +2,8 @@
 //!
 //! - [`host`]: many connections over one driver: four-tuple index, timers, fair transmit.
 //! - [`transfer`]: one HTTP exchange as a session of the host.
+//! - [`tunnel`]: the `CONNECT` before TLS through an HTTP proxy.
+//! - [`segments`]: the plan of `-x N`'s ranges (not wired to the CLI yet).
 //! - [`sim_server`]: the simulator's HTTP server, a host in passive open.
 //! - [`endpoint`]: the addresses of a connection and its frame template.
 //! - [`progress`]: counters the loop publishes for the progress display.
@@ -21,6 +23,7 @@ pub mod sim_server;
 pub mod simulate;
 pub mod stats;
 pub mod transfer;
+pub mod tunnel;
 
 pub use endpoint::Endpoint;
 pub use error::EngineError;

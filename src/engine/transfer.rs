@@ -33,6 +33,8 @@ use super::error::EngineError;
 use super::host::{Session, SessionStatus};
 use super::progress::Progress;
 use super::stats::EngineStats;
+use super::tunnel::Tunnel;
+use crate::http::proxy::connect_request;
 use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
 use crate::sink::Sink;
 use crate::tcp::pacer::Pacer;
@@ -197,6 +199,8 @@ pub struct Transfer<'a> {
     /// Time to connect and to the first body byte, for `--stats`.
     connect_time: Option<Duration>,
     first_byte_time: Option<Duration>,
+    /// HTTPS through a proxy: the `CONNECT` before TLS, and where the tunnel starts.
+    tunnel: Option<Tunnel>,
     /// `--limit-rate`: the window's edge moves at the rate; the next time it moves.
     pacer: Option<Pacer>,
     pacer_next: Option<Instant>,
@@ -214,6 +218,14 @@ impl<'a> Transfer<'a> {
         progress: &'a Progress,
     ) -> Result<Self, EngineError> {
         let mut request_bytes = request.encode()?;
+        let tunnel = match &request.proxy {
+            Some(proxy) if request.target.is_https() => Some(Tunnel::new(connect_request(
+                &request.target,
+                proxy,
+                request.user_agent.as_deref(),
+            )?)),
+            _ => None,
+        };
         let tls = if request.target.is_https() {
             let config = options.tls.client_config()?;
             let plaintext = core::mem::take(&mut request_bytes);
@@ -243,6 +255,7 @@ impl<'a> Transfer<'a> {
             end: None,
             connect_time: None,
             first_byte_time: None,
+            tunnel,
             pacer: options
                 .limit_rate
                 .map(|rate| Pacer::new(rate, usize::from(options.tcp.advertised_mss()))),
@@ -310,6 +323,9 @@ impl<'a> Transfer<'a> {
             if let Some(error) = self.failure.take() {
                 return Err(error);
             }
+        }
+        if let Some(tunnel) = self.tunnel.as_mut() {
+            tunnel.poll()?;
         }
         let delivered = core::mem::take(&mut self.delivered);
         self.speed.sample_bytes += delivered;
@@ -423,7 +439,16 @@ impl<'a> Transfer<'a> {
             }
         }
         let open = matches!(connection.state(), State::Established | State::CloseWait);
-        if open && let Some(tls) = self.tls.as_mut() {
+        if open && let Some(tunnel) = self.tunnel.as_mut() {
+            let taken = connection.send(tunnel.pending_request());
+            tunnel.consume_request(taken);
+        }
+        // Through a proxy, TLS speaks only once the tunnel is open.
+        let tunneled = self.tunnel.as_ref().is_none_or(|t| t.open_at().is_some());
+        if open
+            && tunneled
+            && let Some(tls) = self.tls.as_mut()
+        {
             let taken = connection.send(tls.pending_output());
             tls.consume_output(taken);
         }
@@ -523,10 +548,10 @@ impl<'a> Transfer<'a> {
                 .unwrap_or(max as u64),
         };
         // HTTPS: ciphertext waits in the TLS staging buffer until it decrypts in order.
-        let window = self
-            .tls
-            .as_ref()
-            .map_or(window, |tls| tls.window_end().saturating_sub(in_order));
+        let window = self.tls.as_ref().map_or(window, |tls| {
+            let base = self.tunnel.as_ref().map_or(0, |t| t.open_at().unwrap_or(0));
+            (base + tls.window_end()).saturating_sub(in_order)
+        });
         // --limit-rate: the edge moves no faster than the rate (RFC 9293 §3.8.6).
         let window = match self.pacer.as_mut() {
             Some(pacer) => {
@@ -602,6 +627,15 @@ impl Session for Transfer<'_> {
             return;
         }
         self.received = true;
+        let (offset, bytes) = match self.tunnel.as_mut().map(|t| t.on_stream(offset, bytes)) {
+            None => (offset, bytes),
+            Some(Ok(Some(inside))) => inside,
+            Some(Ok(None)) => return,
+            Some(Err(e)) => {
+                self.failure.get_or_insert(e.into());
+                return;
+            }
+        };
         if let Some(tls) = self.tls.as_mut() {
             if let Err(e) = tls.on_stream(offset, bytes) {
                 self.failure.get_or_insert(e.into());

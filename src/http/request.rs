@@ -6,6 +6,7 @@
 //! §5.5 for what a field name and a field value may contain.
 
 use super::error::HttpError;
+use super::proxy::Proxy;
 use super::url::Target;
 
 /// The request method: GET to download, HEAD for `--spider`.
@@ -102,9 +103,11 @@ pub struct Request {
     /// wget's `--ignore-length`: the response's Content-Length is not trusted; a body
     /// without chunked coding then ends when the server closes (RFC 9112 §6.3 item 8).
     pub ignore_length: bool,
-    /// The request goes to an HTTP proxy: the request line carries the whole URL
-    /// (absolute-form, RFC 9112 §3.2.2) instead of the path (origin-form).
-    pub absolute_form: bool,
+    /// The HTTP proxy the request goes through (`http::proxy`): a plain `http://` request
+    /// is asked of it in absolute form (RFC 9112 §3.2.2) with its `Proxy-Authorization`; an
+    /// `https://` one goes through a `CONNECT` tunnel (the engine's job) and is encoded as
+    /// for the origin server.
+    pub proxy: Option<Proxy>,
 }
 
 impl Request {
@@ -117,7 +120,7 @@ impl Request {
             user_agent: None,
             extra_headers: Vec::new(),
             ignore_length: false,
-            absolute_form: false,
+            proxy: None,
         }
     }
 
@@ -154,10 +157,10 @@ impl Request {
         // RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
-        let request_target = if self.absolute_form {
-            self.target.url.as_str()
-        } else {
-            &self.target.path_and_query
+        let via_proxy = self.proxy.as_ref().filter(|_| !self.target.is_https());
+        let request_target = match via_proxy {
+            Some(_) => self.target.url.as_str(),
+            None => &self.target.path_and_query,
         };
         out.extend_from_slice(request_target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -172,6 +175,9 @@ impl Request {
             }
         }
         for header in &self.extra_headers {
+            push_field(&mut out, &header.name, &header.value);
+        }
+        if let Some(header) = via_proxy.map(Proxy::authorization).transpose()?.flatten() {
             push_field(&mut out, &header.name, &header.value);
         }
         out.extend_from_slice(b"\r\n");
@@ -238,14 +244,24 @@ mod tests {
     #[test]
     fn absolute_form_for_a_proxy() {
         let mut r = request("http://example.com:8080/a/b?c=d#frag");
-        r.absolute_form = true;
-        let text = text(&r);
+        r.proxy = Some(Proxy::parse("http://u:p@proxy:3128").unwrap());
+        let sent = text(&r);
         assert!(
-            text.starts_with(
+            sent.starts_with(
                 "GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: example.com:8080\r\n"
             ),
-            "{text}"
+            "{sent}"
         );
+        assert!(
+            sent.ends_with("Proxy-Authorization: Basic dTpw\r\n\r\n"),
+            "{sent}"
+        );
+        // HTTPS goes through a tunnel: origin form, and no proxy credentials inside it.
+        let mut r = request("https://example.com/a");
+        r.proxy = Some(Proxy::parse("http://u:p@proxy:3128").unwrap());
+        let sent = text(&r);
+        assert!(sent.starts_with("GET /a HTTP/1.1\r\n"), "{sent}");
+        assert!(!sent.contains("Proxy-Authorization"), "{sent}");
     }
 
     #[test]
