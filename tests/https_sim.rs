@@ -1,5 +1,5 @@
 //! HTTPS over our own TCP engine in the simulator: `engine::fetch::fetch`, as the CLI calls
-//! it, against the simulated server's TLS port (rustls server side, `driver::sim::server`)
+//! it, against the simulated server's TLS port (rustls server side, `engine::sim_server`)
 //! behind a simulated link with loss, reordering, duplication and corruption.
 //!
 //! Covered: TLS 1.3 and 1.2 with Content-Length, chunked and close-delimited bodies, byte
@@ -18,11 +18,11 @@ use tempfile::TempDir;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::Direction;
-use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{self, FetchOptions, Fetched, Output};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::progress::Progress;
+use xdpget::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::stats::EngineStats;
 use xdpget::tls::{TlsError, TlsSettings, TrustOptions};
 

@@ -127,6 +127,23 @@ impl Default for EngineStats {
 }
 
 impl EngineStats {
+    /// Records one host step (`engine::host::Host::poll`).
+    pub fn record_step(&mut self, step: &super::host::Step) {
+        let total = step.before_transmit + step.transmit + step.kick;
+        if step.received > 0 {
+            self.batch_size.record(step.received as u64);
+            self.own_work.record(nanos(total - step.kick));
+            if step.sent > 0 {
+                self.receive_to_ack.record(nanos(total));
+                self.transmit.record(nanos(step.transmit + step.kick));
+                self.kick.record(nanos(step.kick));
+            }
+        }
+        if step.received > 0 || step.sent > 0 {
+            self.loop_work.record(nanos(total));
+        }
+    }
+
     /// Every histogram's summary, in report order.
     pub fn summaries(&self) -> Vec<Summary> {
         [
@@ -255,6 +272,10 @@ impl SetupTimes {
         );
         out
     }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

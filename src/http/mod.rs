@@ -10,6 +10,7 @@
 //! | `url` | the user's `http://` or `https://` URL and redirect resolution → [`Target`] |
 //! | `request` | the request bytes ([`Request::encode`]) |
 //! | `response` | the response head ([`parse_head`] → [`ResponseHead`], [`ContentRange`]) |
+//! | `proxy` | which proxy a URL goes through (`http_proxy`, `no_proxy`), `CONNECT` |
 //! | `framing` | where the body ends (RFC 9112 §6.3) → [`BodyFraming`] |
 //! | `chunked` | the chunked coding, decoded from any split of the stream |
 //! | `status` | what a final status means for the download → [`Outcome`] |
@@ -22,6 +23,7 @@ pub mod date;
 pub mod error;
 pub mod exchange;
 pub mod framing;
+pub mod proxy;
 mod ranges;
 pub mod request;
 pub mod response;
