@@ -4,7 +4,7 @@
 //! Life of a download (docs/sink.md tells the same from the user's side):
 //!
 //! 1. **open**: `NAME.part` is created (or a resumable one reopened) and locked, the control
-//!    record `NAME.part.xdpget` is written with the trusted prefix, and a known length is
+//!    record `NAME.part.xdpget` is written with the finished ranges, and a known length is
 //!    preallocated with `fallocate`, so a full disk is an error before the transfer starts.
 //!    An unknown length starts at 64 MiB and grows by doubling (at most 1 GiB a step): each
 //!    step is one `fallocate` of the new tail (metadata only on ext4/xfs) and one `mremap`,
@@ -14,11 +14,11 @@
 //!    the mapping populated (`MADV_POPULATE_WRITE`) a window ahead of the write front; only
 //!    when the writer outruns it does `write_at` populate the next window itself (see
 //!    [`Prefault`] and [`Background`]).
-//! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, the contiguous prefix
-//!    is recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
+//! 3. **poll_checkpoint**: every 64 MiB of progress or 250 ms, the ranges that arrived are
+//!    recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
 //!    asks. By default ([`FsyncPolicy::Off`]) that is one `pwrite` of the record: the bytes it
 //!    claims are in the page cache already, which outlives the process (`durability.rs`).
-//!    Under [`FsyncPolicy::On`] the prefix is msynced *before* it is recorded. Without a
+//!    Under [`FsyncPolicy::On`] each new range is msynced *before* it is recorded. Without a
 //!    flusher the writer does it itself: without syncs at once; with syncs in two phases so
 //!    the writer never waits for much: the range whose writeback was started at the previous
 //!    checkpoint is msynced (mostly clean by then) and recorded, and writeback of the newly
@@ -26,8 +26,9 @@
 //! 4. **finish**: trim to the exact length (if the file is longer), rename to `NAME`, delete
 //!    the control record; under `On` with an msync and fsync before the rename and a sync of
 //!    the directory after it. The mapping is unmapped on a thread of its own, off the path to
-//!    the process's exit. **abandon** (failure, Ctrl-C, Drop): (under `On` msync) the
-//!    contiguous prefix, trim the file to it, record it, so `-c` continues from there.
+//!    the process's exit. **abandon** (failure, Ctrl-C, Drop): (under `On` msync) every range
+//!    that arrived and record them, so `-c` fetches only the holes; a file holding one prefix
+//!    is cut to it, any other keeps its length.
 //!
 //! [`FsyncPolicy::Off`]: super::FsyncPolicy::Off
 //! [`FsyncPolicy::On`]: super::FsyncPolicy::On
@@ -704,7 +705,7 @@ impl FileSink {
 }
 
 impl Drop for FileSink {
-    /// An unfinished sink is abandoned: the contiguous prefix is kept for `-c`. Errors are
+    /// An unfinished sink is abandoned: every range that arrived is kept for `-c`. Errors are
     /// lost here; call [`FileSink::abandon`] to see them.
     fn drop(&mut self) {
         let _ = self.abandon_in_place();
