@@ -323,7 +323,13 @@ fn encode(record: &Record) -> Vec<u8> {
 /// The text of a record listing `finished`, with its checksum line, unpadded.
 fn encode_with(record: &Record, finished: &RangeSet) -> Vec<u8> {
     let identity = &record.identity;
-    let mut body = format!("{MAGIC}\nsequence {}\n", record.sequence);
+    // The prefix line is for people and scripts that read the record (`cat`, the e2e
+    // tests); `decode` trusts the ranges.
+    let mut body = format!(
+        "{MAGIC}\nsequence {}\nprefix {}\n",
+        record.sequence,
+        finished.contiguous_len()
+    );
     for (start, end) in finished.iter() {
         body.push_str(&format!("range {start} {end}\n"));
     }
@@ -380,7 +386,7 @@ fn decode(slot: &[u8]) -> Option<Record> {
         let (key, value) = line.split_once(' ')?;
         match key {
             "sequence" => sequence = Some(value.parse().ok()?),
-            "prefix" if version_1 => prefix = Some(value.parse().ok()?),
+            "prefix" => prefix = Some(value.parse::<u64>().ok()?),
             "range" if !version_1 => {
                 let (start, end) = value.split_once(' ')?;
                 let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
