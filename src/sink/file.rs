@@ -393,6 +393,8 @@ impl FileSink {
         let stopped = flusher.stop();
         self.control = Some(stopped.control);
         self.recorded = stopped.recorded;
+        // A request the flusher had not taken up yet is asked for again at the next poll.
+        self.kicked.clone_from(&self.recorded);
         match stopped.error {
             Some(error) => {
                 self.sync_failed = true;
