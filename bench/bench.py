@@ -57,6 +57,36 @@ SINKS = ["file", "null"]
 # Tools that only mean something with a file (to /dev/null they repeat another tool).
 FILE_ONLY_PEERS = {"wget-sync"}
 
+# HTTPS (issue 11): `<tool>-https` is <tool> downloading the same file over HTTPS from the
+# testbed's nginx (port 443, TLS 1.2 and 1.3, certificate for the server's address). Each
+# tool gets the one flag HTTPS needs, the testbed's CA (made at "up" time); nothing else
+# changes, so xdpget still runs with its default flags. `--schemes http` leaves these out.
+HTTPS_SUFFIX = "-https"
+HTTPS_TOOLS = ["xdpget-afxdp-https", "xdpget-raw-https", "wget-https", "curl-https"]
+SCHEMES = ["http", "https"]
+# How each tool is told to trust the testbed's CA.
+CA_FLAGS = {
+    "xdpget": lambda ca: ["--ca-certificate", ca],
+    "wget": lambda ca: [f"--ca-certificate={ca}"],
+    "curl": lambda ca: ["--cacert", ca],
+    "aria2c": lambda ca: [f"--ca-certificate={ca}"],
+}
+
+
+def split_scheme(tool):
+    """`curl-https` -> ("curl", "https"); `curl` -> ("curl", "http")."""
+    if tool.endswith(HTTPS_SUFFIX):
+        return tool[:-len(HTTPS_SUFFIX)], "https"
+    return tool, "http"
+
+
+def with_ca(argv, base, ca):
+    """argv of `base` with the CA flags inserted after the program (HTTPS runs)."""
+    family = "xdpget" if base.startswith("xdpget-") else base.split("-")[0]
+    if family not in CA_FLAGS or base in FILE_ONLY_PEERS:
+        raise ValueError(f"{base!r} is not measured over HTTPS")
+    return argv[:1] + CA_FLAGS[family](ca) + argv[1:]
+
 
 class Variant(NamedTuple):
     """xdpget with flags added to its defaults, measured as `xdpget-<driver>-<name>`."""
@@ -125,6 +155,11 @@ class Testbed:
             subprocess.run(["bash", TESTBED, "down"], env=self.env, check=False)
             self.is_up = False
 
+    @property
+    def ca_file(self):
+        """The test CA that signed the HTTPS server's certificate (made by `up`)."""
+        return os.path.join(self.state_dir, "tls", "ca.pem")
+
     def checksums(self):
         sums = {}
         with open(os.path.join(self.state_dir, "www", "SHA256SUMS")) as f:
@@ -153,6 +188,7 @@ def split_xdpget(tool, variants):
     """`xdpget-<driver>[-<variant>]` -> (driver, Variant or None); None if not an xdpget tool.
 
     Raises ValueError for an unknown driver or variant."""
+    tool = split_scheme(tool)[0]
     if not tool.startswith("xdpget-"):
         return None
     driver, _, variant = tool[len("xdpget-"):].partition("-")
@@ -172,11 +208,16 @@ def runs_with_sink(tool, sink, variants):
     xdpget = split_xdpget(tool, variants)
     if xdpget is not None:
         return not (xdpget[1] and xdpget[1].file_only)
-    return tool not in FILE_ONLY_PEERS
+    return split_scheme(tool)[0] not in FILE_ONLY_PEERS
 
 
-def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS):
-    """The argv of one download; sink_path is a file path or /dev/null."""
+def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS, ca=None):
+    """The argv of one download; sink_path is a file path or /dev/null. A `-https` tool
+    gets the CA file `ca` to trust."""
+    base, scheme = split_scheme(tool)
+    if scheme == "https":
+        argv = tool_command(base, xdpget, url, sink_path, stats_json, variants)
+        return with_ca(argv, base, ca)
     split = split_xdpget(tool, variants)
     if split is not None:
         driver, variant = split
@@ -343,7 +384,7 @@ def check_dev_null():
 
 def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     name = f"{size}.bin"
-    url = f"http://{SERVER}/{name}"
+    url = f"{split_scheme(tool)[1]}://{SERVER}/{name}"
     stats_json = os.path.join(work, "stats.json")
     if os.path.exists(stats_json):
         os.remove(stats_json)
@@ -351,7 +392,7 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     if sink == "file" and os.path.exists(target):
         os.remove(target)
     argv = ["ip", "netns", "exec", testbed.client_ns] + tool_command(
-        tool, args.xdpget, url, target, stats_json, args.variants)
+        tool, args.xdpget, url, target, stats_json, args.variants, ca=testbed.ca_file)
     nbytes = size_bytes(size)
     # Generous: 4 MB/s at worst plus start-up; a timeout is a failed run, not a hang.
     timeout_s = 30 + nbytes / 4e6
@@ -484,6 +525,10 @@ def parse_args(argv):
     p.add_argument("--define-variant", action="append", default=[], metavar="NAME=FLAGS",
                    help="measure xdpget-afxdp-NAME, xdpget with FLAGS added (repeatable)")
     p.add_argument("--sinks", default=",".join(SINKS), help="file,null (default both)")
+    p.add_argument("--schemes", default=",".join(SCHEMES),
+                   help="http,https (default both): https adds "
+                        f"{','.join(HTTPS_TOOLS)} to the default tools; a scheme left out "
+                        "drops its tools from --tools too")
     p.add_argument("--loss", default="0,1", help="loss percentages to run (default 0,1)")
     p.add_argument("--out", default=os.path.join(REPO, "bench", "results"),
                    help="directory for the raw JSON results")
@@ -511,15 +556,23 @@ def parse_args(argv):
     if args.tools is None:
         drivers = [t for t in DEFAULT_TOOLS if t.startswith("xdpget-")]
         args.tools = drivers + variant_tools + [t for t in DEFAULT_TOOLS if t not in drivers]
+        args.tools += HTTPS_TOOLS
     else:
         args.tools = [t for t in args.tools.split(",") if t]
         args.tools += [t for t in variant_tools if t not in args.tools]
+    args.schemes = [s for s in args.schemes.split(",") if s]
+    for s in args.schemes:
+        if s not in SCHEMES:
+            p.error(f"unknown scheme {s!r}; known: {', '.join(SCHEMES)}")
+    args.tools = [t for t in args.tools if split_scheme(t)[1] in args.schemes]
     args.sinks = [s for s in args.sinks.split(",") if s]
     args.loss = [int(x) for x in args.loss.split(",") if x]
     args.skip = [s for s in args.skip.split(",") if s]
     for t in args.tools:
         try:
-            known = split_xdpget(t, args.variants) is not None or t in PEERS
+            known = split_xdpget(t, args.variants) is not None or split_scheme(t)[0] in PEERS
+            if split_scheme(t)[1] == "https":
+                with_ca(["tool"], split_scheme(t)[0], "ca.pem")
         except ValueError as e:
             p.error(str(e))
         if not known:
@@ -563,6 +616,7 @@ def main(argv):
         "machine": machine_info(args.xdpget),
         "config": {
             "rounds": args.rounds, "sizes": args.sizes, "tools": args.tools,
+            "schemes": args.schemes,
             "sinks": args.sinks, "loss_percent": args.loss, "skip": args.skip,
             "tiny": args.tiny, "rss_anon_sample_interval_s": SAMPLE_INTERVAL_S,
             "variants": {name: {"flags": v.flags, "about": v.about, "file_only": v.file_only}

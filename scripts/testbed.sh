@@ -10,6 +10,8 @@
 #   8443 the same certificate, TLS 1.2 only        8444 the same, TLS 1.3 only
 #   8445 an expired certificate                    8446 a certificate for another name
 #   8447 a certificate from a CA the client does not know (other-ca.pem)
+# Each HTTPS port logs its TLS errors, the alerts clients send included, at "info" level to
+# $DIR/nginx/logs/tls-PORT.log.
 #
 #   scripts/testbed.sh up       # create (idempotent: what already runs is left alone)
 #   scripts/testbed.sh up --loss 1   # ... with 1 % of the server's packets dropped
@@ -217,6 +219,8 @@ tls_up() {
 https_server() {
   printf '  server {\n    listen %s ssl;\n    root %s;\n' "$1" "$DIR/www"
   printf '    ssl_certificate %s;\n    ssl_certificate_key %s;\n' "$DIR/tls/$2.pem" "$DIR/tls/$2.key"
+  # The client's TLS alerts (e.g. "alert unknown ca") are logged at "info" only.
+  printf '    error_log %s info;\n' "$DIR/nginx/logs/tls-$1.log"
   printf '    ssl_protocols %s;\n  }\n' "$3"
 }
 

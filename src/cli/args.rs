@@ -73,13 +73,16 @@ pub enum PrefaultChoice {
     Off,
     /// MADV_WILLNEED ahead of the write front.
     Willneed,
-    /// MADV_POPULATE_WRITE ahead of the write front, on a preparer thread (the default).
+    /// MADV_POPULATE_WRITE ahead of the write front, on a preparer thread (the mapping's
+    /// fastest mode; the default before `staged`).
     Populate,
     /// MADV_POPULATE_WRITE ahead of the write front, and the checkpoints, on the engine
     /// thread itself (no helper threads).
     PopulateInline,
     /// Write with pwrite instead of a mapping.
     Pwrite,
+    /// Copy into staging buffers, written with pwrite by a writer thread (the default).
+    Staged,
 }
 
 /// `--fsync-policy` (wget2's option): when the output file waits for the disk.
@@ -272,7 +275,7 @@ pub struct DownloadArgs {
     pub sack_compat: bool,
 
     /// How the output mapping is prepared ahead of the write front (for measurements).
-    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
+    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = PrefaultChoice::Staged, hide = true)]
     pub prefault: PrefaultChoice,
 
     /// Wait for the disk (msync, fsync) before recording progress for -c and before the

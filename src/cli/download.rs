@@ -462,14 +462,18 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         prefault: match args.prefault {
             PrefaultChoice::Off | PrefaultChoice::Pwrite => Prefault::Off,
             PrefaultChoice::Willneed => Prefault::WillNeed { window },
-            PrefaultChoice::Populate | PrefaultChoice::PopulateInline => {
+            PrefaultChoice::Populate | PrefaultChoice::PopulateInline | PrefaultChoice::Staged => {
                 Prefault::PopulateWrite { window }
             }
         },
-        background: defaults_sink
-            .background
-            .filter(|_| args.prefault == PrefaultChoice::Populate),
+        background: defaults_sink.background.filter(|_| {
+            matches!(
+                args.prefault,
+                PrefaultChoice::Populate | PrefaultChoice::Staged
+            )
+        }),
         use_pwrite: args.prefault == PrefaultChoice::Pwrite,
+        staging: args.prefault == PrefaultChoice::Staged,
         fsync: match args.fsync_policy {
             FsyncChoice::Off => FsyncPolicy::Off,
             FsyncChoice::On => FsyncPolicy::On,

@@ -403,6 +403,27 @@ impl<'a> Transfer<'a> {
         Ok(None)
     }
 
+    /// Ends the connection after the exchange failed. When our TLS session rejected the
+    /// server (its certificate, a bad record), rustls's fatal alert waits in
+    /// `pending_output`: it goes out, then a FIN, so the server learns why (RFC 8446 §6.2;
+    /// nginx logs e.g. "alert unknown ca"); the host sends both with this step's transmit
+    /// batch (the connection lingers after its session is done). Anything else resets it.
+    fn end_after_failure(&mut self, error: &EngineError, connection: &mut Connection) {
+        let open = matches!(connection.state(), State::Established | State::CloseWait);
+        match self.tls.as_mut() {
+            Some(tls)
+                if open
+                    && matches!(error, EngineError::Tls(_))
+                    && !tls.pending_output().is_empty() =>
+            {
+                let taken = connection.send(tls.pending_output());
+                tls.consume_output(taken);
+                connection.close();
+            }
+            _ => connection.abort(),
+        }
+    }
+
     /// HTTPS: decrypts what arrived in order this batch, and hands the plaintext on.
     fn decrypt(&mut self) {
         let Transfer {
@@ -663,7 +684,7 @@ impl Session for Transfer<'_> {
                 SessionStatus::Done
             }
             Err(error) => {
-                connection.abort();
+                self.end_after_failure(&error, connection);
                 self.end = Some(Err(error));
                 SessionStatus::Done
             }

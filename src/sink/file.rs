@@ -1,5 +1,8 @@
-//! The file sink: body bytes copied once, straight to their final offset in a memory-mapped
-//! `NAME.part`, in order or not; `NAME.part` becomes `NAME` only when complete.
+//! The file sink: body bytes placed at their final offset in `NAME.part`, in order or not;
+//! `NAME.part` becomes `NAME` only when complete. By default they are copied once, into a
+//! staging buffer, and a writer thread hands whole pieces to the disk with `O_DIRECT`
+//! (`stage.rs`); with helper threads turned off or `--prefault populate|willneed|off`, they
+//! are copied into a memory mapping of the file instead, as described below.
 //!
 //! Life of a download (docs/sink.md tells the same from the user's side):
 //!
@@ -41,8 +44,9 @@ use std::path::{Path, PathBuf};
 
 use super::control::{ControlFile, Identity, MAX_RANGES, ResumeInfo, control_path, part_path};
 use super::durability::{Durability, SyncCalls};
-use super::flush::Flusher;
+use super::flush::{Flusher, Target};
 use super::prepare::Preparer;
+use super::stage::Stager;
 use super::stream::{check_bounds, check_complete};
 use super::sys::{self, Mapping};
 use super::{Background, Prefault, RangeSet, SinkError, SinkOptions, directory_of};
@@ -102,6 +106,13 @@ enum Backing {
         flusher: Option<Flusher>,
         mapping: Mapping,
     },
+    /// Staged (the default with helper threads, `stage.rs`): copied into staging buffers,
+    /// written by the writer thread with `pwrite` a whole piece at a time; the flusher
+    /// records what the writer has written.
+    Staged {
+        stager: Stager,
+        flusher: Option<Flusher>,
+    },
     /// Written with pwrite: by choice, or because the file system has no fallocate.
     Pwrite,
 }
@@ -121,6 +132,9 @@ impl fmt::Debug for Backing {
                 preparer.is_some(),
                 flusher.is_some()
             ),
+            Backing::Staged { flusher, .. } => {
+                write!(f, "Staged(flusher: {})", flusher.is_some())
+            }
             Backing::Pwrite => f.write_str("Pwrite"),
         }
     }
@@ -215,7 +229,10 @@ impl FileSink {
             control_path: control.path().to_path_buf(),
             control: Some(control),
             length: identity.length,
-            capacity: end,
+            // Allocated from the prefix on, over the holes between finished ranges too: a
+            // hole may be sparse (a copied `.part`), and a write into it must not find the
+            // disk full. `fallocate` leaves the bytes of the finished ranges as they are.
+            capacity: start,
             arrived: finished.clone(),
             options: *options,
             prefault: options.prefault,
@@ -227,8 +244,8 @@ impl FileSink {
             closed: false,
             durability,
         };
-        // From here on, an error drops `sink`, whose Drop trims the file back to `start`
-        // (and removes a fresh one).
+        // From here on, an error drops `sink`, whose Drop keeps the finished ranges (trims
+        // the file to them when they are one prefix; removes a fresh one).
         match identity.length {
             // All of it now: a full disk is an error before the transfer starts.
             Some(length) => sink.reserve(length, length.saturating_sub(finished.covered()))?,
@@ -252,6 +269,13 @@ impl FileSink {
         if end > self.capacity && !matches!(self.backing, Backing::Pwrite) {
             self.grow_for(end)?;
         }
+        if let Backing::Staged { stager, .. } = &mut self.backing {
+            stager
+                .write(offset, bytes)
+                .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+            self.arrived.insert(offset, end);
+            return Ok(());
+        }
         if let Backing::Mapped {
             preparer: Some(preparer),
             ..
@@ -273,7 +297,10 @@ impl FileSink {
                 .file
                 .write_all_at(bytes, offset)
                 .map_err(|e| SinkError::from_io("write", &self.part_path, bytes.len() as u64, e))?,
-            Backing::Unmapped => return Err(self.beyond_capacity(offset, end)),
+            // Staged writes returned above.
+            Backing::Unmapped | Backing::Staged { .. } => {
+                return Err(self.beyond_capacity(offset, end));
+            }
         }
         self.arrived.insert(offset, end);
         Ok(())
@@ -313,22 +340,36 @@ impl FileSink {
         if self.flusher().is_some_and(Flusher::failed) {
             return self.join_helpers();
         }
+        if let Backing::Staged { stager, .. } = &mut self.backing {
+            stager
+                .poll()
+                .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+        }
         // Sets of a handful of ranges: counting them is a few additions.
         let covered = self.arrived.covered();
         let last = *self.last_checkpoint.get_or_insert(now);
         let grown = covered.saturating_sub(self.kicked.covered());
-        // With a flusher, what was asked for is as good as recorded; without, a kicked
-        // writeback still has to be recorded (`checkpoint`).
-        let unrecorded = match self.flusher() {
-            Some(_) => grown > 0,
-            None => covered > self.recorded.covered(),
-        };
+        // Arrived bytes the record does not list yet (with a flusher: as of its last report;
+        // on the staged path they may still wait in a staging buffer).
+        let unrecorded = covered
+            > self
+                .flusher()
+                .map_or(self.recorded.covered(), Flusher::covered);
         let due = grown >= self.options.checkpoint_bytes
             || (unrecorded && now - last >= self.options.checkpoint_interval);
         if !due {
             return Ok(());
         }
         self.last_checkpoint = Some(now);
+        if let Backing::Staged { stager, .. } = &mut self.backing {
+            // The writer has the flusher record what it has written, once it has written the
+            // open pieces below the contiguous prefix.
+            stager
+                .checkpoint(self.arrived.contiguous_len())
+                .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+            self.kicked.clone_from(&self.arrived);
+            return Ok(());
+        }
         match self.flusher() {
             Some(flusher) => {
                 flusher.request(&self.arrived);
@@ -342,8 +383,69 @@ impl FileSink {
     /// The flusher thread, when one runs.
     fn flusher(&self) -> Option<&Flusher> {
         match &self.backing {
-            Backing::Mapped { flusher, .. } => flusher.as_ref(),
+            Backing::Mapped { flusher, .. } | Backing::Staged { flusher, .. } => flusher.as_ref(),
             _ => None,
+        }
+    }
+
+    /// The ranges a record may claim now: bytes that arrived and are in the file (in the
+    /// staged write path, bytes still in a staging buffer, or whose write failed, are not).
+    fn recordable(&self) -> RangeSet {
+        match &self.backing {
+            Backing::Staged { stager, .. } => stager.stored().clone(),
+            _ => self.arrived.clone(),
+        }
+    }
+
+    /// The staged write path is taken for a new file when the options ask for it and give
+    /// it its threads.
+    fn stages(&self) -> bool {
+        self.options.staging && self.options.background.is_some() && !self.options.use_pwrite
+    }
+
+    /// Starts the staged write path: the writer thread (`stage.rs`) and the flusher, each
+    /// with a handle of its own on the file. Without threads, the mapping is used instead.
+    fn start_staged(&mut self) -> Result<bool, SinkError> {
+        let core = self.options.background.and_then(|b| b.core);
+        let clone = |file: &File| {
+            file.try_clone()
+                .map_err(|e| SinkError::from_io("open", &self.part_path, 0, e))
+        };
+        let Some(control) = self.control.take() else {
+            return Ok(false);
+        };
+        let flusher = match Flusher::start(
+            Target::File(clone(&self.file)?),
+            control,
+            self.recorded.clone(),
+            core,
+        ) {
+            Ok(flusher) => flusher,
+            Err(control) => {
+                self.control = Some(*control);
+                return Ok(false);
+            }
+        };
+        let started = Stager::start(
+            clone(&self.file)?,
+            &self.part_path,
+            &self.recorded,
+            self.length,
+            Some(flusher.requester()),
+            core,
+        );
+        match started {
+            Ok(stager) => {
+                self.backing = Backing::Staged {
+                    stager,
+                    flusher: Some(flusher),
+                };
+                Ok(true)
+            }
+            Err(_) => {
+                self.control = Some(flusher.stop().control);
+                Ok(false)
+            }
         }
     }
 
@@ -370,7 +472,8 @@ impl FileSink {
         if flusher.is_none()
             && let Some(control) = self.control.take()
         {
-            match Flusher::start(mapping.range(), control, self.recorded.clone(), core) {
+            let target = Target::Mapped(mapping.range());
+            match Flusher::start(target, control, self.recorded.clone(), core) {
                 Ok(started) => *flusher = Some(started),
                 Err(control) => self.control = Some(*control),
             }
@@ -380,13 +483,26 @@ impl FileSink {
     /// Stops the helper threads and takes the control record back, with how far the flusher
     /// got; returns the error that stopped the flusher, if one did.
     fn join_helpers(&mut self) -> Result<(), SinkError> {
-        let Backing::Mapped {
-            preparer, flusher, ..
-        } = &mut self.backing
-        else {
-            return Ok(());
+        let (flusher, written) = match &mut self.backing {
+            Backing::Mapped {
+                preparer, flusher, ..
+            } => {
+                *preparer = None;
+                (flusher, Ok(()))
+            }
+            // Every staged byte is written (or the write failed) before the flusher stops.
+            Backing::Staged { stager, flusher } => (flusher, stager.finish()),
+            _ => return Ok(()),
         };
-        *preparer = None;
+        if let Err(error) = written {
+            // The record stays with what the flusher recorded; nothing more is recorded.
+            if let Some(flusher) = flusher.take() {
+                let stopped = flusher.stop();
+                self.control = Some(stopped.control);
+                self.recorded = stopped.recorded;
+            }
+            return Err(SinkError::from_io("write", &self.part_path, 0, error));
+        }
         let Some(flusher) = flusher.take() else {
             return Ok(());
         };
@@ -442,7 +558,10 @@ impl FileSink {
         self.sync_new(&recorded, &RangeSet::from_range(0, total))?;
         // A mapped file is exactly `capacity` long (fallocate made it so); any other may be
         // longer than the body and is cut.
-        let exact = matches!(self.backing, Backing::Mapped { .. }) && self.capacity == total;
+        let exact = matches!(
+            self.backing,
+            Backing::Mapped { .. } | Backing::Staged { .. }
+        ) && self.capacity == total;
         // Every byte is in the page cache (and under `On` on disk): the mapping has done its
         // job. Nothing touches it again, so a page of it past a new end of file is harmless.
         if let Backing::Mapped { mapping, .. } =
@@ -485,7 +604,8 @@ impl FileSink {
         self.closed = true;
         // A flusher's error is reported after the ranges are kept as well as they can be.
         let joined = self.join_helpers();
-        let mut keep = self.arrived.clone();
+        // After a failed staged write, only what reached the file is kept.
+        let mut keep = self.recordable();
         keep.retain_largest(MAX_RANGES);
         let recorded = self.recorded.clone();
         let synced = self.sync_new(&recorded, &keep);
@@ -526,7 +646,7 @@ impl FileSink {
                     let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
                     self.durability.mapped(&mapping.range(), from, to - from)
                 }
-                Backing::Pwrite => self.durability.data(&self.file),
+                Backing::Pwrite | Backing::Staged { .. } => self.durability.data(&self.file),
                 Backing::Unmapped => Ok(()),
             }
         };
@@ -535,14 +655,16 @@ impl FileSink {
     }
 
     /// Waits until the bytes of `new` that `old` lacks are on disk, under
-    /// `--fsync-policy on` (one msync per range); does nothing under `off`.
+    /// `--fsync-policy on` (one msync per range of a mapping, one fdatasync of any other
+    /// file); does nothing under `off`.
     fn sync_new(&mut self, old: &RangeSet, new: &RangeSet) -> Result<(), SinkError> {
-        for (start, end) in new.iter() {
-            for (from, to) in old.gaps(start, end) {
-                self.sync_range(from, to)?;
-            }
+        let mut missing = new.iter().flat_map(|(start, end)| old.gaps(start, end));
+        if !matches!(self.backing, Backing::Mapped { .. }) {
+            return missing
+                .next()
+                .map_or(Ok(()), |(from, to)| self.sync_range(from, to));
         }
-        Ok(())
+        missing.try_for_each(|(from, to)| self.sync_range(from, to))
     }
 
     /// Records `finished` as trusted; its bytes must be stored (and under `On` durable)
@@ -613,6 +735,15 @@ impl FileSink {
             }
             Err(e) => return Err(SinkError::from_io("allocate", &self.part_path, needed, e)),
         }
+        if matches!(self.backing, Backing::Staged { .. })
+            || (matches!(self.backing, Backing::Unmapped)
+                && self.stages()
+                && self.start_staged()?)
+        {
+            // Nothing is mapped: the allocation is all a growth step needs.
+            self.capacity = new_capacity;
+            return Ok(());
+        }
         let len = self.to_usize(new_capacity)?;
         if matches!(self.backing, Backing::Mapped { .. }) {
             // The mapping may move: the helpers are joined first and restarted after.
@@ -620,7 +751,7 @@ impl FileSink {
         }
         let map_error = |e| SinkError::from_io("map", &self.part_path, 0, e);
         match &mut self.backing {
-            Backing::Pwrite => {}
+            Backing::Pwrite | Backing::Staged { .. } => {}
             Backing::Mapped { mapping, .. } => mapping.grow(len).map_err(map_error)?,
             Backing::Unmapped => {
                 let mapping = Mapping::new(&self.file, len).map_err(map_error)?;

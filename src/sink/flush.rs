@@ -11,9 +11,11 @@
 //!
 //! - the writer stores the finished ranges it wants recorded (`request`: a copy under a lock
 //!   no one holds for long, then a counter bumped with release; every byte of them was copied
-//!   into the mapping before);
-//! - the flusher, polling every [`POLL`], syncs and records them, then publishes the new
-//!   durable prefix (release) and looks again;
+//!   into the mapping before, or, on the staged write path, written to the file by the
+//!   writer thread, which asks through a [`Requester`]);
+//! - the flusher, polling every [`POLL`], syncs (msync of the new ranges of a mapping, one
+//!   fdatasync of a staged file) and records them, then publishes the new durable prefix and
+//!   the bytes recorded (release) and looks again;
 //! - the first error stops the flusher; the writer sees `failed` at its next poll and takes
 //!   the error (and the control record) back with [`Flusher::stop`].
 //!
@@ -26,9 +28,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::fs::File;
+
 use super::control::ControlFile;
 use super::sys::MappedRange;
 use crate::ranges::RangeSet;
+
+/// What the flusher makes durable before it records ranges: those ranges of the mapping
+/// (msync), or, for the staged write path (`stage.rs`), the file's data (fdatasync).
+#[derive(Debug)]
+pub(super) enum Target {
+    Mapped(MappedRange),
+    File(File),
+}
 
 /// How often the flusher looks for a request. A checkpoint is due every 250 ms at most, so
 /// a few milliseconds of delay cost nothing and keep the thread asleep.
@@ -43,6 +55,8 @@ struct Shared {
     claim: Mutex<RangeSet>,
     /// `0..durable` is on disk and recorded.
     durable: AtomicU64,
+    /// The recorded ranges hold this many bytes.
+    covered: AtomicU64,
     /// The flusher stopped on an error; [`Flusher::stop`] returns it.
     failed: AtomicBool,
     /// Set by the owner to end the thread.
@@ -62,6 +76,19 @@ impl Shared {
     fn claim(&self) -> MutexGuard<'_, RangeSet> {
         self.claim.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Asks for `finished` (see [`Flusher::request`]).
+    fn request(&self, finished: &RangeSet) {
+        self.claim().clone_from(finished);
+        self.requested.fetch_add(1, Ordering::Release);
+    }
+
+    /// Tells the owner what the record lists now.
+    fn publish(&self, recorded: &RangeSet) {
+        self.durable
+            .store(recorded.contiguous_len(), Ordering::Release);
+        self.covered.store(recorded.covered(), Ordering::Release);
+    }
 }
 
 /// A running flusher thread. It owns the control record until [`Flusher::stop`] returns it;
@@ -77,15 +104,13 @@ impl Flusher {
     /// Starts flushing `range` (the ranges `recorded` are durable and recorded in `control`
     /// already), on `core` if given. If no thread can be made, the record comes back.
     pub(super) fn start(
-        range: MappedRange,
+        range: Target,
         control: ControlFile,
         recorded: RangeSet,
         core: Option<usize>,
     ) -> Result<Flusher, Box<ControlFile>> {
         let shared = Arc::new(Shared::default());
-        shared
-            .durable
-            .store(recorded.contiguous_len(), Ordering::Relaxed);
+        shared.publish(&recorded);
         // The record travels through a slot so that a failed spawn can give it back.
         let slot = Arc::new(Mutex::new(Some(control)));
         let take = |slot: &Mutex<Option<ControlFile>>| {
@@ -117,13 +142,23 @@ impl Flusher {
     /// only for a copy the flusher may be making of the previous request (a few ranges); no
     /// allocation once the copy's capacity has grown to the set's.
     pub(super) fn request(&self, finished: &RangeSet) {
-        self.shared.claim().clone_from(finished);
-        self.shared.requested.fetch_add(1, Ordering::Release);
+        self.shared.request(finished);
+    }
+
+    /// A handle that asks for records from another thread (the staged write path's writer,
+    /// which asks once the bytes are written).
+    pub(super) fn requester(&self) -> Requester {
+        Requester(Arc::clone(&self.shared))
     }
 
     /// `0..durable()` is on disk and recorded.
     pub(super) fn durable(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// The recorded ranges hold `covered()` bytes.
+    pub(super) fn covered(&self) -> u64 {
+        self.shared.covered.load(Ordering::Acquire)
     }
 
     /// The flusher stopped on an error ([`Flusher::stop`] returns it).
@@ -144,6 +179,19 @@ impl Flusher {
     }
 }
 
+/// [`Flusher::request`] from another thread.
+#[derive(Debug)]
+pub(super) struct Requester(Arc<Shared>);
+
+impl Requester {
+    /// Asks for the ranges of `written` to be made durable and recorded; every byte of them
+    /// must already be written to the file, and each request must hold the previous one.
+    /// Waits only for a copy the flusher may be making of the previous request.
+    pub(super) fn request(&self, written: &RangeSet) {
+        self.0.request(written);
+    }
+}
+
 impl Drop for Flusher {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
@@ -156,18 +204,26 @@ impl Drop for Flusher {
 /// Makes the bytes of `wanted` that `recorded` lacks durable, then records `wanted`: the
 /// order `-c` relies on (docs/sink.md).
 fn checkpoint(
-    range: &MappedRange,
+    target: &Target,
     control: &mut ControlFile,
     recorded: &RangeSet,
     wanted: &RangeSet,
 ) -> io::Result<()> {
     if control.durability().syncs() {
-        for (start, end) in wanted.iter() {
-            for (from, to) in recorded.gaps(start, end) {
-                control
-                    .durability()
-                    .mapped(range, to_usize(from)?, to_usize(to - from)?)?;
+        match target {
+            Target::Mapped(range) => {
+                for (start, end) in wanted.iter() {
+                    for (from, to) in recorded.gaps(start, end) {
+                        control.durability().mapped(
+                            range,
+                            to_usize(from)?,
+                            to_usize(to - from)?,
+                        )?;
+                    }
+                }
             }
+            // One fdatasync covers every range the writer has written.
+            Target::File(file) => control.durability().data(file)?,
         }
     }
     control.record(wanted)
@@ -180,7 +236,7 @@ fn to_usize(value: u64) -> io::Result<usize> {
 /// The flusher thread's loop.
 fn run(
     shared: &Shared,
-    range: MappedRange,
+    target: Target,
     mut control: ControlFile,
     mut recorded: RangeSet,
 ) -> Stopped {
@@ -193,7 +249,7 @@ fn run(
             handled = requested;
             wanted.clone_from(&shared.claim());
             if wanted != recorded {
-                if let Err(error) = checkpoint(&range, &mut control, &recorded, &wanted) {
+                if let Err(error) = checkpoint(&target, &mut control, &recorded, &wanted) {
                     shared.failed.store(true, Ordering::Release);
                     return Stopped {
                         control,
@@ -202,9 +258,7 @@ fn run(
                     };
                 }
                 std::mem::swap(&mut recorded, &mut wanted);
-                shared
-                    .durable
-                    .store(recorded.contiguous_len(), Ordering::Release);
+                shared.publish(&recorded);
             }
             continue;
         }
@@ -227,10 +281,11 @@ mod tests {
     use crate::sink::durability::Durability;
     use crate::sink::sys::{Mapping, allocate};
 
+    use std::time::Instant;
+
     fn upto(n: u64) -> RangeSet {
         RangeSet::from_range(0, n)
     }
-    use std::time::Instant;
 
     fn identity() -> Identity {
         Identity {
@@ -271,7 +326,13 @@ mod tests {
             Durability::new(FsyncPolicy::On),
         )
         .unwrap();
-        let flusher = Flusher::start(mapping.range(), control, RangeSet::new(), None).unwrap();
+        let flusher = Flusher::start(
+            Target::Mapped(mapping.range()),
+            control,
+            RangeSet::new(),
+            None,
+        )
+        .unwrap();
         mapping.bytes_mut()[..300_000].fill(7);
         flusher.request(&upto(300_000));
         assert_eq!(wait_durable(&flusher, 300_000), 300_000);
@@ -301,7 +362,8 @@ mod tests {
             Durability::new(FsyncPolicy::On),
         )
         .unwrap();
-        let flusher = Flusher::start(range, control, RangeSet::new(), None).unwrap();
+        let flusher =
+            Flusher::start(Target::Mapped(range), control, RangeSet::new(), None).unwrap();
         flusher.request(&upto(4096));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !flusher.failed() && Instant::now() < deadline {

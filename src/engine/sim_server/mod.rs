@@ -45,6 +45,8 @@ pub struct SimServer {
     requests: Arc<AtomicU64>,
     /// The HTTPS port and its certificate, if any.
     tls: Option<(u16, Arc<rustls::ServerConfig>)>,
+    /// Fatal TLS alerts received from clients, every connection's.
+    tls_alerts: tls::AlertLog,
     /// Frames arrived since the last dispatch.
     dirty: bool,
 }
@@ -67,6 +69,7 @@ impl SimServer {
             accepted: Vec::new(),
             requests: Arc::default(),
             tls: None,
+            tls_alerts: Arc::default(),
             dirty: false,
         };
         server.listen();
@@ -110,12 +113,13 @@ impl SimServer {
         if let Some((port, config)) = &self.tls {
             let requests = Arc::clone(&self.requests);
             let config = Arc::clone(config);
+            let alerts = Arc::clone(&self.tls_alerts);
             host.listen(
                 SocketAddr::V4(SocketAddrV4::new(*self.address.ip(), *port)),
                 self.config.clone(),
                 self.config.mtu,
                 Box::new(move |_| {
-                    let tls = tls::TlsServerSession::new(Arc::clone(&config))?;
+                    let tls = tls::TlsServerSession::new(Arc::clone(&config), Arc::clone(&alerts))?;
                     Some(HttpSession::new(
                         Arc::clone(&requests),
                         Some(tls),
@@ -130,6 +134,14 @@ impl SimServer {
     /// How many requests the server has answered.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The fatal TLS alerts clients have sent so far (e.g. `UnknownCA` from a client that
+    /// does not trust the certificate).
+    pub fn tls_alerts_received(&self) -> Vec<rustls::AlertDescription> {
+        self.tls_alerts
+            .lock()
+            .map_or_else(|_| Vec::new(), |alerts| alerts.clone())
     }
 
     /// Statistics of every connection so far (the sender's side of each transfer): those
