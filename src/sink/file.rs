@@ -1345,9 +1345,19 @@ mod tests {
         assert!(!name.exists());
         let info = ResumeInfo::lookup(&name).expect("lookup");
         assert_eq!(info.offset(), 3_000_000);
+        // The piece past the hole was complete and written before the record asked for;
+        // the open piece at 4.5 MB was still in a staging buffer and is not claimed.
+        assert_eq!(
+            info.finished().as_slice(),
+            [(0, 3_000_000), (3_145_728, 4_194_304)]
+        );
         let part = std::fs::read(part_path(&name)).expect("part");
-        assert_eq!(part.len(), 4_000_000, "still preallocated");
-        assert!(part[..3_000_000] == body(4_000_000)[..3_000_000]);
+        assert_eq!(part.len(), 5_000_000, "still preallocated");
+        let data = body(5_000_000);
+        for (start, end) in info.finished().iter() {
+            let (start, end) = (start as usize, end as usize);
+            assert!(part[start..end] == data[start..end], "{start}..{end}");
+        }
     }
 
     /// The child's half: the CLI's options with a checkpoint every 1 MB.
@@ -1357,8 +1367,17 @@ mod tests {
             checkpoint_interval: Duration::from_secs(3600),
             ..SinkOptions::default()
         };
-        let (_, data, mut sink) = open_fresh(dir, 4_000_000, &options);
-        write_chunks(&mut sink, &data, &[(0, 3_000_000), (3_500_000, 4_000_000)]);
+        let (_, data, mut sink) = open_fresh(dir, 5_000_000, &options);
+        // A prefix, the whole fourth 1 MiB piece past a hole, part of the fifth.
+        write_chunks(
+            &mut sink,
+            &data,
+            &[
+                (0, 3_000_000),
+                (3_145_728, 4_194_304),
+                (4_500_000, 5_000_000),
+            ],
+        );
         sink.poll_checkpoint(Instant::ZERO).expect("due");
         assert_eq!(wait_durable(&sink, 3_000_000), 3_000_000);
         assert_eq!(sink.sync_calls().get(), 0);

@@ -703,6 +703,92 @@ mod tests {
         assert_eq!(std::fs::read(&path).expect("read"), data);
     }
 
+    /// With a resumed file's ranges and bytes past a hole: the record the writer asks for
+    /// lists the resumed ranges and every piece it has written, past the hole too, never the
+    /// bytes of a piece still open; writes into a partly finished piece leave its finished
+    /// bytes as they are.
+    #[test]
+    fn a_record_lists_every_written_range_and_never_an_open_piece() {
+        use crate::sink::FsyncPolicy;
+        use crate::sink::control::{ControlFile, Identity, control_path, read_record};
+        use crate::sink::durability::Durability;
+        use crate::sink::flush::{Flusher, Target};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let len = 4 * CHUNK;
+        let (path, file) = file(&dir, len);
+        let data = body(len as usize);
+        // What an earlier run finished: a prefix, and a range inside the last piece.
+        let resumed: RangeSet = [(0, 1000), (3 * CHUNK + 50, 3 * CHUNK + 90)]
+            .into_iter()
+            .collect();
+        for (start, end) in resumed.iter() {
+            let (start, end) = (start as usize, end as usize);
+            file.write_all_at(&data[start..end], start as u64)
+                .expect("the earlier run's bytes");
+        }
+        let identity = Identity {
+            url: "http://server.test/f".to_string(),
+            length: Some(len),
+            etag: None,
+            last_modified: None,
+        };
+        let record_path = control_path(&dir.path().join("f"));
+        let control = ControlFile::open(
+            &record_path,
+            &identity,
+            &resumed,
+            Durability::new(FsyncPolicy::Off),
+        )
+        .expect("record");
+        let target = Target::File(file.try_clone().expect("clone"));
+        let flusher = Flusher::start(target, control, resumed.clone(), None).expect("flusher");
+        let requester = Some(flusher.requester());
+        let mut stager =
+            Stager::start(file, &path, &resumed, Some(len), requester, None).expect("start");
+        let (one, two) = (CHUNK as usize, 2 * CHUNK as usize);
+        // Piece 1 whole (past the hole 1000..CHUNK), a few bytes of piece 2, and the rest of
+        // the last piece around its resumed range: the buffers of pieces 2 and 3 are not
+        // complete (the resumed bytes are not in them) and stay open.
+        stager.write(CHUNK, &data[one..two]).expect("write");
+        stager
+            .write(2 * CHUNK + 5, &data[two + 5..two + 100])
+            .expect("write");
+        let last = 3 * CHUNK as usize;
+        stager
+            .write(3 * CHUNK, &data[last..last + 50])
+            .expect("write");
+        stager
+            .write(3 * CHUNK + 90, &data[last + 90..])
+            .expect("write");
+        stager.checkpoint(1000).expect("checkpoint");
+        let mut want = resumed.clone();
+        want.insert(CHUNK, 2 * CHUNK);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while flusher.covered() < want.covered() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let record = read_record(&record_path).expect("read").expect("record");
+        assert_eq!(record.finished, want);
+        let on_file = std::fs::read(&path).expect("read");
+        for (start, end) in want.iter() {
+            let (start, end) = (start as usize, end as usize);
+            assert_eq!(&on_file[start..end], &data[start..end], "{start}..{end}");
+        }
+        drop(flusher);
+        stager.finish().expect("finish");
+        // Every buffer written now: the open pieces' ranges too, and the resumed bytes of
+        // the last piece kept (its buffer held only the bytes around them).
+        let mut all = want.clone();
+        all.insert(2 * CHUNK + 5, 2 * CHUNK + 100);
+        all.insert(3 * CHUNK, len);
+        assert_eq!(stager.stored(), &all);
+        let on_file = std::fs::read(&path).expect("read");
+        for (start, end) in all.iter() {
+            let (start, end) = (start as usize, end as usize);
+            assert_eq!(&on_file[start..end], &data[start..end], "{start}..{end}");
+        }
+    }
+
     /// Checkpoints far faster than the writer looks (a simulated clock, a dripping server)
     /// never crowd out the buffers: records beyond the few queued wait for a later one.
     #[test]
