@@ -1407,6 +1407,47 @@ mod tests {
         assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 0);
     }
 
+    /// A resumed `.part` with holes keeps its length and its ranges: the writer's records
+    /// list them with what it writes into a hole, also after `kill -9` (no Drop), under
+    /// either fsync policy.
+    #[test]
+    fn a_resumed_file_keeps_its_ranges_in_every_record() {
+        for options in [small_options(), synced_options()] {
+            let options = SinkOptions {
+                checkpoint_bytes: 10_000,
+                ..options
+            };
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (name, data, mut sink) = open_fresh(dir.path(), 3_000_000, &options);
+            write_chunks(&mut sink, &data, &[(0, 100_000), (2_097_152, 3_000_000)]);
+            assert_eq!(sink.abandon().expect("abandon"), 1_002_848);
+            let info = ResumeInfo::lookup(&name).expect("lookup");
+            let mut resumed =
+                FileSink::open(&name, &identity(Some(3_000_000)), &info, &options).expect("resume");
+            assert_eq!(resumed.arrived(), &info.finished());
+            let part_len = || std::fs::metadata(part_path(&name)).expect("part").len();
+            assert_eq!(part_len(), 3_000_000);
+            // A whole 1 MiB piece inside the hole, then a checkpoint.
+            write_chunks(&mut resumed, &data, &[(1_048_576, 2_097_152)]);
+            resumed.poll_checkpoint(Instant::ZERO).expect("due");
+            let want: RangeSet = [(0, 100_000), (1_048_576, 3_000_000)].into_iter().collect();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let recorded = || ResumeInfo::lookup(&name).expect("lookup").finished();
+            while recorded() != want && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // kill -9: no Drop, no final record.
+            std::mem::forget(resumed);
+            assert_eq!(recorded(), want, "{options:?}");
+            assert_eq!(part_len(), 3_000_000);
+            let part = std::fs::read(part_path(&name)).expect("part");
+            for (start, end) in want.iter() {
+                let (start, end) = (start as usize, end as usize);
+                assert!(part[start..end] == data[start..end], "{start}..{end}");
+            }
+        }
+    }
+
     /// Abandoning with a flusher running keeps every finished range, synced and recorded.
     #[test]
     fn abandon_takes_the_record_back_from_the_flusher() {
