@@ -52,7 +52,14 @@ DRIVERS = ["afxdp", "raw"]
 PEERS = ["wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
 # Every tool run by default, in the order of a round's first pass (later rounds rotate it).
 DEFAULT_TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "wget-sync", "curl", "aria2c-x1",
-                 "aria2c-x8"]
+                 "aria2c-x8", "serve-curl", "serve-xdpget"]
+# Downloads from `xdpget serve` (AF_XDP, port SERVE_PORT in the server namespace) instead of
+# nginx: serve-curl is curl <- xdpget serve (the row beside curl <- nginx), serve-xdpget is
+# xdpget (AF_XDP) <- xdpget serve, both ends bypassing the kernel. The server starts once
+# per loss setting, after the testbed is up.
+SERVE_TOOLS = ["serve-curl", "serve-xdpget"]
+SERVE_PORT = 8080
+SERVER_IFACE = "xg-s0"
 SINKS = ["file", "null"]
 # Tools that only mean something with a file (to /dev/null they repeat another tool).
 FILE_ONLY_PEERS = {"wget-sync"}
@@ -106,6 +113,23 @@ VARIANTS = {
 }
 # Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
 DEFAULT_VARIANTS = ["fsync"]
+
+# IPv6 beside IPv4 (issue 12): the same xdpget and flags, the URL with the server's IPv6
+# address (scripts/testbed.sh ADDR6_SERVER, a ULA inside the testbed) instead of its IPv4 one.
+SERVER6 = "fd00:77::2"
+VARIANTS["ipv6"] = Variant([], f"over IPv6: http://[{SERVER6}]/ instead of http://{SERVER}/")
+DEFAULT_VARIANTS.append("ipv6")
+
+
+def url_for(tool, name):
+    """The URL a tool downloads `name` from: its scheme (split_scheme), the server's IPv6
+    address for the ipv6 variant (plain HTTP: the testbed's certificate names the IPv4
+    address only), its IPv4 address otherwise."""
+    base, scheme = split_scheme(tool)
+    host = f"[{SERVER6}]" if base.startswith("xdpget-") and base.endswith("-ipv6") else SERVER
+    return f"{scheme}://{host}/{name}"
+
+
 # Sizes and rounds of a full run: enough rounds of 1M for a median of >= 10 runs (issue 9's
 # start-up target), fewer of the sizes whose runs take seconds.
 DEFAULT_SIZES = "1M,64M,1G"
@@ -145,6 +169,10 @@ class Testbed:
     @property
     def client_ns(self):
         return f"{self.name}-client"
+
+    @property
+    def server_ns(self):
+        return f"{self.name}-server"
 
     def up(self, loss):
         self.is_up = True  # a failed up tears itself down, but down again is harmless
@@ -230,8 +258,11 @@ def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS, ca
         # fsync of the one file (coreutils sync FILE); /dev/null has nothing to flush.
         script = 'wget --no-config -q -O "$1" "$2" && { [ "$1" = /dev/null ] || sync "$1"; }'
         return ["sh", "-c", script, "wget-sync", sink_path, url]
-    if tool == "curl":
+    if tool in ("curl", "serve-curl"):
         return ["curl", "-q", "-sS", "-f", "-o", sink_path, url]
+    if tool == "serve-xdpget":
+        return [xdpget, "--iface", CLIENT_IFACE, "--driver", "afxdp", "-q",
+                "--stats-json", stats_json, "-O", sink_path, url]
     if tool.startswith("aria2c-x"):
         conns = tool.split("-x", 1)[1]
         # -s: pieces to split into (default 5); --min-split-size 1M (its floor) so 64 MiB
@@ -384,7 +415,8 @@ def check_dev_null():
 
 def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     name = f"{size}.bin"
-    url = f"{split_scheme(tool)[1]}://{SERVER}/{name}"
+    url = (f"http://{SERVER}:{SERVE_PORT}/{name}" if tool in SERVE_TOOLS
+           else url_for(tool, name))
     stats_json = os.path.join(work, "stats.json")
     if os.path.exists(stats_json):
         os.remove(stats_json)
@@ -435,7 +467,7 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     else:
         # Bytes written to /dev/null cannot be checked; exit status only.
         record["sha256"] = None
-    if tool.startswith("xdpget-") and os.path.exists(stats_json):
+    if (tool.startswith("xdpget-") or tool == "serve-xdpget") and os.path.exists(stats_json):
         try:
             with open(stats_json) as f:
                 record["xdpget_stats"] = json.load(f)
@@ -444,6 +476,44 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     record["ok"] = not errors
     record["error"] = "; ".join(errors) or None
     return record
+
+
+class ServeServer:
+    """`xdpget serve` in the server namespace (AF_XDP on the server's veth); `stop` is safe
+    to call more than once."""
+
+    def __init__(self, xdpget, testbed, work):
+        self.log_path = os.path.join(work, "serve.log")
+        self.log = open(self.log_path, "w")
+        www = os.path.join(testbed.state_dir, "www")
+        # The testbed turns transmit checksum offload off on the server's veth only; with the
+        # kernel as the client, its segments would reach our server with partial checksums.
+        subprocess.run(["ip", "netns", "exec", testbed.client_ns, "ethtool", "-K",
+                        CLIENT_IFACE, "tx", "off"], check=True, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", testbed.server_ns, xdpget, "serve", www, "--iface",
+             SERVER_IFACE, "--driver", "afxdp", "--listen", f"{SERVER}:{SERVE_PORT}", "-q"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 15
+        while "Ctrl-C stops" not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"bench: xdpget serve did not start:\n{self.output()}")
+            time.sleep(0.05)
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
 
 
 def warm_up(testbed, sizes):
@@ -570,13 +640,15 @@ def parse_args(argv):
     args.skip = [s for s in args.skip.split(",") if s]
     for t in args.tools:
         try:
-            known = split_xdpget(t, args.variants) is not None or split_scheme(t)[0] in PEERS
+            known = (split_xdpget(t, args.variants) is not None
+                     or split_scheme(t)[0] in PEERS or t in SERVE_TOOLS)
             if split_scheme(t)[1] == "https":
                 with_ca(["tool"], split_scheme(t)[0], "ca.pem")
         except ValueError as e:
             p.error(str(e))
         if not known:
-            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], {', '.join(PEERS)}")
+            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], "
+                    f"{', '.join(PEERS + SERVE_TOOLS)}")
     for s in args.sinks:
         if s not in SINKS:
             p.error(f"unknown sink {s!r}; known: file, null")
@@ -636,11 +708,14 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     failures = 0
+    server = None
     try:
         for loss in args.loss:
             testbed.up(loss)
             sums = testbed.checksums()
             warm_up(testbed, args.sizes)
+            if any(t in SERVE_TOOLS for t in args.tools):
+                server = ServeServer(args.xdpget, testbed, args.work)
             for round_no in range(1, max(args.rounds.values()) + 1):
                 for size in (s for s in args.sizes if round_no <= args.rounds[s]):
                     for sink in args.sinks:
@@ -656,7 +731,12 @@ def main(argv):
                             log(f"loss {loss}% round {round_no} {size:>4} {sink:<4} {tool:<18}"
                                 f" {rec['wall_s']:7.3f} s {rec['throughput_mib_s']:8.1f} MiB/s"
                                 + ("" if rec["ok"] else f"  FAILED: {rec['error']}"))
+            if server is not None:
+                server.stop()
+                server = None
     finally:
+        if server is not None:
+            server.stop()
         # The data files stay in WORK/testbed/www for the next run (1 GiB takes ~10 s to make).
         testbed.down()
         save()

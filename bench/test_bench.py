@@ -32,10 +32,26 @@ class HarnessTest(unittest.TestCase):
 
     def test_defaults_are_default_flags_and_the_fsync_variant_when_known(self):
         a = self.args()
-        self.assertEqual(a.tools, ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-fsync", "wget",
-                                   "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
+        self.assertEqual(a.tools, ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-fsync",
+                                   "xdpget-afxdp-ipv6", "wget", "wget-sync", "curl",
+                                   "aria2c-x1", "aria2c-x8", "serve-curl", "serve-xdpget"]
                          + bench.HTTPS_TOOLS)
         self.assertEqual(a.rounds, {"1M": 15, "64M": 5, "1G": 5})
+
+    def test_the_ipv6_variant_downloads_from_the_ipv6_address(self):
+        self.assertEqual(bench.url_for("xdpget-afxdp-ipv6", "1G.bin"),
+                         "http://[fd00:77::2]/1G.bin")
+        self.assertEqual(bench.url_for("xdpget-raw-ipv6", "1M.bin"), "http://[fd00:77::2]/1M.bin")
+        self.assertEqual(bench.url_for("xdpget-afxdp", "1G.bin"), "http://10.77.0.2/1G.bin")
+        self.assertEqual(bench.url_for("curl-https", "1G.bin"), "https://10.77.0.2/1G.bin")
+
+    def test_serve_tools_download_from_xdpget_serve(self):
+        """Issue 14's rows: curl and xdpget (AF_XDP) against `xdpget serve`."""
+        self.assertEqual(bench.tool_command("serve-curl", "/x", "URL", "F", "s"),
+                         bench.tool_command("curl", "/x", "URL", "F", "s"))
+        self.assertEqual(bench.tool_command("serve-xdpget", "/x", "URL", "F", "s")[:5],
+                         ["/x", "--iface", bench.CLIENT_IFACE, "--driver", "afxdp"])
+        self.assertEqual(self.args("--tools", "curl,serve-curl").tools, ["curl", "serve-curl"])
 
     def test_auto_variant_left_out_when_the_binary_lacks_its_flag(self):
         a = self.args(help_text="  --ack-every <N>")

@@ -27,6 +27,8 @@
 #   XG_TESTBED_SIZES  data files to serve, sizes with K/M/G suffix (default: "1M 64M 1G")
 #   XG_TESTBED_LOSS   percent of the server's packets the link drops, 0-100 (default: 0)
 #   XG_TESTBED_SEED   seed of the data files' content           (default: xdpget)
+#   XG_TESTBED_QUEUES rx and tx queues of every veth end, 1-64 (default: 1); with more
+#                     than one, flows spread over the client's rx queues (RSS-like)
 set -euo pipefail
 
 NAME=${XG_TESTBED_NAME:-xg}
@@ -35,6 +37,7 @@ DIR=${XG_TESTBED_DIR:-$DEFAULT_DIR}
 SIZES=${XG_TESTBED_SIZES:-1M 64M 1G}
 LOSS=${XG_TESTBED_LOSS:-0}
 SEED=${XG_TESTBED_SEED:-xdpget}
+QUEUES=${XG_TESTBED_QUEUES:-1}
 
 NS_CLIENT=$NAME-client
 NS_SERVER=$NAME-server
@@ -51,6 +54,8 @@ ADDR_SERVER=10.77.0.2
 ADDR6_CLIENT=fd00:77::1
 ADDR6_SERVER=fd00:77::2
 PREFIX6_LEN=64
+# A second address of the server: "another host" for redirects (credentials must not follow).
+ADDR_SERVER_OTHER=10.77.0.3
 PREFIX_LEN=24
 HTTP_PORT=80
 HTTPS_PORT=443
@@ -82,6 +87,8 @@ require() {
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (run scripts/setup.sh)"
   done
   [[ "$LOSS" =~ ^[0-9]+$ ]] && [ "$LOSS" -le 100 ] || die "XG_TESTBED_LOSS must be 0..100, not '$LOSS'"
+  [[ "$QUEUES" =~ ^[0-9]+$ ]] && [ "$QUEUES" -ge 1 ] && [ "$QUEUES" -le 64 ] \
+    || die "XG_TESTBED_QUEUES must be 1..64, not '$QUEUES'"
 }
 
 # "64M" -> 67108864
@@ -101,13 +108,19 @@ size_bytes() {
 
 net_up() {
   local ns dev
+  # Several queues on both ends of both pairs: the server's sockets pick a tx queue each
+  # (a hash per socket), the bridge keeps it, and the client receives on that rx queue.
+  local queue_args=()
+  [ "$QUEUES" -gt 1 ] && queue_args=(numtxqueues "$QUEUES" numrxqueues "$QUEUES")
   for ns in "$NS_CLIENT" "$NS_SERVER" "$NS_LINK"; do ns_exists "$ns" || ip netns add "$ns"; done
   # Every veth end is created directly inside its namespace: nothing in the root one.
   if ! in_client ip link show "$DEV_CLIENT" >/dev/null 2>&1; then
-    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" type veth peer name "$DEV_LINK_CLIENT" netns "$NS_LINK"
+    ip link add "$DEV_CLIENT" netns "$NS_CLIENT" "${queue_args[@]}" type veth \
+      peer name "$DEV_LINK_CLIENT" netns "$NS_LINK" "${queue_args[@]}"
   fi
   if ! in_server ip link show "$DEV_SERVER" >/dev/null 2>&1; then
-    ip link add "$DEV_SERVER" netns "$NS_SERVER" type veth peer name "$DEV_LINK_SERVER" netns "$NS_LINK"
+    ip link add "$DEV_SERVER" netns "$NS_SERVER" "${queue_args[@]}" type veth \
+      peer name "$DEV_LINK_SERVER" netns "$NS_LINK" "${queue_args[@]}"
   fi
   if ! in_link ip link show "$DEV_BRIDGE" >/dev/null 2>&1; then
     in_link ip link add "$DEV_BRIDGE" type bridge
@@ -253,8 +266,27 @@ http {
     location = /redirect/relative { absolute_redirect off; return 302 /1M.bin; }
     location = /redirect/absolute { return 301 http://$ADDR_SERVER/1M.bin; }
     location = /redirect/loop     { absolute_redirect off; return 302 /redirect/loop; }
+    # a chain of redirects: six requests, each on a connection of its own source port
+    location = /redirect/hop5 { absolute_redirect off; return 302 /redirect/hop4; }
+    location = /redirect/hop4 { absolute_redirect off; return 302 /redirect/hop3; }
+    location = /redirect/hop3 { absolute_redirect off; return 302 /redirect/hop2; }
+    location = /redirect/hop2 { absolute_redirect off; return 302 /redirect/hop1; }
+    location = /redirect/hop1 { absolute_redirect off; return 302 /1M.bin; }
     location = /status/500        { return 500; }
     location = /redirect/to-https { return 301 https://$ADDR_SERVER/1M.bin; }
+    # Basic authentication (RFC 7617, issue 15) on /private/: the user file is written by
+    # the test that needs it ($run/htpasswd, openssl passwd -apr1); until then nginx refuses
+    # every request there. /private/elsewhere asks for the same credentials, then redirects
+    # to the server's other address, a different host (try_files runs after the access
+    # phase; a plain return would redirect before asking).
+    location /private/ {
+      auth_basic "xdpget e2e"; auth_basic_user_file $run/htpasswd; alias $DIR/www/;
+    }
+    location = /private/elsewhere {
+      auth_basic "xdpget e2e"; auth_basic_user_file $run/htpasswd;
+      try_files /nonexistent @elsewhere;
+    }
+    location @elsewhere { return 302 http://$ADDR_SERVER_OTHER/1M.bin?from-private; }
     # Anything else that does not exist is nginx's own 404. Chunked, close-delimited and
     # early-close bodies come from the helper on port $HELPER_PORT (testbed_http.py), not
     # through nginx, which would re-frame them.
@@ -272,6 +304,11 @@ EOF
   else
     in_server nginx -p "$run" -c "$run/nginx.conf" -e "$run/logs/error.log"
   fi
+}
+
+# The server's second IPv4 address (ADDR_SERVER_OTHER), on the same interface.
+other_address_up() {
+  in_server ip addr replace "$ADDR_SERVER_OTHER/$PREFIX_LEN" dev "$DEV_SERVER"
 }
 
 helper_up() {
@@ -318,6 +355,7 @@ up() {
   data_up
   tls_up
   helper_up
+  other_address_up
   nginx_up
   wait_link_up
   log "up: client $NS_CLIENT/$DEV_CLIENT $ADDR_CLIENT, server $NS_SERVER/$DEV_SERVER $ADDR_SERVER," \

@@ -32,6 +32,12 @@ impl Note {
         )
     }
 
+    /// Notes `content` under `kind` for process `pid` of this namespace (a child that
+    /// holds a change on this process's behalf).
+    pub fn write_for(pid: u32, kind: &str, content: &str) -> io::Result<Note> {
+        Note::write_in(Path::new(LEDGER_DIR), namespace()?, pid, kind, content)
+    }
+
     fn write_in(
         root: &Path,
         namespace: u64,
@@ -57,6 +63,18 @@ impl Note {
 pub fn take_stale(kind: &str) -> Vec<String> {
     match namespace() {
         Ok(namespace) => take_stale_in(Path::new(LEDGER_DIR), namespace, kind, process_alive),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Takes the notes of `kind` of process `pid` (which is ending: its guards could not undo
+/// them) and of dead processes, deleting them: the caller undoes what they say. For the
+/// clean-up keeper (`cli::privileges`), which runs while its parent waits for it.
+pub fn take_left_by(kind: &str, pid: u32) -> Vec<String> {
+    match namespace() {
+        Ok(namespace) => take_stale_in(Path::new(LEDGER_DIR), namespace, kind, |other| {
+            other != pid && process_alive(other)
+        }),
         Err(_) => Vec::new(),
     }
 }

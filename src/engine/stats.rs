@@ -107,6 +107,9 @@ pub struct EngineStats {
     /// Loop iterations that found nothing to do, and blocking waits after a stretch of them.
     pub idle_loops: u64,
     pub idle_waits: u64,
+    /// `--limit-rate`: how long the window we advertised, not the server or the path, set
+    /// the pace (summed over connections).
+    pub window_limited: std::time::Duration,
 }
 
 impl Default for EngineStats {
@@ -122,6 +125,7 @@ impl Default for EngineStats {
             first_byte: Metric::new("first_byte", Unit::Nanoseconds),
             idle_loops: 0,
             idle_waits: 0,
+            window_limited: std::time::Duration::ZERO,
         }
     }
 }
@@ -188,6 +192,12 @@ impl EngineStats {
             "idle loops {}, blocking waits after idling {}\n",
             self.idle_loops, self.idle_waits
         );
+        if !self.window_limited.is_zero() {
+            out += &format!(
+                "--limit-rate: the advertised window set the pace for {:.2} s\n",
+                self.window_limited.as_secs_f64()
+            );
+        }
         out
     }
 }

@@ -16,8 +16,8 @@
 //!
 //! The caller (a fetch) sees [`Transfer::wants_sink`] once the head says a body follows,
 //! opens the output and gives it with [`Transfer::start_body`]; body bytes that arrived
-//! meanwhile wait in the exchange's staging, inside the receive window. [`run`] is that
-//! caller for one exchange on a host of its own.
+//! meanwhile wait in the exchange's staging, inside the receive window
+//! (`engine::runtime::Reactor::exchange` is that caller).
 //!
 //! HTTPS puts a [`TlsStream`] between the connection and the exchange: segments' payload is
 //! staged at its stream offset, decrypted once per batch, and the plaintext goes on to
@@ -26,16 +26,16 @@
 
 use core::time::Duration;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use super::endpoint::Endpoint;
 use super::error::EngineError;
-use super::host::{Host, Session, SessionStatus};
+use super::host::{Session, SessionStatus};
 use super::progress::Progress;
 use super::stats::EngineStats;
-use crate::driver::Driver;
 use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
 use crate::sink::Sink;
+use crate::tcp::pacer::Pacer;
 use crate::tcp::{self, Connection, Event, State};
 use crate::time::Instant;
 use crate::tls::{TlsSettings, TlsStream};
@@ -61,6 +61,9 @@ pub struct TransferOptions {
     /// Give up on a connection that stays slower than this (curl's `--speed-limit` and
     /// `--speed-time`): a server that drips a byte a second never trips `read_timeout`.
     pub min_speed: Option<MinSpeed>,
+    /// `--limit-rate`: bytes per second this exchange may receive, paced by the receive
+    /// window it advertises (`tcp::pacer`), never by dropping data.
+    pub limit_rate: Option<u64>,
 }
 
 /// The slowest a connection may be, for how long, before the transfer gives up.
@@ -123,6 +126,7 @@ impl Default for TransferOptions {
             interrupt: None,
             tls: TlsSettings::default(),
             min_speed: None,
+            limit_rate: None,
         }
     }
 }
@@ -161,95 +165,12 @@ impl<E: Into<EngineError>> From<E> for TransferFailure {
     }
 }
 
-/// Runs one request on a new connection from `endpoint.local` to `endpoint.remote`, on a
-/// host of its own over `driver`, until the exchange ends.
-///
-/// `open_sink` is called once, when the response head says a body follows, before any body
-/// byte is written; it decides where the body goes (and may refuse with an error).
-pub fn run<D: Driver>(
-    driver: &mut D,
-    endpoint: &Endpoint,
-    request: &Request,
-    options: &TransferOptions,
-    open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
-    progress: &Progress,
-    stats: &mut EngineStats,
-) -> Result<TransferEnd, TransferFailure> {
-    let now = driver.now();
-    let transfer = Transfer::new(now, *endpoint, request, options, progress)?;
-    let mut host = Host::new(endpoint.local_mac);
-    let handle = host.connect(now, endpoint, options.tcp.clone(), transfer);
-    let mut idle_since: Option<Instant> = None;
-    loop {
-        let now = driver.now();
-        let step = host.poll(driver, now);
-        let step = match step {
-            Ok(step) => step,
-            Err(error) => {
-                let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-                return Err(TransferFailure { error, sink });
-            }
-        };
-        stats.record_step(&step);
-        if let Some(transfer) = host.session_mut(handle)
-            && transfer.wants_sink()
-        {
-            let opened = match transfer.head() {
-                Some((head, plan)) => open_sink(head, plan),
-                None => Err(EngineError::Setup("no response head".into())),
-            };
-            let started = opened.and_then(|sink| transfer.start_body(sink));
-            if let Err(error) = started {
-                let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-                let _ = host.flush(driver, now);
-                return Err(TransferFailure { error, sink });
-            }
-            host.wake(handle);
-        }
-        if let Some(transfer) = host.take_finished_of(handle) {
-            transfer.record(stats);
-            let _ = host.flush(driver, now);
-            return transfer.into_end();
-        }
-        if let Some(flag) = &options.interrupt
-            && flag.load(Ordering::Relaxed)
-        {
-            let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-            let _ = host.flush(driver, now);
-            return Err(TransferFailure {
-                error: EngineError::Interrupted,
-                sink,
-            });
-        }
-        if step.received == 0 && step.sent == 0 {
-            stats.idle_loops += 1;
-            let since = *idle_since.get_or_insert(now);
-            if now - since >= options.idle_before_wait {
-                stats.idle_waits += 1;
-                let deadline = host
-                    .poll_timeout()
-                    .map_or(now + options.max_wait, |t| t.min(now + options.max_wait));
-                if let Err(e) = driver.wait(Some(deadline)) {
-                    let sink = host.abort(handle).and_then(|t| t.sink.map(Box::new));
-                    return Err(TransferFailure {
-                        error: e.into(),
-                        sink,
-                    });
-                }
-                idle_since = None;
-            }
-        } else {
-            idle_since = None;
-        }
-    }
-}
-
 /// The client side of one HTTP exchange (plain or TLS) as a [`Session`] of the host: the
 /// request out, the response head decided, the body into its sink at its file offsets,
 /// the connect, read and minimum-speed timeouts. It never sees the driver.
 pub struct Transfer<'a> {
     endpoint: Endpoint,
-    options: &'a TransferOptions,
+    options: TransferOptions,
     progress: &'a Progress,
     exchange: Exchange,
     request_bytes: Vec<u8>,
@@ -276,6 +197,9 @@ pub struct Transfer<'a> {
     /// Time to connect and to the first body byte, for `--stats`.
     connect_time: Option<Duration>,
     first_byte_time: Option<Duration>,
+    /// `--limit-rate`: the window's edge moves at the rate; the next time it moves.
+    pacer: Option<Pacer>,
+    pacer_next: Option<Instant>,
     /// Segments and bytes of this connection, for `--stats`.
     body_bytes: u64,
 }
@@ -286,7 +210,7 @@ impl<'a> Transfer<'a> {
         now: Instant,
         endpoint: Endpoint,
         request: &Request,
-        options: &'a TransferOptions,
+        options: &TransferOptions,
         progress: &'a Progress,
     ) -> Result<Self, EngineError> {
         let mut request_bytes = request.encode()?;
@@ -300,7 +224,7 @@ impl<'a> Transfer<'a> {
         };
         Ok(Transfer {
             endpoint,
-            options,
+            options: options.clone(),
             progress,
             exchange: Exchange::with_window(request, STAGING_WINDOW),
             request_bytes,
@@ -319,6 +243,10 @@ impl<'a> Transfer<'a> {
             end: None,
             connect_time: None,
             first_byte_time: None,
+            pacer: options
+                .limit_rate
+                .map(|rate| Pacer::new(rate, usize::from(options.tcp.advertised_mss()))),
+            pacer_next: None,
             body_bytes: 0,
         })
     }
@@ -339,6 +267,12 @@ impl<'a> Transfer<'a> {
         }
     }
 
+    /// The sink, if one was opened (an exchange given up from outside: the caller abandons
+    /// it, which keeps what arrived).
+    pub fn into_sink(mut self) -> Option<Box<Sink>> {
+        self.sink.take().map(Box::new)
+    }
+
     /// Adds this exchange's connect and first-byte times to `stats`.
     pub fn record(&self, stats: &mut EngineStats) {
         if let Some(t) = self.connect_time {
@@ -346,6 +280,9 @@ impl<'a> Transfer<'a> {
         }
         if let Some(t) = self.first_byte_time {
             stats.first_byte.record(nanos(t));
+        }
+        if let Some(pacer) = &self.pacer {
+            stats.window_limited += pacer.window_limited();
         }
     }
 
@@ -389,7 +326,7 @@ impl<'a> Transfer<'a> {
         if let Some(end) = self.handle_head(connection)? {
             return Ok(Some(end));
         }
-        self.update_receive_window(connection);
+        self.update_receive_window(now, connection);
         if let Some(sink) = self.sink.as_mut() {
             if delivered > 0 {
                 self.progress.advance(sink.contiguous_len(), delivered);
@@ -574,7 +511,7 @@ impl<'a> Transfer<'a> {
     }
 
     /// Keeps the advertised window inside what the exchange and the sink can take.
-    fn update_receive_window(&mut self, connection: &mut Connection) {
+    fn update_receive_window(&mut self, now: Instant, connection: &mut Connection) {
         let max = self.options.tcp.max_receive_window;
         let in_order = connection.received_in_order();
         let window = match self.exchange.stream_window_end() {
@@ -590,6 +527,15 @@ impl<'a> Transfer<'a> {
             .tls
             .as_ref()
             .map_or(window, |tls| tls.window_end().saturating_sub(in_order));
+        // --limit-rate: the edge moves no faster than the rate (RFC 9293 §3.8.6).
+        let window = match self.pacer.as_mut() {
+            Some(pacer) => {
+                let pace = pacer.poll(now, in_order);
+                self.pacer_next = Some(pace.next_poll);
+                window.min(pace.window as u64)
+            }
+            None => window,
+        };
         connection.set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
     }
 
@@ -696,8 +642,12 @@ impl Session for Transfer<'_> {
         if self.connect_time.is_none() {
             deadline = deadline.min(self.started + self.options.connect_timeout);
         }
-        if self.options.min_speed.is_some() {
+        // The speed is sampled once connected (check_timeouts), so its deadline is ahead.
+        if self.options.min_speed.is_some() && self.connected {
             deadline = deadline.min(self.speed.sample_start + SPEED_SAMPLE);
+        }
+        if let Some(next) = self.pacer_next {
+            deadline = deadline.min(next);
         }
         Some(deadline)
     }

@@ -102,6 +102,8 @@ pub struct Testbed {
     /// `ip_local_reserved_ports` in the client namespace before any xdpget ran.
     pub reserved_ports_before: String,
     sizes: String,
+    /// rx and tx queues of every veth end (`XG_TESTBED_QUEUES`).
+    queues: u32,
 }
 
 impl Testbed {
@@ -109,6 +111,12 @@ impl Testbed {
     /// and `loss_percent` of the server's packets dropped. `group` is one short lowercase
     /// word that tells the tests' testbeds apart.
     pub fn up(group: &str, sizes: &str, loss_percent: u32) -> Testbed {
+        Testbed::up_with_queues(group, sizes, loss_percent, 1)
+    }
+
+    /// Like [`Testbed::up`], with `queues` rx and tx queues on every veth end, so that
+    /// flows spread over the client interface's rx queues.
+    pub fn up_with_queues(group: &str, sizes: &str, loss_percent: u32, queues: u32) -> Testbed {
         remove_stale_testbeds();
         let name = format!("{NAME_PREFIX}{}{group}", std::process::id());
         let dir = std::env::temp_dir().join(format!("xdpget-testbed-{name}"));
@@ -120,6 +128,7 @@ impl Testbed {
             dir,
             reserved_ports_before: String::new(),
             sizes: sizes.to_string(),
+            queues,
         };
         // The guard exists before `up` runs, so a half-built testbed is removed too.
         if let Err(e) = testbed.script(&["up", "--loss", &loss_percent.to_string()]) {
@@ -142,7 +151,8 @@ impl Testbed {
                 .args(args)
                 .env("XG_TESTBED_NAME", &self.name)
                 .env("XG_TESTBED_DIR", &self.dir)
-                .env("XG_TESTBED_SIZES", &self.sizes),
+                .env("XG_TESTBED_SIZES", &self.sizes)
+                .env("XG_TESTBED_QUEUES", self.queues.to_string()),
         )
     }
 

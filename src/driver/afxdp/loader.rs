@@ -116,7 +116,7 @@ pub enum LoaderError {
 /// The loaded and attached program. Dropping it detaches the program and frees its maps.
 pub struct SteerProgram {
     // Field order is drop order: the link (detach) before the program and its maps.
-    _link: OwnedFd,
+    link: OwnedFd,
     loaded: Loaded,
     mode: AttachMode,
     interface: String,
@@ -140,6 +140,12 @@ impl SteerProgram {
         interface: &Interface,
         config: &SteerConfig,
     ) -> Result<SteerProgram, LoaderError> {
+        Self::load(interface, config)?.attach()
+    }
+
+    /// The first half of [`SteerProgram::attach`]: checks the interface and loads the
+    /// program (the verifier runs here), without attaching it anywhere.
+    pub fn load(interface: &Interface, config: &SteerConfig) -> Result<Unattached, LoaderError> {
         if let Some(program_id) = interface.xdp_prog_id {
             return Err(LoaderError::AlreadyAttached {
                 interface: interface.name.clone(),
@@ -149,58 +155,23 @@ impl SteerProgram {
         if config.ports.is_empty() {
             return Err(LoaderError::EmptyPortRange(config.ports.clone()));
         }
-
         let started = std::time::Instant::now();
         let loaded = load(config)?;
-        let loaded_at = std::time::Instant::now();
-
-        let attach_error = |error: io::Error| match error.raw_os_error() {
-            Some(libc::EBUSY | libc::EEXIST) => LoaderError::AlreadyAttached {
-                interface: interface.name.clone(),
-                program_id: 0,
-            },
-            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
-            _ => LoaderError::AttachFailed {
-                interface: interface.name.clone(),
-                source: error,
-            },
-        };
-        let (link, mode) = match bpf::link_xdp(&loaded.program, interface.index, XDP_FLAGS_DRV_MODE)
-        {
-            Ok(link) => (link, AttachMode::Native),
-            Err(native_error) => {
-                let native_error = attach_error(native_error);
-                if !matches!(native_error, LoaderError::AttachFailed { .. }) {
-                    return Err(native_error);
-                }
-                let link = bpf::link_xdp(&loaded.program, interface.index, XDP_FLAGS_SKB_MODE)
-                    .map_err(attach_error)?;
-                let reason = native_error
-                    .source()
-                    .map_or_else(|| native_error.to_string(), ToString::to_string);
-                eprintln!(
-                    "xdpget: native XDP attach failed on {} ({reason}); using generic (SKB) mode, which is slower",
-                    interface.name,
-                );
-                (link, AttachMode::Generic)
-            }
-        };
-        let timings = [
-            ("XDP program load", loaded_at - started),
-            ("XDP program attach", loaded_at.elapsed()),
-        ];
-        Ok(SteerProgram {
-            _link: link,
+        Ok(Unattached {
             loaded,
-            mode,
             interface: interface.name.clone(),
-            timings,
+            ifindex: interface.index,
+            load_time: started.elapsed(),
         })
     }
-
     /// How long loading and attaching took, as `--stats` set-up steps.
     pub fn timings(&self) -> &[(&'static str, Duration)] {
         &self.timings
+    }
+
+    /// The bpf_link's descriptor: the program stays on the interface while it is open.
+    pub(crate) fn link_fd(&self) -> RawFd {
+        self.link.as_raw_fd()
     }
 
     /// Where the program runs.
@@ -221,6 +192,74 @@ impl SteerProgram {
     /// The counters so far, summed over CPUs.
     pub fn counters(&self) -> Result<SteerCounters, LoaderError> {
         read_counters(&self.loaded)
+    }
+}
+
+/// A loaded program that is not attached yet (`SteerProgram::load`). Dropping it unloads it.
+pub struct Unattached {
+    loaded: Loaded,
+    interface: String,
+    ifindex: u32,
+    load_time: Duration,
+}
+
+impl std::fmt::Debug for Unattached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unattached")
+            .field("interface", &self.interface)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Unattached {
+    /// Attaches the program through a bpf_link: natively if the driver can, generically
+    /// otherwise (printing one notice line on stderr). The native attach holds the RTNL
+    /// lock while it waits for an RCU grace period (the XDP dispatcher's update), so an
+    /// AF_XDP bind issued meanwhile waits for it.
+    pub fn attach(self) -> Result<SteerProgram, LoaderError> {
+        let started = std::time::Instant::now();
+        let interface = &self.interface;
+        let attach_error = |error: io::Error| match error.raw_os_error() {
+            Some(libc::EBUSY | libc::EEXIST) => LoaderError::AlreadyAttached {
+                interface: interface.clone(),
+                program_id: 0,
+            },
+            Some(libc::EPERM | libc::EACCES) => LoaderError::PermissionDenied,
+            _ => LoaderError::AttachFailed {
+                interface: interface.clone(),
+                source: error,
+            },
+        };
+        let program = &self.loaded.program;
+        let (link, mode) = match bpf::link_xdp(program, self.ifindex, XDP_FLAGS_DRV_MODE) {
+            Ok(link) => (link, AttachMode::Native),
+            Err(native_error) => {
+                let native_error = attach_error(native_error);
+                if !matches!(native_error, LoaderError::AttachFailed { .. }) {
+                    return Err(native_error);
+                }
+                let link = bpf::link_xdp(program, self.ifindex, XDP_FLAGS_SKB_MODE)
+                    .map_err(attach_error)?;
+                let reason = native_error
+                    .source()
+                    .map_or_else(|| native_error.to_string(), ToString::to_string);
+                eprintln!(
+                    "xdpget: native XDP attach failed on {interface} ({reason}); using generic (SKB) mode, which is slower",
+                );
+                (link, AttachMode::Generic)
+            }
+        };
+        let timings = [
+            ("XDP program load", self.load_time),
+            ("XDP program attach", started.elapsed()),
+        ];
+        Ok(SteerProgram {
+            link,
+            loaded: self.loaded,
+            mode,
+            interface: self.interface,
+            timings,
+        })
     }
 }
 

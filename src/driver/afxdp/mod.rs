@@ -14,6 +14,7 @@ mod features;
 pub mod loader;
 mod queue;
 mod sys;
+mod teardown;
 
 #[cfg(test)]
 mod tests;
@@ -24,13 +25,23 @@ use xsk_rs::FrameDesc;
 
 use self::loader::{AttachMode, LoaderError, MAX_QUEUES, SteerConfig, SteerCounters, SteerProgram};
 pub use self::queue::BindMode;
-use self::queue::QueueSocket;
+use self::queue::{QueueError, QueueSocket, SharedUmem, UmemLayout};
 use super::{Driver, DriverError, DriverStats};
 use crate::net::iface::Interface;
 use crate::time::Instant;
 
 /// Ethernet II header: two MACs and the EtherType.
 const ETHERNET_HEADER_LEN: usize = 14;
+
+/// How long a new run waits for the teardown child of the last one to leave its interface.
+const TEARDOWN_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
+/// How long a run that waited for a teardown child waits for its program to leave.
+const PROGRAM_GONE_WAIT_LIMIT: Duration = Duration::from_millis(100);
+
+/// How long a bind retries a queue that is busy (EBUSY), for a socket of the last run to
+/// be released by the kernel.
+const QUEUE_RELEASE_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Sizing and behaviour of the AF_XDP sockets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +61,11 @@ pub struct AfXdpConfig {
     pub busy_poll_micros: u32,
     /// Frames per receive/transmit batch (and SO_BUSY_POLL_BUDGET).
     pub batch_size: u32,
+    /// Close the sockets and detach the program in a forked child when the driver is
+    /// dropped, so that the process can exit without waiting for the kernel's RCU grace
+    /// periods (`teardown.rs`). Off for library use, where a caller expects the program
+    /// gone when the drop returns.
+    pub background_teardown: bool,
 }
 
 impl Default for AfXdpConfig {
@@ -64,6 +80,7 @@ impl Default for AfXdpConfig {
             busy_poll: true,
             busy_poll_micros: 20,
             batch_size: 64,
+            background_teardown: false,
         }
     }
 }
@@ -154,6 +171,22 @@ pub struct AfXdpDriver {
     notes: Vec<String>,
     /// How long each step of [`AfXdpDriver::open`] took (`--stats`).
     setup: Vec<(&'static str, Duration)>,
+    interface_index: u32,
+    background_teardown: bool,
+    /// Set by `drop` when a child took over the teardown; dropped last, after the sockets
+    /// and the link above, so that the child's closes are the final ones.
+    release: Option<teardown::Release>,
+}
+
+impl Drop for AfXdpDriver {
+    fn drop(&mut self) {
+        if !self.background_teardown {
+            return;
+        }
+        let mut keep = vec![self.program.link_fd()];
+        keep.extend(self.queues.iter().map(QueueSocket::raw_fd));
+        self.release = teardown::hand_off(&keep, self.interface_index);
+    }
 }
 
 impl std::fmt::Debug for AfXdpDriver {
@@ -177,6 +210,37 @@ impl AfXdpDriver {
     ) -> Result<AfXdpDriver, AfXdpError> {
         config.validate()?;
         let mut clock = StepClock::start();
+        // A teardown child of a run that just ended may still hold the interface: its
+        // program, or (after the program is gone) a socket bound to a queue we need.
+        let refreshed;
+        let waited = teardown::wait_for_others(interface.index, TEARDOWN_WAIT_LIMIT);
+        // The caller read the interface before that check: a child that finished in
+        // between left a program id behind that is gone by now.
+        let interface = if waited || interface.xdp_prog_id.is_some() {
+            // The child's link may outlive it for a moment (the detach finishes, or a copy
+            // of the descriptor held by a process forked meanwhile closes): read the
+            // interface again until the program is gone, briefly.
+            let started = std::time::Instant::now();
+            loop {
+                let fresh = Interface::by_name(&interface.name)
+                    .map_err(|error| AfXdpError::Socket(error.to_string()))?;
+                if !waited
+                    || fresh.xdp_prog_id.is_none()
+                    || started.elapsed() >= PROGRAM_GONE_WAIT_LIMIT
+                {
+                    break refreshed = fresh;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            clock.lap(if waited {
+                "wait for the last run's teardown"
+            } else {
+                "interface read again"
+            });
+            &refreshed
+        } else {
+            interface
+        };
         // Without channel information, queue 0 is the only one we know exists.
         let rx_queues = sys::rx_queue_count(&interface.name).unwrap_or(1);
         let queue_ids: Vec<u32> = match config.queue {
@@ -192,8 +256,56 @@ impl AfXdpDriver {
         };
         clock.lap("rx queue count");
 
-        let mut program = SteerProgram::attach(interface, steer)?;
-        clock.skip(program.timings());
+        // Zero-copy needs the program in the driver and a driver that has it: without both
+        // the bind fails after the UMEM is made, and the copy-mode bind makes it again.
+        let zero_copy_possible = config.zero_copy
+            && features::zero_copy(interface.index) != features::ZeroCopy::Unsupported;
+        clock.lap("zero-copy support query");
+        let layout = UmemLayout::new(config.frame_count, queue_ids.len() as u32);
+        let open_sockets = |attempts: &[(BindMode, bool)]| {
+            open_sockets(interface, &queue_ids, layout, config.frame_size, attempts)
+        };
+        let (program, queues) = if zero_copy_possible {
+            // Rare (a NIC with zero-copy AF_XDP): whether to try it depends on where the
+            // program runs, so attach first.
+            let program = SteerProgram::attach(interface, steer)?;
+            clock.skip(program.timings());
+            let attempts = if program.mode() == AttachMode::Native {
+                BIND_ZERO_COPY_FIRST
+            } else {
+                BIND_COPY
+            };
+            let queues = open_sockets(attempts).map_err(|e| AfXdpError::Socket(e.reason))?;
+            clock.lap("AF_XDP sockets and UMEM");
+            (program, queues)
+        } else {
+            // Copy mode either way. The native attach holds the RTNL lock through an RCU
+            // grace period (bpf_dispatcher_update) and a bind needs that lock, so the
+            // attach goes first, here, and a second thread makes the UMEM (whose pages the
+            // kernel zeroes and pins) meanwhile, then binds once the lock is free. That way
+            // round: this thread allocates nothing while the other one's populating mmap
+            // holds the address-space lock.
+            let unattached = SteerProgram::load(interface, steer)?;
+            clock.lap("XDP program load");
+            std::thread::scope(|scope| {
+                let sockets = std::thread::Builder::new()
+                    .name("xdpget-umem".into())
+                    .spawn_scoped(scope, || open_sockets(BIND_COPY));
+                let program = unattached.attach();
+                clock.lap("XDP program attach, beside the UMEM");
+                let queues = match sockets {
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    // No thread to be had: one after the other.
+                    Err(_) => open_sockets(BIND_COPY),
+                };
+                clock.lap("AF_XDP sockets and UMEM (rest)");
+                let queues = queues.map_err(|e| AfXdpError::Socket(e.reason))?;
+                Ok::<_, AfXdpError>((program?, queues))
+            })?
+        };
+        let mut program = program;
         let mut notes = Vec::new();
         if program.mode() == AttachMode::Generic {
             notes.push(format!(
@@ -201,24 +313,8 @@ impl AfXdpDriver {
                 interface.name
             ));
         }
-        // Zero-copy needs the program in the driver and a driver that has it: without both
-        // the bind fails after the UMEM is made, and the copy-mode bind makes it again.
-        let zero_copy = config.zero_copy
-            && program.mode() == AttachMode::Native
-            && features::zero_copy(interface.index) != features::ZeroCopy::Unsupported;
-        clock.lap("zero-copy support query");
-        let mut queues = Vec::with_capacity(queue_ids.len());
-        for queue_id in queue_ids {
-            let socket = QueueSocket::open(
-                &interface.name,
-                queue_id,
-                config.frame_count,
-                config.frame_size,
-                zero_copy,
-            )
-            .map_err(|error| AfXdpError::Socket(error.reason))?;
-            program.set_socket(queue_id, socket.raw_fd())?;
-            clock.lap("AF_XDP socket and UMEM");
+        for socket in &queues {
+            program.set_socket(socket.queue_id, socket.raw_fd())?;
             let busy_poll = config.busy_poll.then(|| {
                 sys::enable_busy_poll(socket.raw_fd(), config.busy_poll_micros, config.batch_size)
             });
@@ -227,9 +323,8 @@ impl AfXdpDriver {
                 eprintln!("xdpget: {note}");
                 notes.push(note);
             }
-            clock.lap("busy-poll options");
-            queues.push(socket);
         }
+        clock.lap("XSKMAP entries and busy-poll options");
         let frame_capacity = queues.first().map_or(0, |q| q.frame_capacity);
         let max_frame_len = frame_capacity.min(interface.mtu as usize + ETHERNET_HEADER_LEN);
         let pollfds = queues.iter().map(|q| sys::pollfd(q.raw_fd())).collect();
@@ -244,6 +339,9 @@ impl AfXdpDriver {
             stats: DriverStats::default(),
             notes,
             setup: clock.steps,
+            interface_index: interface.index,
+            background_teardown: config.background_teardown,
+            release: None,
         })
     }
 
@@ -255,6 +353,15 @@ impl AfXdpDriver {
     /// Where the XDP program runs.
     pub fn attach_mode(&self) -> AttachMode {
         self.program.mode()
+    }
+
+    /// Frames received so far on each socket, by rx queue: which queues the flows landed
+    /// on (`--stats`).
+    pub fn frames_by_queue(&self) -> Vec<(u32, u64)> {
+        self.queues
+            .iter()
+            .map(|q| (q.queue_id, q.received))
+            .collect()
     }
 
     /// How each socket is bound, by rx queue.
@@ -274,6 +381,53 @@ impl AfXdpDriver {
     pub fn notes(&self) -> &[String] {
         &self.notes
     }
+}
+
+/// Bind attempts, best first: (mode, need_wakeup).
+const BIND_ZERO_COPY_FIRST: &[(BindMode, bool)] = &[
+    (BindMode::ZeroCopy, true),
+    (BindMode::Copy, true),
+    (BindMode::Copy, false),
+];
+const BIND_COPY: &[(BindMode, bool)] = &[(BindMode::Copy, true), (BindMode::Copy, false)];
+
+/// Makes the shared UMEM and binds a socket on each of `queue_ids`, trying `attempts` in
+/// order; each attempt starts from a new UMEM (a failed bind leaves the first socket's
+/// rings set up).
+fn open_sockets(
+    interface: &Interface,
+    queue_ids: &[u32],
+    layout: UmemLayout,
+    frame_size: u32,
+    attempts: &[(BindMode, bool)],
+) -> Result<Vec<QueueSocket>, QueueError> {
+    let mut last_error = QueueError {
+        reason: "no bind mode to try".into(),
+        errno: None,
+    };
+    let started = std::time::Instant::now();
+    for &(bind_mode, need_wakeup) in attempts {
+        loop {
+            let bound = SharedUmem::new(layout, frame_size)
+                .and_then(|umem| umem.bind(&interface.name, queue_ids, bind_mode, need_wakeup));
+            match bound {
+                Ok(sockets) => return Ok(sockets),
+                // A socket of a run that just ended releases its queue from a kernel
+                // worker shortly after its last descriptor closed (xp_release_deferred).
+                Err(error)
+                    if error.errno == Some(libc::EBUSY)
+                        && started.elapsed() < QUEUE_RELEASE_WAIT_LIMIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(error) => {
+                    last_error = error;
+                    break;
+                }
+            }
+        }
+    }
+    Err(last_error)
 }
 
 /// Times the steps of [`AfXdpDriver::open`]; a step that runs once per queue adds up.

@@ -1,12 +1,14 @@
-//! One AF_XDP socket bound to one rx queue, with a UMEM of its own.
+//! The AF_XDP sockets of one run: one per rx queue, all sharing one UMEM
+//! (`XDP_SHARED_UMEM`, kernel doc networking/af_xdp.rst), each with its own fill and
+//! completion ring.
 //!
-//! Frame ownership (kernel doc networking/af_xdp.rst, "Rings"): every UMEM frame is at any
-//! moment in exactly one place — the fill ring or the rx ring (receive side, owned by the
-//! kernel until it comes out of the rx ring), the tx ring or the completion ring (transmit
-//! side), or one of our two free lists. The first half of the frames serve receive and
-//! cycle fill → rx → (engine reads in place) → fill; the second half serve transmit and
-//! cycle free → tx → completion → free. Rings are as large as their half, so a ring never
-//! refuses a frame that came out of its partner ring.
+//! Frame ownership (af_xdp.rst, "Rings"): every UMEM frame is at any moment in exactly one
+//! place. The UMEM is cut into a transmit part and one receive part per socket
+//! ([`UmemLayout`]). A socket's receive frames cycle through its own fill ring → rx ring →
+//! (engine reads in place) → its fill ring again, so a queue never takes frames from
+//! another; the transmit frames cycle free list → tx ring → completion ring → free list,
+//! on the first socket only (one flow, one tx ring). Each ring is as large as the frames
+//! that cycle through it, so a ring never refuses a frame that came out of its partner.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -33,6 +35,160 @@ pub enum BindMode {
 #[error("{reason}")]
 pub struct QueueError {
     pub reason: String,
+    /// The errno the kernel returned, when there was one (EBUSY: the queue is taken).
+    pub errno: Option<i32>,
+}
+
+impl QueueError {
+    fn new(reason: String) -> QueueError {
+        QueueError {
+            reason,
+            errno: None,
+        }
+    }
+}
+
+/// How the one UMEM is shared out: `tx_frames` for transmit (tx and completion rings of
+/// the first socket), then `rx_frames_per_queue` for each socket's fill and rx rings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UmemLayout {
+    pub tx_frames: u32,
+    pub rx_frames_per_queue: u32,
+    pub queues: u32,
+}
+
+impl UmemLayout {
+    /// Least receive frames a queue gets when several share the UMEM: a queue that
+    /// carries a whole download still holds ~740 KB in its rings.
+    const MIN_RX_FRAMES_PER_QUEUE: u32 = 512;
+
+    /// Half of `frame_count` (a power of two) transmits; the other half receives, split
+    /// evenly over `queues` sockets but never below [`Self::MIN_RX_FRAMES_PER_QUEUE`] (or
+    /// the whole half, when that is smaller). One queue gets exactly the old layout; more
+    /// queues grow the UMEM by at most 512 frames (1 MiB) each.
+    pub(crate) fn new(frame_count: u32, queues: u32) -> UmemLayout {
+        let queues = queues.max(1);
+        let half = frame_count / 2;
+        let floor = Self::MIN_RX_FRAMES_PER_QUEUE.min(half);
+        // a power of two: ring sizes must be
+        let even_share = (half / queues).max(1);
+        let share = if even_share.is_power_of_two() {
+            even_share
+        } else {
+            even_share.next_power_of_two() / 2
+        };
+        UmemLayout {
+            tx_frames: half,
+            rx_frames_per_queue: share.max(floor),
+            queues,
+        }
+    }
+
+    pub(crate) fn total_frames(&self) -> u32 {
+        self.tx_frames + self.rx_frames_per_queue * self.queues
+    }
+}
+
+/// The UMEM and the frames nobody holds yet, before any socket is bound.
+pub(crate) struct SharedUmem {
+    umem: Umem,
+    /// Transmit frames first, then the receive frames of each queue in turn.
+    frames: Vec<FrameDesc>,
+    layout: UmemLayout,
+    /// Largest frame a UMEM frame holds (frame size minus the XDP headroom).
+    frame_capacity: usize,
+}
+
+impl SharedUmem {
+    /// Maps and registers the UMEM (the kernel pins its pages: the costly part of the
+    /// set-up, which is why `AfXdpDriver::open` does it beside the XDP attach).
+    pub(crate) fn new(layout: UmemLayout, frame_size: u32) -> Result<SharedUmem, QueueError> {
+        let error = |what: &str| {
+            let what = what.to_string();
+            move |source: &dyn std::fmt::Display| {
+                QueueError::new(format!("AF_XDP {what}: {source}"))
+            }
+        };
+        let umem_config = UmemConfig::builder()
+            .frame_size(FrameSize::new(frame_size).map_err(|e| error("frame size")(&e))?)
+            // every socket's fill ring holds its receive frames; the completion ring (of
+            // the first socket only in use) holds the transmit frames
+            .fill_queue_size(
+                QueueSize::new(layout.rx_frames_per_queue)
+                    .map_err(|e| error("fill ring size")(&e))?,
+            )
+            .comp_queue_size(
+                QueueSize::new(layout.tx_frames).map_err(|e| error("completion ring size")(&e))?,
+            )
+            .build()
+            .map_err(|e| error("UMEM config")(&e))?;
+        let frame_capacity = umem_config.mtu() as usize;
+        let frames = NonZeroU32::new(layout.total_frames())
+            .ok_or_else(|| QueueError::new("the UMEM needs at least one frame".into()))?;
+        let (umem, frames) =
+            Umem::new(umem_config, frames, false).map_err(|e| error("UMEM")(&e))?;
+        Ok(SharedUmem {
+            umem,
+            frames,
+            layout,
+            frame_capacity,
+        })
+    }
+
+    /// Binds one socket per queue of `queue_ids` (as many as the layout has room for), the
+    /// first one holding the transmit frames.
+    ///
+    /// # Safety of the shared binds
+    /// Every socket has `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD` set, which xsk-rs requires when
+    /// a UMEM is shared; each `(interface, queue)` pair is bound once.
+    pub(crate) fn bind(
+        mut self,
+        interface: &str,
+        queue_ids: &[u32],
+        bind_mode: BindMode,
+        need_wakeup: bool,
+    ) -> Result<Vec<QueueSocket>, QueueError> {
+        let layout = self.layout;
+        if queue_ids.len() > layout.queues as usize {
+            return Err(QueueError::new(format!(
+                "the UMEM has room for {} queue(s), not {}",
+                layout.queues,
+                queue_ids.len()
+            )));
+        }
+        let name = CString::new(interface)
+            .map_err(|e| QueueError::new(format!("AF_XDP interface name {interface:?}: {e}")))?;
+        let mut receive = self.frames.split_off(layout.tx_frames as usize);
+        let mut transmit = Some(std::mem::take(&mut self.frames));
+        let mut sockets = Vec::with_capacity(queue_ids.len());
+        for &queue_id in queue_ids {
+            let rest = receive.split_off(layout.rx_frames_per_queue as usize);
+            let own = std::mem::replace(&mut receive, rest);
+            let socket = QueueSocket::bind(
+                &self.umem,
+                &name,
+                interface,
+                queue_id,
+                QueueFrames {
+                    receive: own,
+                    transmit: transmit.take().unwrap_or_default(),
+                    tx_ring: layout.tx_frames,
+                },
+                self.frame_capacity,
+                bind_mode,
+                need_wakeup,
+            )?;
+            sockets.push(socket);
+        }
+        Ok(sockets)
+    }
+}
+
+/// The frames one socket starts with, and the size of its tx ring.
+struct QueueFrames {
+    receive: Vec<FrameDesc>,
+    transmit: Vec<FrameDesc>,
+    tx_ring: u32,
 }
 
 pub(crate) struct QueueSocket {
@@ -46,85 +202,44 @@ pub(crate) struct QueueSocket {
     fill: FillQueue,
     completion: CompQueue,
     umem: Umem,
-    /// Transmit frames that are ours to write.
+    /// Transmit frames that are ours to write (empty but on the first socket).
     tx_free: Vec<FrameDesc>,
     /// Receive frames the fill ring did not take yet (never happens with rings sized to
-    /// their half, kept so that no frame can be lost if it does).
+    /// their frames, kept so that no frame can be lost if it does).
     fill_backlog: Vec<FrameDesc>,
     /// Largest frame a UMEM frame holds (frame size minus the XDP headroom).
     pub frame_capacity: usize,
-    /// Entries in each of the four rings (half the frames).
-    ring_size: u32,
+    /// Entries in the tx ring.
+    tx_ring_size: u32,
+    /// Frames this socket received, for `--stats` (which queues the flows landed on).
+    pub received: u64,
 }
 
 impl QueueSocket {
-    /// Creates the UMEM and socket for `(interface, queue_id)`: zero-copy with need_wakeup
-    /// first, then copy mode with need_wakeup, then plain copy mode. `frame_count` must be a
-    /// power of two of at least 2.
-    pub(crate) fn open(
+    #[allow(clippy::too_many_arguments)]
+    fn bind(
+        umem: &Umem,
+        name: &CString,
         interface: &str,
         queue_id: u32,
-        frame_count: u32,
-        frame_size: u32,
-        allow_zero_copy: bool,
-    ) -> Result<QueueSocket, QueueError> {
-        let attempts: &[(BindMode, bool)] = if allow_zero_copy {
-            &[
-                (BindMode::ZeroCopy, true),
-                (BindMode::Copy, true),
-                (BindMode::Copy, false),
-            ]
-        } else {
-            &[(BindMode::Copy, true), (BindMode::Copy, false)]
-        };
-        let mut last_error = None;
-        for &(bind_mode, need_wakeup) in attempts {
-            match Self::try_open(
-                interface,
-                queue_id,
-                frame_count,
-                frame_size,
-                bind_mode,
-                need_wakeup,
-            ) {
-                Ok(socket) => return Ok(socket),
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| QueueError {
-            reason: "no bind mode to try".into(),
-        }))
-    }
-
-    fn try_open(
-        interface: &str,
-        queue_id: u32,
-        frame_count: u32,
-        frame_size: u32,
+        frames: QueueFrames,
+        frame_capacity: usize,
         bind_mode: BindMode,
         need_wakeup: bool,
     ) -> Result<QueueSocket, QueueError> {
-        let error = |what: &str| {
-            let what = what.to_string();
-            move |source: &dyn std::fmt::Display| QueueError {
-                reason: format!("AF_XDP {what} on {interface} queue {queue_id}: {source}"),
-            }
+        let error = |what: &str, source: &dyn std::fmt::Display| {
+            QueueError::new(format!(
+                "AF_XDP {what} on {interface} queue {queue_id}: {source}"
+            ))
         };
-        let half = frame_count / 2;
-        let ring = QueueSize::new(half).map_err(|e| error("ring size")(&e))?;
-        let umem_config = UmemConfig::builder()
-            .frame_size(FrameSize::new(frame_size).map_err(|e| error("frame size")(&e))?)
-            .fill_queue_size(ring)
-            .comp_queue_size(ring)
-            .build()
-            .map_err(|e| error("UMEM config")(&e))?;
-        let frame_capacity = umem_config.mtu() as usize;
-        let frames = NonZeroU32::new(frame_count).ok_or_else(|| QueueError {
-            reason: "the UMEM needs at least one frame".into(),
-        })?;
-        let (umem, mut descs) =
-            Umem::new(umem_config, frames, false).map_err(|e| error("UMEM")(&e))?;
-
+        let QueueFrames {
+            receive,
+            transmit,
+            tx_ring,
+        } = frames;
+        let rx_ring = u32::try_from(receive.len()).unwrap_or(u32::MAX);
+        let rx_size = QueueSize::new(rx_ring).map_err(|e| error("rx ring size", &e))?;
+        let tx_size = QueueSize::new(tx_ring).map_err(|e| error("tx ring size", &e))?;
         let mut bind_flags = match bind_mode {
             BindMode::ZeroCopy => BindFlags::XDP_ZEROCOPY,
             BindMode::Copy => BindFlags::XDP_COPY,
@@ -133,30 +248,45 @@ impl QueueSocket {
             bind_flags |= BindFlags::XDP_USE_NEED_WAKEUP;
         }
         let socket_config = SocketConfig::builder()
-            .rx_queue_size(ring)
-            .tx_queue_size(ring)
+            .rx_queue_size(rx_size)
+            .tx_queue_size(tx_size)
             // Our own program (loader.rs) steers; libxdp must not load its default one.
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .bind_flags(bind_flags)
             .build();
-        let name = CString::new(interface).map_err(|e| error("interface name")(&e))?;
-        // SAFETY: the UMEM was created just above and is not shared with any other socket,
-        // so the (interface, queue) pair is bound for the first time from it; the inhibit
-        // flag is set as well, which is what the shared case would require.
-        let (tx, rx, rings) =
-            unsafe { Socket::new(socket_config, &umem, &XskInterface::new(name), queue_id) }
-                .map_err(|e| error(mode_name(bind_mode))(&e))?;
-        let (mut fill, completion) = rings.ok_or_else(|| QueueError {
-            reason: format!("AF_XDP on {interface} queue {queue_id}: no fill/completion ring"),
+        // SAFETY: the inhibit flag is set, which xsk-rs requires for a shared UMEM, and
+        // `SharedUmem::bind` binds each (interface, queue) pair once, so the fill and
+        // completion rings come back (a new pair for every queue).
+        let (tx, rx, rings) = unsafe {
+            Socket::new(
+                socket_config,
+                umem,
+                &XskInterface::new(name.clone()),
+                queue_id,
+            )
+        }
+        .map_err(|e| {
+            use std::error::Error as _;
+            let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+            let mut error = match source {
+                Some(cause) => error(mode_name(bind_mode), &format_args!("{e} ({cause})")),
+                None => error(mode_name(bind_mode), &e),
+            };
+            error.errno = source.and_then(io::Error::raw_os_error);
+            error
         })?;
-
-        let tx_free = descs.split_off(half as usize);
-        // SAFETY: these descriptors come from this UMEM and are owned by nobody yet; handing
-        // them to the fill ring gives them to the kernel until they come back through rx.
-        let filled = unsafe { fill.produce(&descs) };
-        let mut fill_backlog = Vec::with_capacity(half as usize);
+        let (mut fill, completion) = rings.ok_or_else(|| {
+            QueueError::new(format!(
+                "AF_XDP on {interface} queue {queue_id}: no fill/completion ring"
+            ))
+        })?;
+        // SAFETY: these descriptors are this socket's share of the UMEM and owned by nobody
+        // yet; handing them to its fill ring gives them to the kernel until they come back
+        // through its rx ring.
+        let filled = unsafe { fill.produce(&receive) };
+        let mut fill_backlog = Vec::with_capacity(receive.len());
         if filled == 0 {
-            fill_backlog.extend_from_slice(&descs);
+            fill_backlog.extend_from_slice(&receive);
         }
         Ok(QueueSocket {
             queue_id,
@@ -166,11 +296,12 @@ impl QueueSocket {
             tx,
             fill,
             completion,
-            umem,
-            tx_free,
+            umem: umem.clone(),
+            tx_free: transmit,
             fill_backlog,
             frame_capacity,
-            ring_size: half,
+            tx_ring_size: tx_ring,
+            received: 0,
         })
     }
 
@@ -212,6 +343,7 @@ impl QueueSocket {
             bytes += data.len() as u64;
             f(&data);
         }
+        self.received += received as u64;
         if received > 0 {
             // SAFETY: the frames were received from this UMEM and `f` is done with them.
             let filled = unsafe { self.fill.produce(&batch[..received]) };
@@ -309,10 +441,10 @@ impl QueueSocket {
         const COPY_MODE_FRAMES_PER_KICK: u32 = 32;
         let kicks = match self.bind_mode {
             BindMode::ZeroCopy => 1,
-            BindMode::Copy => self.ring_size / COPY_MODE_FRAMES_PER_KICK + 1,
+            BindMode::Copy => self.tx_ring_size / COPY_MODE_FRAMES_PER_KICK + 1,
         };
         for _ in 0..kicks {
-            if self.tx.nb_free_exact() == self.ring_size {
+            if self.tx.nb_free_exact() == self.tx_ring_size {
                 return Ok(true);
             }
             if self.need_wakeup && !self.tx.needs_wakeup() {
@@ -320,7 +452,7 @@ impl QueueSocket {
             }
             self.tx.wakeup()?;
         }
-        Ok(self.tx.nb_free_exact() == self.ring_size)
+        Ok(self.tx.nb_free_exact() == self.tx_ring_size)
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::loader::{AttachMode, LoaderError, SteerConfig, SteerProgram};
+use super::queue::UmemLayout;
 use super::{AfXdpConfig, AfXdpDriver, AfXdpError, BindMode};
 use crate::driver::Driver;
 use crate::net::iface::Interface;
@@ -329,11 +330,29 @@ fn falls_back_to_generic_mode_when_native_attach_fails() {
 }
 
 #[test]
+fn umem_layout_shares_the_receive_half_out_over_the_queues() {
+    let one = UmemLayout::new(4096, 1);
+    assert_eq!((one.tx_frames, one.rx_frames_per_queue), (2048, 2048));
+    assert_eq!(one.total_frames(), 4096); // one queue: the layout of one UMEM per socket
+    let four = UmemLayout::new(4096, 4);
+    assert_eq!((four.tx_frames, four.rx_frames_per_queue), (2048, 512));
+    assert_eq!(four.total_frames(), 4096);
+    // three queues: a power-of-two share (ring sizes must be), never below the floor
+    assert_eq!(UmemLayout::new(4096, 3).rx_frames_per_queue, 512);
+    assert_eq!(UmemLayout::new(4096, 64).rx_frames_per_queue, 512);
+    assert_eq!(UmemLayout::new(4096, 64).total_frames(), 2048 + 64 * 512);
+    // a small UMEM keeps its half for one queue, and no more for many
+    assert_eq!(UmemLayout::new(256, 1).rx_frames_per_queue, 128);
+    assert_eq!(UmemLayout::new(256, 2).rx_frames_per_queue, 128);
+}
+
+#[test]
 fn one_socket_per_rx_queue_receives_every_flow() {
     if !root_or_skip("one_socket_per_rx_queue_receives_every_flow") {
         return;
     }
-    let mut net = TestNet::with_queues("xmq", 2);
+    const QUEUES: u32 = 4;
+    let mut net = TestNet::with_queues("xmq", QUEUES);
     let mut driver = net.in_client(|| {
         let interface = Interface::by_name(CLIENT_IF).unwrap();
         let steer = SteerConfig {
@@ -342,13 +361,12 @@ fn one_socket_per_rx_queue_receives_every_flow() {
         };
         AfXdpDriver::open(&interface, &steer, &small_config()).unwrap()
     });
-    assert_eq!(
-        driver.bind_modes(),
-        vec![(0, BindMode::Copy), (1, BindMode::Copy)]
-    );
+    let all_copy: Vec<(u32, BindMode)> = (0..QUEUES).map(|q| (q, BindMode::Copy)).collect();
+    assert_eq!(driver.bind_modes(), all_copy);
 
-    // Eight flows: the sender's queue choice hashes them over both veth queues.
-    let ports: Vec<u16> = (40010..40018).collect();
+    // Sixteen flows: the sender's queue choice (a random hash per socket) spreads them
+    // over the veth queues; sixteen all on one of four queues is a 4^-15 chance.
+    let ports: Vec<u16> = (40010..40026).collect();
     let script = ports
         .iter()
         .map(|port| format!("(exec 3<>/dev/tcp/{CLIENT_IP}/{port}) 2>/dev/null &"))
@@ -357,9 +375,10 @@ fn one_socket_per_rx_queue_receives_every_flow() {
         + " wait";
     net.spawn_server(&["timeout", "3", "bash", "-c", &script]);
     let mut seen = Vec::new();
+    let mut frames = 0u64;
     let deadline = driver.now() + Duration::from_secs(4);
     while seen.len() < ports.len() && driver.now() < deadline {
-        let frames = driver
+        let received = driver
             .receive(16, |frame| {
                 if let Some((port, flags)) = tcp_port_and_flags(frame)
                     && flags & 0x02 != 0
@@ -369,7 +388,8 @@ fn one_socket_per_rx_queue_receives_every_flow() {
                 }
             })
             .unwrap();
-        if frames == 0 {
+        frames += received as u64;
+        if received == 0 {
             driver.wait(Some(deadline)).unwrap();
         }
     }
@@ -377,6 +397,15 @@ fn one_socket_per_rx_queue_receives_every_flow() {
     assert_eq!(seen, ports);
     let counters = driver.steer_counters().unwrap();
     assert_eq!(counters.no_socket, 0, "{counters:?}");
+    // Every frame came out of exactly one socket, and more than one socket had some.
+    let by_queue = driver.frames_by_queue();
+    assert_eq!(
+        by_queue.iter().map(|(_, n)| n).sum::<u64>(),
+        frames,
+        "{by_queue:?}"
+    );
+    let busy = by_queue.iter().filter(|(_, n)| *n > 0).count();
+    assert!(busy > 1, "all frames on one queue: {by_queue:?}");
 }
 
 #[test]
@@ -431,4 +460,69 @@ fn one_flush_sends_a_batch_larger_than_the_kernels_copy_budget() {
         );
     }
     assert_eq!(driver.stats().tx_frames, FRAMES as u64);
+}
+
+#[test]
+fn background_teardown_leaves_nothing_and_the_next_open_waits_for_it() {
+    if !root_or_skip("background_teardown_leaves_nothing_and_the_next_open_waits_for_it") {
+        return;
+    }
+    let net = TestNet::with_queues("xbg", 2);
+    let open = |background_teardown: bool| {
+        net.in_client(|| {
+            let interface = Interface::by_name(CLIENT_IF).unwrap();
+            let steer = SteerConfig {
+                address: interface.ipv4.unwrap().into(),
+                ports: STEERED_PORTS,
+            };
+            let config = AfXdpConfig {
+                background_teardown,
+                ..small_config()
+            };
+            AfXdpDriver::open(&interface, &steer, &config)
+        })
+    };
+    let mut waited = 0;
+    for round in 0..3 {
+        // Dropped at once: a child holds the program and both sockets for a while. (In
+        // the namespace it was opened in, as the engine thread does: the child's ledger
+        // note is filed under the dropping thread's namespace.)
+        let first = open(true).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        net.in_client(|| drop(first));
+        // The next open finds them still there, waits for the child and gets both
+        // queues and a native attach, not "already attached" or EBUSY.
+        let second = open(false).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        waited += usize::from(
+            second
+                .setup_steps()
+                .iter()
+                .any(|(step, _)| step.starts_with("wait for the last run")),
+        );
+        assert_eq!(second.attach_mode(), AttachMode::Native);
+        assert_eq!(second.bind_modes().len(), 2);
+        drop(second);
+        // A library drop (no child) detaches before it returns, but a process that
+        // another test thread forks meanwhile may hold a copy of the link for a moment.
+        let shown = xdp_gone_within(&net, Duration::from_secs(2));
+        assert!(!has_xdp(&shown), "round {round}: {shown}");
+    }
+    // The child is still closing when the next open starts (its closes wait for RCU
+    // grace periods), so the next open waited for it, at least once in three.
+    assert!(waited > 0);
+    // The last child-held teardown also goes, on its own.
+    let last = open(true).unwrap();
+    net.in_client(|| drop(last));
+    let shown = xdp_gone_within(&net, Duration::from_secs(2));
+    assert!(!has_xdp(&shown), "{shown}");
+}
+
+/// `ip link show` once the XDP program is gone, or when `limit` has passed.
+fn xdp_gone_within(net: &TestNet, limit: Duration) -> String {
+    let started = std::time::Instant::now();
+    let mut shown = link_show(net);
+    while has_xdp(&shown) && started.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(10));
+        shown = link_show(net);
+    }
+    shown
 }

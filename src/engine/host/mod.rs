@@ -341,6 +341,16 @@ impl<S: Session> Host<S> {
         Some(self.finished.swap_remove(at).1)
     }
 
+    /// Whether `handle`'s session is done and waits in [`Host::take_finished_of`].
+    pub fn has_finished(&self, handle: Handle) -> bool {
+        self.finished.iter().any(|(h, _)| *h == handle)
+    }
+
+    /// Hands `session` back as finished (after [`Host::abort`], for whoever waits on it).
+    pub fn put_finished(&mut self, handle: Handle, session: S) {
+        self.finished.push((handle, session));
+    }
+
     /// Resets `handle`'s connection (one RST goes out with the next transmit batch) and
     /// gives its session back.
     pub fn abort(&mut self, handle: Handle) -> Option<S> {
