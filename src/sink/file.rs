@@ -21,7 +21,9 @@
 //!    recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
 //!    asks. By default ([`FsyncPolicy::Off`]) that is one `pwrite` of the record: the bytes it
 //!    claims are in the page cache already, which outlives the process (`durability.rs`).
-//!    Under [`FsyncPolicy::On`] each new range is msynced *before* it is recorded. Without a
+//!    Under [`FsyncPolicy::On`] each new range is msynced (a staged file: fdatasync'd)
+//!    *before* it is recorded. On the staged path the set recorded is the one the writer
+//!    thread has written (`stage.rs`), never bytes still in a staging buffer. Without a
 //!    flusher the writer does it itself: without syncs at once; with syncs in two phases so
 //!    the writer never waits for much: the range whose writeback was started at the previous
 //!    checkpoint is msynced (mostly clean by then) and recorded, and writeback of the newly
