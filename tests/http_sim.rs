@@ -565,7 +565,9 @@ fn a_short_body_fails_with_exit_code_4_and_keeps_a_part_file_for_resume() {
         assert!(control_path(&file).exists(), "{what}: control record kept");
         assert_content(&part_path(&file), 180_000, &what);
         match ResumeInfo::lookup(&file).expect("lookup") {
-            ResumeInfo::Partial { offset, identity } => {
+            ResumeInfo::Partial {
+                offset, identity, ..
+            } => {
                 assert_eq!(offset, 180_000, "{what}");
                 assert_eq!(identity.length, Some(500_000), "{what}");
             }

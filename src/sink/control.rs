@@ -2,11 +2,19 @@
 //!
 //! While `NAME` downloads, the bytes go to `NAME.part` and a small control record lives in
 //! `NAME.part.xdpget` (in the spirit of aria2's `.aria2` file). The record names the resource
-//! (URL, length, `ETag`, `Last-Modified`) and the **trusted prefix**: a length `P` such that
-//! bytes `0..P` of `NAME.part` are on disk. The file sink writes a new prefix only after an
-//! msync of the bytes it covers has returned, so after `kill -9` or a power loss `-c` never
-//! trusts more than what is durably there; the `.part` file itself may be longer (it is
-//! preallocated) and hold out-of-order bytes past `P`, which are simply downloaded again.
+//! (URL, length, `ETag`, `Last-Modified`) and the **finished ranges**: the byte ranges of
+//! `NAME.part` known to be written (under `--fsync-policy on`: on disk). The file sink records
+//! a range only after its bytes are stored (and, under `on`, msynced), so after `kill -9` (or,
+//! under `on`, a power loss) `-c` never trusts more than what is there; the `.part` file
+//! itself may be longer (it is preallocated) and hold bytes outside the ranges, which are
+//! simply downloaded again. With one connection the ranges are mostly one prefix `0..P`;
+//! with `-x N` several connections write different parts of the file at once, and `-c`
+//! fetches exactly the holes between the ranges.
+//!
+//! Version 2 of the record lists the ranges, at most [`MAX_RANGES`] of them: a longer set is
+//! cut down by dropping its shortest ranges, so the record under-claims and never claims a
+//! byte that is not there. Version 1 (a `prefix P` line) is still read, as the one range
+//! `0..P`.
 //!
 //! The record file holds two fixed-size slots written alternately, each a short text record
 //! ending in a checksum line, so a torn write (power loss in the middle of an update) spoils
@@ -25,11 +33,17 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::durability::Durability;
+use crate::ranges::RangeSet;
 
 /// Bytes per slot; two slots make the whole record file.
 const SLOT_LEN: usize = 4096;
 /// First line of every slot; the trailing digit is the format version.
-const MAGIC: &str = "xdpget control record 1";
+const MAGIC: &str = "xdpget control record 2";
+/// The first line of version 1, which recorded a prefix only.
+const MAGIC_V1: &str = "xdpget control record 1";
+/// The most ranges a record lists (more are cut down, see the module docs). A connection
+/// leaves about one hole behind it while it runs, so `-x 16` needs a few dozen.
+pub const MAX_RANGES: usize = 64;
 /// Longest URL kept in a record, in escaped bytes (it is informational; validators decide).
 const MAX_URL: usize = 1024;
 /// Longest validator kept in a record, in escaped bytes.
@@ -86,10 +100,15 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 pub enum ResumeInfo {
     /// Neither `NAME` nor `NAME.part` exists: start at byte 0.
     Fresh,
-    /// `NAME.part` and a valid control record: bytes `0..offset` are durably there.
-    /// `identity` is what they were downloaded from; compare it with the server's answer
-    /// ([`Identity::same_resource`]) before resuming.
-    Partial { offset: u64, identity: Identity },
+    /// `NAME.part` and a valid control record: the byte ranges `finished` are there, and
+    /// `offset` is where the first of them starting at 0 ends (the prefix a single
+    /// connection resumes from). `identity` is what they were downloaded from; compare it
+    /// with the server's answer ([`Identity::same_resource`]) before resuming.
+    Partial {
+        offset: u64,
+        identity: Identity,
+        finished: RangeSet,
+    },
     /// `NAME.part` without a readable control record (another program's `.part`, or a crash
     /// before the first record was written): nothing in it can be trusted, start at byte 0.
     Untrusted { part_len: u64 },
@@ -108,10 +127,14 @@ impl ResumeInfo {
                 return Ok(match read_record(&control_path(final_path))? {
                     // The .part may have lost a tail the record covers only if something
                     // other than xdpget touched it; never trust past its end.
-                    Some(record) => ResumeInfo::Partial {
-                        offset: record.prefix.min(meta.len()),
-                        identity: record.identity,
-                    },
+                    Some(mut record) => {
+                        record.finished.remove(meta.len(), u64::MAX);
+                        ResumeInfo::Partial {
+                            offset: record.finished.contiguous_len(),
+                            identity: record.identity,
+                            finished: record.finished,
+                        }
+                    }
                     None => ResumeInfo::Untrusted {
                         part_len: meta.len(),
                     },
@@ -129,11 +152,21 @@ impl ResumeInfo {
         }
     }
 
-    /// The byte offset to resume from (0 for `Fresh` and `Untrusted`).
+    /// The byte offset a single connection resumes from: the end of the finished prefix (0
+    /// for `Fresh` and `Untrusted`).
     pub fn offset(&self) -> u64 {
         match self {
             ResumeInfo::Fresh | ResumeInfo::Untrusted { .. } => 0,
             ResumeInfo::Partial { offset, .. } | ResumeInfo::Plain { offset } => *offset,
+        }
+    }
+
+    /// The byte ranges already there: what segmented downloads (`-x N`) skip.
+    pub fn finished(&self) -> RangeSet {
+        match self {
+            ResumeInfo::Fresh | ResumeInfo::Untrusted { .. } => RangeSet::new(),
+            ResumeInfo::Partial { finished, .. } => finished.clone(),
+            ResumeInfo::Plain { offset } => RangeSet::from_range(0, *offset),
         }
     }
 }
@@ -142,8 +175,17 @@ impl ResumeInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Record {
     pub(super) sequence: u64,
-    pub(super) prefix: u64,
+    /// The finished ranges (version 1: the one range `0..prefix`).
+    pub(super) finished: RangeSet,
     pub(super) identity: Identity,
+}
+
+#[cfg(test)]
+impl Record {
+    /// The end of the finished range that starts at 0.
+    pub(super) fn prefix(&self) -> u64 {
+        self.finished.contiguous_len()
+    }
 }
 
 /// Reads the newest valid record of a control file; `None` if the file is missing or no slot
@@ -195,13 +237,13 @@ pub(super) struct ControlFile {
 }
 
 impl ControlFile {
-    /// Opens (or creates) the control file at `path` and records `prefix` for `identity` in
-    /// it (durably if `durability` syncs), in a sequence number above any valid record
+    /// Opens (or creates) the control file at `path` and records `finished` for `identity`
+    /// in it (durably if `durability` syncs), in a sequence number above any valid record
     /// already there, so that a stale record of an earlier run can never win over this one.
     pub(super) fn open(
         path: &Path,
         identity: &Identity,
-        prefix: u64,
+        finished: &RangeSet,
         durability: Durability,
     ) -> io::Result<ControlFile> {
         let file = File::options()
@@ -225,23 +267,24 @@ impl ControlFile {
         };
         // Both slots are written now, so that later updates overwrite allocated blocks and
         // cannot fail for lack of space on a disk the download has filled.
-        control.record(prefix)?;
-        control.record(prefix)?;
+        control.record(finished)?;
+        control.record(finished)?;
         Ok(control)
     }
 
-    /// Records that bytes `0..prefix` are in the file. The caller must have stored them
-    /// first, and under [`FsyncPolicy::On`](super::FsyncPolicy::On) made them durable too
-    /// (msync or fdatasync of the data file); the record is then fdatasync'd as well.
+    /// Records that the ranges of `finished` are in the file (at most [`MAX_RANGES`] of them,
+    /// the longest). The caller must have stored them first, and under
+    /// [`FsyncPolicy::On`](super::FsyncPolicy::On) made them durable too (msync or fdatasync
+    /// of the data file); the record is then fdatasync'd as well.
     ///
     /// Records alternate between two slots, so the previous one stays whole while this one
     /// is written. The sequence number moves on only once the write is on disk: after a
     /// failed write a retry goes to the same slot, never over the last good record.
-    pub(super) fn record(&mut self, prefix: u64) -> io::Result<()> {
+    pub(super) fn record(&mut self, finished: &RangeSet) -> io::Result<()> {
         let sequence = self.sequence + 1;
         let slot = encode(&Record {
             sequence,
-            prefix,
+            finished: finished.clone(),
             identity: self.identity.clone(),
         });
         let offset = (sequence % 2) * SLOT_LEN as u64;
@@ -262,13 +305,34 @@ impl ControlFile {
     }
 }
 
-/// Encodes a record as one full slot: text lines, a checksum line, newline padding.
+/// Encodes a record as one full slot: text lines, a checksum line, newline padding. Keeps
+/// the [`MAX_RANGES`] longest ranges, and fewer if even that would not fit the slot (only
+/// with offsets of many digits and the longest URL and validators).
 fn encode(record: &Record) -> Vec<u8> {
+    let mut finished = record.finished.clone();
+    finished.retain_largest(MAX_RANGES);
+    loop {
+        let slot = encode_with(record, &finished);
+        if slot.len() <= SLOT_LEN || finished.is_empty() {
+            return pad(slot);
+        }
+        finished.retain_largest(finished.range_count() - 1);
+    }
+}
+
+/// The text of a record listing `finished`, with its checksum line, unpadded.
+fn encode_with(record: &Record, finished: &RangeSet) -> Vec<u8> {
     let identity = &record.identity;
+    // The prefix line is for people and scripts that read the record (`cat`, the e2e
+    // tests); `decode` trusts the ranges.
     let mut body = format!(
         "{MAGIC}\nsequence {}\nprefix {}\n",
-        record.sequence, record.prefix
+        record.sequence,
+        finished.contiguous_len()
     );
+    for (start, end) in finished.iter() {
+        body.push_str(&format!("range {start} {end}\n"));
+    }
     match identity.length {
         Some(length) => body.push_str(&format!("length {length}\n")),
         None => body.push_str("length unknown\n"),
@@ -285,9 +349,14 @@ fn encode(record: &Record) -> Vec<u8> {
     body.push_str(&format!("url {}\n", escape(&identity.url, MAX_URL)));
     let check = checksum(body.as_bytes());
     body.push_str(&format!("check {check}\n"));
-    let mut slot = body.into_bytes();
-    // Escaped fields are bounded (MAX_URL + 2 * MAX_VALIDATOR bytes) and the fixed lines are
-    // short, so this never cuts the record; `decode` would reject a cut one anyway.
+    body.into_bytes()
+}
+
+/// Pads a record to a full slot with newlines.
+fn pad(mut slot: Vec<u8>) -> Vec<u8> {
+    // Escaped fields are bounded (MAX_URL + 2 * MAX_VALIDATOR bytes), the fixed lines are
+    // short and `encode` drops ranges until the rest fits, so this never cuts the record;
+    // `decode` would reject a cut one anyway.
     slot.resize(SLOT_LEN, b'\n');
     slot.truncate(SLOT_LEN);
     slot
@@ -303,18 +372,29 @@ fn decode(slot: &[u8]) -> Option<Record> {
         return None;
     }
     let mut lines = body.lines();
-    if lines.next()? != MAGIC {
-        return None;
-    }
+    let version_1 = match lines.next()? {
+        MAGIC => false,
+        MAGIC_V1 => true,
+        _ => return None,
+    };
     let mut sequence = None;
     let mut prefix = None;
+    let mut finished = RangeSet::new();
     let mut identity = Identity::default();
     let mut length_seen = false;
     for line in lines {
         let (key, value) = line.split_once(' ')?;
         match key {
             "sequence" => sequence = Some(value.parse().ok()?),
-            "prefix" => prefix = Some(value.parse().ok()?),
+            "prefix" => prefix = Some(value.parse::<u64>().ok()?),
+            "range" if !version_1 => {
+                let (start, end) = value.split_once(' ')?;
+                let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
+                if start >= end || finished.range_count() >= MAX_RANGES {
+                    return None;
+                }
+                finished.insert(start, end);
+            }
             "length" => {
                 length_seen = true;
                 identity.length = match value {
@@ -332,9 +412,12 @@ fn decode(slot: &[u8]) -> Option<Record> {
     if !length_seen {
         return None;
     }
+    if version_1 {
+        finished = RangeSet::from_range(0, prefix?);
+    }
     Some(Record {
         sequence: sequence?,
-        prefix: prefix?,
+        finished,
         identity,
     })
 }
@@ -394,6 +477,11 @@ mod tests {
         Durability::new(FsyncPolicy::On)
     }
 
+    /// The one range `0..n`.
+    fn upto(n: u64) -> RangeSet {
+        RangeSet::from_range(0, n)
+    }
+
     fn identity() -> Identity {
         Identity {
             url: "http://example.test/a b\\c".to_string(),
@@ -407,7 +495,7 @@ mod tests {
     fn record_round_trips_and_rejects_damage() {
         let record = Record {
             sequence: 7,
-            prefix: 99,
+            finished: upto(99),
             identity: identity(),
         };
         let slot = encode(&record);
@@ -417,7 +505,7 @@ mod tests {
         assert_eq!(decode(&slot[..40]), None);
         // A flipped digit in the prefix is caught by the checksum.
         let text = String::from_utf8(slot.clone()).expect("utf8");
-        let damaged = text.replacen("prefix 99", "prefix 98", 1);
+        let damaged = text.replacen("range 0 99", "range 0 98", 1);
         assert_eq!(decode(damaged.as_bytes()), None);
         // Unknown length survives.
         let mut unknown = record;
@@ -433,11 +521,11 @@ mod tests {
         long.last_modified = Some("\u{1F600}".repeat(10_000));
         let record = Record {
             sequence: 1,
-            prefix: 5,
+            finished: upto(5),
             identity: long,
         };
         let decoded = decode(&encode(&record)).expect("fits");
-        assert_eq!(decoded.prefix, 5);
+        assert_eq!(decoded.prefix(), 5);
         assert_eq!(decoded.identity.url, "\n".repeat(MAX_URL / 2));
         assert_eq!(decoded.identity.etag, Some("\\".repeat(MAX_VALIDATOR / 2)));
         assert_eq!(
@@ -450,25 +538,25 @@ mod tests {
     fn newest_valid_slot_wins_and_survives_a_torn_update() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("f.part.xdpget");
-        let mut control = ControlFile::open(&path, &identity(), 0, on()).expect("open");
-        control.record(100).expect("record");
-        control.record(200).expect("record");
+        let mut control = ControlFile::open(&path, &identity(), &upto(0), on()).expect("open");
+        control.record(&upto(100)).expect("record");
+        control.record(&upto(200)).expect("record");
         assert_eq!(
-            read_record(&path).expect("read").map(|r| r.prefix),
+            read_record(&path).expect("read").map(|r| r.prefix()),
             Some(200)
         );
         // Tear the slot just written (sequence 4 lives in slot 0): the older one stands.
         let file = File::options().write(true).open(&path).expect("open");
         file.write_all_at(b"garbage", 30).expect("tear");
         assert_eq!(
-            read_record(&path).expect("read").map(|r| r.prefix),
+            read_record(&path).expect("read").map(|r| r.prefix()),
             Some(100)
         );
         // Reopening continues above the highest valid sequence (3) and fills both slots.
         drop(control);
-        let reopened = ControlFile::open(&path, &identity(), 150, on()).expect("reopen");
+        let reopened = ControlFile::open(&path, &identity(), &upto(150), on()).expect("reopen");
         let record = read_record(&path).expect("read").expect("record");
-        assert_eq!((record.sequence, record.prefix), (5, 150));
+        assert_eq!((record.sequence, record.prefix()), (5, 150));
         assert_eq!(
             std::fs::metadata(&path).expect("meta").len(),
             2 * SLOT_LEN as u64
@@ -483,18 +571,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("f.part.xdpget");
         let off = Durability::new(FsyncPolicy::Off);
-        let mut control = ControlFile::open(&path, &identity(), 0, off.clone()).expect("open");
-        control.record(100).expect("record");
+        let mut control =
+            ControlFile::open(&path, &identity(), &upto(0), off.clone()).expect("open");
+        control.record(&upto(100)).expect("record");
         assert_eq!(
-            read_record(&path).expect("read").map(|r| r.prefix),
+            read_record(&path).expect("read").map(|r| r.prefix()),
             Some(100)
         );
         assert_eq!(off.calls().get(), 0);
         drop(control);
 
         let on = on();
-        let mut control = ControlFile::open(&path, &identity(), 0, on.clone()).expect("open");
-        control.record(200).expect("record");
+        let mut control =
+            ControlFile::open(&path, &identity(), &upto(0), on.clone()).expect("open");
+        control.record(&upto(200)).expect("record");
         // Two slots at open, one record since.
         assert_eq!(on.calls().get(), 3);
     }
@@ -521,13 +611,14 @@ mod tests {
         );
 
         let control =
-            ControlFile::open(&control_path(&name), &identity(), 30, on()).expect("control");
+            ControlFile::open(&control_path(&name), &identity(), &upto(30), on()).expect("control");
         let info = ResumeInfo::lookup(&name).expect("lookup");
         assert_eq!(
             info,
             ResumeInfo::Partial {
                 offset: 30,
-                identity: identity()
+                identity: identity(),
+                finished: upto(30),
             }
         );
         assert_eq!(info.offset(), 30);
@@ -536,6 +627,75 @@ mod tests {
         // A record claiming more than the .part holds is trusted only up to the .part's end.
         std::fs::write(part_path(&name), vec![0u8; 20]).expect("shrink part");
         assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 20);
+    }
+
+    /// A record of version 1 (a prefix) from an earlier xdpget reads as the one range.
+    #[test]
+    fn a_version_1_record_is_one_range() {
+        let body = format!("{MAGIC_V1}\nsequence 3\nprefix 77\nlength 100\nurl http://a.test/\n");
+        let slot = format!("{body}check {}\n", checksum(body.as_bytes()));
+        let record = decode(slot.as_bytes()).expect("valid");
+        assert_eq!(record.finished.as_slice(), [(0, 77)]);
+        assert_eq!(record.sequence, 3);
+        // A version-2 line in a version-1 record (or the reverse) is not trusted.
+        let mixed = body.replace("prefix 77", "range 0 77");
+        let slot = format!("{mixed}check {}\n", checksum(mixed.as_bytes()));
+        assert_eq!(decode(slot.as_bytes()), None);
+    }
+
+    /// Ranges round-trip; more than MAX_RANGES are cut to the longest, and even the longest
+    /// fields with the largest offsets fit a slot: the record only ever claims less.
+    #[test]
+    fn finished_ranges_round_trip_bounded_and_never_over_claimed() {
+        let many: RangeSet = (0..100u64).map(|i| (i * 1000, i * 1000 + 1 + i)).collect();
+        let record = Record {
+            sequence: 9,
+            finished: many.clone(),
+            identity: identity(),
+        };
+        let decoded = decode(&encode(&record)).expect("fits");
+        assert_eq!(decoded.finished.range_count(), MAX_RANGES);
+        // The 64 longest are the last 64.
+        assert_eq!(
+            decoded.finished.as_slice(),
+            &many.as_slice()[100 - MAX_RANGES..]
+        );
+
+        let mut huge = identity();
+        huge.url = "\n".repeat(10_000);
+        huge.etag = Some("\\".repeat(10_000));
+        huge.last_modified = Some("\r".repeat(10_000));
+        let top = u64::MAX - 1000;
+        let far: RangeSet = (0..MAX_RANGES as u64)
+            .map(|i| (top - 10 * (i + 1), top - 10 * (i + 1) + 5))
+            .collect();
+        let record = Record {
+            sequence: 1,
+            finished: far.clone(),
+            identity: huge,
+        };
+        let slot = encode(&record);
+        assert_eq!(slot.len(), SLOT_LEN);
+        let decoded = decode(&slot).expect("fits");
+        assert!(decoded.finished.range_count() > MAX_RANGES / 2);
+        for (start, end) in decoded.finished.iter() {
+            assert!(far.contains(start, end));
+        }
+    }
+
+    #[test]
+    fn lookup_trusts_ranges_only_within_the_part() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let name = dir.path().join("file.iso");
+        std::fs::write(part_path(&name), vec![0u8; 250]).expect("write part");
+        let ranges: RangeSet = [(0, 50), (100, 200), (240, 300)].into_iter().collect();
+        drop(ControlFile::open(&control_path(&name), &identity(), &ranges, on()).expect("open"));
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info.offset(), 50);
+        assert_eq!(
+            info.finished().as_slice(),
+            [(0, 50), (100, 200), (240, 250)]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! Life of a download (docs/sink.md tells the same from the user's side):
 //!
 //! 1. **open**: `NAME.part` is created (or a resumable one reopened) and locked, the control
-//!    record `NAME.part.xdpget` is written with the trusted prefix, and a known length is
+//!    record `NAME.part.xdpget` is written with the finished ranges, and a known length is
 //!    preallocated with `fallocate`, so a full disk is an error before the transfer starts.
 //!    An unknown length starts at 64 MiB and grows by doubling (at most 1 GiB a step): each
 //!    step is one `fallocate` of the new tail (metadata only on ext4/xfs) and one `mremap`,
@@ -17,11 +17,13 @@
 //!    the mapping populated (`MADV_POPULATE_WRITE`) a window ahead of the write front; only
 //!    when the writer outruns it does `write_at` populate the next window itself (see
 //!    [`Prefault`] and [`Background`]).
-//! 3. **poll_checkpoint**: every 64 MiB of contiguous progress or 250 ms, the contiguous prefix
-//!    is recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
+//! 3. **poll_checkpoint**: every 64 MiB of progress or 250 ms, the ranges that arrived are
+//!    recorded as trusted, by the flusher thread (`flush.rs`), so the busy-poll thread only
 //!    asks. By default ([`FsyncPolicy::Off`]) that is one `pwrite` of the record: the bytes it
 //!    claims are in the page cache already, which outlives the process (`durability.rs`).
-//!    Under [`FsyncPolicy::On`] the prefix is msynced *before* it is recorded. Without a
+//!    Under [`FsyncPolicy::On`] each new range is msynced (a staged file: fdatasync'd)
+//!    *before* it is recorded. On the staged path the set recorded is the one the writer
+//!    thread has written (`stage.rs`), never bytes still in a staging buffer. Without a
 //!    flusher the writer does it itself: without syncs at once; with syncs in two phases so
 //!    the writer never waits for much: the range whose writeback was started at the previous
 //!    checkpoint is msynced (mostly clean by then) and recorded, and writeback of the newly
@@ -29,8 +31,9 @@
 //! 4. **finish**: trim to the exact length (if the file is longer), rename to `NAME`, delete
 //!    the control record; under `On` with an msync and fsync before the rename and a sync of
 //!    the directory after it. The mapping is unmapped on a thread of its own, off the path to
-//!    the process's exit. **abandon** (failure, Ctrl-C, Drop): (under `On` msync) the
-//!    contiguous prefix, trim the file to it, record it, so `-c` continues from there.
+//!    the process's exit. **abandon** (failure, Ctrl-C, Drop): (under `On` msync) every range
+//!    that arrived and record them, so `-c` fetches only the holes; a file holding one prefix
+//!    is cut to it, any other keeps its length.
 //!
 //! [`FsyncPolicy::Off`]: super::FsyncPolicy::Off
 //! [`FsyncPolicy::On`]: super::FsyncPolicy::On
@@ -41,7 +44,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
+use super::control::{ControlFile, Identity, MAX_RANGES, ResumeInfo, control_path, part_path};
 use super::durability::{Durability, SyncCalls};
 use super::flush::{Flusher, Target};
 use super::prepare::Preparer;
@@ -78,12 +81,11 @@ pub struct FileSink {
     prefault: Prefault,
     /// The mapping is prefaulted up to here.
     prefaulted_end: u64,
-    /// Bytes `0..durable` are on disk and recorded in the control record (with a flusher:
-    /// as of its last report).
-    durable: u64,
-    /// Writeback of `durable..kicked` has been started (with a flusher: `0..kicked` has been
-    /// asked for).
-    kicked: u64,
+    /// The ranges the control record lists (under `On`: on disk too). While a flusher runs
+    /// it knows more: this is what it started from.
+    recorded: RangeSet,
+    /// Writeback of these ranges has been started (with a flusher: they were asked for).
+    kicked: RangeSet,
     last_checkpoint: Option<Instant>,
     /// A write-back failed. Linux reports such an error once per open file, so a later
     /// msync can succeed without the lost pages on disk: from here on nothing more is
@@ -165,30 +167,33 @@ impl FileSink {
             }),
             _ => Ok(()),
         };
-        let (file, start, control) = match resume {
-            ResumeInfo::Partial { offset, .. } => {
+        let (file, finished, control) = match resume {
+            ResumeInfo::Partial { finished, .. } => {
                 let file = open_part(&part_path, false)?;
-                let start = (*offset).min(file_len(&file, &part_path)?);
-                too_large(start)?;
-                // Bytes past the trusted prefix may be holes or stale: drop them.
-                file.set_len(start)
+                let mut finished = finished.clone();
+                finished.remove(file_len(&file, &part_path)?, u64::MAX);
+                too_large(finished.end())?;
+                // Bytes past the last finished range may be holes or stale: drop them.
+                file.set_len(finished.end())
                     .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
-                let control = ControlFile::open(&control_path, identity, start, durability.clone())
-                    .map_err(|e| control_error(start, e))?;
-                (file, start, control)
+                let control =
+                    ControlFile::open(&control_path, identity, &finished, durability.clone())
+                        .map_err(|e| control_error(finished.covered(), e))?;
+                (file, finished, control)
             }
             ResumeInfo::Plain { offset } => {
                 too_large(*offset)?;
                 // Record first, rename second: a crash in between leaves `NAME` and a record
                 // without `.part`, which lookup reads as a plain file again.
+                let recorded = RangeSet::from_range(0, *offset);
                 let control =
-                    ControlFile::open(&control_path, identity, *offset, durability.clone())
+                    ControlFile::open(&control_path, identity, &recorded, durability.clone())
                         .map_err(|e| control_error(*offset, e))?;
                 std::fs::rename(final_path, &part_path)
                     .map_err(|e| SinkError::from_io("rename", final_path, 0, e))?;
                 let file = open_part(&part_path, false)?;
                 let start = (*offset).min(file_len(&file, &part_path)?);
-                (file, start, control)
+                (file, RangeSet::from_range(0, start), control)
             }
             ResumeInfo::Fresh | ResumeInfo::Untrusted { .. } => {
                 let file = open_part(&part_path, true)?;
@@ -196,20 +201,24 @@ impl FileSink {
                     .map_err(|e| SinkError::from_io("truncate", &part_path, 0, e))?;
                 // Recorded (as 0) before any byte is written, so a stale record of an
                 // earlier run can never vouch for the new bytes.
-                let control =
-                    match ControlFile::open(&control_path, identity, 0, durability.clone()) {
-                        Ok(control) => control,
-                        Err(e) => {
-                            // Leave nothing behind for a download that never started.
-                            let _ = std::fs::remove_file(&part_path);
-                            return Err(control_error(0, e));
-                        }
-                    };
-                (file, 0, control)
+                let control = match ControlFile::open(
+                    &control_path,
+                    identity,
+                    &RangeSet::new(),
+                    durability.clone(),
+                ) {
+                    Ok(control) => control,
+                    Err(e) => {
+                        // Leave nothing behind for a download that never started.
+                        let _ = std::fs::remove_file(&part_path);
+                        return Err(control_error(0, e));
+                    }
+                };
+                (file, RangeSet::new(), control)
             }
         };
-        let mut arrived = RangeSet::new();
-        arrived.insert(0, start);
+        let start = finished.contiguous_len();
+        let end = finished.end();
         let mut sink = FileSink {
             final_path: final_path.to_path_buf(),
             part_path,
@@ -222,25 +231,28 @@ impl FileSink {
             control_path: control.path().to_path_buf(),
             control: Some(control),
             length: identity.length,
+            // Allocated from the prefix on, over the holes between finished ranges too: a
+            // hole may be sparse (a copied `.part`), and a write into it must not find the
+            // disk full. `fallocate` leaves the bytes of the finished ranges as they are.
             capacity: start,
-            arrived,
+            arrived: finished.clone(),
             options: *options,
             prefault: options.prefault,
             prefaulted_end: start,
-            durable: start,
-            kicked: start,
+            recorded: finished.clone(),
+            kicked: finished.clone(),
             last_checkpoint: None,
             sync_failed: false,
             closed: false,
             durability,
         };
-        // From here on, an error drops `sink`, whose Drop trims the file back to `start`
-        // (and removes a fresh one).
+        // From here on, an error drops `sink`, whose Drop keeps the finished ranges (trims
+        // the file to them when they are one prefix; removes a fresh one).
         match identity.length {
             // All of it now: a full disk is an error before the transfer starts.
-            Some(length) => sink.reserve(length, length.saturating_sub(start))?,
+            Some(length) => sink.reserve(length, length.saturating_sub(finished.covered()))?,
             // A head start, as much of it as fits; growth steps reserve what the body needs.
-            None => sink.reserve_flexibly(start.max(options.initial_capacity), start)?,
+            None => sink.reserve_flexibly(end.max(options.initial_capacity), end)?,
         }
         // Under `On`, make the allocation and size durable once, so later msyncs of data
         // ranges are all a power loss needs.
@@ -301,10 +313,11 @@ impl FileSink {
         self.arrived.contiguous_len()
     }
 
-    /// Bytes `0..durable_len()` are recorded (and under `--fsync-policy on` on disk): what
-    /// `-c` would trust after a crash right now.
+    /// Bytes `0..durable_len()` are recorded (and under `--fsync-policy on` on disk): the
+    /// prefix `-c` would trust after a crash right now.
     pub fn durable_len(&self) -> u64 {
-        self.flusher().map_or(self.durable, Flusher::durable)
+        self.flusher()
+            .map_or(self.recorded.contiguous_len(), Flusher::durable)
     }
 
     /// The byte ranges that have arrived.
@@ -326,41 +339,46 @@ impl FileSink {
     /// Runs a checkpoint if one is due (see the module docs), or asks the flusher to. Cheap
     /// when none is; with a flusher it never waits. A flusher's error is returned here.
     pub fn poll_checkpoint(&mut self, now: Instant) -> Result<(), SinkError> {
-        if let Some(flusher) = self.flusher() {
-            if flusher.failed() {
-                return self.join_helpers();
-            }
-            self.durable = flusher.durable();
+        if self.flusher().is_some_and(Flusher::failed) {
+            return self.join_helpers();
         }
         if let Backing::Staged { stager, .. } = &mut self.backing {
             stager
                 .poll()
                 .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
         }
-        let contiguous = self.arrived.contiguous_len();
+        // Sets of a handful of ranges: counting them is a few additions.
+        let covered = self.arrived.covered();
         let last = *self.last_checkpoint.get_or_insert(now);
-        let grown = contiguous.saturating_sub(self.kicked);
+        let grown = covered.saturating_sub(self.kicked.covered());
+        // Arrived bytes the record does not list yet (with a flusher: as of its last report;
+        // on the staged path they may still wait in a staging buffer).
+        let unrecorded = covered
+            > self
+                .flusher()
+                .map_or(self.recorded.covered(), Flusher::covered);
         let due = grown >= self.options.checkpoint_bytes
-            || (contiguous > self.durable && now - last >= self.options.checkpoint_interval);
+            || (unrecorded && now - last >= self.options.checkpoint_interval);
         if !due {
             return Ok(());
         }
         self.last_checkpoint = Some(now);
         if let Backing::Staged { stager, .. } = &mut self.backing {
-            // Recorded by the flusher once the writer has written it.
+            // The writer has the flusher record what it has written, once it has written the
+            // open pieces below the contiguous prefix.
             stager
-                .checkpoint(contiguous)
+                .checkpoint(self.arrived.contiguous_len())
                 .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
-            self.kicked = contiguous;
+            self.kicked.clone_from(&self.arrived);
             return Ok(());
         }
         match self.flusher() {
             Some(flusher) => {
-                flusher.request(contiguous);
-                self.kicked = contiguous;
+                flusher.request(&self.arrived);
+                self.kicked.clone_from(&self.arrived);
                 Ok(())
             }
-            None => self.checkpoint(contiguous),
+            None => self.checkpoint(),
         }
     }
 
@@ -372,15 +390,12 @@ impl FileSink {
         }
     }
 
-    /// The prefix a record may claim now: bytes that arrived in order and are in the page
-    /// cache (in the staged write path, bytes still in a staging buffer are not).
-    fn recordable(&self) -> u64 {
+    /// The ranges a record may claim now: bytes that arrived and are in the file (in the
+    /// staged write path, bytes still in a staging buffer, or whose write failed, are not).
+    fn recordable(&self) -> RangeSet {
         match &self.backing {
-            Backing::Staged { stager, .. } => stager
-                .stored()
-                .contiguous_len()
-                .min(self.arrived.contiguous_len()),
-            _ => self.arrived.contiguous_len(),
+            Backing::Staged { stager, .. } => stager.stored().clone(),
+            _ => self.arrived.clone(),
         }
     }
 
@@ -404,7 +419,7 @@ impl FileSink {
         let flusher = match Flusher::start(
             Target::File(clone(&self.file)?),
             control,
-            self.durable,
+            self.recorded.clone(),
             core,
         ) {
             Ok(flusher) => flusher,
@@ -416,7 +431,7 @@ impl FileSink {
         let started = Stager::start(
             clone(&self.file)?,
             &self.part_path,
-            self.durable,
+            &self.recorded,
             self.length,
             Some(flusher.requester()),
             core,
@@ -459,7 +474,8 @@ impl FileSink {
         if flusher.is_none()
             && let Some(control) = self.control.take()
         {
-            match Flusher::start(Target::Mapped(mapping.range()), control, self.durable, core) {
+            let target = Target::Mapped(mapping.range());
+            match Flusher::start(target, control, self.recorded.clone(), core) {
                 Ok(started) => *flusher = Some(started),
                 Err(control) => self.control = Some(*control),
             }
@@ -485,7 +501,7 @@ impl FileSink {
             if let Some(flusher) = flusher.take() {
                 let stopped = flusher.stop();
                 self.control = Some(stopped.control);
-                self.durable = self.durable.max(stopped.durable);
+                self.recorded = stopped.recorded;
             }
             return Err(SinkError::from_io("write", &self.part_path, 0, error));
         }
@@ -494,7 +510,9 @@ impl FileSink {
         };
         let stopped = flusher.stop();
         self.control = Some(stopped.control);
-        self.durable = self.durable.max(stopped.durable);
+        self.recorded = stopped.recorded;
+        // A request the flusher had not taken up yet is asked for again at the next poll.
+        self.kicked.clone_from(&self.recorded);
         match stopped.error {
             Some(error) => {
                 self.sync_failed = true;
@@ -504,23 +522,30 @@ impl FileSink {
         }
     }
 
-    /// A checkpoint on the writer's thread. Without syncs: record what is contiguous now (it
+    /// A checkpoint on the writer's thread. Without syncs: record what has arrived now (it
     /// is all in the page cache). With syncs, in two phases: record what was kicked last time
-    /// (after waiting for it), then kick writeback of what is contiguous now.
-    fn checkpoint(&mut self, contiguous: u64) -> Result<(), SinkError> {
+    /// (after waiting for it), then kick writeback of what arrived since.
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
         if !self.durability.syncs() {
-            self.kicked = contiguous;
-            return self.record(contiguous);
+            self.kicked.clone_from(&self.arrived);
+            let arrived = self.arrived.clone();
+            return self.record(&arrived);
         }
-        if self.kicked > self.durable {
-            self.sync_range(self.durable, self.kicked)?;
-            self.record(self.kicked)?;
+        if self.kicked != self.recorded {
+            let (recorded, kicked) = (self.recorded.clone(), self.kicked.clone());
+            self.sync_new(&recorded, &kicked)?;
+            self.record(&kicked)?;
         }
-        if contiguous > self.kicked {
-            // Only a head start for the msync of the next checkpoint, which does the real
-            // work either way: a file system that refuses it costs time, not correctness.
-            let _ = sys::start_writeback(&self.file, self.kicked, contiguous - self.kicked);
-            self.kicked = contiguous;
+        if self.arrived != self.kicked {
+            for (start, end) in self.arrived.iter() {
+                for (from, to) in self.kicked.gaps(start, end) {
+                    // Only a head start for the msync of the next checkpoint, which does the
+                    // real work either way: a file system that refuses it costs time, not
+                    // correctness.
+                    let _ = sys::start_writeback(&self.file, from, to - from);
+                }
+            }
+            self.kicked.clone_from(&self.arrived);
         }
         Ok(())
     }
@@ -531,7 +556,8 @@ impl FileSink {
     pub fn finish(mut self) -> Result<u64, SinkError> {
         let total = check_complete(&self.final_path, self.length, &self.arrived)?;
         self.join_helpers()?;
-        self.sync_range(self.durable, total)?;
+        let recorded = self.recorded.clone();
+        self.sync_new(&recorded, &RangeSet::from_range(0, total))?;
         // A mapped file is exactly `capacity` long (fallocate made it so); any other may be
         // longer than the body and is cut.
         let exact = matches!(
@@ -565,37 +591,45 @@ impl FileSink {
         Ok(total)
     }
 
-    /// Failure or interruption: make the contiguous prefix durable, trim the file to it and
-    /// record it for `-c`. Returns the bytes kept. A download that kept nothing leaves no
-    /// files behind.
+    /// Failure or interruption: make every finished range durable (under `On`) and record it
+    /// for `-c` (the [`MAX_RANGES`] longest). When that is one prefix, the file is trimmed to
+    /// it; otherwise it keeps its length and the record says which ranges are good. Returns
+    /// the bytes kept. A download that kept nothing leaves no files behind.
     pub fn abandon(mut self) -> Result<u64, SinkError> {
         self.abandon_in_place()
     }
 
     fn abandon_in_place(&mut self) -> Result<u64, SinkError> {
         if self.closed {
-            return Ok(self.durable);
+            return Ok(self.recorded.covered());
         }
         self.closed = true;
-        // A flusher's error is reported after the prefix is kept as well as it can be.
+        // A flusher's error is reported after the ranges are kept as well as they can be.
         let joined = self.join_helpers();
         // After a failed staged write, only what reached the file is kept.
-        let keep = self.recordable();
-        let synced = self.sync_range(self.durable, keep);
+        let mut keep = self.recordable();
+        keep.retain_largest(MAX_RANGES);
+        let recorded = self.recorded.clone();
+        let synced = self.sync_new(&recorded, &keep);
         self.backing = Backing::Unmapped;
-        // Trimming is safe even if the sync failed: the record still says `durable <= keep`.
-        self.file
-            .set_len(keep)
+        // One prefix: the file is cut to it, as it always was, so it has no hole inside.
+        // Trimming is safe even if the sync failed: the record still lists less than `keep`.
+        let trimmed = if keep.range_count() <= 1 && keep.contiguous_len() == keep.end() {
+            self.file.set_len(keep.end())
+        } else {
+            Ok(())
+        };
+        trimmed
             .and_then(|()| self.durability.all(&self.file))
             .map_err(|e| SinkError::from_io("truncate", &self.part_path, 0, e))?;
         synced?;
-        if keep == 0 {
+        if keep.is_empty() {
             remove_if_present(&self.part_path)?;
             remove_if_present(&self.control_path)?;
             return joined.map(|()| 0);
         }
-        self.record(keep)?;
-        joined.map(|()| keep)
+        self.record(&keep)?;
+        joined.map(|()| keep.covered())
     }
 
     /// Waits until `from..to` of the file is on disk, under `--fsync-policy on`; does
@@ -622,17 +656,30 @@ impl FileSink {
         result.map_err(|e| SinkError::from_io("sync", &self.part_path, 0, e))
     }
 
-    /// Records `prefix` as trusted; its bytes must be stored (and under `On` durable)
+    /// Waits until the bytes of `new` that `old` lacks are on disk, under
+    /// `--fsync-policy on` (one msync per range of a mapping, one fdatasync of any other
+    /// file); does nothing under `off`.
+    fn sync_new(&mut self, old: &RangeSet, new: &RangeSet) -> Result<(), SinkError> {
+        let mut missing = new.iter().flat_map(|(start, end)| old.gaps(start, end));
+        if !matches!(self.backing, Backing::Mapped { .. }) {
+            return missing
+                .next()
+                .map_or(Ok(()), |(from, to)| self.sync_range(from, to));
+        }
+        missing.try_for_each(|(from, to)| self.sync_range(from, to))
+    }
+
+    /// Records `finished` as trusted; its bytes must be stored (and under `On` durable)
     /// already. Only while no flusher holds the record (callers run `join_helpers` first).
-    fn record(&mut self, prefix: u64) -> Result<(), SinkError> {
+    fn record(&mut self, finished: &RangeSet) -> Result<(), SinkError> {
         let result = match self.control.as_mut() {
-            Some(control) => control.record(prefix),
+            Some(control) => control.record(finished),
             None => Err(io::Error::other(
                 "the control record is with the flusher thread",
             )),
         };
         result.map_err(|e| SinkError::from_io("write", &self.control_path, 0, e))?;
-        self.durable = prefix;
+        self.recorded.clone_from(finished);
         Ok(())
     }
 
@@ -793,7 +840,7 @@ impl FileSink {
 }
 
 impl Drop for FileSink {
-    /// An unfinished sink is abandoned: the contiguous prefix is kept for `-c`. Errors are
+    /// An unfinished sink is abandoned: every range that arrived is kept for `-c`. Errors are
     /// lost here; call [`FileSink::abandon`] to see them.
     fn drop(&mut self) {
         let _ = self.abandon_in_place();
@@ -993,8 +1040,25 @@ mod tests {
         }
     }
 
+    /// A prefix alone is kept as it always was: the file is cut to it.
     #[test]
-    fn failure_truncates_to_the_contiguous_prefix_and_resume_completes_it() {
+    fn failure_with_only_a_prefix_truncates_to_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &small_options());
+        write_chunks(&mut sink, &data, &[(0, 30_000), (30_000, 40_000)]);
+        assert_eq!(sink.abandon().expect("abandon"), 40_000);
+        assert!(!name.exists());
+        assert_eq!(
+            std::fs::read(part_path(&name)).expect("part"),
+            &data[..40_000]
+        );
+        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 40_000);
+    }
+
+    /// Ranges past a hole (another connection's, or TCP's out-of-order bytes) are kept: the
+    /// file keeps its length, the record lists the ranges, and a resume fetches only holes.
+    #[test]
+    fn failure_keeps_every_finished_range_and_resume_completes_the_holes() {
         let dir = tempfile::tempdir().expect("temp dir");
         let name = dir.path().join("file.bin");
         let data = body(100_000);
@@ -1010,33 +1074,37 @@ mod tests {
             &data,
             &[(0, 30_000), (50_000, 60_000), (30_000, 40_000)],
         );
-        assert_eq!(sink.abandon().expect("abandon"), 40_000);
-        // No hole inside, no file under the final name, a record -c trusts.
+        assert_eq!(sink.abandon().expect("abandon"), 50_000);
+        // No file under the final name; the .part keeps its length and both ranges.
         assert!(!name.exists());
-        assert_eq!(
-            std::fs::read(part_path(&name)).expect("part"),
-            &data[..40_000]
-        );
+        let part = std::fs::read(part_path(&name)).expect("part");
+        assert_eq!(part.len(), 100_000);
+        assert_eq!(&part[..40_000], &data[..40_000]);
+        assert_eq!(&part[50_000..60_000], &data[50_000..60_000]);
         let info = ResumeInfo::lookup(&name).expect("lookup");
         assert_eq!(
             info,
             ResumeInfo::Partial {
                 offset: 40_000,
-                identity: identity(Some(100_000))
+                identity: identity(Some(100_000)),
+                finished: [(0, 40_000), (50_000, 60_000)].into_iter().collect(),
             }
         );
 
         let mut resumed = FileSink::open(&name, &identity(Some(100_000)), &info, &small_options())
             .expect("resume");
         assert_eq!(resumed.contiguous_len(), 40_000);
-        write_chunks(
-            &mut resumed,
-            &data,
-            &shuffled_chunks(60_000, 1000, 3)
-                .iter()
-                .map(|&(s, e)| (s + 40_000, e + 40_000))
-                .collect::<Vec<_>>(),
-        );
+        assert_eq!(resumed.arrived(), &info.finished());
+        let holes: Vec<(usize, usize)> = info
+            .finished()
+            .gaps(0, 100_000)
+            .flat_map(|(start, end)| {
+                shuffled_chunks((end - start) as usize, 1000, start)
+                    .into_iter()
+                    .map(move |(s, e)| (s + start as usize, e + start as usize))
+            })
+            .collect();
+        write_chunks(&mut resumed, &data, &holes);
         assert_eq!(resumed.finish().expect("finish"), 100_000);
         assert_eq!(std::fs::read(&name).expect("final"), data);
         assert!(!control_path(&name).exists());
@@ -1056,21 +1124,23 @@ mod tests {
         .expect("open");
         write_chunks(&mut sink, &data, &[(0, 1234), (5000, 6000)]);
         drop(sink);
+        let part = std::fs::read(part_path(&name)).expect("part");
         assert_eq!(
-            std::fs::read(part_path(&name)).expect("part"),
-            &data[..1234]
+            (&part[..1234], &part[5000..6000]),
+            (&data[..1234], &data[5000..6000])
         );
-        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 1234);
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info.offset(), 1234);
+        assert_eq!(info.finished().as_slice(), [(0, 1234), (5000, 6000)]);
 
         let other = dir.path().join("empty.bin");
-        let mut sink = FileSink::open(
+        let sink = FileSink::open(
             &other,
             &identity(Some(10_000)),
             &ResumeInfo::Fresh,
             &small_options(),
         )
         .expect("open");
-        write_chunks(&mut sink, &data, &[(5000, 6000)]);
         assert_eq!(sink.abandon().expect("abandon"), 0);
         assert!(!part_path(&other).exists() && !control_path(&other).exists() && !other.exists());
     }
@@ -1217,7 +1287,7 @@ mod tests {
             let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &options);
             let calls = sink.sync_calls();
             write_chunks(&mut sink, &data, &[(0, 40_000), (50_000, 60_000)]);
-            assert_eq!(sink.abandon().expect("abandon"), 40_000);
+            assert_eq!(sink.abandon().expect("abandon"), 50_000);
             assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 40_000);
             assert_eq!(calls.get(), 0, "{background:?}");
 
@@ -1277,9 +1347,19 @@ mod tests {
         assert!(!name.exists());
         let info = ResumeInfo::lookup(&name).expect("lookup");
         assert_eq!(info.offset(), 3_000_000);
+        // The piece past the hole was complete and written before the record asked for;
+        // the open piece at 4.5 MB was still in a staging buffer and is not claimed.
+        assert_eq!(
+            info.finished().as_slice(),
+            [(0, 3_000_000), (3_145_728, 4_194_304)]
+        );
         let part = std::fs::read(part_path(&name)).expect("part");
-        assert_eq!(part.len(), 4_000_000, "still preallocated");
-        assert!(part[..3_000_000] == body(4_000_000)[..3_000_000]);
+        assert_eq!(part.len(), 5_000_000, "still preallocated");
+        let data = body(5_000_000);
+        for (start, end) in info.finished().iter() {
+            let (start, end) = (start as usize, end as usize);
+            assert!(part[start..end] == data[start..end], "{start}..{end}");
+        }
     }
 
     /// The child's half: the CLI's options with a checkpoint every 1 MB.
@@ -1289,8 +1369,17 @@ mod tests {
             checkpoint_interval: Duration::from_secs(3600),
             ..SinkOptions::default()
         };
-        let (_, data, mut sink) = open_fresh(dir, 4_000_000, &options);
-        write_chunks(&mut sink, &data, &[(0, 3_000_000), (3_500_000, 4_000_000)]);
+        let (_, data, mut sink) = open_fresh(dir, 5_000_000, &options);
+        // A prefix, the whole fourth 1 MiB piece past a hole, part of the fifth.
+        write_chunks(
+            &mut sink,
+            &data,
+            &[
+                (0, 3_000_000),
+                (3_145_728, 4_194_304),
+                (4_500_000, 5_000_000),
+            ],
+        );
         sink.poll_checkpoint(Instant::ZERO).expect("due");
         assert_eq!(wait_durable(&sink, 3_000_000), 3_000_000);
         assert_eq!(sink.sync_calls().get(), 0);
@@ -1320,19 +1409,65 @@ mod tests {
         assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 0);
     }
 
-    /// Abandoning with a flusher running keeps the contiguous prefix, recorded.
+    /// A resumed `.part` with holes keeps its length and its ranges: the writer's records
+    /// list them with what it writes into a hole, also after `kill -9` (no Drop), under
+    /// either fsync policy.
+    #[test]
+    fn a_resumed_file_keeps_its_ranges_in_every_record() {
+        for options in [small_options(), synced_options()] {
+            let options = SinkOptions {
+                checkpoint_bytes: 10_000,
+                ..options
+            };
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (name, data, mut sink) = open_fresh(dir.path(), 3_000_000, &options);
+            write_chunks(&mut sink, &data, &[(0, 100_000), (2_097_152, 3_000_000)]);
+            assert_eq!(sink.abandon().expect("abandon"), 1_002_848);
+            let info = ResumeInfo::lookup(&name).expect("lookup");
+            let mut resumed =
+                FileSink::open(&name, &identity(Some(3_000_000)), &info, &options).expect("resume");
+            assert_eq!(resumed.arrived(), &info.finished());
+            let part_len = || std::fs::metadata(part_path(&name)).expect("part").len();
+            assert_eq!(part_len(), 3_000_000);
+            // A whole 1 MiB piece inside the hole, then a checkpoint.
+            write_chunks(&mut resumed, &data, &[(1_048_576, 2_097_152)]);
+            resumed.poll_checkpoint(Instant::ZERO).expect("due");
+            let want: RangeSet = [(0, 100_000), (1_048_576, 3_000_000)].into_iter().collect();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let recorded = || ResumeInfo::lookup(&name).expect("lookup").finished();
+            while recorded() != want && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // kill -9: no Drop, no final record.
+            std::mem::forget(resumed);
+            assert_eq!(recorded(), want, "{options:?}");
+            assert_eq!(part_len(), 3_000_000);
+            let part = std::fs::read(part_path(&name)).expect("part");
+            for (start, end) in want.iter() {
+                let (start, end) = (start as usize, end as usize);
+                assert!(part[start..end] == data[start..end], "{start}..{end}");
+            }
+        }
+    }
+
+    /// Abandoning with a flusher running keeps every finished range, synced and recorded.
     #[test]
     fn abandon_takes_the_record_back_from_the_flusher() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (name, data, mut sink) = open_fresh(dir.path(), 100_000, &synced_options());
+        let calls = sink.sync_calls();
         write_chunks(&mut sink, &data, &[(0, 60_000), (70_000, 80_000)]);
         sink.poll_checkpoint(Instant::ZERO).expect("poll");
-        assert_eq!(sink.abandon().expect("abandon"), 60_000);
-        assert_eq!(ResumeInfo::lookup(&name).expect("lookup").offset(), 60_000);
-        assert_eq!(
-            std::fs::read(part_path(&name)).expect("part"),
-            &data[..60_000]
-        );
+        let before = calls.get();
+        assert_eq!(sink.abandon().expect("abandon"), 70_000);
+        // Whatever the flusher had not synced yet was synced before the record said so.
+        assert!(calls.get() > before);
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info.offset(), 60_000);
+        assert_eq!(info.finished().as_slice(), [(0, 60_000), (70_000, 80_000)]);
+        let part = std::fs::read(part_path(&name)).expect("part");
+        assert_eq!(&part[..60_000], &data[..60_000]);
+        assert_eq!(&part[70_000..80_000], &data[70_000..80_000]);
     }
 
     #[test]
@@ -1364,7 +1499,7 @@ mod tests {
         let record = read_record(&control_path(&name))
             .expect("read")
             .expect("record");
-        assert_eq!(record.prefix, 0);
+        assert_eq!(record.prefix(), 0);
     }
 
     #[test]
@@ -1457,12 +1592,13 @@ mod tests {
                 ..
             }
         ));
-        // Failing to finish abandons: the prefix stays resumable, no complete-looking file.
+        // Failing to finish abandons: both ranges stay resumable, no complete-looking file.
         assert!(!name.exists());
-        assert_eq!(
-            std::fs::read(part_path(&name)).expect("part"),
-            &data[..1000]
-        );
+        let part = std::fs::read(part_path(&name)).expect("part");
+        assert_eq!(&part[..1000], &data[..1000]);
+        assert_eq!(&part[2000..3000], &data[2000..3000]);
+        let info = ResumeInfo::lookup(&name).expect("lookup");
+        assert_eq!(info.finished().as_slice(), [(0, 1000), (2000, 3000)]);
     }
 
     #[test]
@@ -1528,8 +1664,9 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
         /// Any order of overlapping pieces, with the transfer stopped after any of them,
-        /// leaves exactly the contiguous prefix that arrived (or the whole file, once
-        /// everything arrived and `finish` is called).
+        /// leaves exactly the ranges that arrived, recorded, and the file cut to them when
+        /// they are one prefix (or the whole file, once everything arrived and `finish` is
+        /// called).
         #[test]
         fn any_delivery_order_gives_the_prefix_or_the_file(
             pieces in proptest::collection::vec((0usize..20_000, 1usize..3_000), 1..40),
@@ -1557,10 +1694,19 @@ mod tests {
             }
             proptest::prop_assert_eq!(sink.contiguous_len(), model.contiguous_len());
             if stopped {
-                let kept = sink.abandon().expect("abandon") as usize;
-                proptest::prop_assert_eq!(kept as u64, model.contiguous_len());
+                let kept = sink.abandon().expect("abandon");
+                proptest::prop_assert_eq!(kept, model.covered());
                 if kept > 0 {
-                    proptest::prop_assert_eq!(std::fs::read(part_path(&name)).expect("part"), &data[..kept]);
+                    let part = std::fs::read(part_path(&name)).expect("part");
+                    for (start, end) in model.iter() {
+                        let (start, end) = (start as usize, end as usize);
+                        proptest::prop_assert_eq!(&part[start..end], &data[start..end]);
+                    }
+                    if model.range_count() == 1 && model.contiguous_len() > 0 {
+                        proptest::prop_assert_eq!(part.len() as u64, model.end());
+                    }
+                    let info = ResumeInfo::lookup(&name).expect("lookup");
+                    proptest::prop_assert_eq!(&info.finished(), &model);
                 } else {
                     proptest::prop_assert!(!part_path(&name).exists());
                 }

@@ -1,18 +1,21 @@
 //! The flusher: a thread of its own that makes checkpoints durable, so that the busy-poll
 //! thread never waits for the disk (issue 5: no syscalls and no allocation on the hot path).
 //!
-//! A checkpoint (docs/sink.md) is two steps that must happen in this order: the bytes
-//! `durable..upto` of the mapping are written back and waited for (msync MS_SYNC), *then* the
-//! control record says `upto` (written and fdatasync'd). Under `--fsync-policy off` (the
+//! A checkpoint (docs/sink.md) is two steps that must happen in this order: the bytes of the
+//! finished ranges not recorded yet are written back and waited for (msync MS_SYNC), *then*
+//! the control record lists the ranges (written and fdatasync'd). Under `--fsync-policy off` (the
 //! default, `durability.rs`) both syncs are skipped and a checkpoint is one `pwrite` of the
 //! record, still made here so that the busy-poll thread neither encodes nor writes it. On the busy-poll thread these calls
 //! stalled the loop for a few milliseconds every 250 ms, and up to 20 ms at the 99.9th
 //! percentile (docs/benchmarks.md). Here the writer only asks:
 //!
-//! - the writer stores the prefix it wants recorded (`request`, release: every byte of it
-//!   was copied into the mapping before);
-//! - the flusher, polling every [`POLL`], syncs and records it, then publishes the new
-//!   durable prefix (release) and looks again;
+//! - the writer stores the finished ranges it wants recorded (`request`: a copy under a lock
+//!   no one holds for long, then a counter bumped with release; every byte of them was copied
+//!   into the mapping before, or, on the staged write path, written to the file by the
+//!   writer thread, which asks through a [`Requester`]);
+//! - the flusher, polling every [`POLL`], syncs (msync of the new ranges of a mapping, one
+//!   fdatasync of a staged file) and records them, then publishes the new durable prefix and
+//!   the bytes recorded (release) and looks again;
 //! - the first error stops the flusher; the writer sees `failed` at its next poll and takes
 //!   the error (and the control record) back with [`Flusher::stop`].
 //!
@@ -21,7 +24,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,8 +32,9 @@ use std::fs::File;
 
 use super::control::ControlFile;
 use super::sys::MappedRange;
+use crate::ranges::RangeSet;
 
-/// What the flusher makes durable before it records a prefix: a range of the mapping
+/// What the flusher makes durable before it records ranges: those ranges of the mapping
 /// (msync), or, for the staged write path (`stage.rs`), the file's data (fdatasync).
 #[derive(Debug)]
 pub(super) enum Target {
@@ -45,23 +49,46 @@ const POLL: Duration = Duration::from_millis(2);
 /// State shared by the writer and the flusher thread.
 #[derive(Debug, Default)]
 struct Shared {
-    /// The writer asks for `0..requested` to be made durable and recorded.
+    /// Bumped by the writer each time it puts a new set in `claim`.
     requested: AtomicU64,
+    /// The finished ranges the writer asks to be made durable and recorded.
+    claim: Mutex<RangeSet>,
     /// `0..durable` is on disk and recorded.
     durable: AtomicU64,
+    /// The recorded ranges hold this many bytes.
+    covered: AtomicU64,
     /// The flusher stopped on an error; [`Flusher::stop`] returns it.
     failed: AtomicBool,
     /// Set by the owner to end the thread.
     stop: AtomicBool,
 }
 
-/// What the thread hands back when it ends: the control record, how far it got, and the
-/// error that stopped it, if any.
+/// What the thread hands back when it ends: the control record, how far it got (the ranges
+/// recorded, and the prefix among them), and the error that stopped it, if any.
 #[derive(Debug)]
 pub(super) struct Stopped {
     pub control: ControlFile,
-    pub durable: u64,
+    pub recorded: RangeSet,
     pub error: Option<io::Error>,
+}
+
+impl Shared {
+    fn claim(&self) -> MutexGuard<'_, RangeSet> {
+        self.claim.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks for `finished` (see [`Flusher::request`]).
+    fn request(&self, finished: &RangeSet) {
+        self.claim().clone_from(finished);
+        self.requested.fetch_add(1, Ordering::Release);
+    }
+
+    /// Tells the owner what the record lists now.
+    fn publish(&self, recorded: &RangeSet) {
+        self.durable
+            .store(recorded.contiguous_len(), Ordering::Release);
+        self.covered.store(recorded.covered(), Ordering::Release);
+    }
 }
 
 /// A running flusher thread. It owns the control record until [`Flusher::stop`] returns it;
@@ -74,17 +101,16 @@ pub(super) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts flushing `range` (bytes `0..durable` are durable and recorded in `control`
+    /// Starts flushing `range` (the ranges `recorded` are durable and recorded in `control`
     /// already), on `core` if given. If no thread can be made, the record comes back.
     pub(super) fn start(
         range: Target,
         control: ControlFile,
-        durable: u64,
+        recorded: RangeSet,
         core: Option<usize>,
     ) -> Result<Flusher, Box<ControlFile>> {
         let shared = Arc::new(Shared::default());
-        shared.requested.store(durable, Ordering::Relaxed);
-        shared.durable.store(durable, Ordering::Relaxed);
+        shared.publish(&recorded);
         // The record travels through a slot so that a failed spawn can give it back.
         let slot = Arc::new(Mutex::new(Some(control)));
         let take = |slot: &Mutex<Option<ControlFile>>| {
@@ -99,7 +125,7 @@ impl Flusher {
                         core_affinity::set_for_current(core_affinity::CoreId { id });
                     }
                     let control = take(&slot).expect("put in the slot before the spawn");
-                    run(&shared, range, control, durable)
+                    run(&shared, range, control, recorded)
                 })
         };
         match spawned {
@@ -111,10 +137,12 @@ impl Flusher {
         }
     }
 
-    /// Asks for `0..upto` to be made durable and recorded; every byte of it must already be
-    /// in the mapping. Never waits.
-    pub(super) fn request(&self, upto: u64) {
-        self.shared.requested.fetch_max(upto, Ordering::Release);
+    /// Asks for the ranges of `finished` to be made durable and recorded; every byte of them
+    /// must already be in the mapping, and each request must hold the previous one. Waits
+    /// only for a copy the flusher may be making of the previous request (a few ranges); no
+    /// allocation once the copy's capacity has grown to the set's.
+    pub(super) fn request(&self, finished: &RangeSet) {
+        self.shared.request(finished);
     }
 
     /// A handle that asks for records from another thread (the staged write path's writer,
@@ -126,6 +154,11 @@ impl Flusher {
     /// `0..durable()` is on disk and recorded.
     pub(super) fn durable(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// The recorded ranges hold `covered()` bytes.
+    pub(super) fn covered(&self) -> u64 {
+        self.shared.covered.load(Ordering::Acquire)
     }
 
     /// The flusher stopped on an error ([`Flusher::stop`] returns it).
@@ -151,10 +184,11 @@ impl Flusher {
 pub(super) struct Requester(Arc<Shared>);
 
 impl Requester {
-    /// Asks for `0..upto` to be made durable and recorded; every byte of it must already be
-    /// in the file. Never waits.
-    pub(super) fn request(&self, upto: u64) {
-        self.0.requested.fetch_max(upto, Ordering::Release);
+    /// Asks for the ranges of `written` to be made durable and recorded; every byte of them
+    /// must already be written to the file, and each request must hold the previous one.
+    /// Waits only for a copy the flusher may be making of the previous request.
+    pub(super) fn request(&self, written: &RangeSet) {
+        self.0.request(written);
     }
 }
 
@@ -167,25 +201,32 @@ impl Drop for Flusher {
     }
 }
 
-/// Makes `durable..upto` of the mapping durable, then records `upto`: the order `-c` relies
-/// on (docs/sink.md).
+/// Makes the bytes of `wanted` that `recorded` lacks durable, then records `wanted`: the
+/// order `-c` relies on (docs/sink.md).
 fn checkpoint(
     target: &Target,
     control: &mut ControlFile,
-    durable: u64,
-    upto: u64,
+    recorded: &RangeSet,
+    wanted: &RangeSet,
 ) -> io::Result<()> {
-    if upto <= durable {
-        return Ok(());
-    }
-    match target {
-        Target::Mapped(range) => {
-            let (from, len) = (to_usize(durable)?, to_usize(upto - durable)?);
-            control.durability().mapped(range, from, len)?;
+    if control.durability().syncs() {
+        match target {
+            Target::Mapped(range) => {
+                for (start, end) in wanted.iter() {
+                    for (from, to) in recorded.gaps(start, end) {
+                        control.durability().mapped(
+                            range,
+                            to_usize(from)?,
+                            to_usize(to - from)?,
+                        )?;
+                    }
+                }
+            }
+            // One fdatasync covers every range the writer has written.
+            Target::File(file) => control.durability().data(file)?,
         }
-        Target::File(file) => control.durability().data(file)?,
     }
-    control.record(upto)
+    control.record(wanted)
 }
 
 fn to_usize(value: u64) -> io::Result<usize> {
@@ -193,27 +234,38 @@ fn to_usize(value: u64) -> io::Result<usize> {
 }
 
 /// The flusher thread's loop.
-fn run(shared: &Shared, range: Target, mut control: ControlFile, mut durable: u64) -> Stopped {
+fn run(
+    shared: &Shared,
+    target: Target,
+    mut control: ControlFile,
+    mut recorded: RangeSet,
+) -> Stopped {
+    let mut handled = 0;
+    let mut wanted = RangeSet::new();
     loop {
         let stop = shared.stop.load(Ordering::Acquire);
-        let upto = shared.requested.load(Ordering::Acquire);
-        if upto > durable && !stop {
-            if let Err(error) = checkpoint(&range, &mut control, durable, upto) {
-                shared.failed.store(true, Ordering::Release);
-                return Stopped {
-                    control,
-                    durable,
-                    error: Some(error),
-                };
+        let requested = shared.requested.load(Ordering::Acquire);
+        if requested != handled && !stop {
+            handled = requested;
+            wanted.clone_from(&shared.claim());
+            if wanted != recorded {
+                if let Err(error) = checkpoint(&target, &mut control, &recorded, &wanted) {
+                    shared.failed.store(true, Ordering::Release);
+                    return Stopped {
+                        control,
+                        recorded,
+                        error: Some(error),
+                    };
+                }
+                std::mem::swap(&mut recorded, &mut wanted);
+                shared.publish(&recorded);
             }
-            durable = upto;
-            shared.durable.store(durable, Ordering::Release);
             continue;
         }
         if stop {
             return Stopped {
                 control,
-                durable,
+                recorded,
                 error: None,
             };
         }
@@ -228,7 +280,12 @@ mod tests {
     use crate::sink::control::{Identity, control_path, read_record};
     use crate::sink::durability::Durability;
     use crate::sink::sys::{Mapping, allocate};
+
     use std::time::Instant;
+
+    fn upto(n: u64) -> RangeSet {
+        RangeSet::from_range(0, n)
+    }
 
     fn identity() -> Identity {
         Identity {
@@ -265,24 +322,31 @@ mod tests {
         let control = ControlFile::open(
             &record_path,
             &identity(),
-            0,
+            &RangeSet::new(),
             Durability::new(FsyncPolicy::On),
         )
         .unwrap();
-        let flusher = Flusher::start(Target::Mapped(mapping.range()), control, 0, None).unwrap();
+        let flusher = Flusher::start(
+            Target::Mapped(mapping.range()),
+            control,
+            RangeSet::new(),
+            None,
+        )
+        .unwrap();
         mapping.bytes_mut()[..300_000].fill(7);
-        flusher.request(300_000);
+        flusher.request(&upto(300_000));
         assert_eq!(wait_durable(&flusher, 300_000), 300_000);
         let record = read_record(&record_path).unwrap().expect("a record");
-        assert_eq!(record.prefix, 300_000);
-        // An older request never moves it back.
-        flusher.request(100_000);
+        assert_eq!(record.prefix(), 300_000);
         let stopped = flusher.stop();
-        assert_eq!(stopped.durable, 300_000);
+        assert_eq!(stopped.recorded.contiguous_len(), 300_000);
         assert!(stopped.error.is_none());
         let mut control = stopped.control;
-        control.record(400_000).unwrap();
-        assert_eq!(read_record(&record_path).unwrap().unwrap().prefix, 400_000);
+        control.record(&upto(400_000)).unwrap();
+        assert_eq!(
+            read_record(&record_path).unwrap().unwrap().prefix(),
+            400_000
+        );
     }
 
     #[test]
@@ -294,12 +358,13 @@ mod tests {
         let control = ControlFile::open(
             &record_path,
             &identity(),
-            0,
+            &RangeSet::new(),
             Durability::new(FsyncPolicy::On),
         )
         .unwrap();
-        let flusher = Flusher::start(Target::Mapped(range), control, 0, None).unwrap();
-        flusher.request(4096);
+        let flusher =
+            Flusher::start(Target::Mapped(range), control, RangeSet::new(), None).unwrap();
+        flusher.request(&upto(4096));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !flusher.failed() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
@@ -308,6 +373,6 @@ mod tests {
         assert_eq!(flusher.durable(), 0);
         let stopped = flusher.stop();
         assert!(stopped.error.is_some());
-        assert_eq!(read_record(&record_path).unwrap().unwrap().prefix, 0);
+        assert_eq!(read_record(&record_path).unwrap().unwrap().prefix(), 0);
     }
 }

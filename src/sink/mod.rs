@@ -4,7 +4,7 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | [`ranges`] | the interval set of byte ranges that have arrived |
+//! | [`ranges`] | the byte ranges that have arrived (the crate's one interval set) |
 //! | [`file`](mod@file) | [`FileSink`]: `NAME.part` preallocated, renamed to `NAME` on success |
 //! | `stage` | the default write path: staging buffers and the writer thread (`O_DIRECT`, `pwrite`) |
 //! | [`control`] | the control record `NAME.part.xdpget`, [`ResumeInfo`] for `-c` |
@@ -19,8 +19,8 @@
 //! resource (a resumed download that asked for `Range: bytes=R-` writes its first body byte
 //! at `R`). Bytes may come in any order, overlap and repeat. Once per loop iteration the
 //! engine calls [`Sink::poll_checkpoint`] with the driver's clock (cheap unless a checkpoint
-//! is due). A sink that ends any way other than [`Sink::finish`] keeps its contiguous prefix
-//! for `-c` (see docs/sink.md). The TCP receive window must not let more bytes past the
+//! is due). A sink that ends any way other than [`Sink::finish`] keeps the ranges that
+//! arrived for `-c` (see docs/sink.md). The TCP receive window must not let more bytes past the
 //! contiguous prefix than [`Sink::reorder_capacity`] allows.
 //!
 //! No layer above is imported here; time comes in as a [`crate::time::Instant`] value.
@@ -165,7 +165,7 @@ pub struct SinkOptions {
     /// Write with `pwrite` instead of a mapping (also the fallback on file systems without
     /// `fallocate`).
     pub use_pwrite: bool,
-    /// A checkpoint is due when the contiguous prefix grew by this many bytes...
+    /// A checkpoint is due when this many more bytes arrived...
     pub checkpoint_bytes: u64,
     /// ...or this much time passed and it grew at all.
     pub checkpoint_interval: Duration,
@@ -338,8 +338,8 @@ impl Sink {
         }
     }
 
-    /// The transfer failed or was interrupted: keep the contiguous prefix for `-c`. Returns
-    /// how many bytes were kept.
+    /// The transfer failed or was interrupted: a file keeps every range that arrived for
+    /// `-c` (a stream only what it wrote). Returns how many bytes were kept.
     pub fn abandon(self) -> Result<u64, SinkError> {
         match self {
             Sink::File(sink) => sink.abandon(),

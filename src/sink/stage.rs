@@ -28,15 +28,19 @@
 //!
 //! How the threads meet, without a lock on the hot path: two bounded channels carry the
 //! buffers themselves (a `Box` moves; nothing is allocated or copied). The writer takes jobs
-//! from one (write this buffer; record this prefix), and gives each written buffer back
+//! from one (write this buffer; have what you wrote recorded), and gives each written buffer back
 //! through the other. The busy-poll thread waits for the writer only when every buffer is
 //! taken (the disk is slower than the network and the page cache is not helping). A buffer
 //! that comes back tells it which bytes reached the file ([`Stager::stored`]).
 //!
 //! Checkpoints keep `-c` exact: a byte in a staging buffer dies with the process, so a record
-//! may claim only written bytes. [`Stager::checkpoint`] hands every open piece below the
-//! prefix to the writer (partly filled or not) and then queues "record this prefix" behind
-//! them; the writer passes it on to the flusher thread (`flush.rs`) only after writing them.
+//! may claim only written bytes. The writer thread keeps the set of ranges it has written
+//! (starting from the finished ranges of a resumed file), and only it asks the flusher
+//! thread (`flush.rs`) for records. [`Stager::checkpoint`] hands every open piece below the
+//! contiguous prefix to the writer (partly filled or not) and then queues "record what you
+//! wrote" behind them; the writer passes its set on once it has written them. Pieces past a
+//! hole (bytes after a loss, another connection's front) stay open, so they still go to the
+//! disk whole, with `O_DIRECT`; a record lists them once they are complete and written.
 //!
 //! Bytes may come in any order and at any offset: a buffer keeps the ranges it holds, and
 //! when every buffer is open at once, the lowest open piece is written as it is.
@@ -138,6 +142,13 @@ impl Buffer {
     fn complete(&self) -> bool {
         self.filled.as_slice() == [(0, self.len)]
     }
+
+    /// Adds the filled ranges, as offsets in the file, to `set`.
+    fn add_filled_to(&self, set: &mut RangeSet) {
+        for &(from, to) in &self.filled {
+            set.insert(self.start + from as u64, self.start + to as u64);
+        }
+    }
 }
 
 /// What the writer thread is asked to do, in order.
@@ -145,8 +156,8 @@ impl Buffer {
 enum Job {
     /// Write the buffer's ranges and give it back.
     Write(Buffer),
-    /// Every byte below this was handed over before: once written, have it recorded.
-    Record(u64),
+    /// Have every range written so far recorded.
+    Record,
 }
 
 /// State the writer thread shares with the busy-poll thread.
@@ -188,12 +199,12 @@ pub(super) struct Stager {
 
 impl Stager {
     /// Starts the writer thread on `file` (a handle of the sink's own `.part` at `path`, which
-    /// it opens once more with `O_DIRECT` where the file system allows), with bytes
-    /// `0..stored` already in the file, on `core` if given. Records go to `requester`.
+    /// it opens once more with `O_DIRECT` where the file system allows), with the ranges
+    /// `stored` already in the file, on `core` if given. Records go to `requester`.
     pub(super) fn start(
         file: File,
         path: &Path,
-        stored: u64,
+        stored: &RangeSet,
         length: Option<u64>,
         requester: Option<Requester>,
         core: Option<usize>,
@@ -210,6 +221,7 @@ impl Stager {
         let shared = Arc::new(Shared::default());
         let thread = {
             let shared = Arc::clone(&shared);
+            let written = stored.clone();
             std::thread::Builder::new()
                 .name("xdpget-write".into())
                 .spawn(move || {
@@ -220,6 +232,7 @@ impl Stager {
                         file,
                         direct,
                         requester,
+                        written,
                         shared: &shared,
                     };
                     let result = writer.run(&jobs_rx, &free_tx);
@@ -229,15 +242,13 @@ impl Stager {
                     result
                 })?
         };
-        let mut stored_set = RangeSet::new();
-        stored_set.insert(0, stored);
         Ok(Stager {
             open: Vec::with_capacity(POOL),
             spare: Vec::with_capacity(POOL),
             free: free_rx,
             in_flight: POOL,
             jobs: Some(jobs_tx),
-            stored: stored_set,
+            stored: stored.clone(),
             length,
             shared,
             thread: Some(thread),
@@ -274,9 +285,9 @@ impl Stager {
         Ok(())
     }
 
-    /// Has `0..upto` recorded once it is written: hands every open piece below `upto` to
-    /// the writer as it is, then the record. Never waits; while [`RECORDS`] records are
-    /// queued already, this one is left to the next checkpoint.
+    /// Has everything the writer has written recorded, `0..upto` included: hands every open
+    /// piece that starts below `upto` to the writer as it is, then the record. Never waits;
+    /// while [`RECORDS`] records are queued already, this one is left to the next checkpoint.
     pub(super) fn checkpoint(&mut self, upto: u64) -> io::Result<()> {
         while let Some(slot) = self.open.iter().position(|b| b.start < upto) {
             let partial = self.open.swap_remove(slot);
@@ -287,7 +298,7 @@ impl Stager {
             && let Some(jobs) = &self.jobs
         {
             self.shared.records.fetch_add(1, Ordering::AcqRel);
-            if jobs.try_send(Job::Record(upto)).is_err() {
+            if jobs.try_send(Job::Record).is_err() {
                 self.shared.records.fetch_sub(1, Ordering::AcqRel);
             }
         }
@@ -390,10 +401,7 @@ impl Stager {
     /// A buffer came back written: its ranges are in the file, and it is spare.
     fn returned(&mut self, mut buffer: Buffer) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        for &(from, to) in &buffer.filled {
-            self.stored
-                .insert(buffer.start + from as u64, buffer.start + to as u64);
-        }
+        buffer.add_filled_to(&mut self.stored);
         buffer.filled.clear();
         self.spare.push(buffer);
     }
@@ -452,6 +460,8 @@ struct Writer<'a> {
     /// The same file opened with `O_DIRECT`; `None` once the file system refused it.
     direct: Option<File>,
     requester: Option<Requester>,
+    /// Every range written to the file, the resumed ones included: what a record may claim.
+    written: RangeSet,
     shared: &'a Shared,
 }
 
@@ -480,13 +490,14 @@ impl Writer<'_> {
             match job {
                 Job::Write(buffer) => {
                     self.write(&buffer)?;
+                    buffer.add_filled_to(&mut self.written);
                     self.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     // The owner may be gone (dropped without finish): nothing to tell it.
                     let _ = free.send(buffer);
                 }
-                Job::Record(upto) => {
+                Job::Record => {
                     if let Some(requester) = &self.requester {
-                        requester.request(upto);
+                        requester.request(&self.written);
                     }
                     self.shared.records.fetch_sub(1, Ordering::AcqRel);
                 }
@@ -548,7 +559,8 @@ mod tests {
         let len = 3 * CHUNK + 1000;
         let (path, file) = file(&dir, len);
         let data = body(len as usize);
-        let mut stager = Stager::start(file, &path, 0, Some(len), None, None).expect("start");
+        let mut stager =
+            Stager::start(file, &path, &RangeSet::new(), Some(len), None, None).expect("start");
         for piece in data.chunks(1448).enumerate() {
             let (i, bytes) = piece;
             stager.write(i as u64 * 1448, bytes).expect("write");
@@ -569,7 +581,8 @@ mod tests {
         let len = pieces * CHUNK - 777;
         let (path, file) = file(&dir, len);
         let data = body(len as usize);
-        let mut stager = Stager::start(file, &path, 0, Some(len), None, None).expect("start");
+        let mut stager =
+            Stager::start(file, &path, &RangeSet::new(), Some(len), None, None).expect("start");
         // One byte into every piece first (all open at once), then the rest shuffled.
         for piece in 0..pieces {
             let at = (piece * CHUNK + 100) as usize;
@@ -597,7 +610,15 @@ mod tests {
         let (path, _file) = file(&dir, 2 * CHUNK);
         // Read-only: every pwrite fails (EBADF), as a disk error would.
         let read_only = File::open(&path).expect("open");
-        let mut stager = Stager::start(read_only, &path, 5000, None, None, None).expect("start");
+        let mut stager = Stager::start(
+            read_only,
+            &path,
+            &RangeSet::from_range(0, 5000),
+            None,
+            None,
+            None,
+        )
+        .expect("start");
         assert_eq!(stager.stored().contiguous_len(), 5000);
         let bytes = body(30_000);
         // A partly filled piece is written through the page cache (the read-only handle),
@@ -636,19 +657,26 @@ mod tests {
         let control = ControlFile::open(
             &record_path,
             &identity,
-            0,
+            &RangeSet::new(),
             Durability::new(FsyncPolicy::Off),
         )
         .expect("record");
         let flusher = Flusher::start(
             Target::File(file.try_clone().expect("clone")),
             control,
-            0,
+            RangeSet::new(),
             None,
         )
         .expect("flusher");
-        let mut stager = Stager::start(file, &path, 0, Some(len), Some(flusher.requester()), None)
-            .expect("start");
+        let mut stager = Stager::start(
+            file,
+            &path,
+            &RangeSet::new(),
+            Some(len),
+            Some(flusher.requester()),
+            None,
+        )
+        .expect("start");
         let data = body(len as usize);
         // The first piece complete (a direct write), 100 bytes of the second.
         let upto = CHUNK as usize + 100;
@@ -663,7 +691,7 @@ mod tests {
             read_record(&record_path)
                 .expect("read")
                 .expect("record")
-                .prefix,
+                .prefix(),
             upto as u64
         );
         // Every byte the record claims is in the file, read through a new handle.
@@ -675,6 +703,92 @@ mod tests {
         assert_eq!(std::fs::read(&path).expect("read"), data);
     }
 
+    /// With a resumed file's ranges and bytes past a hole: the record the writer asks for
+    /// lists the resumed ranges and every piece it has written, past the hole too, never the
+    /// bytes of a piece still open; writes into a partly finished piece leave its finished
+    /// bytes as they are.
+    #[test]
+    fn a_record_lists_every_written_range_and_never_an_open_piece() {
+        use crate::sink::FsyncPolicy;
+        use crate::sink::control::{ControlFile, Identity, control_path, read_record};
+        use crate::sink::durability::Durability;
+        use crate::sink::flush::{Flusher, Target};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let len = 4 * CHUNK;
+        let (path, file) = file(&dir, len);
+        let data = body(len as usize);
+        // What an earlier run finished: a prefix, and a range inside the last piece.
+        let resumed: RangeSet = [(0, 1000), (3 * CHUNK + 50, 3 * CHUNK + 90)]
+            .into_iter()
+            .collect();
+        for (start, end) in resumed.iter() {
+            let (start, end) = (start as usize, end as usize);
+            file.write_all_at(&data[start..end], start as u64)
+                .expect("the earlier run's bytes");
+        }
+        let identity = Identity {
+            url: "http://server.test/f".to_string(),
+            length: Some(len),
+            etag: None,
+            last_modified: None,
+        };
+        let record_path = control_path(&dir.path().join("f"));
+        let control = ControlFile::open(
+            &record_path,
+            &identity,
+            &resumed,
+            Durability::new(FsyncPolicy::Off),
+        )
+        .expect("record");
+        let target = Target::File(file.try_clone().expect("clone"));
+        let flusher = Flusher::start(target, control, resumed.clone(), None).expect("flusher");
+        let requester = Some(flusher.requester());
+        let mut stager =
+            Stager::start(file, &path, &resumed, Some(len), requester, None).expect("start");
+        let (one, two) = (CHUNK as usize, 2 * CHUNK as usize);
+        // Piece 1 whole (past the hole 1000..CHUNK), a few bytes of piece 2, and the rest of
+        // the last piece around its resumed range: the buffers of pieces 2 and 3 are not
+        // complete (the resumed bytes are not in them) and stay open.
+        stager.write(CHUNK, &data[one..two]).expect("write");
+        stager
+            .write(2 * CHUNK + 5, &data[two + 5..two + 100])
+            .expect("write");
+        let last = 3 * CHUNK as usize;
+        stager
+            .write(3 * CHUNK, &data[last..last + 50])
+            .expect("write");
+        stager
+            .write(3 * CHUNK + 90, &data[last + 90..])
+            .expect("write");
+        stager.checkpoint(1000).expect("checkpoint");
+        let mut want = resumed.clone();
+        want.insert(CHUNK, 2 * CHUNK);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while flusher.covered() < want.covered() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let record = read_record(&record_path).expect("read").expect("record");
+        assert_eq!(record.finished, want);
+        let on_file = std::fs::read(&path).expect("read");
+        for (start, end) in want.iter() {
+            let (start, end) = (start as usize, end as usize);
+            assert_eq!(&on_file[start..end], &data[start..end], "{start}..{end}");
+        }
+        drop(flusher);
+        stager.finish().expect("finish");
+        // Every buffer written now: the open pieces' ranges too, and the resumed bytes of
+        // the last piece kept (its buffer held only the bytes around them).
+        let mut all = want.clone();
+        all.insert(2 * CHUNK + 5, 2 * CHUNK + 100);
+        all.insert(3 * CHUNK, len);
+        assert_eq!(stager.stored(), &all);
+        let on_file = std::fs::read(&path).expect("read");
+        for (start, end) in all.iter() {
+            let (start, end) = (start as usize, end as usize);
+            assert_eq!(&on_file[start..end], &data[start..end], "{start}..{end}");
+        }
+    }
+
     /// Checkpoints far faster than the writer looks (a simulated clock, a dripping server)
     /// never crowd out the buffers: records beyond the few queued wait for a later one.
     #[test]
@@ -683,7 +797,8 @@ mod tests {
         let len = 4 * CHUNK;
         let (path, file) = file(&dir, len);
         let data = body(len as usize);
-        let mut stager = Stager::start(file, &path, 0, Some(len), None, None).expect("start");
+        let mut stager =
+            Stager::start(file, &path, &RangeSet::new(), Some(len), None, None).expect("start");
         for (i, piece) in data.chunks(10_000).enumerate() {
             let at = i as u64 * 10_000;
             stager.write(at, piece).expect("write");
