@@ -52,10 +52,47 @@ DRIVERS = ["afxdp", "raw"]
 PEERS = ["wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
 # Every tool run by default, in the order of a round's first pass (later rounds rotate it).
 DEFAULT_TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "wget-sync", "curl", "aria2c-x1",
-                 "aria2c-x8"]
+                 "aria2c-x8", "serve-curl", "serve-xdpget"]
+# Downloads from `xdpget serve` (AF_XDP, port SERVE_PORT in the server namespace) instead of
+# nginx: serve-curl is curl <- xdpget serve (the row beside curl <- nginx), serve-xdpget is
+# xdpget (AF_XDP) <- xdpget serve, both ends bypassing the kernel. The server starts once
+# per loss setting, after the testbed is up.
+SERVE_TOOLS = ["serve-curl", "serve-xdpget"]
+SERVE_PORT = 8080
+SERVER_IFACE = "xg-s0"
 SINKS = ["file", "null"]
 # Tools that only mean something with a file (to /dev/null they repeat another tool).
 FILE_ONLY_PEERS = {"wget-sync"}
+
+# HTTPS (issue 11): `<tool>-https` is <tool> downloading the same file over HTTPS from the
+# testbed's nginx (port 443, TLS 1.2 and 1.3, certificate for the server's address). Each
+# tool gets the one flag HTTPS needs, the testbed's CA (made at "up" time); nothing else
+# changes, so xdpget still runs with its default flags. `--schemes http` leaves these out.
+HTTPS_SUFFIX = "-https"
+HTTPS_TOOLS = ["xdpget-afxdp-https", "xdpget-raw-https", "wget-https", "curl-https"]
+SCHEMES = ["http", "https"]
+# How each tool is told to trust the testbed's CA.
+CA_FLAGS = {
+    "xdpget": lambda ca: ["--ca-certificate", ca],
+    "wget": lambda ca: [f"--ca-certificate={ca}"],
+    "curl": lambda ca: ["--cacert", ca],
+    "aria2c": lambda ca: [f"--ca-certificate={ca}"],
+}
+
+
+def split_scheme(tool):
+    """`curl-https` -> ("curl", "https"); `curl` -> ("curl", "http")."""
+    if tool.endswith(HTTPS_SUFFIX):
+        return tool[:-len(HTTPS_SUFFIX)], "https"
+    return tool, "http"
+
+
+def with_ca(argv, base, ca):
+    """argv of `base` with the CA flags inserted after the program (HTTPS runs)."""
+    family = "xdpget" if base.startswith("xdpget-") else base.split("-")[0]
+    if family not in CA_FLAGS or base in FILE_ONLY_PEERS:
+        raise ValueError(f"{base!r} is not measured over HTTPS")
+    return argv[:1] + CA_FLAGS[family](ca) + argv[1:]
 
 
 class Variant(NamedTuple):
@@ -76,6 +113,23 @@ VARIANTS = {
 }
 # Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
 DEFAULT_VARIANTS = ["fsync"]
+
+# IPv6 beside IPv4 (issue 12): the same xdpget and flags, the URL with the server's IPv6
+# address (scripts/testbed.sh ADDR6_SERVER, a ULA inside the testbed) instead of its IPv4 one.
+SERVER6 = "fd00:77::2"
+VARIANTS["ipv6"] = Variant([], f"over IPv6: http://[{SERVER6}]/ instead of http://{SERVER}/")
+DEFAULT_VARIANTS.append("ipv6")
+
+
+def url_for(tool, name):
+    """The URL a tool downloads `name` from: its scheme (split_scheme), the server's IPv6
+    address for the ipv6 variant (plain HTTP: the testbed's certificate names the IPv4
+    address only), its IPv4 address otherwise."""
+    base, scheme = split_scheme(tool)
+    host = f"[{SERVER6}]" if base.startswith("xdpget-") and base.endswith("-ipv6") else SERVER
+    return f"{scheme}://{host}/{name}"
+
+
 # Sizes and rounds of a full run: enough rounds of 1M for a median of >= 10 runs (issue 9's
 # start-up target), fewer of the sizes whose runs take seconds.
 DEFAULT_SIZES = "1M,64M,1G"
@@ -116,6 +170,10 @@ class Testbed:
     def client_ns(self):
         return f"{self.name}-client"
 
+    @property
+    def server_ns(self):
+        return f"{self.name}-server"
+
     def up(self, loss):
         self.is_up = True  # a failed up tears itself down, but down again is harmless
         subprocess.run(["bash", TESTBED, "up", "--loss", str(loss)], env=self.env, check=True)
@@ -124,6 +182,11 @@ class Testbed:
         if self.is_up:
             subprocess.run(["bash", TESTBED, "down"], env=self.env, check=False)
             self.is_up = False
+
+    @property
+    def ca_file(self):
+        """The test CA that signed the HTTPS server's certificate (made by `up`)."""
+        return os.path.join(self.state_dir, "tls", "ca.pem")
 
     def checksums(self):
         sums = {}
@@ -153,6 +216,7 @@ def split_xdpget(tool, variants):
     """`xdpget-<driver>[-<variant>]` -> (driver, Variant or None); None if not an xdpget tool.
 
     Raises ValueError for an unknown driver or variant."""
+    tool = split_scheme(tool)[0]
     if not tool.startswith("xdpget-"):
         return None
     driver, _, variant = tool[len("xdpget-"):].partition("-")
@@ -172,11 +236,16 @@ def runs_with_sink(tool, sink, variants):
     xdpget = split_xdpget(tool, variants)
     if xdpget is not None:
         return not (xdpget[1] and xdpget[1].file_only)
-    return tool not in FILE_ONLY_PEERS
+    return split_scheme(tool)[0] not in FILE_ONLY_PEERS
 
 
-def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS):
-    """The argv of one download; sink_path is a file path or /dev/null."""
+def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS, ca=None):
+    """The argv of one download; sink_path is a file path or /dev/null. A `-https` tool
+    gets the CA file `ca` to trust."""
+    base, scheme = split_scheme(tool)
+    if scheme == "https":
+        argv = tool_command(base, xdpget, url, sink_path, stats_json, variants)
+        return with_ca(argv, base, ca)
     split = split_xdpget(tool, variants)
     if split is not None:
         driver, variant = split
@@ -189,8 +258,11 @@ def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS):
         # fsync of the one file (coreutils sync FILE); /dev/null has nothing to flush.
         script = 'wget --no-config -q -O "$1" "$2" && { [ "$1" = /dev/null ] || sync "$1"; }'
         return ["sh", "-c", script, "wget-sync", sink_path, url]
-    if tool == "curl":
+    if tool in ("curl", "serve-curl"):
         return ["curl", "-q", "-sS", "-f", "-o", sink_path, url]
+    if tool == "serve-xdpget":
+        return [xdpget, "--iface", CLIENT_IFACE, "--driver", "afxdp", "-q",
+                "--stats-json", stats_json, "-O", sink_path, url]
     if tool.startswith("aria2c-x"):
         conns = tool.split("-x", 1)[1]
         # -s: pieces to split into (default 5); --min-split-size 1M (its floor) so 64 MiB
@@ -343,7 +415,8 @@ def check_dev_null():
 
 def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     name = f"{size}.bin"
-    url = f"http://{SERVER}/{name}"
+    url = (f"http://{SERVER}:{SERVE_PORT}/{name}" if tool in SERVE_TOOLS
+           else url_for(tool, name))
     stats_json = os.path.join(work, "stats.json")
     if os.path.exists(stats_json):
         os.remove(stats_json)
@@ -351,7 +424,7 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     if sink == "file" and os.path.exists(target):
         os.remove(target)
     argv = ["ip", "netns", "exec", testbed.client_ns] + tool_command(
-        tool, args.xdpget, url, target, stats_json, args.variants)
+        tool, args.xdpget, url, target, stats_json, args.variants, ca=testbed.ca_file)
     nbytes = size_bytes(size)
     # Generous: 4 MB/s at worst plus start-up; a timeout is a failed run, not a hang.
     timeout_s = 30 + nbytes / 4e6
@@ -394,7 +467,7 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     else:
         # Bytes written to /dev/null cannot be checked; exit status only.
         record["sha256"] = None
-    if tool.startswith("xdpget-") and os.path.exists(stats_json):
+    if (tool.startswith("xdpget-") or tool == "serve-xdpget") and os.path.exists(stats_json):
         try:
             with open(stats_json) as f:
                 record["xdpget_stats"] = json.load(f)
@@ -403,6 +476,44 @@ def one_run(args, testbed, sums, record_base, tool, size, sink, work):
     record["ok"] = not errors
     record["error"] = "; ".join(errors) or None
     return record
+
+
+class ServeServer:
+    """`xdpget serve` in the server namespace (AF_XDP on the server's veth); `stop` is safe
+    to call more than once."""
+
+    def __init__(self, xdpget, testbed, work):
+        self.log_path = os.path.join(work, "serve.log")
+        self.log = open(self.log_path, "w")
+        www = os.path.join(testbed.state_dir, "www")
+        # The testbed turns transmit checksum offload off on the server's veth only; with the
+        # kernel as the client, its segments would reach our server with partial checksums.
+        subprocess.run(["ip", "netns", "exec", testbed.client_ns, "ethtool", "-K",
+                        CLIENT_IFACE, "tx", "off"], check=True, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", testbed.server_ns, xdpget, "serve", www, "--iface",
+             SERVER_IFACE, "--driver", "afxdp", "--listen", f"{SERVER}:{SERVE_PORT}", "-q"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 15
+        while "Ctrl-C stops" not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"bench: xdpget serve did not start:\n{self.output()}")
+            time.sleep(0.05)
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
 
 
 def warm_up(testbed, sizes):
@@ -484,6 +595,10 @@ def parse_args(argv):
     p.add_argument("--define-variant", action="append", default=[], metavar="NAME=FLAGS",
                    help="measure xdpget-afxdp-NAME, xdpget with FLAGS added (repeatable)")
     p.add_argument("--sinks", default=",".join(SINKS), help="file,null (default both)")
+    p.add_argument("--schemes", default=",".join(SCHEMES),
+                   help="http,https (default both): https adds "
+                        f"{','.join(HTTPS_TOOLS)} to the default tools; a scheme left out "
+                        "drops its tools from --tools too")
     p.add_argument("--loss", default="0,1", help="loss percentages to run (default 0,1)")
     p.add_argument("--out", default=os.path.join(REPO, "bench", "results"),
                    help="directory for the raw JSON results")
@@ -511,19 +626,29 @@ def parse_args(argv):
     if args.tools is None:
         drivers = [t for t in DEFAULT_TOOLS if t.startswith("xdpget-")]
         args.tools = drivers + variant_tools + [t for t in DEFAULT_TOOLS if t not in drivers]
+        args.tools += HTTPS_TOOLS
     else:
         args.tools = [t for t in args.tools.split(",") if t]
         args.tools += [t for t in variant_tools if t not in args.tools]
+    args.schemes = [s for s in args.schemes.split(",") if s]
+    for s in args.schemes:
+        if s not in SCHEMES:
+            p.error(f"unknown scheme {s!r}; known: {', '.join(SCHEMES)}")
+    args.tools = [t for t in args.tools if split_scheme(t)[1] in args.schemes]
     args.sinks = [s for s in args.sinks.split(",") if s]
     args.loss = [int(x) for x in args.loss.split(",") if x]
     args.skip = [s for s in args.skip.split(",") if s]
     for t in args.tools:
         try:
-            known = split_xdpget(t, args.variants) is not None or t in PEERS
+            known = (split_xdpget(t, args.variants) is not None
+                     or split_scheme(t)[0] in PEERS or t in SERVE_TOOLS)
+            if split_scheme(t)[1] == "https":
+                with_ca(["tool"], split_scheme(t)[0], "ca.pem")
         except ValueError as e:
             p.error(str(e))
         if not known:
-            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], {', '.join(PEERS)}")
+            p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], "
+                    f"{', '.join(PEERS + SERVE_TOOLS)}")
     for s in args.sinks:
         if s not in SINKS:
             p.error(f"unknown sink {s!r}; known: file, null")
@@ -563,6 +688,7 @@ def main(argv):
         "machine": machine_info(args.xdpget),
         "config": {
             "rounds": args.rounds, "sizes": args.sizes, "tools": args.tools,
+            "schemes": args.schemes,
             "sinks": args.sinks, "loss_percent": args.loss, "skip": args.skip,
             "tiny": args.tiny, "rss_anon_sample_interval_s": SAMPLE_INTERVAL_S,
             "variants": {name: {"flags": v.flags, "about": v.about, "file_only": v.file_only}
@@ -582,11 +708,14 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     failures = 0
+    server = None
     try:
         for loss in args.loss:
             testbed.up(loss)
             sums = testbed.checksums()
             warm_up(testbed, args.sizes)
+            if any(t in SERVE_TOOLS for t in args.tools):
+                server = ServeServer(args.xdpget, testbed, args.work)
             for round_no in range(1, max(args.rounds.values()) + 1):
                 for size in (s for s in args.sizes if round_no <= args.rounds[s]):
                     for sink in args.sinks:
@@ -602,7 +731,12 @@ def main(argv):
                             log(f"loss {loss}% round {round_no} {size:>4} {sink:<4} {tool:<18}"
                                 f" {rec['wall_s']:7.3f} s {rec['throughput_mib_s']:8.1f} MiB/s"
                                 + ("" if rec["ok"] else f"  FAILED: {rec['error']}"))
+            if server is not None:
+                server.stop()
+                server = None
     finally:
+        if server is not None:
+            server.stop()
         # The data files stay in WORK/testbed/www for the next run (1 GiB takes ~10 s to make).
         testbed.down()
         save()

@@ -34,6 +34,11 @@ TOOL_COLORS = {
     "curl": "#2ca02c",
     "aria2c-x1": "#9467bd",
     "aria2c-x8": "#8c564b",
+    # Over HTTPS (issue 11): a darker shade of the same tool's colour.
+    "xdpget-afxdp-https": "#8b0000",
+    "xdpget-raw-https": "#b35900",
+    "wget-https": "#0b3d66",
+    "curl-https": "#145214",
 }
 # Colours for tools not listed above (flag variants, mostly), in order of appearance.
 SPARE_COLORS = ["#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31"]
@@ -57,6 +62,8 @@ class Target(NamedTuple):
     kind: str
     limit: float
     min_runs: int = 1
+    # "https": xdpget-<driver>-https against <peer>-https (issue 11).
+    scheme: str = "http"
 
     def speed_needed(self):
         """The target as a lower bound on peer time / xdpget time (1 = as fast)."""
@@ -73,6 +80,29 @@ TARGETS = [
     Target("1 GiB → file ≥ 1.15× curl's throughput", "1G", "file", 0, "curl", "throughput",
            1.15),
 ]
+# Issue 11's targets: HTTPS beside HTTP, each tool over HTTPS against the same nginx.
+HTTPS_SUFFIX = "-https"
+TARGETS += [
+    Target("HTTPS: 1 GiB → /dev/null within 1.2× curl's time (issue 11)", "1G", "null", 0,
+           "curl", "time", 1.2, scheme="https"),
+    Target("HTTPS: 1 GiB → file ≥ 1.5× wget's throughput (issue 11)", "1G", "file", 0,
+           "wget", "throughput", 1.5, scheme="https"),
+]
+
+
+def over(tool, scheme):
+    """The tool's name over `scheme`: `curl` over https is `curl-https`."""
+    return tool + HTTPS_SUFFIX if scheme == "https" else tool
+
+
+def scheme_of(tool):
+    return "https" if tool.endswith(HTTPS_SUFFIX) else "http"
+
+
+def target_label(target):
+    return "issue 11 target (HTTPS)" if target.scheme == "https" else "issue 9 target"
+
+
 OWN_WORK_TARGET_US = 20
 
 
@@ -251,27 +281,30 @@ def ratios_plot(res, path):
     fig, axes = plt.subplots(1, len(peers), squeeze=False, sharey=True,
                              figsize=(6.2 * len(peers), height))
     group = 0.8 / len(ours)
-    speeds = [res.speed(t, p, size, sink, loss) for t in ours for p in peers
-              for loss, size, sink in cases]
+    speeds = [res.speed(t, over(p, scheme_of(t)), size, sink, loss) for t in ours
+              for p in peers for loss, size, sink in cases]
     known = [s for s in speeds if s] or [1]
     lo, hi = min(min(known), 0.5) / 1.6, max(max(known), 2) * 1.6
     for ax, peer in zip(axes[0], peers):
         for ti, tool in enumerate(ours):
             for ci, (loss, size, sink) in enumerate(cases):
-                s = res.speed(tool, peer, size, sink, loss)
+                s = res.speed(tool, over(peer, scheme_of(tool)), size, sink, loss)
                 y = ci + (ti - (len(ours) - 1) / 2) * group
                 if s is None:
                     continue
                 ax.barh(y, s, height=group * 0.9, color=res.colors[tool],
                         label=tool if ci == 0 else None)
                 ax.text(s, y, f" {s:.2f}×", va="center", fontsize=7)
-        marked = False
+        marked = set()
         for ci, case in enumerate(cases):
             for t in TARGETS:
-                if t.peer == peer and (t.loss, t.size, t.sink) == case:
-                    ax.plot([t.speed_needed()] * 2, [ci - 0.45, ci + 0.45], color="black",
-                            linewidth=2.2, label=None if marked else "issue 9 target")
-                    marked = True
+                if t.peer == peer and (t.loss, t.size, t.sink) == case and any(
+                        scheme_of(tool) == t.scheme for tool in ours):
+                    label = target_label(t)
+                    ax.plot([t.speed_needed()] * 2, [ci - 0.45, ci + 0.45],
+                            color="black" if t.scheme == "http" else "#8b0000",
+                            linewidth=2.2, label=None if label in marked else label)
+                    marked.add(label)
         ax.axvline(1, color="#555", linestyle="--", linewidth=1)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
@@ -281,15 +314,18 @@ def ratios_plot(res, path):
         ax.set_yticks(range(len(cases)), [case_title(*c) for c in cases], fontsize=8)
         ax.grid(axis="x", color="#e5e5e5")
         ax.set_axisbelow(True)
-        ax.set_title(f"xdpget's throughput ÷ {peer}'s (median times; > 1 is faster)",
-                     fontsize=10)
+        https = any(scheme_of(t) == "https" for t in ours)
+        ax.set_title(f"xdpget's throughput ÷ {peer}'s"
+                     + (f" (-https: ÷ {peer}-https's)" if https else "")
+                     + " (median times; > 1 is faster)", fontsize=10)
     axes[0][0].invert_yaxis()  # once: the axes share y, a second call would undo it
     legend = {}
     for ax in axes[0]:
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
-    target = legend.pop("issue 9 target", None)  # last, after the tools
-    if target:
-        legend["issue 9 target"] = target
+    for label in ("issue 9 target", "issue 11 target (HTTPS)"):  # last, after the tools
+        target = legend.pop(label, None)
+        if target:
+            legend[label] = target
     fig.legend(legend.values(), legend.keys(), loc="upper center", ncol=min(len(legend), 6),
                fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
@@ -309,17 +345,18 @@ def target_rows(res, drivers):
     """(row cells) of the targets table: one row per target and default xdpget driver."""
     rows = []
     for t, d in itertools.product(TARGETS, drivers):
+        d, peer = over(d, t.scheme), over(t.peer, t.scheme)
         x = res.cell(d, t.size, t.sink, t.loss)
-        p = res.cell(t.peer, t.size, t.sink, t.loss)
+        p = res.cell(peer, t.size, t.sink, t.loss)
         if t.kind == "time":
             value = ratio(x and x["wall_s"], p and p["wall_s"])
-            measured = f"{fmt(value)}× {t.peer}'s time" if value else "–"
-            needed = f"≤ {t.limit:g}× {t.peer}'s"
+            measured = f"{fmt(value)}× {peer}'s time" if value else "–"
+            needed = f"≤ {t.limit:g}× {peer}'s"
             met = value is not None and value <= t.limit
         else:
-            value = res.speed(d, t.peer, t.size, t.sink, t.loss)
-            measured = f"{fmt(value)}× {t.peer}'s throughput" if value else "–"
-            needed = f"≥ {t.limit:g}× {t.peer}'s"
+            value = res.speed(d, peer, t.size, t.sink, t.loss)
+            measured = f"{fmt(value)}× {peer}'s throughput" if value else "–"
+            needed = f"≥ {t.limit:g}× {peer}'s"
             met = value is not None and value >= t.limit
         n = min(x["ok"] if x else 0, p["ok"] if p else 0)
         if value is None:
@@ -331,7 +368,7 @@ def target_rows(res, drivers):
         failed = sum(c["runs"] - c["ok"] for c in (x, p) if c)
         if failed:
             verdict += f" ({failed} failed runs left out)"
-        rows.append([t.text, d, spread(x), f"{t.peer} {spread(p)}", measured, needed,
+        rows.append([t.text, d, spread(x), f"{peer} {spread(p)}", measured, needed,
                      str(n), verdict])
     return rows
 
@@ -380,12 +417,14 @@ def table(header, rows, align=None):
 
 def targets_section(res):
     drivers = [t for t in res.tools if is_default_xdpget(t)]
-    lines = ["## Targets (issue 9)", "",
+    lines = ["## Targets (issue 9; HTTPS: issue 11)", "",
              "xdpget with default flags (`--driver afxdp` is what `auto` picks on the testbed; "
              "the raw driver beside it) against the peer in the same case. Times are medians "
              "of the successful runs, with min–max; a ratio compares medians. A target with a "
              "minimum number of runs is inconclusive below it. The own-work row reads the "
-             "`own_work` histogram of `--stats-json` where xdpget records it.", ""]
+             "`own_work` histogram of `--stats-json` where xdpget records it. HTTPS rows "
+             "compare `xdpget-<driver>-https` with the peer over HTTPS (`<peer>-https`), "
+             "every tool given the testbed's CA and nothing else.", ""]
     if not drivers:
         return lines + ["No run of xdpget with default flags in these results.", ""]
     rows = target_rows(res, drivers) + own_work_rows(res, drivers)
@@ -400,7 +439,7 @@ def medians_section(res):
              "the successful ones with its min–max, and medians of the rest. Wall time "
              "includes process start-up and `ip netns exec`; MiB/s is size / median wall "
              "time. × wget and × curl: throughput as a multiple of that tool's in the same "
-             "case (above 1 is faster). CPU is user + sys of the tool's process (all threads). "
+             "case (above 1 is faster; a `-https` tool against that tool over HTTPS). CPU is user + sys of the tool's process (all threads). "
              "Peak RSS is GNU time's `%M`; RssAnon peak is the largest sample over the rounds.",
              ""]
     rows, failures = [], []
@@ -413,8 +452,10 @@ def medians_section(res):
                          fmt(x["wall_s"], 3),
                          f"{fmt(x['wall_min'], 3)}–{fmt(x['wall_max'], 3)}",
                          fmt(x["throughput"], 1),
-                         fmt(res.speed(tool, "wget", size, sink, loss)),
-                         fmt(res.speed(tool, "curl", size, sink, loss)),
+                         fmt(res.speed(tool, over("wget", scheme_of(tool)), size, sink,
+                                       loss)),
+                         fmt(res.speed(tool, over("curl", scheme_of(tool)), size, sink,
+                                       loss)),
                          fmt(x["cpu_s"], 3), fmt(x["max_rss_mib"], 1),
                          fmt(x["anon_max_mib"], 1)])
             failures += [f"- {tool}, {size}, {SINK_NAMES[sink]}, {loss} % loss: {e}"
@@ -594,6 +635,9 @@ def how_to_rerun():
             "--auto-file-renaming=false -d DIR -o NAME URL`; /dev/null is `-d /dev -o null` "
             "(the harness checks after every aria2c run that /dev/null is still a character "
             "device).",
+            "- Over HTTPS (`<tool>-https`): the same command with `https://` and the "
+            "testbed's CA, `--ca-certificate CA` (xdpget, wget, aria2c) or `--cacert CA` "
+            "(curl); `--schemes http` leaves them out.",
             "- Every file written is checked against the testbed's SHA256SUMS and deleted; "
             "runs to /dev/null count as successful on exit status 0 alone.", ""]
 

@@ -68,6 +68,9 @@ if [ -z "$xdpget" ]; then
   xdpget="${CARGO_TARGET_DIR:-$REPO/target}/release/xdpget"
 fi
 [ -x "$xdpget" ] || { echo "bench: $xdpget is not an executable" >&2; exit 1; }
+# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment
+# (set after the build and package steps, which may need one).
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 # A private copy: another build into the same target dir must not swap it mid-run.
 cp "$xdpget" "$work/xdpget"
 

@@ -50,6 +50,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment
+# (set after the build and package steps, which may need one).
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 bash "$REPO/scripts/testbed.sh" up --loss "$loss" >/dev/null
 
 ns=$XG_TESTBED_NAME-client

@@ -32,9 +32,26 @@ class HarnessTest(unittest.TestCase):
 
     def test_defaults_are_default_flags_and_the_fsync_variant_when_known(self):
         a = self.args()
-        self.assertEqual(a.tools, ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-fsync", "wget",
-                                   "wget-sync", "curl", "aria2c-x1", "aria2c-x8"])
+        self.assertEqual(a.tools, ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-fsync",
+                                   "xdpget-afxdp-ipv6", "wget", "wget-sync", "curl",
+                                   "aria2c-x1", "aria2c-x8", "serve-curl", "serve-xdpget"]
+                         + bench.HTTPS_TOOLS)
         self.assertEqual(a.rounds, {"1M": 15, "64M": 5, "1G": 5})
+
+    def test_the_ipv6_variant_downloads_from_the_ipv6_address(self):
+        self.assertEqual(bench.url_for("xdpget-afxdp-ipv6", "1G.bin"),
+                         "http://[fd00:77::2]/1G.bin")
+        self.assertEqual(bench.url_for("xdpget-raw-ipv6", "1M.bin"), "http://[fd00:77::2]/1M.bin")
+        self.assertEqual(bench.url_for("xdpget-afxdp", "1G.bin"), "http://10.77.0.2/1G.bin")
+        self.assertEqual(bench.url_for("curl-https", "1G.bin"), "https://10.77.0.2/1G.bin")
+
+    def test_serve_tools_download_from_xdpget_serve(self):
+        """Issue 14's rows: curl and xdpget (AF_XDP) against `xdpget serve`."""
+        self.assertEqual(bench.tool_command("serve-curl", "/x", "URL", "F", "s"),
+                         bench.tool_command("curl", "/x", "URL", "F", "s"))
+        self.assertEqual(bench.tool_command("serve-xdpget", "/x", "URL", "F", "s")[:5],
+                         ["/x", "--iface", bench.CLIENT_IFACE, "--driver", "afxdp"])
+        self.assertEqual(self.args("--tools", "curl,serve-curl").tools, ["curl", "serve-curl"])
 
     def test_auto_variant_left_out_when_the_binary_lacks_its_flag(self):
         a = self.args(help_text="  --ack-every <N>")
@@ -148,6 +165,47 @@ class VerdictTest(unittest.TestCase):
         row = report.own_work_rows(res, ["xdpget-afxdp"])[0]
         self.assertEqual(row[-1], "**not met**")
         self.assertIn("25.0 µs", row[4])
+
+
+class HttpsTest(unittest.TestCase):
+    """Issue 11's rows: `<tool>-https` is the tool over HTTPS, given the testbed's CA."""
+
+    def args(self, *argv):
+        path = fake_xdpget("  --fsync-policy <POLICY>")
+        self.addCleanup(os.remove, path)
+        return bench.parse_args(["--xdpget", path, *argv])
+
+    def test_https_tools_get_the_ca_and_nothing_else(self):
+        plain = bench.tool_command("xdpget-afxdp", "/x", "URL", "F", "s.json")
+        https = bench.tool_command("xdpget-afxdp-https", "/x", "URL", "F", "s.json", ca="ca.pem")
+        self.assertEqual(https, plain[:1] + ["--ca-certificate", "ca.pem"] + plain[1:])
+        self.assertEqual(bench.tool_command("curl-https", "/x", "URL", "F", "s", ca="C")[:3],
+                         ["curl", "--cacert", "C"])
+        self.assertEqual(bench.tool_command("wget-https", "/x", "URL", "F", "s", ca="C")[:2],
+                         ["wget", "--ca-certificate=C"])
+        with self.assertRaises(ValueError):
+            bench.tool_command("wget-sync-https", "/x", "URL", "F", "s", ca="C")
+
+    def test_schemes_filter_the_tools(self):
+        self.assertFalse([t for t in self.args("--schemes", "http").tools
+                          if t.endswith("-https")])
+        self.assertEqual(self.args("--schemes", "https").tools, bench.HTTPS_TOOLS)
+        self.assertEqual(self.args("--tools", "curl,curl-https", "--schemes", "https").tools,
+                         ["curl-https"])
+        self.assertEqual(bench.split_xdpget("xdpget-raw-https", bench.VARIANTS), ("raw", None))
+
+    def test_https_targets_compare_https_with_https(self):
+        text = next(t.text for t in report.TARGETS if t.scheme == "https" and t.sink == "null")
+        tools = ("xdpget-afxdp", "curl", "xdpget-afxdp-https", "curl-https")
+        # HTTP runs are fast, HTTPS slower: only the HTTPS pair decides.
+        runs = [run("xdpget-afxdp", "1G", "null", 0, 1.0), run("curl", "1G", "null", 0, 1.0),
+                run("xdpget-afxdp-https", "1G", "null", 0, 2.3),
+                run("curl-https", "1G", "null", 0, 2.0)]
+        rows = [r for r in report.target_rows(results(runs, tools), ["xdpget-afxdp"])
+                if r[0] == text]
+        self.assertEqual([(r[1], r[-1]) for r in rows], [("xdpget-afxdp-https", "met")])
+        runs[2] = run("xdpget-afxdp-https", "1G", "null", 0, 2.5)
+        self.assertEqual(verdicts(results(runs, tools), text), ["**not met**"])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 use core::net::Ipv4Addr;
 use xdpget::http::ChunkedDecoder;
 use xdpget::http::parse_head;
+use xdpget::http::server_request::{RequestReader, parse_request};
 use xdpget::tls::{TlsSettings, TlsStream, TrustOptions};
 use xdpget::wire::frame::parse_arp_frame;
 use xdpget::wire::{ArpPacket, ArpRepr};
@@ -131,6 +132,53 @@ pub fn http_head(data: &[u8]) {
     if let Ok(Some(head)) = parse_head(data) {
         assert!(head.head_len <= data.len());
         let _ = head.content_range();
+    }
+}
+
+/// The heads a request reader yields for `input` fed as `pieces` (given by their start
+/// offsets, in the order fed), up to its first error.
+fn request_heads(input: &[u8], order: &[(usize, usize)]) -> (Vec<String>, Option<u16>) {
+    let mut reader = RequestReader::new();
+    let mut heads = Vec::new();
+    for &(start, end) in order {
+        // Only what fits the reader's window, as TCP would deliver.
+        let window_end = usize::try_from(reader.window_end()).unwrap_or(usize::MAX);
+        let end = end.min(window_end);
+        if start < end
+            && let Err(e) = reader.on_stream(start as u64, &input[start..end])
+        {
+            return (heads, Some(e.status()));
+        }
+    }
+    loop {
+        match reader.next_head() {
+            Ok(Some(head)) => heads.push(format!("{} {}", head.method.as_str(), head.target)),
+            Ok(None) => return (heads, None),
+            Err(e) => return (heads, Some(e.status())),
+        }
+    }
+}
+
+/// HTTP request heads: parsing never panics; a head that parses is no longer than its
+/// input; and a reader fed the input's two halves in reverse order yields what it yields
+/// when fed the whole (the first byte chooses the split point).
+pub fn http_request(data: &[u8]) {
+    if let Ok(Some(head)) = parse_request(data) {
+        assert!(head.head_len <= data.len());
+        if let Some(range) = head.range {
+            let _ = range.resolve(data.len() as u64);
+        }
+    }
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
+    let split = usize::from(split).min(input.len());
+    let whole = request_heads(input, &[(0, input.len())]);
+    let reversed = request_heads(input, &[(split, input.len()), (0, split)]);
+    // Bytes past the first window are cut differently by the two orders, so only compare
+    // what the window certainly held.
+    if input.len() <= xdpget::http::server_request::MAX_REQUEST_HEAD {
+        assert_eq!(whole, reversed);
     }
 }
 

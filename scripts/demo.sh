@@ -48,6 +48,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== testbed $XG_TESTBED_NAME (nginx serving $SIZE.bin)"
+# Packets go only to our own testbeds: no tool may use a proxy of the machine's environment
+# (set after the build and package steps, which may need one).
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 bash scripts/testbed.sh up
 EXPECTED=$(awk -v f="$SIZE.bin" '$2 == f {print $1}' "$XG_TESTBED_DIR/www/SHA256SUMS")
 

@@ -12,6 +12,8 @@ PACKAGES=(
   iproute2 ethtool nftables nginx-light python3 openssl coreutils util-linux procps curl
   # the peers we compare against in bench/
   wget curl aria2
+  # a real HTTP proxy (CONNECT included) for the proxy tests
+  tinyproxy
   # bench/: GNU time measures peak RSS and CPU time per run; matplotlib draws the report's plots
   time python3-matplotlib
 )
@@ -32,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts its own nginx on install; the testbed runs its own instances in
   # namespaces. Stop only Debian's (its pid file), never a testbed's.
-  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx tinyproxy >/dev/null 2>&1 || true; fi
   if [ -s /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
 fi
 

@@ -10,6 +10,8 @@
 #   8443 the same certificate, TLS 1.2 only        8444 the same, TLS 1.3 only
 #   8445 an expired certificate                    8446 a certificate for another name
 #   8447 a certificate from a CA the client does not know (other-ca.pem)
+# Each HTTPS port logs its TLS errors, the alerts clients send included, at "info" level to
+# $DIR/nginx/logs/tls-PORT.log.
 #
 #   scripts/testbed.sh up       # create (idempotent: what already runs is left alone)
 #   scripts/testbed.sh up --loss 1   # ... with 1 % of the server's packets dropped
@@ -52,6 +54,8 @@ ADDR_SERVER=10.77.0.2
 ADDR6_CLIENT=fd00:77::1
 ADDR6_SERVER=fd00:77::2
 PREFIX6_LEN=64
+# A second address of the server: "another host" for redirects (credentials must not follow).
+ADDR_SERVER_OTHER=10.77.0.3
 PREFIX_LEN=24
 HTTP_PORT=80
 HTTPS_PORT=443
@@ -228,6 +232,8 @@ tls_up() {
 https_server() {
   printf '  server {\n    listen %s ssl;\n    root %s;\n' "$1" "$DIR/www"
   printf '    ssl_certificate %s;\n    ssl_certificate_key %s;\n' "$DIR/tls/$2.pem" "$DIR/tls/$2.key"
+  # The client's TLS alerts (e.g. "alert unknown ca") are logged at "info" only.
+  printf '    error_log %s info;\n' "$DIR/nginx/logs/tls-$1.log"
   printf '    ssl_protocols %s;\n  }\n' "$3"
 }
 
@@ -268,6 +274,19 @@ http {
     location = /redirect/hop1 { absolute_redirect off; return 302 /1M.bin; }
     location = /status/500        { return 500; }
     location = /redirect/to-https { return 301 https://$ADDR_SERVER/1M.bin; }
+    # Basic authentication (RFC 7617, issue 15) on /private/: the user file is written by
+    # the test that needs it ($run/htpasswd, openssl passwd -apr1); until then nginx refuses
+    # every request there. /private/elsewhere asks for the same credentials, then redirects
+    # to the server's other address, a different host (try_files runs after the access
+    # phase; a plain return would redirect before asking).
+    location /private/ {
+      auth_basic "xdpget e2e"; auth_basic_user_file $run/htpasswd; alias $DIR/www/;
+    }
+    location = /private/elsewhere {
+      auth_basic "xdpget e2e"; auth_basic_user_file $run/htpasswd;
+      try_files /nonexistent @elsewhere;
+    }
+    location @elsewhere { return 302 http://$ADDR_SERVER_OTHER/1M.bin?from-private; }
     # Anything else that does not exist is nginx's own 404. Chunked, close-delimited and
     # early-close bodies come from the helper on port $HELPER_PORT (testbed_http.py), not
     # through nginx, which would re-frame them.
@@ -285,6 +304,11 @@ EOF
   else
     in_server nginx -p "$run" -c "$run/nginx.conf" -e "$run/logs/error.log"
   fi
+}
+
+# The server's second IPv4 address (ADDR_SERVER_OTHER), on the same interface.
+other_address_up() {
+  in_server ip addr replace "$ADDR_SERVER_OTHER/$PREFIX_LEN" dev "$DEV_SERVER"
 }
 
 helper_up() {
@@ -331,6 +355,7 @@ up() {
   data_up
   tls_up
   helper_up
+  other_address_up
   nginx_up
   wait_link_up
   log "up: client $NS_CLIENT/$DEV_CLIENT $ADDR_CLIENT, server $NS_SERVER/$DEV_SERVER $ADDR_SERVER," \

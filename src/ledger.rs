@@ -67,6 +67,18 @@ pub fn take_stale(kind: &str) -> Vec<String> {
     }
 }
 
+/// Takes the notes of `kind` of process `pid` (which is ending: its guards could not undo
+/// them) and of dead processes, deleting them: the caller undoes what they say. For the
+/// clean-up keeper (`cli::privileges`), which runs while its parent waits for it.
+pub fn take_left_by(kind: &str, pid: u32) -> Vec<String> {
+    match namespace() {
+        Ok(namespace) => take_stale_in(Path::new(LEDGER_DIR), namespace, kind, |other| {
+            other != pid && process_alive(other)
+        }),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The notes of `kind` that other live processes of this network namespace hold: what
 /// concurrent xdpget runs are using right now (their reserved ports, say).
 pub fn held_by_others(kind: &str) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! A full disk at any point of a download, over the simulated network (`engine::fetch::fetch`
-//! as the CLI calls it, against `driver::sim::server`), on a 1 MiB tmpfs: wget's exit status 3,
+//! as the CLI calls it, against `engine::sim_server`), on a 1 MiB tmpfs: wget's exit status 3,
 //! one sentence, never a `SIGBUS` from the mapping, and a prefix that `-c` continues.
 //!
 //! - a `Content-Length` larger than the disk: refused before the transfer, nothing left;
@@ -19,11 +19,11 @@ use xdpget::driver::sim::SimDriver;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::{Link, LinkConfig};
-use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer};
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{self, FetchOptions, Output};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::progress::Progress;
+use xdpget::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer};
 use xdpget::engine::stats::EngineStats;
 use xdpget::sink::ResumeInfo;
 use xdpget::sink::control::{control_path, part_path};

@@ -896,6 +896,7 @@ fn signal_then_resume(tb: &Testbed, driver: &str, signals: &[&str]) -> Check {
 const CAP_DAC_OVERRIDE: u64 = 1 << 1;
 const CAP_FOWNER: u64 = 1 << 3;
 const CAP_NET_ADMIN: u64 = 1 << 12;
+const CAP_NET_RAW: u64 = 1 << 13;
 
 #[test]
 fn privileges_are_dropped_after_set_up() {
@@ -943,7 +944,8 @@ fn capability_sets(status: &str) -> Result<[u64; 5], String> {
 /// raw driver also turns GRO back on), and `--stats` shows the sets before and after.
 fn running_capabilities(tb: &Testbed) -> Check {
     let run_effective = CAP_DAC_OVERRIDE | CAP_FOWNER;
-    let run_permitted = run_effective | CAP_NET_ADMIN;
+    // Nothing more is even permitted: the clean-up that needs CAP_NET_ADMIN is the keeper's.
+    let run_permitted = run_effective;
     for driver in DRIVERS {
         if driver == "raw" {
             tb.set_gro(true)?;
@@ -968,7 +970,8 @@ fn running_capabilities(tb: &Testbed) -> Check {
                 seen += 1;
             }
             eprintln!("e2e: {driver}: {seen} threads, each with CapEff {run_effective:x}, CapPrm {run_permitted:x}");
-            ensure(seen >= 2, || format!("only {seen} threads seen"))
+            ensure(seen >= 2, || format!("only {seen} threads seen"))?;
+            keeper_holds_only_the_cleanup(&run.pid())
         });
         let sent = send_signal("TERM", &run.pid());
         let (status, log) = run.finish()?;
@@ -979,7 +982,8 @@ fn running_capabilities(tb: &Testbed) -> Check {
         })?;
         ensure(
             log.contains("capabilities: effective")
-                && log.contains("-> cap_dac_override,cap_fowner;"),
+                && log.contains("-> cap_dac_override,cap_fowner;")
+                && log.contains("keeps cap_net_admin,cap_net_raw"),
             || format!("{driver}: --stats shows no capability sets: {log}"),
         )?;
         tb.ensure_clean()?;
@@ -992,6 +996,57 @@ fn running_capabilities(tb: &Testbed) -> Check {
         }
     }
     Ok(())
+}
+
+/// The clean-up keeper (cli/privileges.rs), the one child process of a running xdpget: it
+/// has CAP_NET_ADMIN and CAP_NET_RAW and nothing else, no_new_privs, and no descriptor but
+/// its pipe and /dev/null (none of xdpget's sockets, links or files).
+fn keeper_holds_only_the_cleanup(xdpget: &str) -> Check {
+    let keep = CAP_NET_ADMIN | CAP_NET_RAW;
+    let mut keepers = Vec::new();
+    for entry in fs::read_dir("/proc").map_err(|e| e.to_string())?.flatten() {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The parent pid is the second field after the ")" that ends the command name.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if parent == Some(xdpget) {
+            keepers.push(entry.path());
+        }
+    }
+    ensure(keepers.len() == 1, || {
+        format!(
+            "xdpget {xdpget} has {} child processes, wanted the keeper",
+            keepers.len()
+        )
+    })?;
+    let keeper = &keepers[0];
+    let status = fs::read_to_string(keeper.join("status")).map_err(|e| e.to_string())?;
+    let sets = capability_sets(&status)?;
+    ensure(sets == [keep, keep, keep, 0, 0], || {
+        format!("the keeper's CapEff/Prm/Bnd/Inh/Amb are {sets:x?}")
+    })?;
+    ensure(status.lines().any(|l| l == "NoNewPrivs:\t1"), || {
+        "the keeper has no no_new_privs".to_string()
+    })?;
+    let mut targets = Vec::new();
+    for fd in fs::read_dir(keeper.join("fd"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        if let Ok(target) = fs::read_link(fd.path()) {
+            targets.push(target.to_string_lossy().into_owned());
+        }
+    }
+    eprintln!("e2e: the keeper {} holds {targets:?}", keeper.display());
+    ensure(
+        targets.len() == 4
+            && targets.iter().filter(|t| *t == "/dev/null").count() == 3
+            && targets.iter().any(|t| t.starts_with("pipe:")),
+        || format!("the keeper holds more than its pipe and /dev/null: {targets:?}"),
+    )
 }
 
 /// Run as root (as under sudo), xdpget writes into a directory only its owner (not root)

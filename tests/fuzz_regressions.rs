@@ -14,12 +14,13 @@ use std::path::Path;
 type Checks = fn(&[u8]);
 
 /// The fuzz targets (fuzz/Cargo.toml), each with its checks.
-const TARGETS: [(&str, Checks); 9] = [
+const TARGETS: [(&str, Checks); 10] = [
     ("arp", checks::arp),
     ("chunked", checks::chunked),
     ("ethernet", checks::ethernet),
     ("frame", checks::frame),
     ("http_head", checks::http_head),
+    ("http_request", checks::http_request),
     ("ipv4", checks::ipv4),
     ("ipv6", checks::ipv6),
     ("tcp", checks::tcp),

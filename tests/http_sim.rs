@@ -1,5 +1,5 @@
 //! The whole client over the simulator: `engine::fetch::fetch`, exactly as the CLI calls it,
-//! against the simulated HTTP server (`driver::sim::server`) behind a simulated link.
+//! against the simulated HTTP server (`engine::sim_server`) behind a simulated link.
 //!
 //! Covered: Content-Length, chunked and close-delimited bodies (RFC 9112 §6.3); redirects
 //! 301/302/303/307/308 with relative `Location` (RFC 9110 §15.4) and wget's redirect limit;
@@ -17,11 +17,11 @@ use tempfile::TempDir;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::Direction;
-use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{self, FetchOptions, Fetched, Output};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::progress::Progress;
+use xdpget::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::stats::EngineStats;
 use xdpget::http::HttpError;
 use xdpget::sink::ResumeInfo;

@@ -1,12 +1,13 @@
 //! HTTPS over our own TCP engine in the simulator: `engine::fetch::fetch`, as the CLI calls
-//! it, against the simulated server's TLS port (rustls server side, `driver::sim::server`)
+//! it, against the simulated server's TLS port (rustls server side, `engine::sim_server`)
 //! behind a simulated link with loss, reordering, duplication and corruption.
 //!
 //! Covered: TLS 1.3 and 1.2 with Content-Length, chunked and close-delimited bodies, byte
 //! for byte; a stream cut without `close_notify` (exit 4, `.part` kept) continued by `-c`;
 //! redirect http → https (wget follows it); an unknown authority and a wrong name (exit 5,
-//! no file); `--no-check-certificate`; `--https-only`; `--spider`. The certificates are
-//! made here, at test time (rcgen): no private key is committed.
+//! no file, and the server receives our alert); `--no-check-certificate`; `--https-only`;
+//! `--spider`. The certificates are made here, at test time (rcgen): no private key is
+//! committed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,11 +19,11 @@ use tempfile::TempDir;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::Direction;
-use xdpget::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{self, FetchOptions, Fetched, Output};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::progress::Progress;
+use xdpget::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::engine::stats::EngineStats;
 use xdpget::tls::{TlsError, TlsSettings, TrustOptions};
 
@@ -274,11 +275,23 @@ fn untrusted_or_misnamed_certificates_fail_with_exit_5_and_leave_no_file() {
     let right = Pki::new(&["10.0.0.2"]);
     let stranger = Pki::new(&["10.0.0.2"]);
     let misnamed = Pki::new(&["10.0.0.9", "files.example"]);
-    let cases: [(&Pki, &Pki, &str); 2] = [
-        (&right, &stranger, "unknown authority"),
-        (&misnamed, &misnamed, "wrong name"),
+    let cases: [(&Pki, &Pki, &str, rustls::AlertDescription); 2] = [
+        (
+            &right,
+            &stranger,
+            "unknown authority",
+            // Both CAs are named "sim CA": the chain leads to the trusted one's name, and
+            // its signature does not verify (RFC 8446 §6.2 decrypt_error).
+            rustls::AlertDescription::DecryptError,
+        ),
+        (
+            &misnamed,
+            &misnamed,
+            "wrong name",
+            rustls::AlertDescription::BadCertificate,
+        ),
     ];
-    for (index, (server, trusted, what)) in cases.into_iter().enumerate() {
+    for (index, (server, trusted, what, alert)) in cases.into_iter().enumerate() {
         let dir = TempDir::new().unwrap();
         let mut network = network(
             server,
@@ -309,6 +322,13 @@ fn untrusted_or_misnamed_certificates_fail_with_exit_5_and_leave_no_file() {
         let options = options_with(dir.path(), insecure, 30);
         let (result, notices) = fetch(&mut network, &https("/file/1000/x.bin"), &options);
         result.unwrap_or_else(|e| panic!("{what} with --no-check-certificate: {e}"));
+        // The rejection was said, not just a reset: the server's session received our alert
+        // (it crossed the link while the second download ran).
+        assert_eq!(
+            network.driver().peer().tls_alerts_received(),
+            [alert],
+            "{what}"
+        );
         assert!(
             notices.iter().any(|l| l.starts_with("WARNING")),
             "{notices:?}"

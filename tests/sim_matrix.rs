@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::PathConfig;
-use xdpget::driver::sim::server::TraceHook;
+use xdpget::engine::sim_server::TraceHook;
 use xdpget::engine::simulate::{self, Simulation, SimulationReport};
 use xdpget::tcp::TcpStats;
 use xdpget::time::Instant;

@@ -42,6 +42,52 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole transfer through the TCP engine over a simulated link (no root needed).
     Sim(SimArgs),
+    /// Serve a directory over HTTP/1.1 on xdpget's own TCP engine (GET and HEAD).
+    #[command(after_help = SERVE_REFUSES)]
+    Serve(ServeArgs),
+}
+
+/// What `xdpget serve --help` says it refuses.
+pub const SERVE_REFUSES: &str = "\
+What is refused (never anything outside DIR):
+  400  a target that is not a path, malformed %-encoding, a NUL byte (raw or %00),
+       a malformed or oversized request head (431), HTTP versions other than 1.0/1.1 (505)
+  403  '..' segments (raw or %2e%2e), encoded slashes (%2F), backslashes, control characters,
+       symlinks that resolve outside DIR, devices, FIFOs and sockets, unreadable files
+  405  methods other than GET and HEAD (with Allow: GET, HEAD)
+  A connection that sends no complete request for --idle-timeout seconds is closed (408 if a
+  request had begun); one whose client stops reading for 60 s is reset.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The directory to serve.
+    #[arg(default_value = ".")]
+    pub dir: std::path::PathBuf,
+
+    /// The interface to serve on [default: the default route's].
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+
+    /// The address and port to listen on [default: the interface's IPv4 address, port 8080].
+    /// The address must be the interface's own.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// Packet driver.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub driver: DriverChoice,
+
+    /// Seconds a connection may wait for its next complete request.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub idle_timeout: u64,
+
+    /// Connections served at once; more SYNs are dropped until one closes.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// No access log on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Which packet driver carries the download.
@@ -73,13 +119,16 @@ pub enum PrefaultChoice {
     Off,
     /// MADV_WILLNEED ahead of the write front.
     Willneed,
-    /// MADV_POPULATE_WRITE ahead of the write front, on a preparer thread (the default).
+    /// MADV_POPULATE_WRITE ahead of the write front, on a preparer thread (the mapping's
+    /// fastest mode; the default before `staged`).
     Populate,
     /// MADV_POPULATE_WRITE ahead of the write front, and the checkpoints, on the engine
     /// thread itself (no helper threads).
     PopulateInline,
     /// Write with pwrite instead of a mapping.
     Pwrite,
+    /// Copy into staging buffers, written with pwrite by a writer thread (the default).
+    Staged,
 }
 
 /// `--fsync-policy` (wget2's option): when the output file waits for the disk.
@@ -105,7 +154,7 @@ pub enum ProgressStyle {
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
     /// The URLs to download (http:// or https://).
-    #[arg(required = true, value_name = "URL")]
+    #[arg(required_unless_present = "input_file", value_name = "URL")]
     pub urls: Vec<String>,
 
     /// Print nothing but errors.
@@ -272,7 +321,7 @@ pub struct DownloadArgs {
     pub sack_compat: bool,
 
     /// How the output mapping is prepared ahead of the write front (for measurements).
-    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = PrefaultChoice::Populate, hide = true)]
+    #[arg(help_heading = "xdpget's own", long, value_enum, default_value_t = PrefaultChoice::Staged, hide = true)]
     pub prefault: PrefaultChoice,
 
     /// Wait for the disk (msync, fsync) before recording progress for -c and before the
@@ -376,6 +425,23 @@ pub struct DownloadArgs {
     /// Ignore Content-Length: read the body until the server closes the connection.
     #[arg(help_heading = "HTTP", long)]
     pub ignore_length: bool,
+
+    /// Read URLs from FILE, one a line (`-` for standard input; blank lines and lines
+    /// starting with # are skipped), after those on the command line.
+    #[arg(help_heading = "Download", short = 'i', long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+
+    /// Download up to N URLs at once, on one engine thread (default: one after another,
+    /// as wget).
+    #[arg(help_heading = "Download", long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+
+    /// Limit the download speed to RATE bytes per second, as wget: 20k, 2.5m, 1g (k, m, g
+    /// count 1024s; 0: no limit). Done by the receive window we advertise, so the server
+    /// is slowed down, never made to resend.
+    #[arg(help_heading = "Download", long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -473,10 +539,94 @@ fn parse_speed(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{text}' is not a positive number of bytes per second"))
 }
 
+/// `--limit-rate`'s RATE as wget reads it: a decimal number, optionally with a fraction,
+/// and a suffix k, m, g or t (either case, powers of 1024). 0 is no limit
+/// ([`DownloadArgs::rate_limit`]).
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let invalid =
+        || format!("'{text}' is not a rate: a number of bytes per second, as 20k or 2.5m");
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed.char_indices().last() {
+        Some((at, suffix)) if suffix.is_ascii_alphabetic() => {
+            let shift = match suffix.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => return Err(invalid()),
+            };
+            (&trimmed[..at], (1u64 << shift) as f64)
+        }
+        _ => (trimmed, 1.0),
+    };
+    // Digits and at most one point: no signs, exponents, "inf" or "nan".
+    let well_formed = !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.chars().filter(|c| *c == '.').count() <= 1
+        && number.chars().any(|c| c.is_ascii_digit());
+    let value: f64 = if well_formed {
+        number.parse().map_err(|_| invalid())?
+    } else {
+        return Err(invalid());
+    };
+    let bytes = (value * unit).round();
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("'{text}' is too large a rate"));
+    }
+    Ok(bytes as u64)
+}
+
+impl DownloadArgs {
+    /// `--limit-rate` in bytes per second, `None` without a limit (no flag, or 0 as wget).
+    pub fn rate_limit(&self) -> Option<u64> {
+        self.limit_rate.filter(|rate| *rate > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn limit_rate_reads_wget_rates() {
+        assert_eq!(parse_rate("1000"), Ok(1000));
+        assert_eq!(parse_rate("20k"), Ok(20 * 1024));
+        assert_eq!(parse_rate("20K"), Ok(20 * 1024));
+        assert_eq!(parse_rate("2.5m"), Ok(2_621_440));
+        assert_eq!(parse_rate("1g"), Ok(1 << 30));
+        assert_eq!(parse_rate("0.5k"), Ok(512));
+        assert_eq!(parse_rate("0"), Ok(0));
+        for bad in [
+            "",
+            "k",
+            "-1k",
+            "1x",
+            "1.2.3",
+            "inf",
+            "nan",
+            "1e3",
+            "20 kb",
+            "99999999999t",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
+        }
+        let parse = |args: &[&str]| {
+            let mut all = vec!["xdpget"];
+            all.extend_from_slice(args);
+            all.push("http://h/a");
+            Cli::try_parse_from(all).map(|cli| cli.download.rate_limit())
+        };
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(
+            parse(&["--limit-rate", "0"]).unwrap(),
+            None,
+            "wget: 0 is no limit"
+        );
+        assert_eq!(parse(&["--limit-rate", "20m"]).unwrap(), Some(20 << 20));
+        assert_eq!(parse(&["--limit-rate=300k"]).unwrap(), Some(300 << 10));
+        assert!(parse(&["--limit-rate", "fast"]).is_err());
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -1,8 +1,9 @@
 //! `xdpget [OPTIONS] URL...`: downloads over a real interface.
 //!
-//! The busy-poll engine runs on its own pinned thread and owns the network (driver, XDP
-//! program, guards); this thread only draws progress from the engine's atomic counters and
-//! prints what the engine reports, so drawing never slows the loop.
+//! The busy-poll engine runs on its own pinned thread, `xdpget-poll`, and owns the network
+//! (driver, XDP program, guards); every URL is a task of that one thread (`--parallel N` of
+//! them at once, on one host). This thread only draws progress from the engine's atomic
+//! counters and prints what the engine reports, so drawing never slows the loop.
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -20,8 +21,10 @@ use super::privileges;
 use super::progress::{Display, default_style, summary_line};
 use super::signals;
 use crate::engine::fetch::{self, FetchOptions, Fetched, Output};
+use crate::engine::lookup::Lookups;
 use crate::engine::network::{DriverKind, Families, Family, Network, NicNetwork};
 use crate::engine::progress::Progress;
+use crate::engine::runtime::{self, Executor, LoopSettings, Reactor};
 use crate::engine::stats::{EngineStats, SetupTimes};
 use crate::engine::transfer::MinSpeed;
 use crate::engine::{EngineError, TransferOptions};
@@ -36,10 +39,18 @@ use crate::tls::{TlsSettings, TrustOptions};
 /// What the engine thread tells this one.
 enum Report {
     Started {
+        id: usize,
         url: String,
+        progress: Arc<Progress>,
     },
     Notice(String),
+    /// A line of one download (printed under its bar).
+    Said {
+        id: usize,
+        line: String,
+    },
     Done {
+        id: usize,
         url: String,
         result: Result<Fetched, EngineError>,
     },
@@ -88,7 +99,22 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     } else {
         ports
     };
-    for url in &args.urls {
+    let urls = match all_urls(args) {
+        Ok(urls) => urls,
+        Err(message) => {
+            eprintln!("xdpget: {message}");
+            return Exit::FileIo.into();
+        }
+    };
+    if urls.is_empty() {
+        eprintln!("xdpget: no URLs found");
+        return Exit::Generic.into();
+    }
+    if urls.len() > 1 && matches!(options.output, Output::Path(_)) {
+        eprintln!("xdpget: -O FILE takes one URL (wget would concatenate them)");
+        return Exit::Parse.into();
+    }
+    for url in &urls {
         if let Err(e) = Target::parse(&redact(url)) {
             eprintln!("xdpget: {e}");
             return ExitCode::from(e.exit_code());
@@ -125,20 +151,17 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     } else {
         style
     };
-    let progress = Arc::new(Progress::default());
     let (reports, received) = mpsc::channel();
+    let parallel = usize::from(args.parallel);
 
     let engine = {
-        let progress = Arc::clone(&progress);
-        let urls = args.urls.clone();
         let iface = args.iface.clone();
         let families = families(args);
         let queue = args.queue;
         let pcap = args.pcap.clone();
         let core = cores.engine;
-        let interrupt = Arc::clone(&interrupt);
         std::thread::Builder::new()
-            .name("xdpget-engine".into())
+            .name("xdpget-poll".into())
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
@@ -149,34 +172,48 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                 inner.set_families(families);
                 let mut network = LeastPrivilege {
                     inner,
-                    interrupt: Arc::clone(&interrupt),
                     reports: reports.clone(),
                     transition: None,
+                    keeper: None,
                 };
-                let mut stats = EngineStats::default();
-                for url in urls {
-                    let _ = reports.send(Report::Started { url: redact(&url) });
-                    let mut notices = |line: String| {
-                        let _ = reports.send(Report::Notice(line));
-                    };
-                    let result = fetch::fetch(
-                        &mut network,
-                        &url,
-                        &options,
-                        &progress,
-                        &mut stats,
-                        &mut notices,
-                    );
-                    for line in network.inner.take_notices() {
-                        let _ = reports.send(Report::Notice(line));
-                    }
-                    let failed = result.is_err();
-                    let _ = reports.send(Report::Done { url: redact(&url), result });
-                    if failed && options.transfer.interrupt.as_ref().is_some_and(|f| {
-                        f.load(std::sync::atomic::Ordering::Relaxed)
-                    }) {
-                        break;
-                    }
+                let progresses: Vec<Arc<Progress>> =
+                    urls.iter().map(|_| Arc::new(Progress::default())).collect();
+                let reactor = Reactor::default();
+                let mut executor = Executor::new(parallel);
+                for (id, (url, progress)) in urls.iter().zip(&progresses).enumerate() {
+                    let reports = reports.clone();
+                    let (reactor, options) = (&reactor, &options);
+                    executor.spawn(async move {
+                        let shown = redact(url);
+                        let _ = reports.send(Report::Started {
+                            id,
+                            url: shown.clone(),
+                            progress: Arc::clone(progress),
+                        });
+                        let mut notices = |line: String| {
+                            let _ = reports.send(Report::Said { id, line });
+                        };
+                        let result =
+                            fetch::fetch_on(reactor, url, options, progress, &mut notices).await;
+                        let _ = reports.send(Report::Done {
+                            id,
+                            url: shown,
+                            result,
+                        });
+                    });
+                }
+                let ran = runtime::run(
+                    &reactor,
+                    &mut network,
+                    &mut executor,
+                    &LoopSettings::of(&options.transfer),
+                );
+                drop(executor);
+                for line in network.inner.take_notices() {
+                    let _ = reports.send(Report::Notice(line));
+                }
+                if let Err(e) = ran {
+                    let _ = reports.send(Report::Notice(format!("xdpget: {e}")));
                 }
                 let mut driver = network.describe();
                 if let Some(s) = network.driver_stats() {
@@ -185,8 +222,9 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                         s.rx_frames, s.tx_frames, s.rx_dropped, s.tx_dropped, s.idle_waits, s.fill_ring_empty
                     ));
                 }
+                driver.extend(reactor.connection_lines());
                 let _ = reports.send(Report::Finished {
-                    stats: Box::new(stats),
+                    stats: Box::new(reactor.take_stats()),
                     driver,
                     setup: network.inner.setup_times().clone(),
                 });
@@ -204,30 +242,28 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     };
 
     let mut exit = Exit::Ok as u8;
-    let mut display: Option<Display> = None;
+    let mut screen = Screen::new(style, parallel, args.quiet);
     loop {
         match received.recv_timeout(Duration::from_millis(100)) {
-            Ok(Report::Started { url }) => {
+            Ok(Report::Started { id, url, progress }) => {
                 if !args.quiet {
-                    eprintln!("--{}--  {url}", super::progress::timestamp_now());
+                    screen.println(&format!("--{}--  {url}", super::progress::timestamp_now()));
                 }
-                display = Some(Display::new(style, &file_name_from_url(&url), None));
+                screen.start(id, &file_name_from_url(&url), progress);
             }
             Ok(Report::Notice(line)) => {
                 if !args.quiet {
-                    if let Some(Display::Bar(bar)) = &display {
-                        bar.println(&line);
-                    } else {
-                        eprintln!("{line}");
-                    }
+                    screen.println(&line);
                 }
             }
-            Ok(Report::Done { url, result }) => {
-                if let Some(mut d) = display.take() {
-                    d.update(progress.snapshot());
-                    d.finish();
+            Ok(Report::Said { id, line }) => {
+                if !args.quiet {
+                    screen.println(&screen.tagged(id, &line));
                 }
-                match result {
+            }
+            Ok(Report::Done { id, url, result }) => {
+                screen.finish(id);
+                let code = match result {
                     Ok(fetched) => {
                         if !args.quiet && !fetched.already_complete {
                             let name = fetched.path.as_ref().map_or_else(
@@ -235,31 +271,30 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                                 |p| p.display().to_string(),
                             );
                             if options_spider(args) {
-                                eprintln!("Remote file exists: {url}");
+                                screen.println(&format!("Remote file exists: {url}"));
                             } else {
-                                eprintln!(
-                                    "{}",
-                                    summary_line(
-                                        &name,
-                                        fetched.file_len,
-                                        Some(fetched.file_len),
-                                        fetched.elapsed,
-                                        fetched.transferred
-                                    )
-                                );
+                                screen.println(&summary_line(
+                                    &name,
+                                    fetched.file_len,
+                                    Some(fetched.file_len),
+                                    fetched.elapsed,
+                                    fetched.transferred,
+                                ));
                             }
                         }
+                        Exit::Ok as u8
                     }
                     Err(EngineError::Interrupted) => {
                         let by = signals::received().unwrap_or("a signal");
-                        eprintln!("xdpget: {url}: interrupted by {by}");
-                        exit = EngineError::Interrupted.exit_code();
+                        screen.println(&format!("xdpget: {url}: interrupted by {by}"));
+                        EngineError::Interrupted.exit_code()
                     }
                     Err(e) => {
-                        eprintln!("xdpget: {url}: {e}");
-                        exit = e.exit_code();
+                        screen.println(&format!("xdpget: {url}: {e}"));
+                        e.exit_code()
                     }
-                }
+                };
+                exit = most_serious(exit, code);
             }
             Ok(Report::Finished {
                 stats,
@@ -277,7 +312,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     && let Err(e) = write_stats_json(path, &stats, &driver, &setup)
                 {
                     eprintln!("xdpget: cannot write {}: {e}", path.display());
-                    exit = Exit::FileIo as u8;
+                    exit = most_serious(exit, Exit::FileIo as u8);
                 }
             }
             Ok(Report::PrivilegesDropped) => {
@@ -286,11 +321,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     eprintln!("xdpget: cannot drop privileges: {e}");
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Some(d) = display.as_mut() {
-                    d.update(progress.snapshot());
-                }
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => screen.update(),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -301,36 +332,189 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
     ExitCode::from(exit)
 }
 
+/// The exit status of several downloads, by wget's rule: besides 0 and 1, the lower code
+/// wins ("with the exceptions of 0 and 1, the lower-numbered exit codes take precedence over
+/// higher-numbered ones, when multiple types of errors are encountered"); 1 only when no
+/// other error came.
+fn most_serious(a: u8, b: u8) -> u8 {
+    match (a, b) {
+        (0, other) | (other, 0) => other,
+        (1, other) | (other, 1) => other,
+        (a, b) => a.min(b),
+    }
+}
+
+/// The URLs of the command line, then those of `-i FILE` (one a line, `-` for standard
+/// input; blank lines and `#` comments skipped, as wget).
+fn all_urls(args: &DownloadArgs) -> Result<Vec<String>, String> {
+    let mut urls = args.urls.clone();
+    if let Some(path) = &args.input_file {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())
+                .map_err(|e| format!("cannot read URLs from standard input: {e}"))?
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read URLs from {}: {e}", path.display()))?
+        };
+        urls.extend(urls_of(&text));
+    }
+    Ok(urls)
+}
+
+/// The URLs of an input file's text.
+fn urls_of(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+}
+
+/// The progress of every running download: one bar each (a combined view of indicatif's
+/// `MultiProgress` when several run at once), dots for a single download, nothing when quiet.
+struct Screen {
+    style: ProgressStyle,
+    multi: Option<indicatif::MultiProgress>,
+    running: Vec<(usize, Display, Arc<Progress>)>,
+    parallel: bool,
+}
+
+impl Screen {
+    fn new(style: ProgressStyle, parallel: usize, quiet: bool) -> Screen {
+        let parallel = parallel > 1;
+        let multi = (parallel && style == ProgressStyle::Bar && !quiet).then(|| {
+            indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stderr_with_hz(10),
+            )
+        });
+        Screen {
+            // Dots of several files at once would interleave unreadably.
+            style: if parallel && style == ProgressStyle::Dot {
+                ProgressStyle::None
+            } else {
+                style
+            },
+            multi,
+            running: Vec::new(),
+            parallel,
+        }
+    }
+
+    fn start(&mut self, id: usize, name: &str, progress: Arc<Progress>) {
+        let display = Display::new(self.style, name, None);
+        if let (Some(multi), Display::Bar(bar)) = (&self.multi, &display) {
+            multi.add(bar.clone());
+        }
+        self.running.push((id, display, progress));
+    }
+
+    fn update(&mut self) {
+        for (_, display, progress) in &mut self.running {
+            display.update(progress.snapshot());
+        }
+    }
+
+    fn finish(&mut self, id: usize) {
+        if let Some(at) = self.running.iter().position(|(i, _, _)| *i == id) {
+            let (_, mut display, progress) = self.running.remove(at);
+            display.update(progress.snapshot());
+            display.finish();
+            if let (Some(multi), Display::Bar(bar)) = (&self.multi, &display) {
+                multi.remove(bar);
+            }
+        }
+    }
+
+    /// A download's line, prefixed with its number when several run at once.
+    fn tagged(&self, id: usize, line: &str) -> String {
+        if self.parallel {
+            format!("[{}] {line}", id + 1)
+        } else {
+            line.to_string()
+        }
+    }
+
+    fn println(&self, line: &str) {
+        if let Some(multi) = &self.multi {
+            let _ = multi.println(line);
+            return;
+        }
+        match self.running.iter().find_map(|(_, d, _)| match d {
+            Display::Bar(bar) => Some(bar),
+            _ => None,
+        }) {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 /// The real network, giving up privileges on the engine thread once it is set up (sockets
 /// open, XDP program attached, nft table and port reservation in place; see
-/// `privileges`), and taking the clean-up capability back before its guards drop.
+/// `privileges`), with a clean-up keeper process for what still needs CAP_NET_ADMIN.
 struct LeastPrivilege {
     inner: NicNetwork,
-    /// Set by a stop signal: a pause between tries ends early.
-    interrupt: Arc<AtomicBool>,
     reports: mpsc::Sender<Report>,
     /// The drop, once tried: the `--stats` line, or why it failed.
     transition: Option<String>,
+    /// Declared after `inner`, so it drops after it: the keeper cleans up what `inner`'s
+    /// guards could not without CAP_NET_ADMIN (GRO), and is waited for.
+    keeper: Option<privileges::CleanupKeeper>,
 }
 
-/// Drops this thread's privileges and tells the main thread to do the same; the line for
-/// `--stats` (or why it failed, also sent as a notice).
-fn drop_privileges(reports: &mpsc::Sender<Report>) -> String {
-    match privileges::drop_for_run() {
+/// The clean-up keeper's command: other xdpget runs of this namespace died and left
+/// nftables tables (see `LeastPrivilege::drop`).
+const REMOVE_STALE_TABLES: u8 = b'T';
+
+/// The clean-up keeper's work, with CAP_NET_ADMIN, after the main process closed its pipe
+/// (or died): GRO that the raw driver of `parent` (or of a dead xdpget) turned off goes
+/// back on, and on request the nftables tables of dead runs go. Prints nothing (see
+/// `privileges::CleanupKeeper::start`).
+pub(super) fn clean_up_with_net_admin(parent: u32, commands: &[u8]) {
+    let _ = crate::driver::raw::restore_gro_left_by(parent);
+    if commands.contains(&REMOVE_STALE_TABLES) {
+        let _ = NftGuard::remove_stale();
+    }
+}
+
+/// Starts the clean-up keeper, drops this thread's privileges and tells the main thread
+/// to do the same; the line for `--stats` (or why it failed, also sent as a notice).
+fn drop_privileges(reports: &mpsc::Sender<Report>) -> (String, Option<privileges::CleanupKeeper>) {
+    let keeper = match privileges::CleanupKeeper::start(clean_up_with_net_admin) {
+        Ok(keeper) => Some(keeper),
+        Err(e) => {
+            // Without a keeper the main process keeps nothing more; GRO the raw driver
+            // turned off stays off until the next run turns it on (as after kill -9).
+            let line = format!("xdpget: cannot start the clean-up process: {e}");
+            let _ = reports.send(Report::Notice(line));
+            None
+        }
+    };
+    let line = match privileges::drop_for_run() {
         Ok(transition) => {
             let _ = reports.send(Report::PrivilegesDropped);
-            transition.to_string()
+            match &keeper {
+                Some(keeper) => format!(
+                    "{transition}; clean-up process {} keeps cap_net_admin,cap_net_raw",
+                    keeper.pid()
+                ),
+                None => transition.to_string(),
+            }
         }
         Err(e) => {
             let line = format!("xdpget: cannot drop privileges: {e}");
             let _ = reports.send(Report::Notice(line.clone()));
             line
         }
-    }
+    };
+    (line, keeper)
 }
 
 impl Network for LeastPrivilege {
     type Driver = <NicNetwork as Network>::Driver;
+
+    fn driver_mut(&mut self) -> Option<&mut Self::Driver> {
+        self.inner.driver_mut()
+    }
 
     fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, EngineError> {
         self.inner.resolve(host, port)
@@ -339,29 +523,24 @@ impl Network for LeastPrivilege {
     fn open(
         &mut self,
         remote: std::net::SocketAddr,
-    ) -> Result<(&mut Self::Driver, crate::engine::endpoint::Endpoint), EngineError> {
+    ) -> Result<crate::engine::endpoint::Endpoint, EngineError> {
         // Set-up happens in the first open; later opens only look up routes and neighbours
-        // (and reuse what the first set up). So after the first one succeeds, its notices
-        // (a fallback to the raw driver, say) are shown at once, and privileges dropped.
+        // (on the lookup thread). So after the first one succeeds, its notices (a fallback
+        // to the raw driver, say) are shown at once, and privileges dropped.
+        let endpoint = self.inner.open(remote)?;
         if self.transition.is_none() {
-            self.inner.open(remote)?;
             for line in self.inner.take_notices() {
                 let _ = self.reports.send(Report::Notice(line));
             }
-            self.transition = Some(drop_privileges(&self.reports));
+            let (line, keeper) = drop_privileges(&self.reports);
+            self.transition = Some(line);
+            self.keeper = keeper;
         }
-        self.inner.open(remote)
+        Ok(endpoint)
     }
 
-    fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
-        let until = std::time::Instant::now() + duration;
-        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-            if self.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(EngineError::Interrupted);
-            }
-            self.inner.pause(left.min(Duration::from_millis(100)))?;
-        }
-        Ok(())
+    fn lookups(&mut self) -> Option<Box<dyn Lookups>> {
+        self.inner.lookups()
     }
 
     fn describe(&self) -> Vec<String> {
@@ -377,20 +556,19 @@ impl Network for LeastPrivilege {
 
 impl Drop for LeastPrivilege {
     fn drop(&mut self) {
-        // Runs before `inner` drops: deleting the nft table and turning GRO back on need
-        // CAP_NET_ADMIN effective.
-        if let Err(e) = privileges::raise_for_cleanup() {
-            eprintln!("xdpget: cannot take back CAP_NET_ADMIN for the clean-up: {e}");
-        }
         // Another xdpget of this namespace killed (-9) while this one ran left its ports
-        // and its nft table; nobody else may come to remove them.
+        // and its nft table; nobody else may come to remove them. The ports need no
+        // capability; the tables need CAP_NET_ADMIN, which only the keeper still has.
         match ReservedPorts::release_stale() {
             Ok(0) => {}
-            Ok(_) => {
-                if let Err(e) = NftGuard::remove_stale() {
-                    eprintln!("xdpget: {e}");
+            Ok(_) => match self.keeper.as_mut() {
+                Some(keeper) => keeper.send(REMOVE_STALE_TABLES),
+                None => {
+                    if let Err(e) = NftGuard::remove_stale() {
+                        eprintln!("xdpget: {e}");
+                    }
                 }
-            }
+            },
             Err(e) => eprintln!("xdpget: {e}"),
         }
     }
@@ -433,6 +611,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
             no_check_certificate: args.no_check_certificate,
         }),
         min_speed: min_speed(args, seconds("speed-time", args.speed_time)?),
+        limit_rate: args.rate_limit(),
         ..defaults
     };
     let headers = args
@@ -462,14 +641,18 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         prefault: match args.prefault {
             PrefaultChoice::Off | PrefaultChoice::Pwrite => Prefault::Off,
             PrefaultChoice::Willneed => Prefault::WillNeed { window },
-            PrefaultChoice::Populate | PrefaultChoice::PopulateInline => {
+            PrefaultChoice::Populate | PrefaultChoice::PopulateInline | PrefaultChoice::Staged => {
                 Prefault::PopulateWrite { window }
             }
         },
-        background: defaults_sink
-            .background
-            .filter(|_| args.prefault == PrefaultChoice::Populate),
+        background: defaults_sink.background.filter(|_| {
+            matches!(
+                args.prefault,
+                PrefaultChoice::Populate | PrefaultChoice::Staged
+            )
+        }),
         use_pwrite: args.prefault == PrefaultChoice::Pwrite,
+        staging: args.prefault == PrefaultChoice::Staged,
         fsync: match args.fsync_policy {
             FsyncChoice::Off => FsyncPolicy::Off,
             FsyncChoice::On => FsyncPolicy::On,
@@ -650,6 +833,7 @@ fn write_stats_json(
         "histograms": stats.summaries(),
         "idle_loops": stats.idle_loops,
         "idle_waits": stats.idle_waits,
+        "window_limited_s": stats.window_limited.as_secs_f64(),
         "driver": driver,
     });
     std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")

@@ -6,6 +6,7 @@ pub mod exit;
 pub mod log;
 pub mod privileges;
 pub mod progress;
+pub mod serve;
 pub mod signals;
 pub mod sim;
 pub mod svg;
@@ -22,6 +23,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse_from(args::wget_spellings(std::env::args_os()));
     match &cli.command {
         Some(Command::Sim(args)) => sim::main(args),
+        Some(Command::Serve(args)) => serve::main(args),
         None => download::main(&cli.download),
     }
 }

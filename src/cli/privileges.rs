@@ -11,7 +11,7 @@
 //! | set                | after set-up                                   | why                          |
 //! |--------------------|------------------------------------------------|------------------------------|
 //! | effective          | CAP_DAC_OVERRIDE, CAP_FOWNER                   | files where the user asked   |
-//! | permitted, bounding| those, and CAP_NET_ADMIN                       | clean-up (see below)         |
+//! | permitted, bounding| the same                                       |                              |
 //! | inheritable, ambient| none                                          |                              |
 //! | no_new_privs       | set                                            | no exec can gain any         |
 //!
@@ -20,15 +20,18 @@
 //! `.part` the user owns with `-c` (CAP_FOWNER: renames in sticky directories such as
 //! /tmp). The uid stays 0, so files are owned by root as before.
 //!
-//! Clean-up: the XDP program is held by a bpf_link and the sockets by their descriptors, all
+//! Clean-up: the XDP program is held by a bpf_link and the sockets by their descriptors,
+//! the raw driver's nftables table is owned by its netlink socket (`NFT_TABLE_F_OWNER`), all
 //! of which die with the process; the port reservation is a write to
 //! /proc/sys/net/ipv4/ip_local_reserved_ports and the ledger lives in /run/xdpget, both of
-//! which uid 0 may write without a capability. What needs CAP_NET_ADMIN is deleting the
-//! nftables table (the `nft` child it runs gets it from the permitted set: with
-//! no_new_privs an exec never gains more than the permitted set) and turning GRO back on
-//! after the raw driver. So CAP_NET_ADMIN stays permitted but not effective, and
-//! [`raise_for_cleanup`] makes it effective on the engine thread just before the network's
-//! guards drop.
+//! which uid 0 may write without a capability. What still needs CAP_NET_ADMIN is turning GRO
+//! back on after the raw driver and deleting the nftables tables that a killed xdpget left.
+//! That is the [`CleanupKeeper`]'s job: a child process forked just before the drop that
+//! keeps CAP_NET_ADMIN (and CAP_NET_RAW, for the socket its ioctl goes through), closes
+//! every descriptor it inherited, and does nothing but wait on a pipe. When the main
+//! process closes the pipe (at its end, or by dying, `kill -9` included), the keeper does
+//! the clean-up the main process could not, and exits; the main process waits for it on a
+//! normal exit, so nothing is left when the command returns.
 //!
 //! Capabilities belong to threads, not processes: every thread that exists at the drop
 //! calls [`drop_for_run`] itself (the engine thread after set-up, the main thread when
@@ -52,8 +55,9 @@ const fn bit(cap: u32) -> u64 {
 
 /// Kept effective for the whole run: writing files where the user asked.
 pub const FILES: u64 = bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER);
-/// Kept permitted (not effective) for the clean-up: the nftables table, GRO.
-pub const CLEANUP: u64 = bit(CAP_NET_ADMIN);
+/// What the clean-up keeper keeps: GRO and stale nftables tables need CAP_NET_ADMIN, the
+/// packet socket its ethtool ioctl goes through CAP_NET_RAW.
+pub const CLEANUP: u64 = bit(CAP_NET_ADMIN) | bit(CAP_NET_RAW);
 
 /// `Err` with the sentence to show when the effective capabilities fall short.
 pub fn check() -> Result<(), String> {
@@ -108,9 +112,15 @@ impl fmt::Display for Transition {
 /// Drops, for the calling thread, every capability the rest of the run does not need
 /// (module doc), and sets no_new_privs. Only capabilities the thread has are kept.
 pub fn drop_for_run() -> io::Result<Transition> {
+    drop_to(FILES)
+}
+
+/// Keeps `keep` (effective and permitted) of what the calling thread has, drops the rest
+/// from every set and the bounding set, and sets no_new_privs.
+fn drop_to(keep: u64) -> io::Result<Transition> {
     let before = CapSets::of_this_thread()?;
-    let permitted = before.permitted & (FILES | CLEANUP);
-    let effective = before.permitted & FILES;
+    let permitted = before.permitted & keep;
+    let effective = permitted;
     // The bounding set limits what any exec could get back; it needs CAP_SETPCAP, still
     // effective here. A kernel that does not know a capability number says EINVAL.
     for cap in 0..=sys::last_cap() {
@@ -131,12 +141,120 @@ pub fn drop_for_run() -> io::Result<Transition> {
     })
 }
 
-/// Makes the clean-up capabilities (CAP_NET_ADMIN) effective again on the calling thread,
-/// where [`drop_for_run`] left them permitted. Harmless when they were never dropped.
-pub fn raise_for_cleanup() -> io::Result<()> {
-    let mut sets = CapSets::of_this_thread()?;
-    sets.effective |= sets.permitted & CLEANUP;
-    sys::capset(sets)
+/// A child process that keeps the clean-up capabilities ([`CLEANUP`]) after the main
+/// process dropped them, and uses them for one thing: once the main process closes its end
+/// of the pipe (its clean-up ran, or it died), the keeper runs `work(parent pid, commands)`
+/// with the command bytes the main process sent meanwhile, and exits.
+///
+/// Calling order: [`CleanupKeeper::start`] on the thread that still holds the capabilities,
+/// before [`drop_for_run`]; [`CleanupKeeper::send`] any time; [`CleanupKeeper::finish`] (or
+/// drop) after everything else of the main process's clean-up, which waits for the keeper.
+#[derive(Debug)]
+#[must_use = "dropping the keeper runs its clean-up at once"]
+pub struct CleanupKeeper {
+    pid: libc::pid_t,
+    /// The write end of the pipe; closing it tells the keeper to clean up.
+    commands: Option<std::fs::File>,
+}
+
+impl CleanupKeeper {
+    /// Forks the keeper. The child closes every inherited descriptor but the pipe (the
+    /// AF_XDP and packet sockets, the bpf_link, the nftables socket, the output file: none
+    /// of them may outlive the main process because of it), ignores the stop signals (a
+    /// Ctrl-C reaches the whole process group; the keeper must live to clean up), keeps only
+    /// [`CLEANUP`] and sets no_new_privs, then blocks on the pipe.
+    ///
+    /// `work` runs in a forked copy of a multi-threaded process, where only the forking
+    /// thread exists: it must not print (another thread may have held the stderr lock at the
+    /// fork) and should only read and write files, make ioctls and run programs.
+    pub fn start(work: fn(u32, &[u8])) -> io::Result<CleanupKeeper> {
+        let parent = std::process::id();
+        let (read, write) = sys::pipe()?;
+        match sys::fork()? {
+            0 => {
+                drop(write);
+                let code = match keeper_main(read, parent, work) {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                };
+                sys::exit_now(code)
+            }
+            pid => {
+                drop(read);
+                Ok(CleanupKeeper {
+                    pid,
+                    commands: Some(write),
+                })
+            }
+        }
+    }
+
+    /// The keeper's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid.unsigned_abs()
+    }
+
+    /// Sends one command byte for `work` (a keeper that is gone is not an error here: the
+    /// wait in [`CleanupKeeper::finish`] reports it).
+    pub fn send(&mut self, command: u8) {
+        use std::io::Write;
+        if let Some(pipe) = self.commands.as_mut() {
+            let _ = pipe.write_all(&[command]);
+        }
+    }
+
+    /// Closes the pipe, so the keeper cleans up, and waits for it to exit.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.close_and_wait()
+    }
+
+    fn close_and_wait(&mut self) -> io::Result<()> {
+        if self.commands.take().is_none() {
+            return Ok(());
+        }
+        match sys::wait(self.pid)? {
+            0 => Ok(()),
+            code => Err(io::Error::other(format!(
+                "the clean-up process ended with status {code}"
+            ))),
+        }
+    }
+}
+
+impl Drop for CleanupKeeper {
+    fn drop(&mut self) {
+        if let Err(e) = self.close_and_wait() {
+            eprintln!("xdpget: {e}");
+        }
+    }
+}
+
+/// The keeper's life, in the forked child (see [`CleanupKeeper::start`]).
+fn keeper_main(pipe: std::fs::File, parent: u32, work: fn(u32, &[u8])) -> io::Result<()> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    sys::close_all_but(pipe.as_raw_fd())?;
+    // Standard input, output and error on /dev/null: a pipe the main process writes to
+    // (`-O - | sha256sum`) must see its end when the main process exits, not the keeper.
+    for _ in 0..3 {
+        std::mem::forget(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?,
+        );
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        sys::ignore(signal);
+    }
+    drop_to(CLEANUP)?;
+    let mut commands = Vec::new();
+    let mut pipe = pipe;
+    // EOF: the main process closed its end or died. An error (EINTR cannot happen: the
+    // stop signals are ignored) ends the wait the same way.
+    let _ = pipe.read_to_end(&mut commands);
+    work(parent, &commands);
+    Ok(())
 }
 
 /// A capability mask as `cap_dac_override,cap_fowner`, `none`, `all`, or `all but
@@ -228,7 +346,9 @@ const NAMES: [&str; 41] = [
 
 /// The system calls, each a thin safe wrapper.
 mod sys {
+    use std::fs::File;
     use std::io;
+    use std::os::fd::{FromRawFd, RawFd};
 
     use super::CapSets;
 
@@ -323,6 +443,97 @@ mod sys {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
     }
 
+    /// A pipe, both ends close-on-exec: (read, write).
+    pub fn pipe() -> io::Result<(File, File)> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`, which has room for exactly two.
+        check(libc::c_long::from(unsafe {
+            libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC)
+        }))?;
+        // SAFETY: the read end was just made by pipe2 and is owned by nobody else.
+        let read = unsafe { File::from_raw_fd(fds[0]) };
+        // SAFETY: the same for the write end.
+        let write = unsafe { File::from_raw_fd(fds[1]) };
+        Ok((read, write))
+    }
+
+    /// fork(2): 0 in the child, the child's pid in the parent.
+    pub fn fork() -> io::Result<libc::pid_t> {
+        // SAFETY: fork has no memory-safety preconditions; the child only runs code that
+        // takes no lock another thread could hold (CleanupKeeper::start's contract).
+        let pid = unsafe { libc::fork() };
+        check(libc::c_long::from(pid)).map(|()| pid)
+    }
+
+    /// Ends the calling (forked) process at once: no atexit handlers, no flushing of
+    /// buffers that belong to the parent.
+    pub fn exit_now(code: libc::c_int) -> ! {
+        // SAFETY: _exit takes an integer and never returns.
+        unsafe { libc::_exit(code) }
+    }
+
+    /// Closes every descriptor but `keep` (close_range(2), Linux 5.9; one close per open
+    /// descriptor from /proc/self/fd before that).
+    pub fn close_all_but(keep: RawFd) -> io::Result<()> {
+        let ranges = [(0, keep - 1), (keep + 1, libc::c_int::MAX)];
+        let mut done = true;
+        for (first, last) in ranges {
+            if first > last {
+                continue;
+            }
+            // SAFETY: close_range takes integers; the descriptors it closes are the
+            // inherited ones nobody in this forked child uses.
+            let result = unsafe {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    first as libc::c_uint,
+                    last as libc::c_uint,
+                    0,
+                )
+            };
+            done &= result == 0;
+        }
+        if done {
+            return Ok(());
+        }
+        let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .collect();
+        for fd in open.into_iter().filter(|fd| *fd != keep) {
+            // SAFETY: see above; a descriptor of read_dir itself is already closed (EBADF).
+            unsafe { libc::close(fd) };
+        }
+        Ok(())
+    }
+
+    /// Ignores `signal` (SIG_IGN).
+    pub fn ignore(signal: libc::c_int) {
+        // SAFETY: SIG_IGN installs no handler code; the signal numbers are valid.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
+    }
+
+    /// Waits for child `pid`; its exit code (128 + the signal when killed).
+    pub fn wait(pid: libc::pid_t) -> io::Result<libc::c_int> {
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid writes the status into `status`, a valid c_int.
+            let result = unsafe { libc::waitpid(pid, &mut status, 0) };
+            if result >= 0 {
+                break;
+            }
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+        }
+        Ok(if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
+        })
+    }
+
     /// The highest capability number this kernel knows.
     pub fn last_cap() -> u32 {
         std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -358,37 +569,84 @@ mod tests {
         assert_eq!(Names(FILES).to_string(), "cap_dac_override,cap_fowner");
         assert_eq!(
             Names(FILES | CLEANUP).to_string(),
-            "cap_dac_override,cap_fowner,cap_net_admin"
+            "cap_dac_override,cap_fowner,cap_net_admin,cap_net_raw"
         );
         assert_eq!(Names(u64::MAX).to_string(), "all");
         assert_eq!(Names(!bit(24)).to_string(), "all but cap_sys_resource");
     }
 
     /// In a thread of its own (capabilities are per thread): after the drop only the file
-    /// capabilities are effective, CAP_NET_ADMIN is permitted and can be raised again, and
-    /// no_new_privs is set. Without CAP_SETPCAP (not root) the drop still works on what
-    /// the thread has.
+    /// capabilities are left, in every set, and no_new_privs is set. Without CAP_SETPCAP
+    /// (not root) the drop still works on what the thread has.
     #[test]
-    fn a_thread_drops_to_the_run_sets_and_raises_the_cleanup_one() {
-        let result = std::thread::spawn(|| {
+    fn a_thread_drops_to_the_file_capabilities() {
+        let (transition, status) = std::thread::spawn(|| {
             let transition = drop_for_run().expect("drop");
             let status = std::fs::read_to_string("/proc/thread-self/status").expect("status");
-            raise_for_cleanup().expect("raise");
-            (
-                transition,
-                status,
-                CapSets::of_this_thread().expect("capget"),
-            )
+            (transition, status)
         })
         .join()
         .expect("thread");
-        let (transition, status, raised) = result;
         let had = transition.before.permitted;
         assert_eq!(transition.after.effective, had & FILES);
-        assert_eq!(transition.after.permitted, had & (FILES | CLEANUP));
+        assert_eq!(transition.after.permitted, had & FILES);
         assert_eq!(transition.after.inheritable, 0);
         assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
-        assert_eq!(raised.effective, had & (FILES | CLEANUP));
         assert!(transition.to_string().contains("no_new_privs"));
+    }
+
+    /// Where the keeper of the test below writes what it saw (the work function is a plain
+    /// `fn`, so the place comes from the parent's pid).
+    fn keeper_report(parent: u32) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("xdpget-keeper-test-{parent}"))
+    }
+
+    /// The keeper's work: its capability sets, its open descriptors and the commands.
+    fn report_what_the_keeper_sees(parent: u32, commands: &[u8]) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let descriptors = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count());
+        let caps: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("Cap") || l.starts_with("NoNewPrivs"))
+            .collect();
+        let report = format!(
+            "{}\ndescriptors {descriptors}\ncommands {}\n",
+            caps.join("\n"),
+            String::from_utf8_lossy(commands)
+        );
+        let _ = std::fs::write(keeper_report(parent), report);
+    }
+
+    /// The keeper runs its work only once the pipe closes, with the commands sent, holding
+    /// only the clean-up capabilities (of those the test process had) and no descriptor but
+    /// the pipe and /dev/null thrice (read_dir's own is the fifth); `finish` waits for it.
+    #[test]
+    fn the_keeper_cleans_up_when_the_pipe_closes() {
+        let had = CapSets::of_this_thread().expect("capget").permitted;
+        // Descriptors the keeper must not keep: a file of the "main process".
+        let _held = std::fs::File::open("/proc/self/status").expect("open");
+        let report = keeper_report(std::process::id());
+        let _ = std::fs::remove_file(&report);
+        let mut keeper = CleanupKeeper::start(report_what_the_keeper_sees).expect("fork");
+        assert_ne!(keeper.pid(), std::process::id());
+        keeper.send(b'T');
+        keeper.send(b'x');
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!report.exists(), "the keeper worked before the pipe closed");
+        keeper.finish().expect("the keeper's exit");
+        let text = std::fs::read_to_string(&report).expect("the keeper's report");
+        let _ = std::fs::remove_file(&report);
+        let mask = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        assert_eq!(mask("CapEff:"), had & CLEANUP, "{text}");
+        assert_eq!(mask("CapPrm:"), had & CLEANUP, "{text}");
+        assert_eq!(mask("CapInh:"), 0, "{text}");
+        assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+        assert!(text.contains("descriptors 5\n"), "{text}");
+        assert!(text.contains("commands Tx\n"), "{text}");
     }
 }

@@ -1,20 +1,23 @@
 //! One URL, wget-style: redirects, retries with resume, output naming, `-c`, `--spider`.
 //!
-//! Above [`super::transfer`] (one request on one connection) and below the CLI (arguments,
-//! progress drawing, exit codes). Works on any [`Network`]: a real interface or the
-//! simulator, so the simulator tests exercise exactly this code.
+//! A task of the busy-poll thread ([`fetch_on`], `async`): it reads top-down like the
+//! blocking code it was, and awaits what the loop serves (`engine::runtime`): an exchange
+//! on the host, a retry's pause as a deadline, look-ups from the lookup thread. It never
+//! touches the driver. Above [`super::transfer`] (one exchange as a session of the host)
+//! and below the CLI (arguments, progress drawing, exit codes). [`fetch`] runs one such
+//! task over any [`Network`]: a real interface or the simulator, so the simulator tests
+//! exercise exactly this code.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::endpoint::Endpoint;
 use super::error::EngineError;
 use super::network::Network;
 use super::progress::Progress;
+use super::runtime::{self, Executor, LoopSettings, Reactor};
 use super::stats::EngineStats;
-use super::transfer::{self, TransferEnd, TransferOptions};
+use super::transfer::{TransferEnd, TransferOptions};
 use crate::http::auth::{self, Challenge, Credentials};
 use crate::http::date::{format_http_date, parse_http_date};
 use crate::http::{BodyPlan, Header, Method, Outcome, Request, ResponseHead, Target};
@@ -137,13 +140,42 @@ impl<F: FnMut(String)> Notices for F {
     }
 }
 
-/// Fetches `url` over `network`.
+/// Fetches `url` over `network`: one [`fetch_on`] task, run to its end.
 pub fn fetch<N: Network>(
     network: &mut N,
     url: &str,
     options: &FetchOptions,
     progress: &Progress,
     stats: &mut EngineStats,
+    notices: &mut dyn Notices,
+) -> Result<Fetched, EngineError> {
+    let reactor = Reactor::with_stats(core::mem::take(stats));
+    let mut result = None;
+    let mut executor = Executor::new(1);
+    executor.spawn(async {
+        result = Some(fetch_on(&reactor, url, options, progress, notices).await);
+    });
+    let ran = runtime::run(
+        &reactor,
+        network,
+        &mut executor,
+        &LoopSettings::of(&options.transfer),
+    );
+    drop(executor);
+    *stats = reactor.take_stats();
+    match (result, ran) {
+        (Some(result), _) => result,
+        (None, Err(e)) => Err(e),
+        (None, Ok(())) => Err(EngineError::Interrupted),
+    }
+}
+
+/// Fetches `url` on the loop of `reactor` (a task: see the module docs).
+pub async fn fetch_on<'a>(
+    reactor: &Reactor<'a>,
+    url: &str,
+    options: &FetchOptions,
+    progress: &'a Progress,
     notices: &mut dyn Notices,
 ) -> Result<Fetched, EngineError> {
     let (url, url_credentials) = auth::split_credentials(url);
@@ -174,28 +206,31 @@ pub fn fetch<N: Network>(
         attempt += 1;
         // Without -c only a .part this run's earlier try left is continued.
         let continue_partial = options.resume || attempt > 1;
-        match fetch_once(
-            network,
+        let tried = fetch_once(
+            reactor,
             &original,
             &destination,
             continue_partial,
             &context,
             options,
             progress,
-            stats,
             notices,
-        ) {
+        )
+        .await;
+        match tried {
             Ok(fetched) => return Ok(fetched),
             Err(error) => {
                 let retryable = is_retried(&error, options)
                     && (options.tries == 0 || attempt < options.tries)
-                    && destination.resumable();
+                    && destination.resumable()
+                    && !reactor.interrupted();
                 if !retryable {
                     return Err(error);
                 }
                 notices.notice(format!("{error}. Retrying (try {}).", attempt + 1));
                 let pause = Duration::from_secs(u64::from(attempt)).min(options.max_retry_pause);
-                network.pause(pause)?;
+                // A deadline of the loop, not a sleep: other downloads go on meanwhile.
+                reactor.sleep(pause).await?;
             }
         }
     }
@@ -272,15 +307,14 @@ fn destination(target: &Target, options: &FetchOptions) -> Destination {
     clippy::too_many_arguments,
     reason = "one call site; the arguments are the fetch's whole context"
 )]
-fn fetch_once<N: Network>(
-    network: &mut N,
+async fn fetch_once<'a>(
+    reactor: &Reactor<'a>,
     original: &Target,
     destination: &Destination,
     continue_partial: bool,
     context: &UrlContext<'_>,
     options: &FetchOptions,
-    progress: &Progress,
-    stats: &mut EngineStats,
+    progress: &'a Progress,
     notices: &mut dyn Notices,
 ) -> Result<Fetched, EngineError> {
     // A file continues from what an earlier run or try left: with -c always; without -c
@@ -302,7 +336,7 @@ fn fetch_once<N: Network>(
     let mut redirects = 0u32;
     loop {
         check_scheme(&target, options, notices)?;
-        let addresses = network.resolve(&target.host, target.port)?;
+        let addresses = reactor.resolve(&target.host, target.port).await?;
         // Credentials belong to the URL's own host: never sent after a redirect elsewhere.
         let own_credentials = context
             .credentials
@@ -341,12 +375,30 @@ fn fetch_once<N: Network>(
         let mut not_newer = false;
         let mut named: Option<Destination> = None;
         let started = std::time::Instant::now();
-        let end = connect_in_turn(
-            &addresses,
-            network,
-            notices,
-            options,
-            |driver, endpoint, transfer, notices| {
+        let hurried = TransferOptions {
+            connect_timeout: options.transfer.connect_timeout.min(NEXT_ADDRESS_AFTER),
+            ..options.transfer.clone()
+        };
+        // The addresses in turn: one that cannot be set up (no route), refuses or does not
+        // answer the SYN within NEXT_ADDRESS_AFTER makes way for the next, with a notice;
+        // the last one gets the full connect timeout and its outcome, whatever it is.
+        let mut end = None;
+        for (index, &remote) in addresses.iter().enumerate() {
+            let next = addresses.get(index + 1);
+            let transfer_options = if next.is_some() {
+                &hurried
+            } else {
+                &options.transfer
+            };
+            let endpoint = match (reactor.open(remote).await, next) {
+                (Ok(endpoint), _) => endpoint,
+                (Err(error), Some(next)) => {
+                    notices.notice(format!("{error}; trying {next}"));
+                    continue;
+                }
+                (Err(error), None) => return Err(error),
+            };
+            let tried = {
                 let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
                     // -N against a server that ignores If-Modified-Since: wget's size + date
                     // check.
@@ -374,17 +426,29 @@ fn fetch_once<N: Network>(
                     }
                     open_sink(head, plan, &target, destination, &resume, options, notices)
                 };
-                transfer::run(
-                    driver,
-                    endpoint,
-                    &request,
-                    transfer,
-                    &mut open_sink,
-                    progress,
-                    stats,
-                )
-            },
-        )?;
+                reactor
+                    .exchange(
+                        &endpoint,
+                        &request,
+                        transfer_options,
+                        progress,
+                        &mut open_sink,
+                    )
+                    .await
+            };
+            match (tried, next) {
+                (Err(failure), Some(next)) if is_connect_failure(&failure.error) => {
+                    notices.notice(format!("{}; trying {next}", failure.error));
+                }
+                (tried, _) => {
+                    end = Some(tried);
+                    break;
+                }
+            }
+        }
+        let Some(end) = end else {
+            return Err(EngineError::Setup("no address to connect to".to_string()));
+        };
         let destination = named.as_ref().unwrap_or(destination);
         match end {
             Err(_) if not_newer => {
@@ -492,43 +556,6 @@ fn fetch_once<N: Network>(
 /// The connect timeout per address while other addresses of the name remain to be tried
 /// (RFC 8305 §5's idea, sequentially): a dead address costs this, not the whole timeout.
 const NEXT_ADDRESS_AFTER: Duration = Duration::from_secs(2);
-
-/// Runs `attempt` on a connection to each of `addresses` in turn until one connects: an
-/// address that cannot be set up (no route), refuses or does not answer the SYN within
-/// [`NEXT_ADDRESS_AFTER`] makes way for the next, with a notice. The last address gets the
-/// full connect timeout and its outcome, whatever it is, is returned.
-fn connect_in_turn<N: Network, T>(
-    addresses: &[SocketAddr],
-    network: &mut N,
-    notices: &mut dyn Notices,
-    options: &FetchOptions,
-    mut attempt: impl FnMut(
-        &mut N::Driver,
-        &Endpoint,
-        &TransferOptions,
-        &mut dyn Notices,
-    ) -> Result<T, transfer::TransferFailure>,
-) -> Result<Result<T, transfer::TransferFailure>, EngineError> {
-    let hurried = TransferOptions {
-        connect_timeout: options.transfer.connect_timeout.min(NEXT_ADDRESS_AFTER),
-        ..options.transfer.clone()
-    };
-    for (index, &remote) in addresses.iter().enumerate() {
-        let Some(next) = addresses.get(index + 1) else {
-            let (driver, endpoint) = network.open(remote)?;
-            return Ok(attempt(driver, &endpoint, &options.transfer, notices));
-        };
-        let failed = match network.open(remote) {
-            Ok((driver, endpoint)) => match attempt(driver, &endpoint, &hurried, notices) {
-                Err(failure) if is_connect_failure(&failure.error) => failure.error,
-                done => return Ok(done),
-            },
-            Err(error) => error,
-        };
-        notices.notice(format!("{failed}; trying {next}"));
-    }
-    Err(EngineError::Setup("no address to connect to".to_string()))
-}
 
 /// Whether the connection never got established (the next address may do better).
 fn is_connect_failure(error: &EngineError) -> bool {

@@ -1,6 +1,8 @@
-//! `engine` — the busy-poll loop that binds a driver, a connection, an HTTP exchange and a sink.
+//! `engine` — the busy-poll loop that binds a driver, connections, HTTP exchanges and sinks.
 //!
-//! - [`transfer`]: one request on one connection — the loop itself.
+//! - [`host`]: many connections over one driver: four-tuple index, timers, fair transmit.
+//! - [`transfer`]: one HTTP exchange as a session of the host.
+//! - [`sim_server`]: the simulator's HTTP server, a host in passive open.
 //! - [`endpoint`]: the addresses of a connection and its frame template.
 //! - [`progress`]: counters the loop publishes for the progress display.
 //! - [`stats`]: latency histograms for `--stats`.
@@ -9,8 +11,13 @@
 pub mod endpoint;
 pub mod error;
 pub mod fetch;
+pub mod host;
+pub mod lookup;
 pub mod network;
 pub mod progress;
+pub mod runtime;
+pub mod segments;
+pub mod sim_server;
 pub mod simulate;
 pub mod stats;
 pub mod transfer;

@@ -13,16 +13,20 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use super::endpoint::Endpoint;
 use super::error::EngineError;
+use super::lookup::Lookups;
 use super::stats::SetupTimes;
 use crate::driver::afxdp::loader::SteerConfig;
 use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver};
 use crate::driver::pcap::{PcapDriver, PcapWriter};
 use crate::driver::raw::{RawConfig, RawDriver};
 use crate::driver::sim::SimDriver;
-use crate::driver::sim::server::{CLIENT_ADDRESS, CLIENT_MAC, SERVER_MAC, SimServer};
 use crate::driver::{Driver, DriverError, DriverStats};
+use crate::engine::sim_server::{CLIENT_ADDRESS, CLIENT_MAC, SERVER_MAC, SimServer};
 use crate::net::iface::Interface;
 use crate::net::neigh::resolve_mac;
 use crate::net::nft::NftGuard;
@@ -32,18 +36,26 @@ use crate::time::Instant;
 use crate::wire::EthernetAddress;
 
 /// A source of connections and the driver that carries them.
+///
+/// The loop (`engine::runtime::run`) owns the network. Lookups are answered here, on the
+/// busy-poll thread, only until the driver is up (nothing runs yet that they could stall);
+/// after that [`Network::lookups`] gives the lookup thread its own resolver.
 pub trait Network {
     type Driver: Driver;
+
+    /// The driver, once the first [`Network::open`] set it up.
+    fn driver_mut(&mut self) -> Option<&mut Self::Driver>;
 
     /// The addresses of `host` to try, in order (DNS through the system resolver for real
     /// networks, A and AAAA, then [`Families`] applied).
     fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError>;
 
-    /// Addresses for a new connection to `remote`, and the driver to run it on.
-    fn open(&mut self, remote: SocketAddr) -> Result<(&mut Self::Driver, Endpoint), EngineError>;
+    /// Addresses for a new connection to `remote`. The first call sets up the driver.
+    fn open(&mut self, remote: SocketAddr) -> Result<Endpoint, EngineError>;
 
-    /// Waits before a retry (real time, or virtual time in the simulator).
-    fn pause(&mut self, duration: Duration) -> Result<(), EngineError>;
+    /// Lookups for the lookup thread, once the driver is up; `None` keeps answering here
+    /// (the simulator, whose lookups never block).
+    fn lookups(&mut self) -> Option<Box<dyn Lookups>>;
 
     /// Lines for `--stats` about the driver (mode, counters).
     fn describe(&self) -> Vec<String>;
@@ -118,7 +130,7 @@ pub struct NicNetwork {
     ports: RangeInclusive<u16>,
     queue: Option<u32>,
     pcap: Option<PathBuf>,
-    next_port: u16,
+    next_port: Arc<PortCycle>,
     notices: Vec<String>,
     opened: Option<Opened>,
     families: Families,
@@ -150,7 +162,11 @@ impl NicNetwork {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
-        let next_port = *ports.start() + (seed % span) as u16;
+        let next_port = Arc::new(PortCycle {
+            first: *ports.start(),
+            span,
+            next: AtomicU32::new(seed % span),
+        });
         NicNetwork {
             kind,
             interface_name,
@@ -288,81 +304,42 @@ impl NicNetwork {
 impl Network for NicNetwork {
     type Driver = NicDriver;
 
-    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
-        let unresolved = || EngineError::Resolve {
-            host: host.to_string(),
-        };
-        // A and AAAA through getaddrinfo; an IPv6 literal comes out of the URL without its
-        // brackets and parses as itself.
-        let addresses = (host, port).to_socket_addrs().map_err(|_| unresolved())?;
-        let ordered = self.families.order(addresses.collect());
-        if ordered.is_empty() {
-            return Err(unresolved());
-        }
-        Ok(ordered)
+    fn driver_mut(&mut self) -> Option<&mut NicDriver> {
+        self.opened.as_mut().map(|o| &mut o.driver)
     }
 
-    fn open(&mut self, remote: SocketAddr) -> Result<(&mut NicDriver, Endpoint), EngineError> {
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
+        resolve_name(self.families, host, port)
+    }
+
+    fn open(&mut self, remote: SocketAddr) -> Result<Endpoint, EngineError> {
         let first = self.opened.is_none();
         if first {
             self.setup.lap("name resolution");
-        }
-        let opened = match self.opened.take() {
-            Some(opened) => opened,
-            None => {
-                let opened = self.open_interface(remote.ip())?;
-                if let NicDevice::AfXdp(driver) = opened.driver.device() {
-                    self.notices.extend(driver.notes().iter().cloned());
-                }
-                opened
+            let opened = self.open_interface(remote.ip())?;
+            if let NicDevice::AfXdp(driver) = opened.driver.device() {
+                self.notices.extend(driver.notes().iter().cloned());
             }
-        };
-        let opened = self.opened.insert(opened);
-        let port = self.next_port;
-        self.next_port = if port >= *self.ports.end() {
-            *self.ports.start()
-        } else {
-            port + 1
-        };
-        let route = Route::to(remote.ip()).map_err(setup)?;
-        route
-            .expect_interface(&opened.interface.name)
-            .map_err(setup)?;
-        let source = route.source_address().map_err(setup)?;
-        if source != opened.local {
-            // The guards and the driver listen on one address (a redirect to the other IP
-            // version, or to a host behind another source address).
-            return Err(EngineError::Setup(format!(
-                "{remote} is reached from {source}, but xdpget set up {} for this run",
-                opened.local
-            )));
+            self.opened = Some(opened);
         }
-        // The route may have a smaller MTU than the interface (a route `mtu` attribute, or
-        // a Packet Too Big the kernel recorded): never send more than it carries.
-        let mtu = route.path_mtu(opened.interface.mtu);
-        let mac = resolve_mac(
-            opened.interface.index,
-            &opened.interface.name,
-            route.next_hop(),
-            Duration::from_secs(3),
-        )
-        .map_err(setup)?;
-        let endpoint = Endpoint {
-            local_mac: EthernetAddress(opened.interface.mac),
-            next_hop_mac: EthernetAddress(mac),
-            local: SocketAddr::new(opened.local, port),
-            remote,
-            mtu: mtu as usize,
+        let Some(opened) = self.opened.as_ref() else {
+            return Err(EngineError::Setup("the network is not set up".into()));
         };
+        let endpoint = endpoint_to(&opened.interface, opened.local, &self.next_port, remote)?;
         if first {
             self.setup.lap("neighbour MAC");
         }
-        Ok((&mut opened.driver, endpoint))
+        Ok(endpoint)
     }
 
-    fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
-        std::thread::sleep(duration);
-        Ok(())
+    fn lookups(&mut self) -> Option<Box<dyn Lookups>> {
+        let opened = self.opened.as_ref()?;
+        Some(Box::new(NicLookups {
+            families: self.families,
+            interface: opened.interface.clone(),
+            local: opened.local,
+            ports: Arc::clone(&self.next_port),
+        }))
     }
 
     fn describe(&self) -> Vec<String> {
@@ -396,6 +373,92 @@ impl Network for NicNetwork {
 
     fn driver_stats(&self) -> Option<DriverStats> {
         self.opened.as_ref().map(|o| o.driver.stats())
+    }
+}
+
+/// The local ports of a run, handed out in turn (by the engine thread, then the lookup
+/// thread).
+#[derive(Debug)]
+struct PortCycle {
+    first: u16,
+    span: u32,
+    next: AtomicU32,
+}
+
+impl PortCycle {
+    fn take(&self) -> u16 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.first + (n % self.span) as u16
+    }
+}
+
+/// A name's addresses through getaddrinfo (A and AAAA), in `families`' order; an IPv6
+/// literal comes out of the URL without its brackets and parses as itself.
+fn resolve_name(families: Families, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
+    let unresolved = || EngineError::Resolve {
+        host: host.to_string(),
+    };
+    let addresses = (host, port).to_socket_addrs().map_err(|_| unresolved())?;
+    let ordered = families.order(addresses.collect());
+    if ordered.is_empty() {
+        return Err(unresolved());
+    }
+    Ok(ordered)
+}
+
+/// The addresses of a new connection from `local` on `interface` to `remote`: the route
+/// (which must leave through `interface` from `local`), its MTU, the next hop's MAC, and
+/// the next local port.
+fn endpoint_to(
+    interface: &Interface,
+    local: IpAddr,
+    ports: &PortCycle,
+    remote: SocketAddr,
+) -> Result<Endpoint, EngineError> {
+    let route = Route::to(remote.ip()).map_err(setup)?;
+    route.expect_interface(&interface.name).map_err(setup)?;
+    let source = route.source_address().map_err(setup)?;
+    if source != local {
+        // The guards and the driver listen on one address (a redirect to the other IP
+        // version, or to a host behind another source address).
+        return Err(EngineError::Setup(format!(
+            "{remote} is reached from {source}, but xdpget set up {local} for this run"
+        )));
+    }
+    // The route may have a smaller MTU than the interface (a route `mtu` attribute, or
+    // a Packet Too Big the kernel recorded): never send more than it carries.
+    let mtu = route.path_mtu(interface.mtu);
+    let mac = resolve_mac(
+        interface.index,
+        &interface.name,
+        route.next_hop(),
+        Duration::from_secs(3),
+    )
+    .map_err(setup)?;
+    Ok(Endpoint {
+        local_mac: EthernetAddress(interface.mac),
+        next_hop_mac: EthernetAddress(mac),
+        local: SocketAddr::new(local, ports.take()),
+        remote,
+        mtu: mtu as usize,
+    })
+}
+
+/// What the lookup thread needs of a set-up interface.
+struct NicLookups {
+    families: Families,
+    interface: Interface,
+    local: IpAddr,
+    ports: Arc<PortCycle>,
+}
+
+impl Lookups for NicLookups {
+    fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
+        resolve_name(self.families, host, port)
+    }
+
+    fn open(&mut self, remote: SocketAddr) -> Result<Endpoint, EngineError> {
+        endpoint_to(&self.interface, self.local, &self.ports, remote)
     }
 }
 
@@ -482,6 +545,10 @@ impl SimNetwork {
 impl Network for SimNetwork {
     type Driver = SimDriver<SimServer>;
 
+    fn driver_mut(&mut self) -> Option<&mut SimDriver<SimServer>> {
+        Some(&mut self.driver)
+    }
+
     fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
         match host.parse::<IpAddr>() {
             Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
@@ -491,31 +558,20 @@ impl Network for SimNetwork {
         }
     }
 
-    fn open(
-        &mut self,
-        remote: SocketAddr,
-    ) -> Result<(&mut SimDriver<SimServer>, Endpoint), EngineError> {
+    fn open(&mut self, remote: SocketAddr) -> Result<Endpoint, EngineError> {
         let port = self.next_port;
         self.next_port = self.next_port.wrapping_add(1).max(1024);
-        let endpoint = Endpoint {
+        Ok(Endpoint {
             local_mac: CLIENT_MAC,
             next_hop_mac: SERVER_MAC,
             local: SocketAddr::new((*CLIENT_ADDRESS.ip()).into(), port),
             remote,
             mtu: self.mtu,
-        };
-        Ok((&mut self.driver, endpoint))
+        })
     }
 
-    fn pause(&mut self, duration: Duration) -> Result<(), EngineError> {
-        let until = self.driver.now() + duration;
-        while self.driver.now() < until {
-            // Late frames of a finished connection are dropped, as a host with no socket
-            // for them would; left in place they would stop virtual time from moving.
-            let _ = self.driver.receive(usize::MAX, |_| {})?;
-            self.driver.wait(Some(until))?;
-        }
-        Ok(())
+    fn lookups(&mut self) -> Option<Box<dyn Lookups>> {
+        None
     }
 
     fn describe(&self) -> Vec<String> {

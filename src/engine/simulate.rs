@@ -19,9 +19,9 @@ use super::stats::EngineStats;
 use super::transfer::TransferOptions;
 use crate::driver::sim::content;
 use crate::driver::sim::link::{Link, LinkConfig, LinkCounters, PathConfig};
-use crate::driver::sim::server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer, TraceHook};
 use crate::driver::sim::{SimDriver, link::Direction};
 use crate::driver::{Driver, DriverStats};
+use crate::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer, TraceHook};
 use crate::tcp::{self, TcpStats};
 
 /// What to simulate.

@@ -107,6 +107,9 @@ pub struct EngineStats {
     /// Loop iterations that found nothing to do, and blocking waits after a stretch of them.
     pub idle_loops: u64,
     pub idle_waits: u64,
+    /// `--limit-rate`: how long the window we advertised, not the server or the path, set
+    /// the pace (summed over connections).
+    pub window_limited: std::time::Duration,
 }
 
 impl Default for EngineStats {
@@ -122,11 +125,29 @@ impl Default for EngineStats {
             first_byte: Metric::new("first_byte", Unit::Nanoseconds),
             idle_loops: 0,
             idle_waits: 0,
+            window_limited: std::time::Duration::ZERO,
         }
     }
 }
 
 impl EngineStats {
+    /// Records one host step (`engine::host::Host::poll`).
+    pub fn record_step(&mut self, step: &super::host::Step) {
+        let total = step.before_transmit + step.transmit + step.kick;
+        if step.received > 0 {
+            self.batch_size.record(step.received as u64);
+            self.own_work.record(nanos(total - step.kick));
+            if step.sent > 0 {
+                self.receive_to_ack.record(nanos(total));
+                self.transmit.record(nanos(step.transmit + step.kick));
+                self.kick.record(nanos(step.kick));
+            }
+        }
+        if step.received > 0 || step.sent > 0 {
+            self.loop_work.record(nanos(total));
+        }
+    }
+
     /// Every histogram's summary, in report order.
     pub fn summaries(&self) -> Vec<Summary> {
         [
@@ -171,6 +192,12 @@ impl EngineStats {
             "idle loops {}, blocking waits after idling {}\n",
             self.idle_loops, self.idle_waits
         );
+        if !self.window_limited.is_zero() {
+            out += &format!(
+                "--limit-rate: the advertised window set the pace for {:.2} s\n",
+                self.window_limited.as_secs_f64()
+            );
+        }
         out
     }
 }
@@ -255,6 +282,10 @@ impl SetupTimes {
         );
         out
     }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

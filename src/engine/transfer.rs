@@ -1,20 +1,23 @@
-//! One HTTP exchange over one TCP connection: the busy-poll loop.
+//! One HTTP exchange as a session of the host: [`Transfer`].
 //!
-//! Per iteration (DESIGN.md "Data path"):
+//! The exchange never touches the driver; the host (`engine::host`) hands it stream bytes
+//! and polls it once per step:
 //!
 //! ```text
-//! now ← driver clock
-//! rx batch: parse + verify each frame → Connection::on_segment → (stream offset, bytes)
-//!           → Exchange::on_stream → body chunk → Sink::write_at (the one copy)
-//! events:   connected → queue the request; peer FIN → end of stream
-//! head:     once the response head is decided, open the sink (or stop: redirect, error)
-//! timers:   Connection::on_timeout when due
-//! tx batch: Connection::poll_transmit until None → frame template → driver; one kick
-//! idle:     after `idle_before_wait` with nothing to do, block in Driver::wait
+//! on_stream: (stream offset, bytes borrowed from the frame) → Exchange::on_stream
+//!            → body chunk → Sink::write_at (the one copy)           [plain HTTP]
+//!            → TlsStream staging at its offset                       [HTTPS]
+//! poll:      HTTPS: decrypt what is in order → Exchange::on_stream → Sink::write_at
+//!            events: connected → queue the request; peer FIN → end of stream
+//!            head: no body → done (redirect, error); a body waits for its sink
+//!            receive window; progress; checkpoint; complete → FIN, done
+//!            connect, read and minimum-speed timeouts
 //! ```
 //!
-//! The same loop runs over AF_XDP, the raw socket, and the simulator: the driver supplies
-//! the clock, so in the simulator "blocking" advances virtual time.
+//! The caller (a fetch) sees [`Transfer::wants_sink`] once the head says a body follows,
+//! opens the output and gives it with [`Transfer::start_body`]; body bytes that arrived
+//! meanwhile wait in the exchange's staging, inside the receive window
+//! (`engine::runtime::Reactor::exchange` is that caller).
 //!
 //! HTTPS puts a [`TlsStream`] between the connection and the exchange: segments' payload is
 //! staged at its stream offset, decrypted once per batch, and the plaintext goes on to
@@ -23,23 +26,19 @@
 
 use core::time::Duration;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use super::endpoint::{Endpoint, FrameWriter};
+use super::endpoint::Endpoint;
 use super::error::EngineError;
+use super::host::{Session, SessionStatus};
 use super::progress::Progress;
 use super::stats::EngineStats;
-use crate::driver::Driver;
 use crate::http::{BodyChunk, BodyPlan, Completion, Exchange, Outcome, Request, ResponseHead};
 use crate::sink::Sink;
+use crate::tcp::pacer::Pacer;
 use crate::tcp::{self, Connection, Event, State};
 use crate::time::Instant;
 use crate::tls::{TlsSettings, TlsStream};
-use crate::wire::parse_tcp_frame;
-
-/// Frames taken from the driver per receive batch, and offered per transmit batch.
-const RX_BATCH: usize = 64;
-const TX_BATCH: usize = 64;
 
 /// Staging window of the HTTP exchange (response head, chunked bodies).
 const STAGING_WINDOW: usize = 4 << 20;
@@ -62,6 +61,9 @@ pub struct TransferOptions {
     /// Give up on a connection that stays slower than this (curl's `--speed-limit` and
     /// `--speed-time`): a server that drips a byte a second never trips `read_timeout`.
     pub min_speed: Option<MinSpeed>,
+    /// `--limit-rate`: bytes per second this exchange may receive, paced by the receive
+    /// window it advertises (`tcp::pacer`), never by dropping data.
+    pub limit_rate: Option<u64>,
 }
 
 /// The slowest a connection may be, for how long, before the transfer gives up.
@@ -124,6 +126,7 @@ impl Default for TransferOptions {
             interrupt: None,
             tls: TlsSettings::default(),
             min_speed: None,
+            limit_rate: None,
         }
     }
 }
@@ -162,36 +165,13 @@ impl<E: Into<EngineError>> From<E> for TransferFailure {
     }
 }
 
-/// Runs one request on a new connection from `endpoint.local` to `endpoint.remote`.
-///
-/// `open_sink` is called once, when the response head says a body follows, before any body
-/// byte is written; it decides where the body goes (and may refuse with an error).
-pub fn run<D: Driver>(
-    driver: &mut D,
-    endpoint: &Endpoint,
-    request: &Request,
-    options: &TransferOptions,
-    open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
-    progress: &Progress,
-    stats: &mut EngineStats,
-) -> Result<TransferEnd, TransferFailure> {
-    let mut transfer = Transfer::new(driver.now(), endpoint, request, options)?;
-    let result = transfer.drive(driver, open_sink, progress, stats);
-    match result {
-        Ok(end) => Ok(end),
-        Err(error) => Err(TransferFailure {
-            error,
-            sink: transfer.sink.take().map(Box::new),
-        }),
-    }
-}
-
-/// The state of one exchange while the loop runs.
-struct Transfer<'a> {
-    endpoint: &'a Endpoint,
-    options: &'a TransferOptions,
-    connection: Connection,
-    frames: FrameWriter,
+/// The client side of one HTTP exchange (plain or TLS) as a [`Session`] of the host: the
+/// request out, the response head decided, the body into its sink at its file offsets,
+/// the connect, read and minimum-speed timeouts. It never sees the driver.
+pub struct Transfer<'a> {
+    endpoint: Endpoint,
+    options: TransferOptions,
+    progress: &'a Progress,
     exchange: Exchange,
     request_bytes: Vec<u8>,
     request_sent: usize,
@@ -205,22 +185,34 @@ struct Transfer<'a> {
     completion: Option<Completion>,
     started: Instant,
     last_data: Instant,
-    first_byte_seen: bool,
     speed: SpeedCheck,
+    /// Stream bytes arrived since the last poll (HTTPS decrypts once per batch).
+    received: bool,
+    /// Body bytes written since the last poll.
+    delivered: u64,
+    /// The first error of the data path (sticky: the session ends with it).
+    failure: Option<EngineError>,
+    /// How the exchange ended, once it has.
+    end: Option<Result<TransferEnd, EngineError>>,
+    /// Time to connect and to the first body byte, for `--stats`.
+    connect_time: Option<Duration>,
+    first_byte_time: Option<Duration>,
+    /// `--limit-rate`: the window's edge moves at the rate; the next time it moves.
+    pacer: Option<Pacer>,
+    pacer_next: Option<Instant>,
+    /// Segments and bytes of this connection, for `--stats`.
+    body_bytes: u64,
 }
 
 impl<'a> Transfer<'a> {
-    fn new(
+    /// The session of `request` to `endpoint.remote`, starting at `now`.
+    pub fn new(
         now: Instant,
-        endpoint: &'a Endpoint,
+        endpoint: Endpoint,
         request: &Request,
-        options: &'a TransferOptions,
+        options: &TransferOptions,
+        progress: &'a Progress,
     ) -> Result<Self, EngineError> {
-        let tcp = tcp::Config {
-            mtu: endpoint.mtu,
-            ip_header_len: endpoint.ip_header_len(),
-            ..options.tcp.clone()
-        };
         let mut request_bytes = request.encode()?;
         let tls = if request.target.is_https() {
             let config = options.tls.client_config()?;
@@ -232,9 +224,8 @@ impl<'a> Transfer<'a> {
         };
         Ok(Transfer {
             endpoint,
-            options,
-            connection: Connection::connect(now, tcp, endpoint.local, endpoint.remote),
-            frames: FrameWriter::new(endpoint),
+            options: options.clone(),
+            progress,
             exchange: Exchange::with_window(request, STAGING_WINDOW),
             request_bytes,
             request_sent: 0,
@@ -245,164 +236,150 @@ impl<'a> Transfer<'a> {
             completion: None,
             started: now,
             last_data: now,
-            first_byte_seen: false,
             speed: SpeedCheck::new(now),
+            received: false,
+            delivered: 0,
+            failure: None,
+            end: None,
+            connect_time: None,
+            first_byte_time: None,
+            pacer: options
+                .limit_rate
+                .map(|rate| Pacer::new(rate, usize::from(options.tcp.advertised_mss()))),
+            pacer_next: None,
+            body_bytes: 0,
         })
     }
 
-    fn drive<D: Driver>(
-        &mut self,
-        driver: &mut D,
-        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
-        progress: &Progress,
-        stats: &mut EngineStats,
-    ) -> Result<TransferEnd, EngineError> {
-        let mut idle_since: Option<Instant> = None;
-        loop {
-            let now = driver.now();
-            let work_started = std::time::Instant::now();
-
-            let (received, delivered) = self.receive_batch(driver, now)?;
-            self.speed.sample_bytes += delivered;
-            if delivered > 0 {
-                self.last_data = now;
-                if !self.first_byte_seen && self.plan.is_some() {
-                    self.first_byte_seen = true;
-                    stats.first_byte.record(nanos(now - self.started));
-                }
-            }
-            if let Some(end) = self.handle_events(now, stats)? {
-                return Ok(end);
-            }
-            if let Some(end) = self.handle_head(open_sink, progress)? {
-                return Ok(end);
-            }
-            if self.connection.poll_timeout().is_some_and(|t| t <= now) {
-                self.connection.on_timeout(now);
-            }
-            self.update_receive_window();
-            let transmit_started = std::time::Instant::now();
-            let (sent, kick) = self.transmit_batch(driver, now)?;
-
-            if received > 0 {
-                let done = std::time::Instant::now();
-                let total = done - work_started;
-                stats.batch_size.record(received as u64);
-                stats.own_work.record(nanos(total.saturating_sub(kick)));
-                if sent > 0 {
-                    stats.receive_to_ack.record(nanos(total));
-                    stats.transmit.record(nanos(done - transmit_started));
-                    stats.kick.record(nanos(kick));
-                }
-            }
-            if let Some(sink) = self.sink.as_mut() {
-                if delivered > 0 {
-                    progress.advance(sink.contiguous_len(), delivered);
-                }
-                sink.poll_checkpoint(now)?;
-            }
-            if let Some(end) = self.finished()? {
-                return Ok(end);
-            }
-            self.check_timeouts(now)?;
-            if let Some(flag) = &self.options.interrupt
-                && flag.load(Ordering::Relaxed)
-            {
-                self.connection.abort();
-                let _ = self.transmit_batch(driver, now);
-                return Err(EngineError::Interrupted);
-            }
-
-            if received == 0 && sent == 0 {
-                stats.idle_loops += 1;
-                let since = *idle_since.get_or_insert(now);
-                if now - since >= self.options.idle_before_wait {
-                    stats.idle_waits += 1;
-                    driver.wait(Some(self.next_deadline(now)))?;
-                    idle_since = None;
-                }
-            } else {
-                stats.loop_work.record(nanos(work_started.elapsed()));
-                idle_since = None;
-            }
+    /// How the exchange ended, with the sink if one was opened and the exchange failed (the
+    /// caller abandons it, which keeps the contiguous prefix for `-c` and retries).
+    pub fn into_end(mut self) -> Result<TransferEnd, TransferFailure> {
+        match self.end.take() {
+            Some(Ok(end)) => Ok(end),
+            Some(Err(error)) => Err(TransferFailure {
+                error,
+                sink: self.sink.take().map(Box::new),
+            }),
+            None => Err(TransferFailure {
+                error: EngineError::Interrupted,
+                sink: self.sink.take().map(Box::new),
+            }),
         }
     }
 
-    /// One receive batch. Returns (frames received, body bytes delivered).
-    fn receive_batch<D: Driver>(
+    /// The sink, if one was opened (an exchange given up from outside: the caller abandons
+    /// it, which keeps what arrived).
+    pub fn into_sink(mut self) -> Option<Box<Sink>> {
+        self.sink.take().map(Box::new)
+    }
+
+    /// Adds this exchange's connect and first-byte times to `stats`.
+    pub fn record(&self, stats: &mut EngineStats) {
+        if let Some(t) = self.connect_time {
+            stats.connect.record(nanos(t));
+        }
+        if let Some(t) = self.first_byte_time {
+            stats.first_byte.record(nanos(t));
+        }
+        if let Some(pacer) = &self.pacer {
+            stats.window_limited += pacer.window_limited();
+        }
+    }
+
+    /// Body bytes this exchange wrote.
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes
+    }
+
+    /// The remote end.
+    pub fn remote(&self) -> std::net::SocketAddr {
+        self.endpoint.remote
+    }
+
+    /// One poll's work; an error ends the exchange.
+    fn step(
         &mut self,
-        driver: &mut D,
         now: Instant,
-    ) -> Result<(usize, u64), EngineError> {
-        let mut delivered = 0u64;
-        let mut failure: Option<EngineError> = None;
+        connection: &mut Connection,
+    ) -> Result<Option<TransferEnd>, EngineError> {
+        if let Some(error) = self.failure.take() {
+            return Err(error);
+        }
+        if core::mem::take(&mut self.received) {
+            self.decrypt();
+            if let Some(error) = self.failure.take() {
+                return Err(error);
+            }
+        }
+        let delivered = core::mem::take(&mut self.delivered);
+        self.speed.sample_bytes += delivered;
+        self.body_bytes += delivered;
+        if delivered > 0 {
+            self.last_data = now;
+            if self.first_byte_time.is_none() && self.plan.is_some() {
+                self.first_byte_time = Some(now - self.started);
+            }
+        }
+        if let Some(end) = self.handle_events(now, connection)? {
+            return Ok(Some(end));
+        }
+        if let Some(end) = self.handle_head(connection)? {
+            return Ok(Some(end));
+        }
+        self.update_receive_window(now, connection);
+        if let Some(sink) = self.sink.as_mut() {
+            if delivered > 0 {
+                self.progress.advance(sink.contiguous_len(), delivered);
+            }
+            sink.poll_checkpoint(now)?;
+        }
+        if let Some(end) = self.finished(connection) {
+            return Ok(Some(end));
+        }
+        self.check_timeouts(now, connection)?;
+        Ok(None)
+    }
+
+    /// Ends the connection after the exchange failed. When our TLS session rejected the
+    /// server (its certificate, a bad record), rustls's fatal alert waits in
+    /// `pending_output`: it goes out, then a FIN, so the server learns why (RFC 8446 §6.2;
+    /// nginx logs e.g. "alert unknown ca"); the host sends both with this step's transmit
+    /// batch (the connection lingers after its session is done). Anything else resets it.
+    fn end_after_failure(&mut self, error: &EngineError, connection: &mut Connection) {
+        let open = matches!(connection.state(), State::Established | State::CloseWait);
+        match self.tls.as_mut() {
+            Some(tls)
+                if open
+                    && matches!(error, EngineError::Tls(_))
+                    && !tls.pending_output().is_empty() =>
+            {
+                let taken = connection.send(tls.pending_output());
+                tls.consume_output(taken);
+                connection.close();
+            }
+            _ => connection.abort(),
+        }
+    }
+
+    /// HTTPS: decrypts what arrived in order this batch, and hands the plaintext on.
+    fn decrypt(&mut self) {
         let Transfer {
-            endpoint,
-            connection,
             exchange,
             sink,
             plan,
             tls,
+            delivered,
+            failure,
             ..
         } = self;
-        let received = driver.receive(RX_BATCH, |frame| {
-            if failure.is_some() {
-                return;
-            }
-            // Bad checksums, fragments and foreign frames are dropped here, before the
-            // engine: the TCP layer only ever sees valid segments (RFC 9293 §3.10.7.1 asks
-            // for silent discard of segments that fail the checksum).
-            let Ok((_, ip, segment)) = parse_tcp_frame(frame, true) else {
-                return;
-            };
-            let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            if !endpoint.accepts(src, dst, &segment) {
-                return;
-            }
-            let Some((offset, bytes)) = connection.on_segment(now, src, dst, &segment).data else {
-                return;
-            };
-            if let Some(tls) = tls.as_mut() {
-                if let Err(e) = tls.on_stream(offset, bytes) {
-                    failure.get_or_insert(e.into());
-                }
-                return;
-            }
-            to_exchange(
-                exchange,
-                sink,
-                plan,
-                offset,
-                bytes,
-                &mut delivered,
-                &mut failure,
-            );
-        })?;
-        if let Some(tls) = tls.as_mut()
-            && received > 0
-            && failure.is_none()
-        {
-            let decrypted = tls.process(&mut |offset, bytes| {
-                to_exchange(
-                    exchange,
-                    sink,
-                    plan,
-                    offset,
-                    bytes,
-                    &mut delivered,
-                    &mut failure,
-                );
-            });
-            if let Err(e) = decrypted {
-                failure.get_or_insert(e.into());
-            }
-        }
-        match failure {
-            Some(error) => {
-                self.connection.abort();
-                Err(error)
-            }
-            None => Ok((received, delivered)),
+        let Some(tls) = tls.as_mut() else {
+            return;
+        };
+        let decrypted = tls.process(&mut |offset, bytes| {
+            to_exchange(exchange, sink, plan, offset, bytes, delivered, failure);
+        });
+        if let Err(e) = decrypted {
+            failure.get_or_insert(e.into());
         }
     }
 
@@ -410,14 +387,14 @@ impl<'a> Transfer<'a> {
     fn handle_events(
         &mut self,
         now: Instant,
-        stats: &mut EngineStats,
+        connection: &mut Connection,
     ) -> Result<Option<TransferEnd>, EngineError> {
         let remote = self.endpoint.remote;
-        while let Some(event) = self.connection.poll_event() {
+        while let Some(event) = connection.poll_event() {
             match event {
                 Event::Connected => {
                     self.connected = true;
-                    stats.connect.record(nanos(now - self.started));
+                    self.connect_time = Some(now - self.started);
                 }
                 Event::PeerFin { stream_len } => {
                     if self.completion.is_none()
@@ -427,7 +404,7 @@ impl<'a> Transfer<'a> {
                         self.completion = Some(completion);
                     }
                     // Our side has nothing more to say either (RFC 9293 §3.10.4).
-                    self.connection.close();
+                    connection.close();
                 }
                 Event::Reset if !self.connected => {
                     return Err(EngineError::Refused { remote });
@@ -445,18 +422,13 @@ impl<'a> Transfer<'a> {
                 Event::Closed => {}
             }
         }
-        let open = matches!(
-            self.connection.state(),
-            State::Established | State::CloseWait
-        );
+        let open = matches!(connection.state(), State::Established | State::CloseWait);
         if open && let Some(tls) = self.tls.as_mut() {
-            let taken = self.connection.send(tls.pending_output());
+            let taken = connection.send(tls.pending_output());
             tls.consume_output(taken);
         }
         if open && self.request_sent < self.request_bytes.len() {
-            self.request_sent += self
-                .connection
-                .send(&self.request_bytes[self.request_sent..]);
+            self.request_sent += connection.send(&self.request_bytes[self.request_sent..]);
         }
         Ok(None)
     }
@@ -475,11 +447,12 @@ impl<'a> Transfer<'a> {
         }
     }
 
-    /// Once the head is decided: open the sink for a body, or end the exchange.
+    /// Once the head is decided: end the exchange if no body follows. A body waits (staged,
+    /// inside the receive window) until the caller gives it a sink with
+    /// [`Transfer::start_body`] (see [`Transfer::wants_sink`]).
     fn handle_head(
         &mut self,
-        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
-        progress: &Progress,
+        connection: &mut Connection,
     ) -> Result<Option<TransferEnd>, EngineError> {
         if self.plan.is_some() {
             return Ok(None);
@@ -487,32 +460,60 @@ impl<'a> Transfer<'a> {
         let (Some(outcome), Some(head)) = (self.exchange.outcome(), self.exchange.head()) else {
             return Ok(None);
         };
-        let Outcome::Body(plan) = outcome else {
+        let Outcome::Body(_) = outcome else {
             let end = TransferEnd::NoBody {
                 outcome: outcome.clone(),
                 head: head.clone(),
             };
-            self.connection.abort();
+            connection.abort();
             return Ok(Some(end));
         };
+        Ok(None)
+    }
+
+    /// The response head says a body follows and no sink was given yet: the caller opens
+    /// one (it may refuse: then it aborts the connection) and calls
+    /// [`Transfer::start_body`].
+    pub fn wants_sink(&self) -> bool {
+        self.plan.is_none()
+            && self.end.is_none()
+            && matches!(self.exchange.outcome(), Some(Outcome::Body(_)))
+    }
+
+    /// The response head says a body follows (after [`TransferEnd::Head`]): the body goes
+    /// to `sink` from now on.
+    pub fn start_body(&mut self, mut sink: Sink) -> Result<(), EngineError> {
+        let Some(Outcome::Body(plan)) = self.exchange.outcome() else {
+            return Err(EngineError::Setup("no body to start".into()));
+        };
         let plan = *plan;
-        let mut sink = open_sink(head, &plan)?;
-        progress.start_file(sink.contiguous_len(), plan.total_len);
+        self.progress
+            .start_file(sink.contiguous_len(), plan.total_len);
         let mut failure = None;
+        let mut delivered = 0;
         let started = self.exchange.start_body(&mut |chunk: BodyChunk<'_>| {
-            place(&mut sink, &plan, chunk, &mut failure);
+            delivered += place(&mut sink, &plan, chunk, &mut failure);
         });
+        self.delivered += delivered;
         // Kept even on error: the caller abandons it, which keeps what arrived for `-c`.
         self.sink = Some(sink);
         self.plan = Some(plan);
         started?;
-        failure.map_or(Ok(None), Err)
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The response head, once decided.
+    pub fn head(&self) -> Option<(&ResponseHead, &BodyPlan)> {
+        let Some(Outcome::Body(plan)) = self.exchange.outcome() else {
+            return None;
+        };
+        Some((self.exchange.head()?, plan))
     }
 
     /// Keeps the advertised window inside what the exchange and the sink can take.
-    fn update_receive_window(&mut self) {
+    fn update_receive_window(&mut self, now: Instant, connection: &mut Connection) {
         let max = self.options.tcp.max_receive_window;
-        let in_order = self.connection.received_in_order();
+        let in_order = connection.received_in_order();
         let window = match self.exchange.stream_window_end() {
             Some(end) => end.saturating_sub(in_order),
             None => self
@@ -526,51 +527,23 @@ impl<'a> Transfer<'a> {
             .tls
             .as_ref()
             .map_or(window, |tls| tls.window_end().saturating_sub(in_order));
-        self.connection
-            .set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
-    }
-
-    /// One transmit batch and its kick. Returns the frames sent and how long the kick took
-    /// (the driver's flush: on veth it runs the peer's receive path on our core, so `--stats`
-    /// keeps it apart from our own work).
-    fn transmit_batch<D: Driver>(
-        &mut self,
-        driver: &mut D,
-        now: Instant,
-    ) -> Result<(usize, Duration), EngineError> {
-        let mut failure = None;
-        let Transfer {
-            connection, frames, ..
-        } = self;
-        let sent = driver.transmit(TX_BATCH, |buffer| {
-            let Some(segment) = connection.poll_transmit(now) else {
-                return 0;
-            };
-            match frames.write(buffer, &segment) {
-                Ok(len) => len,
-                Err(e) => {
-                    failure.get_or_insert(e);
-                    0
-                }
+        // --limit-rate: the edge moves no faster than the rate (RFC 9293 §3.8.6).
+        let window = match self.pacer.as_mut() {
+            Some(pacer) => {
+                let pace = pacer.poll(now, in_order);
+                self.pacer_next = Some(pace.next_poll);
+                window.min(pace.window as u64)
             }
-        })?;
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
-        let mut kick = Duration::ZERO;
-        if sent > 0 {
-            let kick_started = std::time::Instant::now();
-            driver.flush()?;
-            kick = kick_started.elapsed();
-        }
-        Ok((sent, kick))
+            None => window,
+        };
+        connection.set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
     }
 
     /// The exchange is over when the body is complete (by length, or by the peer's FIN).
-    fn finished(&mut self) -> Result<Option<TransferEnd>, EngineError> {
+    fn finished(&mut self, connection: &mut Connection) -> Option<TransferEnd> {
         let complete = self.exchange.is_complete() || self.completion.is_some();
         if !complete || self.plan.is_none() {
-            return Ok(None);
+            return None;
         }
         let completion = match self.completion {
             Some(c) => c,
@@ -579,31 +552,30 @@ impl<'a> Transfer<'a> {
                 close_delimited: false,
             },
         };
-        // We are done reading; say goodbye once (the FIN goes out with the next transmit,
-        // and a late segment of the peer meets the nftables guard, not a kernel RST).
-        self.connection.close();
+        // We are done reading; say goodbye once (the FIN goes out with this step's
+        // transmit batch, and the host lets the connection finish closing).
+        connection.close();
         let (Some(sink), Some(plan), Some(head)) =
             (self.sink.take(), self.plan, self.exchange.head().cloned())
         else {
-            return Ok(None);
+            return None;
         };
-        Ok(Some(TransferEnd::Body {
+        Some(TransferEnd::Body {
             sink: Box::new(sink),
             plan,
             completion,
             head,
-        }))
+        })
     }
 
-    fn check_timeouts(&mut self, now: Instant) -> Result<(), EngineError> {
+    fn check_timeouts(&mut self, now: Instant, connection: &Connection) -> Result<(), EngineError> {
         let remote = self.endpoint.remote;
-        if self.connection.state() == State::SynSent
+        if connection.state() == State::SynSent
             && now - self.started >= self.options.connect_timeout
         {
             return Err(EngineError::ConnectTimeout { remote });
         }
-        if now - self.last_data >= self.options.read_timeout
-            && self.connection.state() != State::SynSent
+        if now - self.last_data >= self.options.read_timeout && connection.state() != State::SynSent
         {
             return Err(EngineError::ReadTimeout {
                 remote,
@@ -611,7 +583,7 @@ impl<'a> Transfer<'a> {
             });
         }
         if let Some(limit) = self.options.min_speed
-            && self.connection.state() != State::SynSent
+            && connection.state() != State::SynSent
             && let Some(slow) = self.speed.check(now, limit)
         {
             return Err(EngineError::TooSlow {
@@ -622,17 +594,62 @@ impl<'a> Transfer<'a> {
         }
         Ok(())
     }
+}
 
-    /// When the loop must look again even if nothing arrives.
-    fn next_deadline(&self, now: Instant) -> Instant {
-        let mut deadline = now + self.options.max_wait;
-        if let Some(t) = self.connection.poll_timeout() {
-            deadline = deadline.min(t);
+impl Session for Transfer<'_> {
+    fn on_stream(&mut self, offset: u64, bytes: &[u8]) {
+        if self.failure.is_some() || self.end.is_some() {
+            return;
         }
-        if self.connection.state() == State::SynSent {
+        self.received = true;
+        if let Some(tls) = self.tls.as_mut() {
+            if let Err(e) = tls.on_stream(offset, bytes) {
+                self.failure.get_or_insert(e.into());
+            }
+            return;
+        }
+        to_exchange(
+            &mut self.exchange,
+            &mut self.sink,
+            &self.plan,
+            offset,
+            bytes,
+            &mut self.delivered,
+            &mut self.failure,
+        );
+    }
+
+    fn poll(&mut self, now: Instant, connection: &mut Connection) -> SessionStatus {
+        if self.end.is_some() {
+            return SessionStatus::Done;
+        }
+        match self.step(now, connection) {
+            Ok(None) => SessionStatus::Running,
+            Ok(Some(end)) => {
+                self.end = Some(Ok(end));
+                SessionStatus::Done
+            }
+            Err(error) => {
+                self.end_after_failure(&error, connection);
+                self.end = Some(Err(error));
+                SessionStatus::Done
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let mut deadline = self.last_data + self.options.read_timeout;
+        if self.connect_time.is_none() {
             deadline = deadline.min(self.started + self.options.connect_timeout);
         }
-        deadline.min(self.last_data + self.options.read_timeout)
+        // The speed is sampled once connected (check_timeouts), so its deadline is ahead.
+        if self.options.min_speed.is_some() && self.connected {
+            deadline = deadline.min(self.speed.sample_start + SPEED_SAMPLE);
+        }
+        if let Some(next) = self.pacer_next {
+            deadline = deadline.min(next);
+        }
+        Some(deadline)
     }
 }
 

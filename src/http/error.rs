@@ -116,6 +116,15 @@ pub enum HttpError {
     #[error("server answered {status} {reason}")]
     ServerError { status: u16, reason: String },
 
+    // --- proxies ---
+    /// `http_proxy`/`https_proxy` holds something that is not an http:// proxy URL (exit 1).
+    #[error("cannot use the proxy setting '{setting}': {reason}")]
+    InvalidProxy { setting: String, reason: String },
+    /// The proxy answered our `CONNECT` with something other than 2xx (exit 4, as wget's
+    /// "Proxy tunneling failed").
+    #[error("Proxy tunneling failed: {status} {reason}")]
+    ProxyTunnel { status: u16, reason: String },
+
     // --- the connection ended early (exit 4) ---
     /// The connection closed before a single response byte.
     #[error("server closed the connection without sending a response")]
@@ -144,13 +153,14 @@ impl HttpError {
             CredentialsUnsupported { .. }
             | InvalidUrl { .. }
             | UnsupportedScheme { .. }
-            | MissingHost { .. } => 1,
+            | MissingHost { .. }
+            | InvalidProxy { .. } => 1,
             NonAsciiHost { .. }
             | InvalidHeaderName { .. }
             | InvalidHeaderValue { .. }
             | MalformedHeaderArgument { .. }
             | ReservedHeader { .. } => 2,
-            NoResponse | TruncatedHead { .. } | Truncated { .. } => 4,
+            NoResponse | TruncatedHead { .. } | Truncated { .. } | ProxyTunnel { .. } => 4,
             ServerError { .. } => 8,
             BadRedirect { .. }
             | HeadTooLarge { .. }

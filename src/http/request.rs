@@ -102,6 +102,9 @@ pub struct Request {
     /// wget's `--ignore-length`: the response's Content-Length is not trusted; a body
     /// without chunked coding then ends when the server closes (RFC 9112 §6.3 item 8).
     pub ignore_length: bool,
+    /// The request goes to an HTTP proxy: the request line carries the whole URL
+    /// (absolute-form, RFC 9112 §3.2.2) instead of the path (origin-form).
+    pub absolute_form: bool,
 }
 
 impl Request {
@@ -114,6 +117,7 @@ impl Request {
             user_agent: None,
             extra_headers: Vec::new(),
             ignore_length: false,
+            absolute_form: false,
         }
     }
 
@@ -150,7 +154,12 @@ impl Request {
         // RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
-        out.extend_from_slice(self.target.path_and_query.as_bytes());
+        let request_target = if self.absolute_form {
+            self.target.url.as_str()
+        } else {
+            &self.target.path_and_query
+        };
+        out.extend_from_slice(request_target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
         for (name, value) in defaults {
             let Some(value) = value else { continue };
@@ -223,6 +232,19 @@ mod tests {
              Range: bytes=1048576-\r\n\
              Connection: close\r\n\
              \r\n"
+        );
+    }
+
+    #[test]
+    fn absolute_form_for_a_proxy() {
+        let mut r = request("http://example.com:8080/a/b?c=d#frag");
+        r.absolute_form = true;
+        let text = text(&r);
+        assert!(
+            text.starts_with(
+                "GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: example.com:8080\r\n"
+            ),
+            "{text}"
         );
     }
 

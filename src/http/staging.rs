@@ -82,9 +82,9 @@ impl Staging {
 
     /// Every staged run past the consumption point, with its stream offset.
     pub(crate) fn staged(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        self.filled.iter().map(|r| {
-            let bytes = &self.data[(r.start - self.base) as usize..(r.end - self.base) as usize];
-            (r.start, bytes)
+        self.filled.iter().map(|(start, end)| {
+            let bytes = &self.data[(start - self.base) as usize..(end - self.base) as usize];
+            (start, bytes)
         })
     }
 

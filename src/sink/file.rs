@@ -1,5 +1,8 @@
-//! The file sink: body bytes copied once, straight to their final offset in a memory-mapped
-//! `NAME.part`, in order or not; `NAME.part` becomes `NAME` only when complete.
+//! The file sink: body bytes placed at their final offset in `NAME.part`, in order or not;
+//! `NAME.part` becomes `NAME` only when complete. By default they are copied once, into a
+//! staging buffer, and a writer thread hands whole pieces to the disk with `O_DIRECT`
+//! (`stage.rs`); with helper threads turned off or `--prefault populate|willneed|off`, they
+//! are copied into a memory mapping of the file instead, as described below.
 //!
 //! Life of a download (docs/sink.md tells the same from the user's side):
 //!
@@ -40,8 +43,9 @@ use std::path::{Path, PathBuf};
 
 use super::control::{ControlFile, Identity, ResumeInfo, control_path, part_path};
 use super::durability::{Durability, SyncCalls};
-use super::flush::Flusher;
+use super::flush::{Flusher, Target};
 use super::prepare::Preparer;
+use super::stage::Stager;
 use super::stream::{check_bounds, check_complete};
 use super::sys::{self, Mapping};
 use super::{Background, Prefault, RangeSet, SinkError, SinkOptions, directory_of};
@@ -102,6 +106,13 @@ enum Backing {
         flusher: Option<Flusher>,
         mapping: Mapping,
     },
+    /// Staged (the default with helper threads, `stage.rs`): copied into staging buffers,
+    /// written by the writer thread with `pwrite` a whole piece at a time; the flusher
+    /// records what the writer has written.
+    Staged {
+        stager: Stager,
+        flusher: Option<Flusher>,
+    },
     /// Written with pwrite: by choice, or because the file system has no fallocate.
     Pwrite,
 }
@@ -121,6 +132,9 @@ impl fmt::Debug for Backing {
                 preparer.is_some(),
                 flusher.is_some()
             ),
+            Backing::Staged { flusher, .. } => {
+                write!(f, "Staged(flusher: {})", flusher.is_some())
+            }
             Backing::Pwrite => f.write_str("Pwrite"),
         }
     }
@@ -245,6 +259,13 @@ impl FileSink {
         if end > self.capacity && !matches!(self.backing, Backing::Pwrite) {
             self.grow_for(end)?;
         }
+        if let Backing::Staged { stager, .. } = &mut self.backing {
+            stager
+                .write(offset, bytes)
+                .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+            self.arrived.insert(offset, end);
+            return Ok(());
+        }
         if let Backing::Mapped {
             preparer: Some(preparer),
             ..
@@ -266,7 +287,10 @@ impl FileSink {
                 .file
                 .write_all_at(bytes, offset)
                 .map_err(|e| SinkError::from_io("write", &self.part_path, bytes.len() as u64, e))?,
-            Backing::Unmapped => return Err(self.beyond_capacity(offset, end)),
+            // Staged writes returned above.
+            Backing::Unmapped | Backing::Staged { .. } => {
+                return Err(self.beyond_capacity(offset, end));
+            }
         }
         self.arrived.insert(offset, end);
         Ok(())
@@ -308,6 +332,11 @@ impl FileSink {
             }
             self.durable = flusher.durable();
         }
+        if let Backing::Staged { stager, .. } = &mut self.backing {
+            stager
+                .poll()
+                .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+        }
         let contiguous = self.arrived.contiguous_len();
         let last = *self.last_checkpoint.get_or_insert(now);
         let grown = contiguous.saturating_sub(self.kicked);
@@ -317,6 +346,14 @@ impl FileSink {
             return Ok(());
         }
         self.last_checkpoint = Some(now);
+        if let Backing::Staged { stager, .. } = &mut self.backing {
+            // Recorded by the flusher once the writer has written it.
+            stager
+                .checkpoint(contiguous)
+                .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+            self.kicked = contiguous;
+            return Ok(());
+        }
         match self.flusher() {
             Some(flusher) => {
                 flusher.request(contiguous);
@@ -330,8 +367,72 @@ impl FileSink {
     /// The flusher thread, when one runs.
     fn flusher(&self) -> Option<&Flusher> {
         match &self.backing {
-            Backing::Mapped { flusher, .. } => flusher.as_ref(),
+            Backing::Mapped { flusher, .. } | Backing::Staged { flusher, .. } => flusher.as_ref(),
             _ => None,
+        }
+    }
+
+    /// The prefix a record may claim now: bytes that arrived in order and are in the page
+    /// cache (in the staged write path, bytes still in a staging buffer are not).
+    fn recordable(&self) -> u64 {
+        match &self.backing {
+            Backing::Staged { stager, .. } => stager
+                .stored()
+                .contiguous_len()
+                .min(self.arrived.contiguous_len()),
+            _ => self.arrived.contiguous_len(),
+        }
+    }
+
+    /// The staged write path is taken for a new file when the options ask for it and give
+    /// it its threads.
+    fn stages(&self) -> bool {
+        self.options.staging && self.options.background.is_some() && !self.options.use_pwrite
+    }
+
+    /// Starts the staged write path: the writer thread (`stage.rs`) and the flusher, each
+    /// with a handle of its own on the file. Without threads, the mapping is used instead.
+    fn start_staged(&mut self) -> Result<bool, SinkError> {
+        let core = self.options.background.and_then(|b| b.core);
+        let clone = |file: &File| {
+            file.try_clone()
+                .map_err(|e| SinkError::from_io("open", &self.part_path, 0, e))
+        };
+        let Some(control) = self.control.take() else {
+            return Ok(false);
+        };
+        let flusher = match Flusher::start(
+            Target::File(clone(&self.file)?),
+            control,
+            self.durable,
+            core,
+        ) {
+            Ok(flusher) => flusher,
+            Err(control) => {
+                self.control = Some(*control);
+                return Ok(false);
+            }
+        };
+        let started = Stager::start(
+            clone(&self.file)?,
+            &self.part_path,
+            self.durable,
+            self.length,
+            Some(flusher.requester()),
+            core,
+        );
+        match started {
+            Ok(stager) => {
+                self.backing = Backing::Staged {
+                    stager,
+                    flusher: Some(flusher),
+                };
+                Ok(true)
+            }
+            Err(_) => {
+                self.control = Some(flusher.stop().control);
+                Ok(false)
+            }
         }
     }
 
@@ -358,7 +459,7 @@ impl FileSink {
         if flusher.is_none()
             && let Some(control) = self.control.take()
         {
-            match Flusher::start(mapping.range(), control, self.durable, core) {
+            match Flusher::start(Target::Mapped(mapping.range()), control, self.durable, core) {
                 Ok(started) => *flusher = Some(started),
                 Err(control) => self.control = Some(*control),
             }
@@ -368,13 +469,26 @@ impl FileSink {
     /// Stops the helper threads and takes the control record back, with how far the flusher
     /// got; returns the error that stopped the flusher, if one did.
     fn join_helpers(&mut self) -> Result<(), SinkError> {
-        let Backing::Mapped {
-            preparer, flusher, ..
-        } = &mut self.backing
-        else {
-            return Ok(());
+        let (flusher, written) = match &mut self.backing {
+            Backing::Mapped {
+                preparer, flusher, ..
+            } => {
+                *preparer = None;
+                (flusher, Ok(()))
+            }
+            // Every staged byte is written (or the write failed) before the flusher stops.
+            Backing::Staged { stager, flusher } => (flusher, stager.finish()),
+            _ => return Ok(()),
         };
-        *preparer = None;
+        if let Err(error) = written {
+            // The record stays with what the flusher recorded; nothing more is recorded.
+            if let Some(flusher) = flusher.take() {
+                let stopped = flusher.stop();
+                self.control = Some(stopped.control);
+                self.durable = self.durable.max(stopped.durable);
+            }
+            return Err(SinkError::from_io("write", &self.part_path, 0, error));
+        }
         let Some(flusher) = flusher.take() else {
             return Ok(());
         };
@@ -420,7 +534,10 @@ impl FileSink {
         self.sync_range(self.durable, total)?;
         // A mapped file is exactly `capacity` long (fallocate made it so); any other may be
         // longer than the body and is cut.
-        let exact = matches!(self.backing, Backing::Mapped { .. }) && self.capacity == total;
+        let exact = matches!(
+            self.backing,
+            Backing::Mapped { .. } | Backing::Staged { .. }
+        ) && self.capacity == total;
         // Every byte is in the page cache (and under `On` on disk): the mapping has done its
         // job. Nothing touches it again, so a page of it past a new end of file is harmless.
         if let Backing::Mapped { mapping, .. } =
@@ -462,7 +579,8 @@ impl FileSink {
         self.closed = true;
         // A flusher's error is reported after the prefix is kept as well as it can be.
         let joined = self.join_helpers();
-        let keep = self.arrived.contiguous_len();
+        // After a failed staged write, only what reached the file is kept.
+        let keep = self.recordable();
         let synced = self.sync_range(self.durable, keep);
         self.backing = Backing::Unmapped;
         // Trimming is safe even if the sync failed: the record still says `durable <= keep`.
@@ -496,7 +614,7 @@ impl FileSink {
                     let (from, to) = (self.to_usize(from)?, self.to_usize(to)?);
                     self.durability.mapped(&mapping.range(), from, to - from)
                 }
-                Backing::Pwrite => self.durability.data(&self.file),
+                Backing::Pwrite | Backing::Staged { .. } => self.durability.data(&self.file),
                 Backing::Unmapped => Ok(()),
             }
         };
@@ -572,6 +690,15 @@ impl FileSink {
             }
             Err(e) => return Err(SinkError::from_io("allocate", &self.part_path, needed, e)),
         }
+        if matches!(self.backing, Backing::Staged { .. })
+            || (matches!(self.backing, Backing::Unmapped)
+                && self.stages()
+                && self.start_staged()?)
+        {
+            // Nothing is mapped: the allocation is all a growth step needs.
+            self.capacity = new_capacity;
+            return Ok(());
+        }
         let len = self.to_usize(new_capacity)?;
         if matches!(self.backing, Backing::Mapped { .. }) {
             // The mapping may move: the helpers are joined first and restarted after.
@@ -579,7 +706,7 @@ impl FileSink {
         }
         let map_error = |e| SinkError::from_io("map", &self.part_path, 0, e);
         match &mut self.backing {
-            Backing::Pwrite => {}
+            Backing::Pwrite | Backing::Staged { .. } => {}
             Backing::Mapped { mapping, .. } => mapping.grow(len).map_err(map_error)?,
             Backing::Unmapped => {
                 let mapping = Mapping::new(&self.file, len).map_err(map_error)?;

@@ -25,8 +25,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::fs::File;
+
 use super::control::ControlFile;
 use super::sys::MappedRange;
+
+/// What the flusher makes durable before it records a prefix: a range of the mapping
+/// (msync), or, for the staged write path (`stage.rs`), the file's data (fdatasync).
+#[derive(Debug)]
+pub(super) enum Target {
+    Mapped(MappedRange),
+    File(File),
+}
 
 /// How often the flusher looks for a request. A checkpoint is due every 250 ms at most, so
 /// a few milliseconds of delay cost nothing and keep the thread asleep.
@@ -67,7 +77,7 @@ impl Flusher {
     /// Starts flushing `range` (bytes `0..durable` are durable and recorded in `control`
     /// already), on `core` if given. If no thread can be made, the record comes back.
     pub(super) fn start(
-        range: MappedRange,
+        range: Target,
         control: ControlFile,
         durable: u64,
         core: Option<usize>,
@@ -107,6 +117,12 @@ impl Flusher {
         self.shared.requested.fetch_max(upto, Ordering::Release);
     }
 
+    /// A handle that asks for records from another thread (the staged write path's writer,
+    /// which asks once the bytes are written).
+    pub(super) fn requester(&self) -> Requester {
+        Requester(Arc::clone(&self.shared))
+    }
+
     /// `0..durable()` is on disk and recorded.
     pub(super) fn durable(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
@@ -130,6 +146,18 @@ impl Flusher {
     }
 }
 
+/// [`Flusher::request`] from another thread.
+#[derive(Debug)]
+pub(super) struct Requester(Arc<Shared>);
+
+impl Requester {
+    /// Asks for `0..upto` to be made durable and recorded; every byte of it must already be
+    /// in the file. Never waits.
+    pub(super) fn request(&self, upto: u64) {
+        self.0.requested.fetch_max(upto, Ordering::Release);
+    }
+}
+
 impl Drop for Flusher {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
@@ -142,7 +170,7 @@ impl Drop for Flusher {
 /// Makes `durable..upto` of the mapping durable, then records `upto`: the order `-c` relies
 /// on (docs/sink.md).
 fn checkpoint(
-    range: &MappedRange,
+    target: &Target,
     control: &mut ControlFile,
     durable: u64,
     upto: u64,
@@ -150,8 +178,13 @@ fn checkpoint(
     if upto <= durable {
         return Ok(());
     }
-    let (from, len) = (to_usize(durable)?, to_usize(upto - durable)?);
-    control.durability().mapped(range, from, len)?;
+    match target {
+        Target::Mapped(range) => {
+            let (from, len) = (to_usize(durable)?, to_usize(upto - durable)?);
+            control.durability().mapped(range, from, len)?;
+        }
+        Target::File(file) => control.durability().data(file)?,
+    }
     control.record(upto)
 }
 
@@ -160,7 +193,7 @@ fn to_usize(value: u64) -> io::Result<usize> {
 }
 
 /// The flusher thread's loop.
-fn run(shared: &Shared, range: MappedRange, mut control: ControlFile, mut durable: u64) -> Stopped {
+fn run(shared: &Shared, range: Target, mut control: ControlFile, mut durable: u64) -> Stopped {
     loop {
         let stop = shared.stop.load(Ordering::Acquire);
         let upto = shared.requested.load(Ordering::Acquire);
@@ -236,7 +269,7 @@ mod tests {
             Durability::new(FsyncPolicy::On),
         )
         .unwrap();
-        let flusher = Flusher::start(mapping.range(), control, 0, None).unwrap();
+        let flusher = Flusher::start(Target::Mapped(mapping.range()), control, 0, None).unwrap();
         mapping.bytes_mut()[..300_000].fill(7);
         flusher.request(300_000);
         assert_eq!(wait_durable(&flusher, 300_000), 300_000);
@@ -265,7 +298,7 @@ mod tests {
             Durability::new(FsyncPolicy::On),
         )
         .unwrap();
-        let flusher = Flusher::start(range, control, 0, None).unwrap();
+        let flusher = Flusher::start(Target::Mapped(range), control, 0, None).unwrap();
         flusher.request(4096);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !flusher.failed() && Instant::now() < deadline {

@@ -1,14 +1,16 @@
-//! `sink/` — where body bytes land: the mmapped output file, written at the right offset
-//! even out of order, and the streaming sinks (stdout, pipes, /dev/null).
+//! `sink/` — where body bytes land: the output file, written at the right offset even out
+//! of order (staged and written with `O_DIRECT` by default, or through a mapping), and the
+//! streaming sinks (stdout, pipes, /dev/null).
 //!
 //! | file | job |
 //! |---|---|
 //! | [`ranges`] | the interval set of byte ranges that have arrived |
-//! | [`file`](mod@file) | [`FileSink`]: `NAME.part` mmapped and preallocated, renamed to `NAME` on success |
+//! | [`file`](mod@file) | [`FileSink`]: `NAME.part` preallocated, renamed to `NAME` on success |
+//! | `stage` | the default write path: staging buffers and the writer thread (`O_DIRECT`, `pwrite`) |
 //! | [`control`] | the control record `NAME.part.xdpget`, [`ResumeInfo`] for `-c` |
 //! | [`stream`] | [`StreamSink`] (stdout, pipes: in order, bounded reorder buffer), [`NullSink`] |
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
-//! | `prepare` | the preparer thread that prefaults the mapping ahead of the write front |
+//! | `prepare` | the preparer thread that prefaults the mapping (`--prefault populate`) ahead of the write front |
 //! | `flush` | the flusher thread that makes checkpoints durable off the busy-poll thread |
 //! | `durability` | [`FsyncPolicy`] (`--fsync-policy`): the only msync, fsync and fdatasync calls |
 //! | `sys` | the only `unsafe`: mmap, mremap, madvise, fallocate, sync_file_range, flock |
@@ -30,6 +32,7 @@ mod flush;
 pub mod naming;
 mod prepare;
 pub mod ranges;
+mod stage;
 pub mod stream;
 mod sys;
 
@@ -174,6 +177,9 @@ pub struct SinkOptions {
     pub fsync: FsyncPolicy,
     /// Ask for the mapping to be backed by huge pages (`MADV_HUGEPAGE`, see docs/sink.md).
     pub huge_pages: bool,
+    /// With [`SinkOptions::background`]: stage body bytes and write them with `pwrite` from
+    /// a writer thread (`stage.rs`) instead of copying them into a mapping of the file.
+    pub staging: bool,
 }
 
 impl Default for SinkOptions {
@@ -193,6 +199,7 @@ impl Default for SinkOptions {
             reorder_limit: 32 * 1024 * 1024,
             fsync: FsyncPolicy::Off,
             huge_pages: true,
+            staging: true,
         }
     }
 }

@@ -1,100 +1,13 @@
-//! The byte ranges of the body that have arrived: a small sorted set of half-open intervals.
+//! The byte ranges of the body that have arrived: the crate's one interval set,
+//! [`crate::ranges::RangeSet`].
 //!
 //! TCP delivers a body mostly in order, with a few holes while losses are repaired, so the
-//! set holds a handful of intervals and a sorted `Vec` beats any tree. Touching and
-//! overlapping intervals are merged on insert, so the first interval, when it starts at 0, is
-//! exactly the contiguous prefix that `-c` may resume from.
+//! set holds a handful of intervals. Touching and overlapping intervals are merged on insert,
+//! so the first interval, when it starts at 0, is exactly the contiguous prefix; with several
+//! connections writing different parts of one file, the whole set is what the control record
+//! keeps for `-c` (`control.rs`).
 
-/// A set of byte offsets kept as disjoint, non-touching, sorted half-open ranges `start..end`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RangeSet {
-    ranges: Vec<(u64, u64)>,
-}
-
-impl RangeSet {
-    /// The empty set.
-    pub const fn new() -> RangeSet {
-        RangeSet { ranges: Vec::new() }
-    }
-
-    /// Adds `start..end` (nothing if `end <= start`), merging with neighbours it touches.
-    pub fn insert(&mut self, start: u64, end: u64) {
-        if end <= start {
-            return;
-        }
-        // The first range that could touch the new one: the first whose end reaches `start`.
-        let first = self.ranges.partition_point(|&(_, e)| e < start);
-        // One past the last range that could touch it: the first that starts after `end`.
-        let last = self.ranges.partition_point(|&(s, _)| s <= end);
-        if first == last {
-            self.ranges.insert(first, (start, end));
-            return;
-        }
-        let merged_start = start.min(self.ranges[first].0);
-        let merged_end = end.max(self.ranges[last - 1].1);
-        self.ranges[first] = (merged_start, merged_end);
-        self.ranges.drain(first + 1..last);
-    }
-
-    /// Length of the run of bytes starting at offset 0: the contiguous prefix.
-    pub fn contiguous_len(&self) -> u64 {
-        match self.ranges.first() {
-            Some(&(0, end)) => end,
-            _ => 0,
-        }
-    }
-
-    /// One past the highest byte in the set (0 when empty).
-    pub fn end(&self) -> u64 {
-        self.ranges.last().map_or(0, |&(_, end)| end)
-    }
-
-    /// Number of bytes in the set.
-    pub fn covered(&self) -> u64 {
-        self.ranges.iter().map(|&(s, e)| e - s).sum()
-    }
-
-    /// Whether every byte of `start..end` is in the set.
-    pub fn contains(&self, start: u64, end: u64) -> bool {
-        if end <= start {
-            return true;
-        }
-        let index = self.ranges.partition_point(|&(_, e)| e <= start);
-        self.ranges
-            .get(index)
-            .is_some_and(|&(s, e)| s <= start && end <= e)
-    }
-
-    /// The parts of `start..end` that are not in the set, in order.
-    pub fn gaps(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut gaps = Vec::new();
-        let mut cursor = start;
-        let first = self.ranges.partition_point(|&(_, e)| e <= start);
-        for &(s, e) in &self.ranges[first..] {
-            if s >= end {
-                break;
-            }
-            if s > cursor {
-                gaps.push((cursor, s));
-            }
-            cursor = cursor.max(e);
-        }
-        if cursor < end {
-            gaps.push((cursor, end));
-        }
-        gaps
-    }
-
-    /// The ranges, sorted, disjoint and not touching.
-    pub fn ranges(&self) -> &[(u64, u64)] {
-        &self.ranges
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-}
+pub use crate::ranges::RangeSet;
 
 #[cfg(test)]
 mod tests {
@@ -106,17 +19,17 @@ mod tests {
         let mut set = RangeSet::new();
         set.insert(10, 20);
         set.insert(30, 40);
-        assert_eq!(set.ranges(), &[(10, 20), (30, 40)]);
+        assert_eq!(set.as_slice(), &[(10, 20), (30, 40)]);
         assert_eq!(set.contiguous_len(), 0);
         set.insert(20, 30);
-        assert_eq!(set.ranges(), &[(10, 40)]);
+        assert_eq!(set.as_slice(), &[(10, 40)]);
         set.insert(0, 10);
         assert_eq!(set.contiguous_len(), 40);
         set.insert(5, 50);
-        assert_eq!(set.ranges(), &[(0, 50)]);
+        assert_eq!(set.as_slice(), &[(0, 50)]);
         set.insert(60, 60);
-        assert_eq!(set.ranges(), &[(0, 50)]);
-        assert_eq!(set.gaps(40, 70), vec![(50, 70)]);
+        assert_eq!(set.as_slice(), &[(0, 50)]);
+        assert_eq!(set.gaps(40, 70).collect::<Vec<_>>(), vec![(50, 70)]);
     }
 
     #[test]
@@ -124,9 +37,12 @@ mod tests {
         let mut set = RangeSet::new();
         set.insert(10, 20);
         set.insert(30, 40);
-        assert_eq!(set.gaps(0, 50), vec![(0, 10), (20, 30), (40, 50)]);
-        assert_eq!(set.gaps(12, 35), vec![(20, 30)]);
-        assert_eq!(set.gaps(12, 18), vec![]);
+        assert_eq!(
+            set.gaps(0, 50).collect::<Vec<_>>(),
+            vec![(0, 10), (20, 30), (40, 50)]
+        );
+        assert_eq!(set.gaps(12, 35).collect::<Vec<_>>(), vec![(20, 30)]);
+        assert_eq!(set.gaps(12, 18).collect::<Vec<_>>(), vec![]);
         assert!(set.contains(10, 20));
         assert!(!set.contains(15, 25));
         assert!(set.contains(5, 5));
@@ -148,10 +64,10 @@ mod tests {
                 }
             }
             // Invariant: sorted, disjoint, not touching, not empty.
-            for pair in set.ranges().windows(2) {
+            for pair in set.as_slice().windows(2) {
                 prop_assert!(pair[0].1 < pair[1].0);
             }
-            for &(s, e) in set.ranges() {
+            for &(s, e) in set.as_slice() {
                 prop_assert!(s < e);
             }
             let prefix = bits.iter().take_while(|&&b| b).count() as u64;
@@ -160,7 +76,7 @@ mod tests {
             let (start, len) = probe;
             let end = (start + len).min(240);
             let start = start.min(end);
-            let missing: u64 = set.gaps(start, end).iter().map(|&(s, e)| e - s).sum();
+            let missing: u64 = set.gaps(start, end).map(|(s, e)| e - s).sum();
             let expected = bits[start as usize..end as usize].iter().filter(|&&b| !b).count() as u64;
             prop_assert_eq!(missing, expected);
             prop_assert_eq!(set.contains(start, end), expected == 0);

@@ -62,7 +62,7 @@ impl<W: Write> StreamSink<W> {
             self.arrived.insert(offset, end);
             return Ok(());
         }
-        let gaps = self.arrived.gaps(offset, end);
+        let gaps: Vec<_> = self.arrived.gaps(offset, end).collect();
         let new_bytes: u64 = gaps
             .iter()
             .filter(|&&(start, _)| start != self.written)

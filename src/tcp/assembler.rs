@@ -3,17 +3,29 @@
 //!
 //! The engine never copies payload: the caller writes every delivered byte at its final
 //! stream offset. This set only remembers *which* ranges are there, so that `rcv_nxt` can
-//! jump over them when a hole fills (RFC 9293 §3.10.7.4 "segment text", RFC 5681 §4.2).
-//! Offsets are `u64` stream offsets (the first byte after the peer's SYN is 0), so streams
-//! longer than 4 GiB need no special care. There is no fixed limit on the number of holes.
+//! jump over them when a hole fills (RFC 9293 §3.10.7.4 "segment text", RFC 5681 §4.2), and
+//! which blocks the SACK option reports (RFC 2018, `sack_report.rs`). It is the crate's one
+//! interval set ([`crate::ranges::RangeSet`]) with the receive side's names on it. There is
+//! no fixed limit on the number of holes.
+//!
+//! # Sequence numbers and stream offsets
+//!
+//! Sequence numbers are 32 bits and wrap (RFC 9293 §3.4); this set never sees them. The
+//! connection keeps RCV.NXT twice: as a [`SeqNumber`](crate::wire::SeqNumber) and as
+//! `rcv_offset`, its `u64` stream offset (0 = the first byte after the peer's SYN, so IRS + 1
+//! is offset 0). A segment's offset is `rcv_offset + (SEG.SEQ - RCV.NXT)`, the difference
+//! taken wrap-aware as a signed 32-bit distance. That is exact because every byte a segment
+//! may carry lies within the receive window of RCV.NXT, and a window is below 2^30 bytes
+//! (RFC 7323 §2.3), far from the 2^31 where a signed distance would be ambiguous. From there
+//! on everything is a plain `u64` that never wraps (2^64 bytes is 584 years at 1 Tbit/s), so
+//! ranges of a stream longer than 4 GiB compare and merge like any others.
 
-use std::collections::BTreeMap;
+use crate::ranges::RangeSet;
 
-/// A set of disjoint, non-adjacent half-open ranges `[start, end)` of stream offsets.
+/// The stream ranges held beyond RCV.NXT: disjoint, non-adjacent half-open `[start, end)`.
 #[derive(Clone, Debug, Default)]
 pub struct Assembler {
-    /// start -> end, every range non-empty, no two ranges touching.
-    ranges: BTreeMap<u64, u64>,
+    ranges: RangeSet,
 }
 
 impl Assembler {
@@ -28,64 +40,33 @@ impl Assembler {
 
     /// The number of disjoint ranges (one more than the holes between them).
     pub fn range_count(&self) -> usize {
-        self.ranges.len()
+        self.ranges.range_count()
     }
 
     /// Whether every byte of `[start, end)` has already arrived.
     pub fn contains(&self, start: u64, end: u64) -> bool {
-        start >= end
-            || self
-                .ranges
-                .range(..=start)
-                .next_back()
-                .is_some_and(|(_, &range_end)| range_end >= end)
+        self.ranges.contains(start, end)
     }
 
     /// Records `[start, end)` as arrived, merging with any range it overlaps or touches.
     pub fn insert(&mut self, start: u64, end: u64) {
-        if start >= end {
-            return;
-        }
-        let (mut start, mut end) = (start, end);
-        // Every range that starts at or before `end` and ends at or after `start` overlaps or
-        // touches the new one. Walk them from the right; each removal is O(log n).
-        while let Some((&range_start, &range_end)) = self.ranges.range(..=end).next_back() {
-            if range_end < start {
-                break;
-            }
-            self.ranges.remove(&range_start);
-            start = start.min(range_start);
-            end = end.max(range_end);
-        }
         self.ranges.insert(start, end);
     }
 
     /// Given that everything before `contiguous_end` has arrived, removes the ranges that
-    /// now join it and returns the new end of the contiguous prefix.
+    /// now join it and returns the new end of the contiguous prefix (the new RCV.NXT).
     pub fn advance(&mut self, contiguous_end: u64) -> u64 {
-        let mut end = contiguous_end;
-        while let Some(entry) = self.ranges.first_entry() {
-            if *entry.key() > end {
-                break;
-            }
-            end = end.max(*entry.get());
-            entry.remove();
-        }
-        end
+        self.ranges.advance(contiguous_end)
     }
 
     /// The range that holds `offset`, if any.
     pub fn range_containing(&self, offset: u64) -> Option<(u64, u64)> {
-        self.ranges
-            .range(..=offset)
-            .next_back()
-            .filter(|&(_, &end)| end > offset)
-            .map(|(&start, &end)| (start, end))
+        self.ranges.range_containing(offset)
     }
 
-    /// The ranges, in order (SACK blocks, tests and debugging).
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.ranges.iter().map(|(&start, &end)| (start, end))
+    /// The ranges, lowest first (SACK blocks, tests and debugging).
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter()
     }
 }
 

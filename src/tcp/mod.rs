@@ -16,6 +16,7 @@
 //! | [`sack_report`] | which SACK blocks an ACK reports, newest first (RFC 2018, 2883) |
 //! | [`send_buffer`] | unacknowledged bytes; outgoing payloads borrow from it |
 //! | [`isn`] | RFC 6528 initial sequence numbers |
+//! | [`pacer`] | `--limit-rate`: a token bucket that moves the receive window's edge at the rate |
 //! | [`config`], [`stats`] | knobs with defaults; counters and gauges |
 //!
 //! Contracts and design choices:
@@ -52,6 +53,7 @@ pub mod cc;
 pub mod config;
 pub mod connection;
 pub mod isn;
+pub mod pacer;
 pub mod rtt;
 pub mod sack_report;
 pub mod send_buffer;

@@ -16,6 +16,8 @@
 //!         let n = tcp.send(tls.pending_output());  tls.consume_output(n)
 //!     advertise at most tls.window_end() − received_in_order as the receive window
 //! on the peer's FIN:   tls.end_of_stream()? → plaintext length (or Truncated)
+//! on an error from process (we rejected the server):
+//!     send tls.pending_output() (the fatal alert rustls chose), then close with a FIN
 //! ```
 //!
 //! The request is encrypted as soon as the handshake allows (after the server's Finished,
@@ -28,7 +30,8 @@ use std::sync::Arc;
 use rustls::ClientConfig;
 use rustls::client::UnbufferedClientConnection;
 use rustls::unbuffered::{
-    AppDataRecord, ConnectionState, EncodeError, EncryptError, UnbufferedStatus, WriteTraffic,
+    AppDataRecord, ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus,
+    WriteTraffic,
 };
 
 use super::config::server_name;
@@ -113,7 +116,43 @@ impl TlsStream {
         let before = self.plaintext_len;
         match self.run(out) {
             Ok(()) => Ok(self.plaintext_len - before),
-            Err(error) => Err(self.fail(error)),
+            Err(error) => {
+                self.queue_alert();
+                Err(self.fail(error))
+            }
+        }
+    }
+
+    /// After rustls rejected the session on our side (the server's certificate, a
+    /// malformed or unexpected message), moves the fatal alert it queued into
+    /// `pending_output`, so the server learns why (RFC 8446 §6.2: "the implementation
+    /// which detects the error SHOULD send an alert"; §6: bad_certificate, unknown_ca,
+    /// certificate_expired, ...). rustls hands a queued record out as `EncodeTlsData`
+    /// before it reads the input again (given the same input: its handshake deframer
+    /// points into it), and returns the error again after that. An alert the server sent
+    /// us gets no answer: rustls queues nothing then.
+    fn queue_alert(&mut self) {
+        let TlsStream {
+            host,
+            connection,
+            staging,
+            outgoing,
+            ..
+        } = self;
+        // A fatal error queues one record; the bound only keeps a surprise finite.
+        for _ in 0..4 {
+            let UnbufferedStatus { discard, state } =
+                connection.process_tls_records(staging.live_mut());
+            let encoded = match state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    encode_into(outgoing, 64, host, &mut encode).is_ok()
+                }
+                _ => false,
+            };
+            staging.consume(discard);
+            if !encoded {
+                return;
+            }
         }
     }
 
@@ -134,7 +173,15 @@ impl TlsStream {
             let UnbufferedStatus { mut discard, state } =
                 connection.process_tls_records(staging.live_mut());
             let mut blocked = false;
-            match state.map_err(tls_error)? {
+            let state = match state {
+                Ok(state) => state,
+                Err(error) => {
+                    // rustls's discard rule holds on errors too: `queue_alert` calls again.
+                    staging.consume(discard);
+                    return Err(tls_error(error));
+                }
+            };
+            match state {
                 ConnectionState::ReadTraffic(mut traffic) => {
                     while let Some(record) = traffic.next_record() {
                         let AppDataRecord {
@@ -149,14 +196,7 @@ impl TlsStream {
                     }
                 }
                 ConnectionState::EncodeTlsData(mut encode) => {
-                    append(outgoing, 1024, host, |buffer| match encode.encode(buffer) {
-                        Ok(n) => Ok(Ok(n)),
-                        Err(EncodeError::InsufficientSize(e)) => Ok(Err(e.required_size)),
-                        Err(e) => Err(TlsError::Handshake {
-                            host: host.clone(),
-                            reason: e.to_string(),
-                        }),
-                    })?;
+                    encode_into(outgoing, 1024, host, &mut encode)?;
                 }
                 ConnectionState::TransmitTlsData(mut transmit) => {
                     // The bytes are in `outgoing`; TCP takes them from there and delivers
@@ -258,6 +298,25 @@ impl core::fmt::Debug for TlsStream {
             .field("error", &self.error)
             .finish_non_exhaustive()
     }
+}
+
+/// Appends the handshake or alert record rustls has ready to `outgoing`.
+fn encode_into(
+    outgoing: &mut Vec<u8>,
+    guess: usize,
+    host: &str,
+    encode: &mut EncodeTlsData<'_, rustls::client::ClientConnectionData>,
+) -> Result<(), TlsError> {
+    append(outgoing, guess, host, |buffer| {
+        match encode.encode(buffer) {
+            Ok(n) => Ok(Ok(n)),
+            Err(EncodeError::InsufficientSize(e)) => Ok(Err(e.required_size)),
+            Err(e) => Err(TlsError::Handshake {
+                host: host.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    })
 }
 
 /// Encrypts the request (once) into `outgoing`.

@@ -406,3 +406,77 @@ fn a_ca_directory_is_trusted_like_a_ca_file() {
     let outcome = converse(client, server, &response, Ending::CloseNotify, 1448, false).unwrap();
     assert!(outcome.plaintext == response);
 }
+
+/// Runs a handshake that our side rejects, then gives the server what the client has left
+/// to send after the error. Returns the client's error and what the server made of those
+/// bytes (the alert it received, or `None` if it found nothing wrong).
+fn rejection_seen_by_server(
+    cert: CertificateDer<'static>,
+    key: &KeyPair,
+    client: TlsSettings,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> (TlsError, Option<rustls::Error>) {
+    let mut tls = TlsStream::new(
+        client.client_config().unwrap(),
+        HOST,
+        REQUEST.to_vec(),
+        1 << 20,
+    )
+    .unwrap();
+    let mut server = ServerConnection::new(server_config(cert, key, &[version])).unwrap();
+    let mut offset = 0u64;
+    for _ in 0..100 {
+        let mut out = &tls.pending_output().to_vec()[..];
+        tls.consume_output(out.len());
+        while !out.is_empty() {
+            server.read_tls(&mut out).unwrap();
+        }
+        server.process_new_packets().unwrap();
+        let mut wire = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut wire).unwrap();
+        }
+        tls.on_stream(offset, &wire).unwrap();
+        offset += wire.len() as u64;
+        if let Err(error) = tls.process(&mut |_, _| {}) {
+            // Everything the client queued after the error: the alert, if any.
+            let mut alert = &tls.pending_output().to_vec()[..];
+            assert!(
+                !alert.is_empty(),
+                "{version:?}: no alert queued after {error}"
+            );
+            while !alert.is_empty() {
+                server.read_tls(&mut alert).unwrap();
+            }
+            return (error, server.process_new_packets().err());
+        }
+    }
+    panic!("the handshake did not end");
+}
+
+#[test]
+fn a_rejected_certificate_is_answered_with_the_matching_alert() {
+    use rustls::AlertDescription as A;
+    let ca = Authority::new("test CA");
+    let stranger = Authority::new("another CA");
+    let dir = TempDir::new().unwrap();
+    let trust = || trusting(Some(ca.file(&dir)), false);
+    // RFC 8446 §6.2 (and RFC 5246 §7.2.2): the alert names the problem.
+    let cases = [
+        (stranger.issue(&[HOST], 2020, 2090), A::UnknownCA),
+        (ca.issue(&[HOST], 2000, 2001), A::CertificateExpired),
+        (ca.issue(&["other.example"], 2020, 2090), A::BadCertificate),
+    ];
+    for ((cert, key), expected) in cases {
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let (client_error, server_saw) =
+                rejection_seen_by_server(cert.clone(), &key, trust(), version);
+            assert_eq!(client_error.exit_code(), 5, "{client_error}");
+            assert_eq!(
+                server_saw,
+                Some(rustls::Error::AlertReceived(expected)),
+                "{version:?}: {client_error}"
+            );
+        }
+    }
+}

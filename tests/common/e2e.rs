@@ -247,6 +247,12 @@ impl Testbed {
             // A hung transfer fails the case instead of the test run.
             .args(["--timeout", "30"])
             .args(args)
+            // Packets go only to the testbed: never to a proxy of the machine's environment.
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("NO_PROXY")
             .current_dir(cwd)
             .stdin(Stdio::null());
         command

@@ -7,8 +7,8 @@ use std::time::Duration;
 use xdpget::driver::sim::SimDriver;
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::{Link, LinkConfig, PathConfig};
-use xdpget::driver::sim::server::{SERVER_ADDRESS, SERVER_MAC, SimServer};
 use xdpget::engine::network::SimNetwork;
+use xdpget::engine::sim_server::{SERVER_ADDRESS, SERVER_MAC, SimServer};
 use xdpget::tcp;
 
 pub const MTU: usize = 1500;

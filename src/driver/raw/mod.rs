@@ -374,12 +374,30 @@ impl Drop for RawDriver {
                     note.remove();
                 }
             }
+            // CAP_NET_ADMIN was dropped after set-up (cli::privileges): the note stays, and
+            // the clean-up keeper, which kept the capability, turns GRO on from it.
+            Err(error) if error.raw_os_error() == Some(libc::EPERM) => {}
             Err(error) => eprintln!(
                 "xdpget: could not turn generic receive offload back on for {}: {error}",
                 self.interface
             ),
         }
     }
+}
+
+/// Turns GRO back on where process `pid` (ending, its driver without CAP_NET_ADMIN) or a
+/// dead xdpget turned it off, from their ledger notes: the clean-up keeper's work
+/// (`cli::privileges::CleanupKeeper`), which has CAP_NET_ADMIN and CAP_NET_RAW.
+pub fn restore_gro_left_by(pid: u32) -> std::io::Result<()> {
+    let notes = ledger::take_left_by(GRO_LEDGER_KIND, pid);
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let socket = PacketSocket::open()?;
+    for interface in notes {
+        socket.set_gro(interface.trim(), true)?;
+    }
+    Ok(())
 }
 
 /// The ledger kind of interfaces whose GRO the raw driver turned off.

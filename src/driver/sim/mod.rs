@@ -1,5 +1,6 @@
 //! `sim` — a simulated network in virtual time: the client's [`Driver`] at one end of a
-//! [`Link`], a [`SimPeer`] (for instance a TCP + HTTP server) at the other.
+//! [`Link`], a [`SimPeer`] at the other. Only packet I/O lives here; the simulator's HTTP
+//! server is a host of the engine (`engine::sim_server`) plugged in as the peer.
 //!
 //! ```text
 //!   engine ◄──► SimDriver (end A) ◄══ Link: rate, delay, queue, loss, … ══► SimPeer (end B)
@@ -29,8 +30,6 @@
 pub mod content;
 pub mod impair;
 pub mod link;
-pub mod server;
-mod tls_server;
 pub mod units;
 
 use std::collections::VecDeque;

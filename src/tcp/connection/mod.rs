@@ -10,6 +10,7 @@
 
 mod input;
 mod output;
+mod path_mtu;
 mod timers;
 
 use core::time::Duration;

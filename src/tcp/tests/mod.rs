@@ -3,7 +3,9 @@
 
 mod ack_policy;
 mod goodput;
+mod limit_rate;
 mod pair;
+mod path_mtu;
 mod recovery;
 mod robustness;
 mod sack;

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{CLIENT, SERVER, Seg};
+use crate::tcp::pacer::Pacer;
 use crate::tcp::{Config, Connection, Event, State};
 use crate::time::Instant;
 
@@ -103,6 +104,10 @@ pub struct Pair {
     pub client_batch: Duration,
     /// When the client had the whole stream (its `PeerFin` event).
     pub client_fin_at: Option<Instant>,
+    /// `--limit-rate`: the client's receive window comes from this pacer (`tcp::pacer`),
+    /// polled before every transmission and again at its `next_poll`.
+    pub pacer: Option<Pacer>,
+    pacer_next_poll: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +170,8 @@ impl Pair {
             reader_updated: Instant::ZERO,
             client_batch: Duration::ZERO,
             client_fin_at: None,
+            pacer: None,
+            pacer_next_poll: None,
         }
     }
 
@@ -184,6 +191,7 @@ impl Pair {
                     .map(|at| at + self.client_batch),
                 self.client.poll_timeout(),
                 self.server.poll_timeout(),
+                self.pacer_next_poll,
             ]
             .into_iter()
             .flatten()
@@ -222,6 +230,11 @@ impl Pair {
             let buffered = self.client.received_in_order() - self.reader_consumed;
             let free = reader.capacity.saturating_sub(buffered as usize);
             self.client.set_receive_window(free);
+        }
+        if let Some(pacer) = self.pacer.as_mut() {
+            let pace = pacer.poll(self.now, self.client.received_in_order());
+            self.client.set_receive_window(pace.window);
+            self.pacer_next_poll = Some(pace.next_poll);
         }
         // The server application: keep the send buffer full, close after the body.
         if self.server.state() == State::Established || self.server.state() == State::CloseWait {

@@ -6,9 +6,13 @@
 //! out when it cuts a response short, as a truncation on the path would look.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{AlertDescription, ServerConfig, ServerConnection};
+
+/// The fatal alerts clients sent the server's sessions, in arrival order, shared by every
+/// session of one server (a client that rejects the certificate says why, RFC 8446 §6.2).
+pub type AlertLog = Arc<Mutex<Vec<AlertDescription>>>;
 
 /// One server session.
 pub(super) struct TlsServerSession {
@@ -19,10 +23,11 @@ pub(super) struct TlsServerSession {
     plaintext: Vec<u8>,
     /// The session failed (the client rejected us, or sent garbage): answer nothing more.
     failed: bool,
+    alerts: AlertLog,
 }
 
 impl TlsServerSession {
-    pub(super) fn new(config: Arc<ServerConfig>) -> Option<TlsServerSession> {
+    pub(super) fn new(config: Arc<ServerConfig>, alerts: AlertLog) -> Option<TlsServerSession> {
         let mut session = ServerConnection::new(config).ok()?;
         // Whole 64 KiB pieces are sealed at once.
         session.set_buffer_limit(None);
@@ -31,6 +36,7 @@ impl TlsServerSession {
             fed: 0,
             plaintext: Vec::new(),
             failed: false,
+            alerts,
         })
     }
 
@@ -44,7 +50,12 @@ impl TlsServerSession {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                if self.session.process_new_packets().is_err() {
+                if let Err(error) = self.session.process_new_packets() {
+                    if let rustls::Error::AlertReceived(alert) = error
+                        && let Ok(mut alerts) = self.alerts.lock()
+                    {
+                        alerts.push(alert);
+                    }
                     self.failed = true;
                     break;
                 }

@@ -1,0 +1,205 @@
+//! A [`ServerSession`] as a [`Session`] of the engine's host: what ties the HTTP side of one
+//! connection to its TCP [`Connection`], and the host's listener that makes them.
+//!
+//! Per poll: the connection's events (the peer's FIN, a reset), progress of the peer's
+//! acknowledgements, the session's timeouts, then as many response bytes as the
+//! connection's send buffer takes (a file body is read with `pread` into a scratch buffer
+//! and copied into the send buffer), the receive window, the access-log lines, and the end
+//! of the connection when the session decides it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::log::AccessLogEntry;
+use super::paths::Root;
+use super::session::{ServerSession, SessionEnd, SessionLimits};
+use crate::engine::host::{Host, Session, SessionStatus};
+use crate::tcp::{self, Connection, Event, State};
+use crate::time::Instant;
+
+/// Where access-log lines go (stderr for the CLI, a vector in tests).
+pub type LogSink = Arc<dyn Fn(&AccessLogEntry) + Send + Sync>;
+
+/// Bytes read from a file per `pread`, at most.
+const SCRATCH_LEN: usize = 64 * 1024;
+
+/// The receive window a server connection starts with (before its session sets its own):
+/// room for one request head.
+pub const SERVER_RECEIVE_WINDOW: usize = 16 * 1024;
+
+/// One server connection in the host.
+pub struct ServeConnection {
+    session: ServerSession,
+    log: Option<LogSink>,
+    /// File bytes on their way to the send buffer; allocated on first use.
+    scratch: Vec<u8>,
+    /// The send queue's length after the last poll: when it shrinks, the peer is reading.
+    queued: usize,
+    /// The session's clock starts at the first poll (the host makes sessions without a time).
+    started: bool,
+    close_queued: bool,
+    /// Live connections of the listener, this one included.
+    live: Arc<AtomicUsize>,
+}
+
+impl ServeConnection {
+    fn new(session: ServerSession, log: Option<LogSink>, live: Arc<AtomicUsize>) -> Self {
+        ServeConnection {
+            session,
+            log,
+            scratch: Vec::new(),
+            queued: 0,
+            started: false,
+            close_queued: false,
+            live,
+        }
+    }
+
+    /// Requests answered on this connection.
+    pub fn served(&self) -> u32 {
+        self.session.served()
+    }
+
+    /// Moves response bytes into the connection's send buffer while it has room.
+    fn pump(&mut self, now: Instant, connection: &mut Connection) {
+        while self.session.has_output() {
+            let room = connection.send_capacity().min(SCRATCH_LEN);
+            if room == 0 {
+                return;
+            }
+            if self.scratch.len() < room {
+                self.scratch.resize(SCRATCH_LEN, 0);
+            }
+            let filled = self.session.fill(now, &mut self.scratch[..room]);
+            if filled == 0 {
+                return;
+            }
+            let taken = connection.send(&self.scratch[..filled]);
+            debug_assert_eq!(taken, filled, "the send buffer had room for it");
+        }
+    }
+}
+
+impl Drop for ServeConnection {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Session for ServeConnection {
+    fn on_stream(&mut self, offset: u64, bytes: &[u8]) {
+        self.session.on_stream(offset, bytes);
+    }
+
+    fn poll(&mut self, now: Instant, connection: &mut Connection) -> SessionStatus {
+        if !std::mem::replace(&mut self.started, true) {
+            self.session.start_clock(now);
+        }
+        let mut gone = false;
+        while let Some(event) = connection.poll_event() {
+            match event {
+                Event::Connected => {}
+                Event::PeerFin { .. } => self.session.on_peer_fin(now),
+                Event::Reset | Event::TimedOut | Event::Closed => gone = true,
+            }
+        }
+        if connection.send_queue_len() < self.queued {
+            self.session.on_acked(now);
+        }
+        self.session.on_timeout(now);
+        self.session.poll(now);
+        if !gone {
+            self.pump(now, connection);
+        }
+        self.queued = connection.send_queue_len();
+        connection.set_receive_window(self.session.receive_window(connection.received_in_order()));
+        while let Some(entry) = self.session.poll_log() {
+            if let Some(log) = &self.log {
+                log(&entry);
+            }
+        }
+        match self.session.poll_end() {
+            Some(SessionEnd::Abort) => {
+                connection.abort();
+                return SessionStatus::Done;
+            }
+            Some(SessionEnd::Graceful) if !self.close_queued => {
+                connection.close();
+                self.close_queued = true;
+            }
+            _ => {}
+        }
+        // Done once everything we sent is acknowledged (FIN-WAIT-2, TIME-WAIT) or the
+        // connection is gone; the host lets it finish closing.
+        let settled = matches!(
+            connection.state(),
+            State::Closed | State::FinWait2 | State::TimeWait
+        );
+        if gone || settled {
+            SessionStatus::Done
+        } else {
+            SessionStatus::Running
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_deadline()
+    }
+}
+
+/// What a listener serves, and how.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub root: Arc<Root>,
+    pub limits: SessionLimits,
+    /// Connections served at once; a SYN beyond this is dropped (the client retries it).
+    pub max_connections: usize,
+    pub log: Option<LogSink>,
+}
+
+/// The TCP configuration of server connections: `base` with a receive window sized for
+/// request heads (a server receives little) and `send_buffer` bytes of send buffer, which
+/// bounds what one connection holds and must cover the path's bandwidth-delay product.
+pub fn server_tcp_config(base: tcp::Config, send_buffer: usize) -> tcp::Config {
+    tcp::Config {
+        initial_receive_window: SERVER_RECEIVE_WINDOW,
+        max_receive_window: SERVER_RECEIVE_WINDOW,
+        send_buffer_capacity: send_buffer,
+        ..base
+    }
+}
+
+/// Makes `host` serve `config` on `local` (passive open).
+pub fn listen(
+    host: &mut Host<ServeConnection>,
+    local: SocketAddr,
+    tcp: tcp::Config,
+    mtu: usize,
+    config: ServeConfig,
+) {
+    let live = Arc::new(AtomicUsize::new(0));
+    host.listen(
+        local,
+        tcp,
+        mtu,
+        Box::new(move |endpoint| {
+            if live.fetch_add(1, Ordering::Relaxed) >= config.max_connections {
+                live.fetch_sub(1, Ordering::Relaxed);
+                return None;
+            }
+            let client: IpAddr = endpoint.remote.ip();
+            let session = ServerSession::new(
+                Arc::clone(&config.root),
+                config.limits,
+                client,
+                Instant::ZERO,
+            );
+            Some(ServeConnection::new(
+                session,
+                config.log.clone(),
+                Arc::clone(&live),
+            ))
+        }),
+    );
+}
