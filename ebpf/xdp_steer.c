@@ -13,8 +13,10 @@
 // RFC 8200 §3 (IPv6 header), RFC 9293 §3.1 (TCP header).
 //
 // IPv6: a segment to our IPv6 address is steered when TCP follows the fixed header
-// directly (what servers send); anything with extension headers, and all of ICMPv6
-// (neighbour discovery, Packet Too Big), goes to the kernel. Map definitions are libbpf BTF-style (SEC(".maps")).
+// directly (what servers send); a first fragment whose Fragment header follows the fixed
+// header directly is dropped and counted like an IPv4 one (RFC 8200 §4.5); anything else
+// with extension headers, and all of ICMPv6 (neighbour discovery, Packet Too Big), goes
+// to the kernel. Map definitions are libbpf BTF-style (SEC(".maps")).
 //
 // The loader (src/driver/afxdp/loader.rs) fills `steer_config` and the XSKMAP, and reads
 // `steer_counters` for `--stats`. Keep `struct steer_config` and `enum steer_counter` in
@@ -36,6 +38,18 @@
 #define IPV4_MORE_FRAGMENTS 0x2000
 #define IPV4_FRAGMENT_OFFSET 0x1fff
 
+// RFC 8200 §4.5: the Fragment header (next header value 44), 8 bytes. Its 16-bit field
+// holds the fragment offset (13 bits), 2 reserved bits and the M (more fragments) flag.
+#define IPV6_NEXTHDR_FRAGMENT 44
+#define IPV6_FRAGMENT_OFFSET 0xfff8
+
+struct ipv6_fragment_header {
+    __u8 nexthdr;
+    __u8 reserved;
+    __be16 frag_off;       // offset << 3 | M, network byte order
+    __be32 identification;
+};
+
 struct steer_config {
     __u32 ipv4_addr;     // our address, network byte order; 0 = steer nothing
     __u16 port_min;      // first port of the reserved range, host byte order
@@ -48,7 +62,7 @@ enum steer_counter {
     COUNTER_STEERED = 1,   // redirected into an AF_XDP socket
     COUNTER_PASSED = 2,    // handed on to the kernel
     COUNTER_NO_SOCKET = 3, // in range, but no socket on this rx queue (dropped)
-    COUNTER_FRAGMENT = 4,  // first fragment of a datagram to the range (dropped)
+    COUNTER_FRAGMENT = 4,  // first fragment (IPv4 or IPv6) of a datagram to the range (dropped)
     COUNTER_COUNT = 5,
 };
 
@@ -102,30 +116,53 @@ static __always_inline int has_ipv6(const struct steer_config *config)
 }
 
 // RFC 8200 §3: TCP right after the fixed header, to our address and port range, is OURS.
-// Anything behind an extension header (fragments included) goes to the kernel.
+// RFC 8200 §4.5: a Fragment header right after the fixed header, with offset 0 and TCP
+// behind it, to our address and port range is OUR_FRAGMENT, whether M is set or not (an
+// atomic fragment, RFC 6946, is dropped too: the engine parses no extension headers).
+// Anything else behind an extension header goes to the kernel.
 static __always_inline enum verdict classify_ipv6(void *l3, void *data_end,
                                                   const struct steer_config *config)
 {
     struct ipv6hdr *ip6 = l3;
     if ((void *)(ip6 + 1) > data_end)
         return NOT_OURS;
-    if (ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP || !has_ipv6(config))
+    if (ip6->version != 6 || !has_ipv6(config))
+        return NOT_OURS;
+    if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPV6_NEXTHDR_FRAGMENT)
         return NOT_OURS;
     for (int i = 0; i < 16; i++)
         if (ip6->daddr.in6_u.u6_addr8[i] != config->ipv6_addr[i])
             return NOT_OURS;
-    struct tcphdr *tcp = (void *)(ip6 + 1);
+
+    void *l4 = ip6 + 1;
+    enum verdict ours = OURS;
+    if (ip6->nexthdr == IPV6_NEXTHDR_FRAGMENT) {
+        struct ipv6_fragment_header *frag = l4;
+        if ((void *)(frag + 1) > data_end)
+            return NOT_OURS;
+        if (frag->nexthdr != IPPROTO_TCP)
+            return NOT_OURS;
+        // As for IPv4: a later fragment carries no TCP header, so it cannot be told apart
+        // from the kernel's own traffic to this address; it goes to the kernel, which holds
+        // it until reassembly times out, because the first fragment never reaches it.
+        if (frag->frag_off & bpf_htons(IPV6_FRAGMENT_OFFSET))
+            return NOT_OURS;
+        l4 = frag + 1;
+        ours = OUR_FRAGMENT;
+    }
+
+    struct tcphdr *tcp = l4;
     if ((void *)(tcp + 1) > data_end)
         return NOT_OURS;
     __u16 dst_port = bpf_ntohs(tcp->dest);
     if (dst_port < config->port_min || dst_port > config->port_max)
         return NOT_OURS;
-    return OURS;
+    return ours;
 }
 
 // Classifies a frame: an unfragmented IPv4 TCP segment to our address and a port of the
 // reserved range is OURS; a first fragment (offset 0, more to come) of such a segment is
-// OUR_FRAGMENT. Every header is bounds-checked before it is read.
+// OUR_FRAGMENT; IPv6 as classify_ipv6 says. Every header is bounds-checked before it is read.
 static __always_inline enum verdict classify(struct xdp_md *ctx, const struct steer_config *config)
 {
     void *data = (void *)(long)ctx->data;

@@ -458,6 +458,29 @@ mod tests {
         attr.retval
     }
 
+    const XDP_DROP: u32 = 1;
+    const XDP_PASS: u32 = 2;
+
+    /// Appends a 20-byte TCP SYN header (RFC 9293 §3.1) to `dst_port`, checksum unset (the
+    /// program does not check it).
+    fn push_tcp_syn(frame: &mut Vec<u8>, dst_port: u16) {
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&51000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dst_port.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02;
+        frame.extend_from_slice(&tcp);
+    }
+
+    /// The program loaded (not attached) for `address` and ports 40000..=40099.
+    fn load_for(address: std::net::IpAddr) -> Loaded {
+        load(&SteerConfig {
+            address,
+            ports: 40000..=40099,
+        })
+        .unwrap()
+    }
+
     /// Ethernet + IPv4 (+ 4 bytes of options when `ihl` is 6) + TCP SYN.
     fn tcp_frame(dst_ip: [u8; 4], dst_port: u16, frag_off: u16, ihl: u8) -> Vec<u8> {
         let mut frame = vec![0u8; 14];
@@ -467,12 +490,7 @@ mod tests {
         ip.extend_from_slice(&dst_ip);
         ip.resize(usize::from(ihl) * 4, 1); // options: NOPs
         frame.extend_from_slice(&ip);
-        let mut tcp = vec![0u8; 20];
-        tcp[0..2].copy_from_slice(&51000u16.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dst_port.to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x02;
-        frame.extend_from_slice(&tcp);
+        push_tcp_syn(&mut frame, dst_port);
         frame
     }
 
@@ -481,13 +499,7 @@ mod tests {
         if !root_or_skip("program_matches_only_unfragmented_tcp_to_our_range") {
             return;
         }
-        let config = SteerConfig {
-            address: std::net::Ipv4Addr::from(OUR_IP).into(),
-            ports: 40000..=40099,
-        };
-        let loaded = load(&config).unwrap();
-        const XDP_DROP: u32 = 1;
-        const XDP_PASS: u32 = 2;
+        let loaded = load_for(std::net::Ipv4Addr::from(OUR_IP).into());
         // Queue 0 has no socket: a frame the program takes for us is dropped (never passed,
         // or the kernel would answer it with a RST), every other frame passes.
         let cases: [(&str, Vec<u8>, bool); 8] = [
@@ -539,6 +551,113 @@ mod tests {
         assert_eq!(counters.fragments, 1);
         assert_eq!(counters.seen, runs);
         assert_eq!(counters.passed, runs - expected_matches - 1);
+        assert_eq!(counters.steered, 0);
+    }
+
+    const OUR_IP6: [u8; 16] = [0xfd, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    /// Ethernet + IPv6 (+ an 8-byte Fragment header with `frag_off` when given, RFC 8200
+    /// §4.5) + TCP SYN.
+    fn tcp6_frame(dst_ip: [u8; 16], dst_port: u16, frag_off: Option<u16>) -> Vec<u8> {
+        let mut frame = vec![0u8; 14];
+        frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+        let next_header = if frag_off.is_some() { 44 } else { 6 };
+        let payload_len: u16 = if frag_off.is_some() { 28 } else { 20 };
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&payload_len.to_be_bytes());
+        ip.extend_from_slice(&[next_header, 64]);
+        ip.extend_from_slice(&[0xfd, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip.extend_from_slice(&dst_ip);
+        frame.extend_from_slice(&ip);
+        if let Some(frag_off) = frag_off {
+            frame.extend_from_slice(&[6, 0]);
+            frame.extend_from_slice(&frag_off.to_be_bytes());
+            frame.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        }
+        push_tcp_syn(&mut frame, dst_port);
+        frame
+    }
+
+    #[test]
+    fn program_drops_and_counts_ipv6_first_fragments_to_our_range() {
+        if !root_or_skip("program_drops_and_counts_ipv6_first_fragments_to_our_range") {
+            return;
+        }
+        let loaded = load_for(std::net::Ipv6Addr::from(OUR_IP6).into());
+        const MORE: u16 = 0x0001; // M flag; the offset sits in the top 13 bits
+        let mut other_ip = OUR_IP6;
+        other_ip[15] = 3;
+        let mut not_tcp = tcp6_frame(OUR_IP6, 40007, Some(MORE));
+        not_tcp[14 + 40] = 17; // UDP behind the Fragment header
+        // (name, frame, verdict, counted as a fragment)
+        let cases: [(&str, Vec<u8>, u32, bool); 9] = [
+            (
+                "unfragmented, in range",
+                tcp6_frame(OUR_IP6, 40007, None),
+                XDP_DROP,
+                false,
+            ),
+            (
+                "first fragment",
+                tcp6_frame(OUR_IP6, 40007, Some(MORE)),
+                XDP_DROP,
+                true,
+            ),
+            (
+                "atomic fragment",
+                tcp6_frame(OUR_IP6, 40099, Some(0)),
+                XDP_DROP,
+                true,
+            ),
+            (
+                "first fragment, other port",
+                tcp6_frame(OUR_IP6, 80, Some(MORE)),
+                XDP_PASS,
+                false,
+            ),
+            (
+                "first fragment, other address",
+                tcp6_frame(other_ip, 40007, Some(MORE)),
+                XDP_PASS,
+                false,
+            ),
+            (
+                "later fragment",
+                tcp6_frame(OUR_IP6, 40007, Some(1 << 3 | MORE)),
+                XDP_PASS,
+                false,
+            ),
+            (
+                "last fragment",
+                tcp6_frame(OUR_IP6, 40007, Some(185 << 3)),
+                XDP_PASS,
+                false,
+            ),
+            ("UDP fragment", not_tcp, XDP_PASS, false),
+            (
+                "truncated fragment header",
+                tcp6_frame(OUR_IP6, 40007, Some(MORE))[..14 + 40 + 4].to_vec(),
+                XDP_PASS,
+                false,
+            ),
+        ];
+        let mut fragments = 0;
+        for (name, frame, expected, counted) in &cases {
+            let verdict = test_run(&loaded, frame);
+            assert_eq!(verdict, *expected, "{name}: {:?}", read_counters(&loaded));
+            fragments += u64::from(*counted);
+            assert_eq!(
+                read_counters(&loaded).unwrap().fragments,
+                fragments,
+                "{name}"
+            );
+        }
+        let counters = read_counters(&loaded).unwrap();
+        let passed = cases.iter().filter(|case| case.2 == XDP_PASS).count() as u64;
+        assert_eq!(counters.seen, cases.len() as u64);
+        assert_eq!(counters.passed, passed);
+        assert_eq!(counters.fragments, 2);
+        assert_eq!(counters.no_socket, 1);
         assert_eq!(counters.steered, 0);
     }
 
