@@ -139,21 +139,16 @@ impl TlsStream {
             outgoing,
             ..
         } = self;
-        // A fatal error queues one record; the bound only keeps a surprise finite.
-        for _ in 0..4 {
-            let UnbufferedStatus { discard, state } =
-                connection.process_tls_records(staging.live_mut());
-            let encoded = match state {
-                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    encode_into(outgoing, 64, host, &mut encode).is_ok()
-                }
-                _ => false,
-            };
-            staging.consume(discard);
-            if !encoded {
-                return;
-            }
+        // A fatal error queues exactly one record, the alert; the run loop already sent
+        // everything queued before it. One call only: a second would deframe the same
+        // failing input again, and rustls asserts that it never sends a second fatal alert
+        // (the fuzz target tls_stream found that panic: fuzz/regressions/tls_stream/).
+        let UnbufferedStatus { discard, state } =
+            connection.process_tls_records(staging.live_mut());
+        if let Ok(ConnectionState::EncodeTlsData(mut encode)) = state {
+            let _ = encode_into(outgoing, 64, host, &mut encode);
         }
+        staging.consume(discard);
     }
 
     fn run(&mut self, out: &mut dyn FnMut(u64, &[u8])) -> Result<(), TlsError> {
