@@ -29,7 +29,7 @@ use xdpget::sink::control::{control_path, part_path};
 
 #[path = "common/sim.rs"]
 mod sim;
-use sim::{secret, sim_network};
+use sim::{fetch_options as options, sim_network};
 
 /// The two kinds of link every scenario runs on.
 #[derive(Clone, Copy, Debug)]
@@ -66,19 +66,6 @@ fn network(profile: Profile, seed: u64) -> SimNetwork {
 /// The same network with any impairments.
 fn network_with(impairments: Impairments, seed: u64) -> SimNetwork {
     sim_network(impairments, seed, |server| server)
-}
-
-/// The CLI's defaults, tuned for virtual time: never spin before waiting (waiting is how
-/// simulated time moves) and short pauses between tries.
-fn options(output: Output, seed: u64) -> FetchOptions {
-    let mut options = FetchOptions {
-        output,
-        max_retry_pause: Duration::from_millis(50),
-        ..FetchOptions::default()
-    };
-    options.transfer.idle_before_wait = Duration::ZERO;
-    options.transfer.tcp.isn_secret = secret(seed);
-    options
 }
 
 /// `-P dir`.

@@ -29,7 +29,7 @@ use xdpget::tls::{TlsError, TlsSettings, TrustOptions};
 
 #[path = "common/sim.rs"]
 mod sim;
-use sim::{secret, sim_network};
+use sim::{fetch_options, sim_network};
 
 const TLS_PORT: u16 = 443;
 
@@ -102,15 +102,10 @@ fn network(
 
 /// The CLI's defaults for virtual time, trusting `trust`.
 fn options(dir: &Path, trust: TrustOptions, seed: u64) -> FetchOptions {
-    let mut options = FetchOptions {
-        output: Output::Auto {
-            directory: Some(dir.to_path_buf()),
-        },
-        max_retry_pause: Duration::from_millis(50),
-        ..FetchOptions::default()
+    let output = Output::Auto {
+        directory: Some(dir.to_path_buf()),
     };
-    options.transfer.idle_before_wait = Duration::ZERO;
-    options.transfer.tcp.isn_secret = secret(seed);
+    let mut options = fetch_options(output, seed);
     options.transfer.tls = TlsSettings::new(trust);
     options
 }

@@ -15,23 +15,21 @@ use xdpget::engine::stats::EngineStats;
 
 #[path = "common/sim.rs"]
 mod sim;
-use sim::{secret, sim_network};
+use sim::{fetch_options, sim_network};
 
-/// Downloads `len` bytes at `rate` bytes per second; returns the virtual time it took, the
-/// server's RTOs and the window-limited time `--stats` reports.
-fn paced_download(len: u64, rate: u64, seed: u64) -> (Duration, u64, Duration) {
+/// Downloads `len` bytes at `rate` bytes per second (`None`: no limit); returns the virtual
+/// time it took, the server's RTOs and the window-limited time `--stats` reports.
+fn download(len: u64, rate: Option<u64>, seed: u64) -> (Duration, u64, Duration) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut network = sim_network(Impairments::default(), seed, |server| server);
-    let mut options = FetchOptions {
-        output: Output::Auto {
-            directory: Some(dir.path().to_path_buf()),
-        },
-        tries: 1,
-        ..FetchOptions::default()
+    let output = Output::Auto {
+        directory: Some(dir.path().to_path_buf()),
     };
-    options.transfer.idle_before_wait = Duration::ZERO;
-    options.transfer.tcp.isn_secret = secret(seed);
-    options.transfer.limit_rate = Some(rate);
+    let mut options = FetchOptions {
+        tries: 1,
+        ..fetch_options(output, seed)
+    };
+    options.transfer.limit_rate = rate;
     let mut stats = EngineStats::default();
     let started = network.driver().now();
     let url = format!("http://{}/file/{len}", SERVER_ADDRESS.ip());
@@ -71,7 +69,7 @@ fn the_average_rate_holds_within_five_percent_without_an_rto() {
     .into_iter()
     .enumerate()
     {
-        let (took, rtos, window_limited) = paced_download(len, rate, 40 + case as u64);
+        let (took, rtos, window_limited) = download(len, Some(rate), 40 + case as u64);
         let average = len as f64 / took.as_secs_f64();
         let error = (average - rate as f64).abs() / rate as f64;
         eprintln!(
@@ -98,27 +96,6 @@ fn the_average_rate_holds_within_five_percent_without_an_rto() {
 fn without_a_limit_the_same_link_is_much_faster() {
     // The control: the link carries the file far faster than the paced runs above, so the
     // pacer, not the link, made them slow.
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut network = sim_network(Impairments::default(), 7, |server| server);
-    let mut options = FetchOptions {
-        output: Output::Auto {
-            directory: Some(dir.path().to_path_buf()),
-        },
-        tries: 1,
-        ..FetchOptions::default()
-    };
-    options.transfer.idle_before_wait = Duration::ZERO;
-    let started = network.driver().now();
-    let url = format!("http://{}/file/{}", SERVER_ADDRESS.ip(), 4u64 << 20);
-    fetch::fetch(
-        &mut network,
-        &url,
-        &options,
-        &Progress::default(),
-        &mut EngineStats::default(),
-        &mut |_: String| {},
-    )
-    .expect("the download completes");
-    let took = network.driver().now() - started;
+    let (took, _, _) = download(4 << 20, None, 7);
     assert!(took < Duration::from_secs(1), "4 MiB took {took:?} unpaced");
 }

@@ -15,22 +15,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use xdpget::driver::sim::SimDriver;
 use xdpget::driver::sim::content;
 use xdpget::driver::sim::impair::Impairments;
-use xdpget::driver::sim::link::{Link, LinkConfig, PathConfig};
+use xdpget::driver::sim::link::PathConfig;
 use xdpget::engine::EngineError;
 use xdpget::engine::fetch::{FetchOptions, Fetched, Output, fetch_on};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::progress::Progress;
 use xdpget::engine::runtime::{self, Executor, LoopSettings, Reactor};
-use xdpget::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS, SERVER_MAC, SimServer};
-use xdpget::tcp;
+use xdpget::engine::sim_server::{CONTENT_SEED, SERVER_ADDRESS};
 use xdpget::time::Instant;
 
 #[path = "common/sim.rs"]
 mod sim;
-use sim::{MTU, secret, sim_network};
+use sim::{fetch_options as options, sim_network, sim_network_on};
 
 /// A network of `rate` and `rtt` with `impairments` each way and a queue of `queue` bytes.
 fn network(
@@ -47,30 +45,7 @@ fn network(
         queue_limit_packets: None,
         impairments,
     };
-    let server_config = tcp::Config {
-        mtu: MTU,
-        send_buffer_capacity: 4 << 20,
-        isn_secret: secret(seed ^ 0x5e_77e7),
-        msl: Duration::from_millis(100),
-        ..tcp::Config::default()
-    };
-    let server = SimServer::new(SERVER_ADDRESS, SERVER_MAC, server_config);
-    let link = Link::new(LinkConfig::symmetric(seed, path)).expect("valid link");
-    let driver = SimDriver::new(link, server)
-        .with_max_frame_len(MTU + 14)
-        .with_max_events(200_000_000);
-    SimNetwork::new(driver, MTU)
-}
-
-fn options(output: Output, seed: u64) -> FetchOptions {
-    let mut options = FetchOptions {
-        output,
-        max_retry_pause: Duration::from_millis(50),
-        ..FetchOptions::default()
-    };
-    options.transfer.idle_before_wait = Duration::ZERO;
-    options.transfer.tcp.isn_secret = secret(seed);
-    options
+    sim_network_on(path, seed, 200_000_000, |server| server)
 }
 
 fn url(path: &str) -> String {

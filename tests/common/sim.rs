@@ -7,6 +7,7 @@ use std::time::Duration;
 use xdpget::driver::sim::SimDriver;
 use xdpget::driver::sim::impair::Impairments;
 use xdpget::driver::sim::link::{Link, LinkConfig, PathConfig};
+use xdpget::engine::fetch::{FetchOptions, Output};
 use xdpget::engine::network::SimNetwork;
 use xdpget::engine::sim_server::{SERVER_ADDRESS, SERVER_MAC, SimServer};
 use xdpget::tcp;
@@ -28,6 +29,16 @@ pub fn sim_network(
         queue_limit_packets: None,
         impairments,
     };
+    sim_network_on(path, seed, MAX_EVENTS, serve)
+}
+
+/// A network over `path` (each way), bounded to `max_events` simulator events.
+pub fn sim_network_on(
+    path: PathConfig,
+    seed: u64,
+    max_events: u64,
+    serve: impl FnOnce(SimServer) -> SimServer,
+) -> SimNetwork {
     let server_config = tcp::Config {
         mtu: MTU,
         send_buffer_capacity: 4 << 20,
@@ -39,8 +50,21 @@ pub fn sim_network(
     let link = Link::new(LinkConfig::symmetric(seed, path)).expect("valid link configuration");
     let driver = SimDriver::new(link, server)
         .with_max_frame_len(MTU + 14)
-        .with_max_events(MAX_EVENTS);
+        .with_max_events(max_events);
     SimNetwork::new(driver, MTU)
+}
+
+/// The CLI's defaults, tuned for virtual time: never spin before waiting (waiting is how
+/// simulated time moves), short pauses between tries, and TCP keys from `seed`.
+pub fn fetch_options(output: Output, seed: u64) -> FetchOptions {
+    let mut options = FetchOptions {
+        output,
+        max_retry_pause: Duration::from_millis(50),
+        ..FetchOptions::default()
+    };
+    options.transfer.idle_before_wait = Duration::ZERO;
+    options.transfer.tcp.isn_secret = secret(seed);
+    options
 }
 
 /// A 128-bit TCP key from `seed`, so sequence numbers repeat run to run.
