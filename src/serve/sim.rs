@@ -75,12 +75,10 @@ impl SimPeer for SimFileServer {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if std::mem::take(&mut self.dirty) {
             self.host.dispatch(now);
-            self.reap();
         }
         let frame = self.host.next_frame(now, buf);
-        if frame.is_none() {
-            self.reap();
-        }
+        // Finished sessions only wait to be collected: once per call is enough.
+        self.reap();
         frame
     }
 

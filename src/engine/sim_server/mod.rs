@@ -199,12 +199,10 @@ impl SimPeer for SimServer {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if core::mem::take(&mut self.dirty) {
             self.host.dispatch(now);
-            self.reap();
         }
         let frame = self.host.next_frame(now, buf);
-        if frame.is_none() {
-            self.reap();
-        }
+        // Finished sessions only wait to be collected: once per call is enough.
+        self.reap();
         frame
     }
 
