@@ -220,7 +220,7 @@ fn a_cut_without_close_notify_fails_with_exit_4_and_resume_completes_it() {
         );
         assert_eq!(error.exit_code(), 4);
         assert!(
-            notices.iter().any(|l| l.contains("keeps the first")),
+            notices.iter().any(|l| l.contains(" keeps ")),
             "{notices:?}"
         );
         assert!(!file.exists());
