@@ -219,10 +219,7 @@ fn a_cut_without_close_notify_fails_with_exit_4_and_resume_completes_it() {
             "{error:?}"
         );
         assert_eq!(error.exit_code(), 4);
-        assert!(
-            notices.iter().any(|l| l.contains(" keeps ")),
-            "{notices:?}"
-        );
+        assert!(notices.iter().any(|l| l.contains(" keeps ")), "{notices:?}");
         assert!(!file.exists());
 
         let second = FetchOptions {
