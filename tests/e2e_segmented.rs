@@ -52,14 +52,27 @@ fn ranges_served(tb: &Testbed, file: &str, skip: usize) -> (usize, usize) {
     (lines.len(), partial)
 }
 
-/// The names of the threads of `pid` (from /proc/PID/task/*/comm).
-fn thread_names(pid: u32) -> Vec<String> {
+/// The threads of `pid`: (thread id, name) from /proc/PID/task/*/comm.
+fn threads(pid: u32) -> Vec<(String, String)> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
     tasks
-        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
+        .filter_map(|t| {
+            let path = t.ok()?.path();
+            let tid = path.file_name()?.to_string_lossy().into_owned();
+            let name = fs::read_to_string(path.join("comm")).ok()?;
+            Some((tid, name.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The busy-poll threads among `threads`.
+fn polls(threads: &[(String, String)]) -> Vec<&str> {
+    threads
+        .iter()
+        .filter(|(_, name)| name == "xdpget-poll")
+        .map(|(tid, _)| tid.as_str())
         .collect()
 }
 
@@ -77,10 +90,10 @@ fn eight_connections(tb: &Testbed) -> Check {
             .stderr(fs::File::create(&log).map_err(|e| e.to_string())?)
             .spawn()
             .map_err(|e| format!("cannot start xdpget: {e}"))?;
-        // While it runs: the most busy-poll threads seen at once.
+        // While it runs, every 20 ms: its threads. A thread has its parent's name until it
+        // names itself, so a busy-poll thread is one named so in two samples in a row.
         let started = Instant::now();
-        let mut most_polls = 0;
-        let mut threads_seen = Vec::new();
+        let mut seen: Vec<Vec<(String, String)>> = Vec::new();
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 break status;
@@ -90,14 +103,28 @@ fn eight_connections(tb: &Testbed) -> Check {
                 let _ = child.wait();
                 return Err(format!("{driver}: -x 8 did not finish in {RUN_LIMIT:?}"));
             }
-            let names = thread_names(child.id());
-            let polls = names.iter().filter(|n| *n == "xdpget-poll").count();
-            if polls >= most_polls && !names.is_empty() {
-                most_polls = polls;
-                threads_seen = names;
+            let now = threads(child.id());
+            if !now.is_empty() {
+                seen.push(now);
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        let most_polls = seen
+            .windows(2)
+            .map(|pair| {
+                let before = polls(&pair[0]);
+                polls(&pair[1])
+                    .iter()
+                    .filter(|t| before.contains(t))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        let threads_seen: Vec<&str> = seen
+            .iter()
+            .max_by_key(|t| t.len())
+            .map(|t| t.iter().map(|(_, name)| name.as_str()).collect())
+            .unwrap_or_default();
         let output = fs::read_to_string(&log).unwrap_or_default();
         ensure(status.code() == Some(0), || {
             format!("{driver}: exit {status}: {output}")
@@ -175,11 +202,11 @@ fn kill_9_then_resume(tb: &Testbed) -> Check {
     ensure(!dir.join(file).exists(), || {
         format!("the killed run left the final name {file}")
     })?;
-    let record = fs::read_to_string(&control).unwrap_or_default();
+    let record = fs::read(&control).unwrap_or_default();
     eprintln!(
         "e2e: killed -x 8 after {:.1?}; control record:\n{}",
         started.elapsed(),
-        record.replace('\0', "")
+        String::from_utf8_lossy(&record).replace('\0', "")
     );
     let run = tb.run_xdpget("afxdp", &dir, &["-c", "-x", "8", &url])?;
     run.ensure_exit(0)?;
