@@ -465,11 +465,13 @@ async fn fetch_once<'a>(
                     Err(failure) => Err(failure),
                     Ok(handle) if segments_wanted => {
                         let first = Box::pin(reactor.follow_exchange(handle, &mut open_sink));
+                        let piece_options =
+                            segmented::piece_options(transfer_options, options.connections);
                         let job = segmented::Job {
                             reactor,
                             remote,
                             request: &request,
-                            options: transfer_options,
+                            options: &piece_options,
                             progress,
                             connections: options.connections,
                         };

@@ -144,6 +144,18 @@ pub fn check_piece(head: &ResponseHead, plan: &BodyPlan, split: &Split) -> Resul
     Ok(())
 }
 
+/// The options of every connection but the first (whose request went out before the
+/// split): the same, except that each ACKs at the end of a receive batch only once
+/// `2 × connections` full segments are new (`tcp::Config::batch_ack_segments`). The N
+/// connections share every batch, so together they send about as many ACKs as one would:
+/// on a link where the sender's ACK processing shares our core (veth), N times the ACKs
+/// made `-x N` slower than `-x 1`.
+pub fn piece_options(first: &TransferOptions, connections: usize) -> TransferOptions {
+    let mut options = first.clone();
+    options.tcp.batch_ack_segments = 2 * connections.clamp(1, super::segments::MAX_CONNECTIONS);
+    options
+}
+
 /// What the first connection's head started: handed from the fetch's `open_sink` to [`run`].
 pub struct Segmenting {
     sink: Rc<RefCell<Sink>>,
@@ -189,6 +201,7 @@ pub struct Job<'j, 'a> {
     pub remote: SocketAddr,
     /// The first request: every piece's is this one with its range and `If-Range`.
     pub request: &'j Request,
+    /// The options of the pieces' connections ([`piece_options`]).
     pub options: &'j TransferOptions,
     pub progress: &'a Progress,
     pub connections: usize,

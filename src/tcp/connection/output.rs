@@ -106,7 +106,8 @@ impl Connection {
             return lone_segment && self.delayed_ack_at.is_some();
         }
         let timer_running = self.delayed_ack_at.is_some() || self.sack_compress_at.is_some();
-        timer_running && self.unacked_bytes < two_segments && self.compressed_sacks < 2
+        let enough = self.config.batch_ack_segments.max(2) * self.rcv_mss_estimate.max(1);
+        timer_running && self.unacked_bytes < enough && self.compressed_sacks < 2
     }
 
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) at ISS, first or retransmitted.
