@@ -10,7 +10,9 @@
 //! ([`crate::http::server_request::MAX_REQUEST_HEAD`], about 12 KiB at most with its
 //! slack), the current response's head (a few hundred bytes) and, for a directory listing,
 //! its page (at most [`super::listing::MAX_ENTRIES`] names). A file body is never held: it
-//! is read from the file straight into the caller's buffer as it is sent.
+//! is offered as a range of a read-only mapping ([`Outgoing::Lent`], which the connection
+//! refers to rather than copies), or, for a file that could not be mapped, read with `pread`
+//! straight into the caller's buffer as it is sent.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -20,9 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::log::AccessLogEntry;
+use super::mapped::MappedFile;
 use super::paths::Root;
 use super::respond::{Body, Response, refusal, respond};
 use crate::http::server_request::RequestReader;
+use crate::tcp::send_buffer::SharedBytes;
 use crate::time::Instant;
 
 /// The time bounds of a connection.
@@ -69,9 +73,17 @@ pub enum SessionEnd {
 pub enum Outgoing<'a> {
     /// Bytes in memory (a response head, an error page, a listing).
     Bytes(&'a [u8]),
-    /// `len` bytes of `file` from `offset` on: read them into the transmit buffer.
+    /// `len` bytes of `file` from `offset` on: read them into the transmit buffer (the
+    /// `pread` fallback for a file that could not be mapped).
     File {
         file: &'a File,
+        offset: u64,
+        len: u64,
+    },
+    /// `len` bytes of the mapped `file` from `offset` on: lend them to the connection
+    /// (`Connection::lend`), or copy them out of [`MappedFile::bytes`](crate::tcp::send_buffer::SharedBytes).
+    Lent {
+        file: &'a Arc<MappedFile>,
         offset: u64,
         len: u64,
     },
@@ -224,6 +236,11 @@ impl ServerSession {
                 offset: offset + current.body_sent,
                 len: len - current.body_sent,
             }),
+            Body::Mapped { file, offset, len } => Some(Outgoing::Lent {
+                file,
+                offset: offset + current.body_sent,
+                len: len - current.body_sent,
+            }),
         }
     }
 
@@ -256,29 +273,55 @@ impl ServerSession {
         self.poll(now);
         let mut written = 0;
         while written < out.len() && self.end != Some(SessionEnd::Abort) {
-            let room = &mut out[written..];
-            let copied = match self.peek() {
-                None => break,
-                Some(Outgoing::Bytes(bytes)) => {
-                    let n = bytes.len().min(room.len());
-                    room[..n].copy_from_slice(&bytes[..n]);
-                    n
-                }
-                Some(Outgoing::File { file, offset, len }) => {
-                    let n = usize::try_from(len).unwrap_or(usize::MAX).min(room.len());
-                    match file.read_at(&mut room[..n], offset) {
-                        Ok(0) | Err(_) => {
-                            self.abort_response();
-                            break;
-                        }
-                        Ok(read) => read,
-                    }
-                }
-            };
+            let copied = self.copy_next(now, &mut out[written..]);
+            if copied == 0 {
+                break;
+            }
             written += copied;
-            self.advance(now, copied);
         }
         written
+    }
+
+    /// Copies bytes of the next thing [`ServerSession::peek`] offers (one head, one body)
+    /// into `out` and advances past them; returns how many. A file that cannot be read, or
+    /// whose mapping's lease is being broken, aborts the response (see `fill`).
+    pub fn copy_next(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let copied = match self.peek() {
+            None => return 0,
+            Some(Outgoing::Bytes(bytes)) => {
+                let n = bytes.len().min(out.len());
+                out[..n].copy_from_slice(&bytes[..n]);
+                n
+            }
+            Some(Outgoing::File { file, offset, len }) => {
+                let n = usize::try_from(len).unwrap_or(usize::MAX).min(out.len());
+                match file.read_at(&mut out[..n], offset) {
+                    Ok(0) | Err(_) => {
+                        self.abort_response();
+                        return 0;
+                    }
+                    Ok(read) => read,
+                }
+            }
+            Some(Outgoing::Lent { file, offset, len }) => {
+                if !file.intact() {
+                    self.abort_response();
+                    return 0;
+                }
+                let n = usize::try_from(len).unwrap_or(usize::MAX).min(out.len());
+                let start = offset as usize;
+                out[..n].copy_from_slice(&file.bytes()[start..start + n]);
+                n
+            }
+        };
+        self.advance(now, copied);
+        copied
+    }
+
+    /// Ends the connection at once with a reset (a mapped file's lease is being broken
+    /// while its bytes are still being sent): the current response is logged as it got.
+    pub fn abort(&mut self) {
+        self.abort_response();
     }
 
     /// The time of the next timeout, if any.
@@ -601,15 +644,24 @@ mod tests {
     #[test]
     fn a_file_that_shrinks_mid_response_aborts_without_a_short_body() {
         let mut f = fixture(SessionLimits::default());
-        f.session
-            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
-        let mut buf = vec![0; 100_000];
-        assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
-        let file = std::fs::OpenOptions::new()
+        // Someone has the file open for writing: it cannot be leased, so it is read with
+        // pread, which sees the truncation as a short read.
+        let writer = std::fs::OpenOptions::new()
             .write(true)
             .open(f.tmp.path().join("big.bin"))
             .unwrap();
-        file.set_len(150_000).unwrap();
+        f.session
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+        f.session.poll(at(0));
+        let head_len = match f.session.peek() {
+            Some(Outgoing::Bytes(head)) => head.len(),
+            other => panic!("{other:?}"),
+        };
+        f.session.advance(at(0), head_len);
+        assert!(matches!(f.session.peek(), Some(Outgoing::File { .. })));
+        let mut buf = vec![0; 100_000];
+        assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
+        writer.set_len(150_000).unwrap();
         let mut rest = Vec::new();
         loop {
             let n = f.session.fill(at(2), &mut buf);
@@ -622,6 +674,37 @@ mod tests {
         assert!(rest.len() < 300_000 - 100_000);
         assert_eq!(f.session.poll_end(), Some(SessionEnd::Abort));
         assert!(!f.session.has_output());
+    }
+
+    #[test]
+    fn a_writer_on_a_mapped_file_aborts_the_response_before_anything_changes() {
+        let mut f = fixture(SessionLimits::default());
+        f.session
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+        let mut buf = vec![0; 100_000];
+        assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
+        assert!(matches!(f.session.peek(), Some(Outgoing::Lent { .. })));
+        // A writer (non-blocking, so that this test does not wait out the lease) is held
+        // off while the mapping is leased ...
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = f.tmp.path().join("big.bin");
+        let open_for_writing = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+        };
+        assert_eq!(
+            open_for_writing().unwrap_err().raw_os_error(),
+            Some(libc::EWOULDBLOCK)
+        );
+        // ... and the session stops reading the mapping at once and resets.
+        assert_eq!(f.session.fill(at(2), &mut buf), 0);
+        assert_eq!(f.session.poll_end(), Some(SessionEnd::Abort));
+        let line = f.session.poll_log().unwrap();
+        assert!(line.body_bytes < 300_000);
+        // The mapping is gone with the response: the writer gets in.
+        open_for_writing().unwrap();
     }
 
     #[test]
@@ -654,12 +737,15 @@ mod tests {
         let head_len = head.len();
         f.session.advance(at(0), head_len);
         match f.session.peek() {
-            Some(Outgoing::File { offset, len, .. }) => assert_eq!((offset, len), (0, 300_000)),
+            Some(Outgoing::Lent { file, offset, len }) => {
+                assert_eq!((offset, len), (0, 300_000));
+                assert_eq!(file.bytes(), data(300_000));
+            }
             other => panic!("{other:?}"),
         }
         f.session.advance(at(0), 1000);
         match f.session.peek() {
-            Some(Outgoing::File { offset, len, .. }) => {
+            Some(Outgoing::Lent { offset, len, .. }) => {
                 assert_eq!((offset, len), (1000, 299_000))
             }
             other => panic!("{other:?}"),
