@@ -123,10 +123,9 @@ impl SharedBytes for MappedFile {
 fn take_read_lease(file: &File) -> bool {
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-    unsafe {
-        libc::fcntl(fd, F_SETSIG, libc::SIGURG) == 0
-            && libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) == 0
-    }
+    let signal_set = unsafe { libc::fcntl(fd, F_SETSIG, libc::SIGURG) } == 0;
+    // SAFETY: as above; the lease is released when the descriptor is closed.
+    signal_set && unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) } == 0
 }
 
 fn release_lease(file: &File) {

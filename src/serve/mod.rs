@@ -21,7 +21,6 @@
 //! keeps the file from being truncated under it; a file that cannot be leased is read with
 //! `pread` instead. See docs/design.md ("xdpget serve").
 
-
 pub mod connection;
 pub mod listing;
 pub mod log;

@@ -410,7 +410,10 @@ mod tests {
         assert!(head.ends_with("\r\n\r\n"));
         assert!(!r.close);
         assert_eq!(body, data());
-        assert!(matches!(r.body, Body::Mapped { .. }), "a file body is mapped");
+        assert!(
+            matches!(r.body, Body::Mapped { .. }),
+            "a file body is mapped"
+        );
         let (_, head, _) = ask(&site, "GET /page.html HTTP/1.1", "");
         assert_eq!(field(&head, "Content-Type"), Some("text/html"));
     }

@@ -113,8 +113,11 @@ pub struct Pair {
     pacer_next_poll: Option<Instant>,
     /// The server lends these ranges of the body (`Connection::lend`, from `lent`, which
     /// holds the whole body) instead of copying them in with `send`.
-    pub lent: Option<(Arc<dyn SharedBytes>, Vec<Range<usize>>)>,
+    pub lent: Option<LentRanges>,
 }
+
+/// A lender holding the whole body, and the ranges of the body lent from it.
+pub type LentRanges = (Arc<dyn SharedBytes>, Vec<Range<usize>>);
 
 #[derive(Clone, Copy, Debug)]
 pub struct SlowReader {
