@@ -18,8 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::log::AccessLogEntry;
 use super::mapped::MappedFile;
+use super::opener::{OpenJob, OpenSubmitter, OpenToken};
 use super::paths::Root;
-use super::session::{Outgoing, ServerSession, SessionEnd, SessionLimits};
+use super::respond::{Response, refusal};
+use super::session::{Outgoing, ServerSession, SessionEnd, SessionLimits, wall_clock};
 use crate::engine::host::{Host, Session, SessionStatus};
 use crate::tcp::send_buffer::SharedBytes;
 use crate::tcp::{self, Connection, Event, State};
@@ -54,11 +56,32 @@ pub struct ServeConnection {
     close_queued: bool,
     /// Live connections of the listener, this one included.
     live: Arc<AtomicUsize>,
+    /// Where requests go to be answered off the busy-poll thread (`None`: inline).
+    opener: Option<OpenSubmitter>,
+    root: Arc<Root>,
+    /// The opener's answer, until the next poll hands it to the session.
+    answer: Option<Response>,
+    /// This connection's number among the listener's (in its opener jobs' tokens).
+    serial: u64,
 }
 
 impl ServeConnection {
-    fn new(session: ServerSession, log: Option<LogSink>, live: Arc<AtomicUsize>) -> Self {
+    fn new(
+        mut session: ServerSession,
+        log: Option<LogSink>,
+        live: Arc<AtomicUsize>,
+        opener: Option<OpenSubmitter>,
+        root: Arc<Root>,
+        serial: u64,
+    ) -> Self {
+        if opener.is_some() {
+            session.defer_opens();
+        }
         ServeConnection {
+            opener,
+            root,
+            answer: None,
+            serial,
             session,
             log,
             scratch: Vec::new(),
@@ -74,6 +97,38 @@ impl ServeConnection {
     /// Requests answered on this connection.
     pub fn served(&self) -> u32 {
         self.session.served()
+    }
+
+    /// The opener's answer `token` names; taken if it is this connection's (the loop wakes
+    /// it next), else dropped.
+    pub fn deliver(&mut self, token: OpenToken, response: Response) {
+        if token.serial == self.serial {
+            self.answer = Some(response);
+        }
+    }
+
+    /// Sends the session's next request to the opener thread.
+    fn submit_job(&mut self, now: Instant, connection: &Connection) {
+        let (Some(opener), Some(remote)) = (&self.opener, connection.remote()) else {
+            return;
+        };
+        let Some(head) = self.session.take_open_job() else {
+            return;
+        };
+        let job = OpenJob {
+            token: OpenToken {
+                local: connection.local(),
+                remote,
+                serial: self.serial,
+            },
+            root: Arc::clone(&self.root),
+            head,
+            wall: wall_clock(),
+        };
+        if opener.submit(job).is_err() {
+            // The opener thread is gone (it panicked): answer, and close.
+            self.session.on_response(now, refusal(500, wall_clock()));
+        }
     }
 
     /// Hands response bytes to the connection while its send buffer has room: heads and
@@ -170,9 +225,15 @@ impl Session for ServeConnection {
             self.lent.clear();
         }
         self.session.on_timeout(now);
+        if let Some(response) = self.answer.take() {
+            self.session.on_response(now, response);
+        }
         self.session.poll(now);
+        self.submit_job(now, connection);
         if !gone {
             self.pump(now, connection);
+            // A pipelined request may have come up when an answer finished.
+            self.submit_job(now, connection);
         }
         self.queued = connection.send_queue_len();
         connection.set_receive_window(self.session.receive_window(connection.received_in_order()));
@@ -232,7 +293,8 @@ pub fn server_tcp_config(base: tcp::Config, send_buffer: usize) -> tcp::Config {
     }
 }
 
-/// Makes `host` serve `config` on `local` (passive open).
+/// Makes `host` serve `config` on `local` (passive open), each answer made inline (the
+/// simulator's server; see [`listen_with_opener`]).
 pub fn listen(
     host: &mut Host<ServeConnection>,
     local: SocketAddr,
@@ -240,7 +302,21 @@ pub fn listen(
     mtu: usize,
     config: ServeConfig,
 ) {
+    listen_with_opener(host, local, tcp, mtu, config, None);
+}
+
+/// Like [`listen`], with the answers made off the busy-poll thread by `opener`'s thread
+/// (`serve/opener.rs`); the loop hands them back ([`super::run::serve`]).
+pub fn listen_with_opener(
+    host: &mut Host<ServeConnection>,
+    local: SocketAddr,
+    tcp: tcp::Config,
+    mtu: usize,
+    config: ServeConfig,
+    opener: Option<OpenSubmitter>,
+) {
     let live = Arc::new(AtomicUsize::new(0));
+    let mut serial = 0u64;
     host.listen(
         local,
         tcp,
@@ -251,6 +327,7 @@ pub fn listen(
                 return None;
             }
             let client: IpAddr = endpoint.remote.ip();
+            serial += 1;
             let session = ServerSession::new(
                 Arc::clone(&config.root),
                 config.limits,
@@ -261,6 +338,9 @@ pub fn listen(
                 session,
                 config.log.clone(),
                 Arc::clone(&live),
+                opener.clone(),
+                Arc::clone(&config.root),
+                serial,
             ))
         }),
     );

@@ -9,6 +9,7 @@
 //! | `paths` | request-target → a file under the served directory, never outside it ([`Root`]) |
 //! | `respond` | request + file → status, header fields, body source ([`Response`]) |
 //! | `mapped` | a file body mapped read-only under a read lease, lent to TCP ([`MappedFile`]) |
+//! | `opener` | the `xdpget-open` thread: paths resolved, files opened and mapped off the busy-poll thread |
 //! | `listing` | a directory without `index.html` → a plain HTML listing |
 //! | `log` | the access log line (Common Log Format) |
 //! | `session` | one connection: heads in, responses out, keep-alive, timeouts ([`ServerSession`]) |
@@ -25,13 +26,16 @@ pub mod connection;
 pub mod listing;
 pub mod log;
 pub mod mapped;
+pub mod opener;
 pub mod paths;
 pub mod respond;
 pub mod run;
 pub mod session;
 pub mod sim;
 
-pub use connection::{LogSink, ServeConfig, ServeConnection, listen, server_tcp_config};
+pub use connection::{
+    LogSink, ServeConfig, ServeConnection, listen, listen_with_opener, server_tcp_config,
+};
 pub use log::AccessLogEntry;
 pub use mapped::MappedFile;
 pub use paths::Root;

@@ -25,7 +25,7 @@ use super::log::AccessLogEntry;
 use super::mapped::MappedFile;
 use super::paths::Root;
 use super::respond::{Body, Response, refusal, respond};
-use crate::http::server_request::RequestReader;
+use crate::http::server_request::{RequestHead, RequestReader};
 use crate::tcp::send_buffer::SharedBytes;
 use crate::time::Instant;
 
@@ -134,10 +134,16 @@ pub struct ServerSession {
     refused: Option<u16>,
     served: u32,
     log: VecDeque<AccessLogEntry>,
+    /// Answers are made by the caller's opener thread (`defer_opens`), not inline.
+    deferred: bool,
+    /// A request head waiting to be taken by the caller ([`ServerSession::take_open_job`]).
+    job: Option<RequestHead>,
+    /// The request line of the request whose answer is being made elsewhere.
+    awaiting: Option<String>,
 }
 
 /// Seconds since the epoch, for `Date` and the access log.
-fn wall_clock() -> i64 {
+pub(crate) fn wall_clock() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -160,6 +166,33 @@ impl ServerSession {
             refused: None,
             served: 0,
             log: VecDeque::new(),
+            deferred: false,
+            job: None,
+            awaiting: None,
+        }
+    }
+
+    /// From now on the answers are made by the caller (off the busy-poll thread,
+    /// `serve/opener.rs`): a complete request head waits in
+    /// [`ServerSession::take_open_job`], and its answer comes back through
+    /// [`ServerSession::on_response`]. Without this, `poll` makes each answer itself.
+    pub fn defer_opens(&mut self) {
+        self.deferred = true;
+    }
+
+    /// The request head to answer, for a session that defers its opens.
+    pub fn take_open_job(&mut self) -> Option<RequestHead> {
+        self.job.take()
+    }
+
+    /// The answer to the request [`ServerSession::take_open_job`] gave out; starts sending
+    /// it. Dropped if the session has ended meanwhile.
+    pub fn on_response(&mut self, now: Instant, response: Response) {
+        let Some(line) = self.awaiting.take() else {
+            return;
+        };
+        if self.end.is_none() {
+            self.start(now, response, line);
         }
     }
 
@@ -326,6 +359,10 @@ impl ServerSession {
 
     /// The time of the next timeout, if any.
     pub fn poll_deadline(&self) -> Option<Instant> {
+        if self.awaiting.is_some() && self.end.is_none() {
+            // The opener always answers; the timeouts start again with the answer.
+            return None;
+        }
         match self.end {
             Some(SessionEnd::Abort) => None,
             Some(SessionEnd::Graceful) => Some(self.end_since + self.limits.close_linger),
@@ -370,25 +407,32 @@ impl ServerSession {
     /// Starts the next complete request's response, if idle; ends the session when the
     /// peer finished and nothing is left.
     fn next_request(&mut self, now: Instant) {
-        if self.current.is_some() || self.end.is_some() || self.refused.is_some() {
+        if self.current.is_some()
+            || self.awaiting.is_some()
+            || self.end.is_some()
+            || self.refused.is_some()
+        {
             return;
         }
         match self.reader.next_head() {
-            Ok(Some(head)) => {
+            Ok(Some(mut head)) => {
                 let line = format!(
                     "{} {} HTTP/1.{}",
                     head.method.as_str(),
                     head.target,
                     head.version_minor
                 );
-                let mut response = respond(&self.root, &head, wall_clock());
-                if self.served + 1 >= self.limits.max_requests && !response.close {
-                    // Re-make it with `Connection: close`, which it must now say.
-                    let mut last = head.clone();
-                    last.keep_alive = false;
-                    response = respond(&self.root, &last, wall_clock());
+                if self.served + 1 >= self.limits.max_requests {
+                    // The last answer on this connection must say `Connection: close`.
+                    head.keep_alive = false;
                 }
-                self.start(now, response, line);
+                if self.deferred {
+                    self.job = Some(head);
+                    self.awaiting = Some(line);
+                } else {
+                    let response = respond(&self.root, &head, wall_clock());
+                    self.start(now, response, line);
+                }
             }
             Ok(None) if self.peer_fin => self.end_gracefully(now),
             Ok(None) => {}
@@ -705,6 +749,44 @@ mod tests {
         assert!(line.body_bytes < 300_000);
         // The mapping is gone with the response: the writer gets in.
         open_for_writing().unwrap();
+    }
+
+    #[test]
+    fn a_deferring_session_hands_out_each_head_and_sends_its_answer_in_order() {
+        let limits = SessionLimits {
+            max_requests: 2,
+            ..SessionLimits::default()
+        };
+        let mut f = fixture(limits);
+        f.session.defer_opens();
+        let requests = b"GET /small.txt HTTP/1.1\r\nHost: h\r\n\r\n\
+                         GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=0-9\r\n\r\n";
+        f.session.on_stream(0, requests);
+        f.session.poll(at(0));
+        // Nothing to send, no timeout, until the answer comes; one head at a time.
+        assert!(!f.session.has_output());
+        assert_eq!(f.session.poll_deadline(), None);
+        let first = f.session.take_open_job().unwrap();
+        assert_eq!(first.target, "/small.txt");
+        assert!(first.keep_alive);
+        assert!(f.session.take_open_job().is_none());
+        f.session.poll(at(1));
+        assert!(f.session.take_open_job().is_none(), "the second waits");
+        let root = Arc::clone(&f.session.root);
+        f.session.on_response(at(2), respond(&root, &first, 0));
+        let sent = drain(&mut f.session, at(3), 4096);
+        assert_eq!(responses(&sent), vec![(200, b"small\n".to_vec())]);
+        // The last request allowed on the connection is handed out saying close.
+        let second = f.session.take_open_job().unwrap();
+        assert_eq!(second.target, "/big.bin");
+        assert!(!second.keep_alive);
+        f.session.on_response(at(4), respond(&root, &second, 0));
+        let sent = drain(&mut f.session, at(5), 4096);
+        assert_eq!(responses(&sent), vec![(206, data(300_000)[..10].to_vec())]);
+        assert_eq!(f.session.poll_end(), Some(SessionEnd::Graceful));
+        // An answer for a session that ended meanwhile is dropped.
+        f.session.on_response(at(6), respond(&root, &second, 0));
+        assert!(!f.session.has_output());
     }
 
     #[test]

@@ -302,6 +302,12 @@ impl<S: Session> Host<S> {
         self.live_mut(handle).and_then(|live| live.session.as_mut())
     }
 
+    /// The connection from `local` to `remote`, if the host has it.
+    pub fn find(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Handle> {
+        let handle = self.index.get(&FourTuple { local, remote })?;
+        self.contains(handle).then_some(handle)
+    }
+
     /// Whether `handle` still names a connection of the host.
     pub fn contains(&self, handle: Handle) -> bool {
         self.live(handle).is_some()
