@@ -181,7 +181,7 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             None
         }
     };
-    if let Err(e) = privileges::drop_for_run() {
+    if let Err(e) = privileges::drop_for_serve() {
         eprintln!("xdpget serve: cannot drop privileges: {e}");
         return Exit::Generic.into();
     }
