@@ -283,6 +283,21 @@ impl NicNetwork {
         })
     }
 
+    /// What the XDP program steers and how the AF_XDP sockets are made, for `interface`.
+    fn afxdp_config(&self, interface: &Interface, local: IpAddr) -> (SteerConfig, AfXdpConfig) {
+        let steer = SteerConfig {
+            address: local,
+            ports: self.ports.clone(),
+        };
+        let config = AfXdpConfig {
+            queue: self.queue,
+            frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
+            background_teardown: true,
+            ..AfXdpConfig::default()
+        };
+        (steer, config)
+    }
+
     /// The raw driver's nftables table, timed as a set-up step.
     fn install_guard(&mut self, local: IpAddr) -> Result<NftGuard, EngineError> {
         let guard = NftGuard::install(local, self.ports.clone()).map_err(setup)?;
@@ -310,16 +325,10 @@ impl NicNetwork {
         .map_err(setup)?;
         self.setup.lap("raw socket (no ring)");
         let guard = self.install_guard(local)?;
-        let steer = SteerConfig {
-            address: local,
-            ports: self.ports.clone(),
-        };
+        let (steer, config) = self.afxdp_config(&interface, local);
         let config = AfXdpConfig {
-            queue: self.queue,
-            frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
-            background_teardown: true,
             pass_without_socket: true,
-            ..AfXdpConfig::default()
+            ..config
         };
         let on = interface.clone();
         let prepare = Box::new(move || AfXdpDriver::open(&on, &steer, &config));
@@ -340,16 +349,7 @@ impl NicNetwork {
         local: IpAddr,
     ) -> Result<NicDevice, EngineError> {
         let afxdp = || {
-            let steer = SteerConfig {
-                address: local,
-                ports: self.ports.clone(),
-            };
-            let config = AfXdpConfig {
-                queue: self.queue,
-                frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
-                background_teardown: true,
-                ..AfXdpConfig::default()
-            };
+            let (steer, config) = self.afxdp_config(interface, local);
             AfXdpDriver::open(interface, &steer, &config)
         };
         let raw = || RawDriver::open(&RawConfig::new(&interface.name, local, self.ports.clone()));
