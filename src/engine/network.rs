@@ -21,7 +21,7 @@ use super::error::EngineError;
 use super::lookup::Lookups;
 use super::stats::SetupTimes;
 use crate::driver::afxdp::loader::SteerConfig;
-use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver, Release, hand_off_unnoted};
+use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver, Release, hand_off_unnoted, held_by_teardown};
 use crate::driver::handover::{HandOverDriver, Phase, Policy};
 use crate::driver::pcap::{PcapDriver, PcapWriter};
 use crate::driver::raw::{RawConfig, RawDriver};
@@ -255,7 +255,11 @@ impl NicNetwork {
         self.setup.lap("interface and route");
         let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
         self.setup.lap("port reservation");
-        if self.kind == DriverKind::Auto && self.pcap.is_none() {
+        // Another live xdpget's program on the interface: no hand-over could succeed, so
+        // the previous way (its notice, and the raw driver with its ring). A program that
+        // a teardown child is taking away will be gone long before a hand-over starts.
+        let taken = interface.xdp_prog_id.is_some() && !held_by_teardown(interface.index);
+        if self.kind == DriverKind::Auto && self.pcap.is_none() && !taken {
             return self.open_hand_over(interface, local, ports);
         }
         let device = self.open_driver(&interface, local)?;

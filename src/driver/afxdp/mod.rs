@@ -16,7 +16,7 @@ mod queue;
 mod sys;
 mod teardown;
 
-pub(crate) use teardown::{Release, hand_off_unnoted};
+pub(crate) use teardown::{Release, hand_off_unnoted, held_by_teardown};
 
 #[cfg(test)]
 mod tests;

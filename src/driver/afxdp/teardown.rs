@@ -137,15 +137,19 @@ unsafe fn run_child(kept: &[RawFd], keep: &[RawFd], read_end: RawFd) -> ! {
     unsafe { libc::_exit(0) }
 }
 
+/// Whether a live teardown child of another run holds interface `ifindex` of this network
+/// namespace (its program, still attached, is on its way out).
+pub(crate) fn held_by_teardown(ifindex: u32) -> bool {
+    let wanted = ifindex.to_string();
+    ledger::held_by_others(LEDGER_KIND)
+        .iter()
+        .any(|held| held.trim() == wanted)
+}
+
 /// Waits until no teardown child of another run holds interface `ifindex` of this network
 /// namespace, or `limit` passes. Returns whether there was one to wait for.
 pub(crate) fn wait_for_others(ifindex: u32, limit: Duration) -> bool {
-    let wanted = ifindex.to_string();
-    let busy = || {
-        ledger::held_by_others(LEDGER_KIND)
-            .iter()
-            .any(|held| held.trim() == wanted)
-    };
+    let busy = || held_by_teardown(ifindex);
     if !busy() {
         return false;
     }
