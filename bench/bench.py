@@ -45,7 +45,9 @@ SERVER = "10.77.0.2"
 CLIENT_IFACE = "xg-c0"
 
 # xdpget's drivers; `xdpget-<driver>` runs xdpget with its default flags and that driver.
-DRIVERS = ["afxdp", "raw"]
+# `xdpget-auto` is what a user gets without --driver: the raw socket first, AF_XDP handed
+# over to once 8 MiB came in (docs/design.md, "Hand-over from the raw socket to AF_XDP").
+DRIVERS = ["afxdp", "raw", "auto"]
 # The tools we compare against, with their default flags. wget-sync is wget followed by
 # `sync FILE`: a file as durable when the clock stops as xdpget's with `--fsync-policy on`
 # (and as every xdpget file was before the default sink stopped syncing).

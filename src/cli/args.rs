@@ -93,7 +93,8 @@ pub struct ServeArgs {
 /// Which packet driver carries the download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DriverChoice {
-    /// AF_XDP, falling back to the raw driver with a notice.
+    /// The raw socket at once, handed over to AF_XDP once 8 MiB came in (a smaller
+    /// download never attaches XDP); the raw socket to the end where AF_XDP cannot be had.
     Auto,
     /// AF_XDP only (XDP program + AF_XDP socket).
     Afxdp,
