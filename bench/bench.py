@@ -53,7 +53,7 @@ DRIVERS = ["afxdp", "raw", "auto"]
 # (and as every xdpget file was before the default sink stopped syncing).
 PEERS = ["wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
 # Every tool run by default, in the order of a round's first pass (later rounds rotate it).
-DEFAULT_TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "wget-sync", "curl", "aria2c-x1",
+DEFAULT_TOOLS = ["xdpget-auto", "xdpget-afxdp", "xdpget-raw", "wget", "wget-sync", "curl", "aria2c-x1",
                  "aria2c-x8", "serve-curl", "serve-xdpget", "parallel-xdpget", "parallel-curl"]
 # Downloads from `xdpget serve` (AF_XDP, port SERVE_PORT in the server namespace) instead of
 # nginx: serve-curl is curl <- xdpget serve (the row beside curl <- nginx), serve-xdpget is
@@ -107,6 +107,8 @@ class Variant(NamedTuple):
     flags: list
     about: str
     file_only: bool = False
+    # The driver it is measured with by default (`auto`: what a user gets without --driver).
+    driver: str = "afxdp"
 
 
 # Flag variants known by name. To measure one more, add it here (or define it on the command
@@ -121,7 +123,8 @@ VARIANTS = {
 # Segmented downloads (issue 10): one file over N connections, beside aria2c -x 1 and -x 8.
 for _n in (4, 8, 16):
     VARIANTS[f"x{_n}"] = Variant(["--connections", str(_n)],
-                                 f"-x {_n}: {_n} connections fetch ranges of the one file")
+                                 f"-x {_n}: {_n} connections fetch ranges of the one file",
+                                 driver="auto")
 # Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
 DEFAULT_VARIANTS = ["fsync", "x4", "x8", "x16"]
 
@@ -637,7 +640,7 @@ def choose_variants(args, p):
                 p.error(f"unknown variant {name!r}; known: {', '.join(variants)}")
             chosen.append(name)
     args.variants = variants
-    return [f"xdpget-afxdp-{name}" for name in dict.fromkeys(chosen)]
+    return [f"xdpget-{variants[name].driver}-{name}" for name in dict.fromkeys(chosen)]
 
 
 def parse_args(argv):

@@ -64,6 +64,8 @@ class Target(NamedTuple):
     min_runs: int = 1
     # "https": xdpget-<driver>-https against <peer>-https (issue 11).
     scheme: str = "http"
+    # One xdpget tool (a flag variant, issue 10's -x rows) instead of each default driver.
+    tool: str = ""
 
     def speed_needed(self):
         """The target as a lower bound on peer time / xdpget time (1 = as fast)."""
@@ -88,6 +90,20 @@ TARGETS += [
     Target("HTTPS: 1 GiB → file ≥ 1.5× wget's throughput (issue 11)", "1G", "file", 0,
            "wget", "throughput", 1.5, scheme="https"),
 ]
+
+
+# Issue 10's targets: segmented downloads (-x N with the default driver) against curl,
+# aria2c -x 8 and xdpget's own one connection.
+TARGETS += [
+    Target("-x 8: 64 MiB at 1 % loss → /dev/null ≥ 3× curl's throughput (issue 10)", "64M",
+           "null", 1, "curl", "throughput", 3.0, tool="xdpget-auto-x8"),
+    Target("-x 8: 64 MiB at 1 % loss → /dev/null ≥ 1.3× aria2c -x 8's throughput (issue 10)",
+           "64M", "null", 1, "aria2c-x8", "throughput", 1.3, tool="xdpget-auto-x8"),
+    Target("-x 4: 1 GiB → file at 0 % loss not slower than -x 1 (issue 10)", "1G", "file", 0,
+           "xdpget-auto", "time", 1.0, tool="xdpget-auto-x4"),
+]
+# Issue 10: the most anonymous memory of a download over 16 connections.
+SEGMENT_MEMORY_TOOL, SEGMENT_MEMORY_LIMIT_MIB = "xdpget-auto-x16", 64
 
 
 def over(tool, scheme):
@@ -344,7 +360,8 @@ def save(fig, path):
 def target_rows(res, drivers):
     """(row cells) of the targets table: one row per target and default xdpget driver."""
     rows = []
-    for t, d in itertools.product(TARGETS, drivers):
+    pairs = [(t, d) for t in TARGETS for d in ([t.tool] if t.tool else drivers)]
+    for t, d in pairs:
         d, peer = over(d, t.scheme), over(t.peer, t.scheme)
         x = res.cell(d, t.size, t.sink, t.loss)
         p = res.cell(peer, t.size, t.sink, t.loss)
@@ -409,6 +426,19 @@ def own_work_rows(res, drivers):
     return rows
 
 
+def memory_rows(res):
+    """Issue 10: the peak anonymous memory (RssAnon) of any run over 16 connections."""
+    peaks = [r["rss_anon_peak_kb"] for r in res.runs
+             if r["tool"] == SEGMENT_MEMORY_TOOL and r["ok"] and r.get("rss_anon_peak_kb")]
+    text = f"-x 16: anonymous memory < {SEGMENT_MEMORY_LIMIT_MIB} MiB (issue 10)"
+    if not peaks:
+        return [[text, SEGMENT_MEMORY_TOOL, "–", "–", "no run", "", "0", "not measured"]]
+    peak = max(peaks) / 1024
+    return [[text, SEGMENT_MEMORY_TOOL, "–", "–", f"{peak:.1f} MiB (RssAnon, the most of any run)",
+             f"< {SEGMENT_MEMORY_LIMIT_MIB} MiB", str(len(peaks)),
+             "met" if peak < SEGMENT_MEMORY_LIMIT_MIB else "**not met**"]]
+
+
 def table(header, rows, align=None):
     align = align or ["---"] * len(header)
     return (["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
@@ -427,7 +457,7 @@ def targets_section(res):
              "every tool given the testbed's CA and nothing else.", ""]
     if not drivers:
         return lines + ["No run of xdpget with default flags in these results.", ""]
-    rows = target_rows(res, drivers) + own_work_rows(res, drivers)
+    rows = target_rows(res, drivers) + own_work_rows(res, drivers) + memory_rows(res)
     lines += table(["target", "xdpget", "xdpget time", "peer time", "measured", "needed",
                     "runs", "verdict"], rows)
     return lines + [""]

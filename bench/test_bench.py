@@ -32,7 +32,8 @@ class HarnessTest(unittest.TestCase):
 
     def test_defaults_are_default_flags_and_the_fsync_variant_when_known(self):
         a = self.args()
-        self.assertEqual(a.tools, ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-fsync",
+        self.assertEqual(a.tools, ["xdpget-auto", "xdpget-afxdp", "xdpget-raw",
+                                   "xdpget-afxdp-fsync",
                                    "xdpget-afxdp-ipv6", "wget", "wget-sync", "curl",
                                    "aria2c-x1", "aria2c-x8", "serve-curl", "serve-xdpget",
                                    "parallel-xdpget", "parallel-curl"]
@@ -42,7 +43,7 @@ class HarnessTest(unittest.TestCase):
     def test_segmented_variants_run_when_xdpget_knows_connections(self):
         a = self.args(help_text="  --fsync-policy <POLICY>\n  -x, --connections <N>")
         for n in (4, 8, 16):
-            self.assertIn(f"xdpget-afxdp-x{n}", a.tools)
+            self.assertIn(f"xdpget-auto-x{n}", a.tools)
             self.assertEqual(a.variants[f"x{n}"].flags, ["--connections", str(n)])
 
     def test_parallel_rows_fetch_four_copies_into_one_directory(self):
