@@ -76,14 +76,17 @@ pub const fn pseudo_header_sum_ipv6(
 ) -> u16 {
     // As in `sum`: the eight 32-bit words of the addresses, the length and the next header
     // go into one 64-bit accumulator (no carry is lost) that is folded once, instead of
-    // sixteen 16-bit end-around additions. Every received IPv6 segment's checksum check
-    // starts here, so it shows in the receive profile (bench/notes.md, "IPv6 beside IPv4").
-    let (src, dst) = (src.to_bits(), dst.to_bits());
+    // sixteen 16-bit end-around additions over `u128` shifts. Read from the octets, a word
+    // is one load and a byte swap. Every received IPv6 segment's checksum check starts
+    // here: 9–10 ns a call before, 4–5 ns now (bench/notes.md, "IPv6 beside IPv4").
+    let (src, dst) = (src.octets(), dst.octets());
     let mut acc = length as u64 + next_header as u64;
-    let mut shift = 0;
-    while shift < 128 {
-        acc += (src >> shift) as u32 as u64 + (dst >> shift) as u32 as u64;
-        shift += 32;
+    let mut i = 0;
+    while i < 16 {
+        let s = u32::from_be_bytes([src[i], src[i + 1], src[i + 2], src[i + 3]]);
+        let d = u32::from_be_bytes([dst[i], dst[i + 1], dst[i + 2], dst[i + 3]]);
+        acc += s as u64 + d as u64;
+        i += 4;
     }
     fold(acc)
 }
