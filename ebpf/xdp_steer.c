@@ -7,7 +7,8 @@
 // by rx_queue_index). A segment of the range that cannot be redirected (no socket on its
 // queue, a full ring) is dropped, never passed: the kernel has no socket for those ports
 // and would answer with a RST (RFC 9293 §3.10.7.1), so xdpget needs no firewall rule in
-// AF_XDP mode. Every other frame goes on to the kernel (XDP_PASS), unchanged.
+// AF_XDP mode. (Except during a hand-over from the raw driver, which has such a rule:
+// see `pass_without_socket`.) Every other frame goes on to the kernel (XDP_PASS), unchanged.
 //
 // Follows: IEEE 802.3 (Ethernet II framing), RFC 791 (IPv4 header, fragmentation),
 // RFC 8200 §3 (IPv6 header), RFC 9293 §3.1 (TCP header).
@@ -55,13 +56,18 @@ struct steer_config {
     __u16 port_min;      // first port of the reserved range, host byte order
     __u16 port_max;      // last port of the range, inclusive
     __u8 ipv6_addr[16];  // our IPv6 address, network byte order; all zero = none
+    __u8 pass_without_socket; // 1: a segment of the range with no socket on its queue
+                              // goes to the kernel (the hand-over from the raw driver,
+                              // whose packet socket and nftables guard take it there)
+    __u8 reserved[3];
 };
 
 enum steer_counter {
     COUNTER_SEEN = 0,      // every frame this program ran on
     COUNTER_STEERED = 1,   // redirected into an AF_XDP socket
     COUNTER_PASSED = 2,    // handed on to the kernel
-    COUNTER_NO_SOCKET = 3, // in range, but no socket on this rx queue (dropped)
+    COUNTER_NO_SOCKET = 3, // in range, but no socket on this rx queue (dropped; passed
+                           // during a hand-over, and then counted as passed too)
     COUNTER_FRAGMENT = 4,  // first fragment (IPv4 or IPv6) of a datagram to the range (dropped)
     COUNTER_COUNT = 5,
 };
@@ -224,13 +230,19 @@ int xdp_steer(struct xdp_md *ctx)
 
     // The lower bits of flags are the action when the queue has no socket: XDP_DROP, so
     // the kernel's TCP never sees a segment of our range (it would answer with a RST).
-    long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_DROP);
+    // During a hand-over from the raw driver (pass_without_socket) it is XDP_PASS instead:
+    // until the socket is in the XSKMAP the raw driver's packet socket still takes the
+    // segment, and its nftables guard keeps the kernel's TCP from answering it.
+    __u64 no_socket = config->pass_without_socket ? XDP_PASS : XDP_DROP;
+    long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, no_socket);
     if (action == XDP_REDIRECT) {
         count(COUNTER_STEERED);
         return XDP_REDIRECT;
     }
     count(COUNTER_NO_SOCKET);
-    return XDP_DROP;
+    if (action == XDP_PASS)
+        count(COUNTER_PASSED);
+    return action == XDP_PASS ? XDP_PASS : XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -16,7 +16,7 @@
 //! | [`tcp`] | sans-IO TCP engine: state machine, RTO, Reno/NewReno, reassembly bookkeeping | none |
 //! | [`tls`] | sans-IO TLS client session (rustls) between the TCP stream and HTTP | none |
 //! | [`http`] | sans-IO HTTP/1.1: requests, response heads, body framing | none |
-//! | [`serve`] | `xdpget serve`: paths under the served directory, responses, one connection's session | files |
+//! | [`serve`] | `xdpget serve`: paths under the served directory, responses, one connection's session; a file body mapped under a read lease | files |
 //! | [`sink`] | where body bytes land: mmapped file at the right offset, or a stream | file |
 //! | [`driver`] | packet I/O behind one trait: `afxdp`, `raw`, `sim` | packets |
 //! | [`net`] | interface, route, neighbour discovery; port reservation | netlink, sysfs |

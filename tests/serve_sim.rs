@@ -387,7 +387,91 @@ fn many_clients_at_once_get_every_byte() {
         if impairments.loss > 0.0 {
             assert!(retransmitted > 0, "the lossy link lost nothing?");
         }
+        // The bodies went out of the file's mapping (lent to TCP), not through a buffer.
+        let lent: u64 = stats.iter().map(|s| s.lent_bytes_sent).sum();
+        assert!(lent >= 16 << 20, "{lent} bytes from the mapping");
     }
+}
+
+#[test]
+fn a_keep_alive_sequence_is_sent_from_the_mapping_and_lets_the_file_go() {
+    let site = Site::new();
+    let mut net = net(&site, lossy(), 4, SessionLimits::default());
+    let requests = [
+        "HEAD /big.bin HTTP/1.1\r\nHost: h\r\n\r\n".to_string(),
+        "GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=100-70099\r\n\r\n".to_string(),
+        get("/big.bin"),
+        get("/small.txt"),
+        "GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=-5000\r\n\r\n".to_string(),
+        get("/big.bin"),
+    ]
+    .concat();
+    let handle = net.connect(TestClient::new(&requests, Some(6), 1, Reading::Normally));
+    let (clients, _) = net.run(&[handle], Duration::from_secs(60));
+    let answers = responses(&clients[0].received, 1);
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, vec![200, 206, 200, 200, 206, 200]);
+    assert!(answers[0].body.is_empty());
+    assert!(answers[1].body == site.big[100..70_100]);
+    assert!(answers[2].body == site.big);
+    assert_eq!(answers[3].body, b"small\n");
+    assert!(answers[4].body == site.big[(1 << 20) - 5000..]);
+    assert!(answers[5].body == site.big);
+    let stats = net.driver.peer().connection_stats();
+    let retransmitted: u64 = stats.iter().map(|s| s.retransmits).sum();
+    let lent: u64 = stats.iter().map(|s| s.lent_bytes_sent).sum();
+    assert!(retransmitted > 0, "the lossy link lost nothing?");
+    let bodies = 70_000 + 2 * (1 << 20) + 6 + 5000;
+    assert!(
+        lent >= bodies,
+        "{lent} of {bodies} body bytes from the mappings"
+    );
+    // Once the answers are acknowledged no mapping (and no lease) is left: a writer that
+    // does not wait gets in at once.
+    net.settle(Duration::from_secs(1));
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(site.dir().join("big.bin"))
+        .expect("no lease left on the served file");
+}
+
+/// Another process opening a file for writing while its bytes are being sent from the
+/// mapping: the server resets that connection (the body it promised may change) instead of
+/// reading a file that may shrink under the mapping (SIGBUS), and lets the writer in.
+#[test]
+fn a_writer_on_a_file_being_sent_resets_the_connection_and_gets_in() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let site = Site::new();
+    let mut net = net(&site, Impairments::NONE, 5, SessionLimits::default());
+    let handle = net.connect(TestClient::new(
+        &get("/big.bin"),
+        Some(1),
+        0,
+        Reading::Normally,
+    ));
+    // 1 MiB over 100 Mbit/s takes more than 80 ms: stop in the middle.
+    net.settle(Duration::from_millis(30));
+    let open_for_writing = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(site.dir().join("big.bin"))
+    };
+    // Held off by the lease (a blocking open would wait for the server to let go).
+    let refused = open_for_writing().unwrap_err();
+    assert_eq!(refused.raw_os_error(), Some(libc::EWOULDBLOCK));
+    let (clients, _) = net.run(&[handle], Duration::from_secs(5));
+    let client = &clients[0];
+    assert!(client.reset_at.is_some(), "the connection was reset");
+    assert!(
+        client.received.len() > 100_000 && client.received.len() < (1 << 20),
+        "{} bytes arrived",
+        client.received.len()
+    );
+    open_for_writing().expect("the lease is released with the connection");
+    assert!(net.log.lock().unwrap()[0].status == 200);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! | set                | after set-up                                   | why                          |
 //! |--------------------|------------------------------------------------|------------------------------|
 //! | effective          | CAP_DAC_OVERRIDE, CAP_FOWNER                   | files where the user asked   |
+//! | (`xdpget serve`)   | and CAP_LEASE                                  | leases on the files it maps  |
 //! | permitted, bounding| the same                                       |                              |
 //! | inheritable, ambient| none                                          |                              |
 //! | no_new_privs       | set                                            | no exec can gain any         |
@@ -46,6 +47,7 @@ const CAP_DAC_OVERRIDE: u32 = 1;
 const CAP_FOWNER: u32 = 3;
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
+const CAP_LEASE: u32 = 28;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
@@ -55,6 +57,8 @@ const fn bit(cap: u32) -> u64 {
 
 /// Kept effective for the whole run: writing files where the user asked.
 pub const FILES: u64 = bit(CAP_DAC_OVERRIDE) | bit(CAP_FOWNER);
+/// What `xdpget serve` keeps: [`FILES`] and CAP_LEASE (leases on the files it maps).
+pub const SERVE: u64 = FILES | bit(CAP_LEASE);
 /// What the clean-up keeper keeps: GRO and stale nftables tables need CAP_NET_ADMIN, the
 /// packet socket its ethtool ioctl goes through CAP_NET_RAW.
 pub const CLEANUP: u64 = bit(CAP_NET_ADMIN) | bit(CAP_NET_RAW);
@@ -113,6 +117,13 @@ impl fmt::Display for Transition {
 /// (module doc), and sets no_new_privs. Only capabilities the thread has are kept.
 pub fn drop_for_run() -> io::Result<Transition> {
     drop_to(FILES)
+}
+
+/// [`drop_for_run`] for `xdpget serve`, which also keeps CAP_LEASE: a file body is mapped
+/// under a read lease (serve/mapped.rs), which needs the file's owner or CAP_LEASE; without
+/// it, files not owned by root would be read with `pread` instead.
+pub fn drop_for_serve() -> io::Result<Transition> {
+    drop_to(SERVE)
 }
 
 /// Keeps `keep` (effective and permitted) of what the calling thread has, drops the rest

@@ -28,9 +28,11 @@ use crate::engine::network::NicDevice;
 use crate::net::iface::Interface;
 use crate::net::nft::NftGuard;
 use crate::net::ports::ReservedPorts;
+use crate::serve::opener::Opener;
 use crate::serve::run::{LoopOptions, serve};
 use crate::serve::{
-    AccessLogEntry, LogSink, Root, ServeConfig, SessionLimits, listen, server_tcp_config,
+    AccessLogEntry, LogSink, Root, ServeConfig, SessionLimits, listen_with_opener,
+    server_tcp_config,
 };
 use crate::tcp;
 use crate::wire::EthernetAddress;
@@ -179,7 +181,7 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             None
         }
     };
-    if let Err(e) = privileges::drop_for_run() {
+    if let Err(e) = privileges::drop_for_serve() {
         eprintln!("xdpget serve: cannot drop privileges: {e}");
         return Exit::Generic.into();
     }
@@ -210,9 +212,19 @@ pub fn main(args: &ServeArgs) -> ExitCode {
         max_connections: args.max_connections.max(1),
         log,
     };
+    // Paths are resolved and files opened and mapped on a thread of their own
+    // (serve/opener.rs); its answers come back through the loop.
+    let opener = match Opener::start() {
+        Ok(opener) => opener,
+        Err(e) => {
+            eprintln!("xdpget serve: cannot start the opener thread: {e}");
+            return Exit::Generic.into();
+        }
+    };
     let mut host = Host::new(EthernetAddress(served.interface.mac));
     let mtu = served.interface.mtu as usize;
-    listen(&mut host, served.local, tcp, mtu, config);
+    let submitter = Some(opener.submitter());
+    listen_with_opener(&mut host, served.local, tcp, mtu, config, submitter);
     let kind = match served.driver {
         NicDevice::AfXdp(_) => "AF_XDP",
         NicDevice::Raw(_) => "raw socket",
@@ -229,11 +241,15 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     let result = serve(
         &mut served.driver,
         &mut host,
+        Some(&opener),
         LoopOptions::default(),
         &stop,
         |_, _| false,
     );
     let stats = served.driver.stats();
+    // The connections' submitters go with the host; then the opener thread can end.
+    drop(host);
+    drop(opener);
     drop(served);
     if let Some(keeper) = keeper {
         let _ = keeper.finish();

@@ -83,6 +83,7 @@ pub trait Driver {
 }
 
 pub mod fault;
+pub mod handover;
 pub mod pcap;
 pub mod raw;
 pub mod sim;

@@ -21,7 +21,8 @@ use super::error::EngineError;
 use super::lookup::Lookups;
 use super::stats::SetupTimes;
 use crate::driver::afxdp::loader::SteerConfig;
-use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver};
+use crate::driver::afxdp::{AfXdpConfig, AfXdpDriver, Release, hand_off_unnoted, held_by_teardown};
+use crate::driver::handover::{HandOverDriver, Phase, Policy};
 use crate::driver::pcap::{PcapDriver, PcapWriter};
 use crate::driver::raw::{RawConfig, RawDriver};
 use crate::driver::sim::SimDriver;
@@ -117,7 +118,9 @@ fn setup(error: impl std::fmt::Display) -> EngineError {
 /// Which driver the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverKind {
-    /// AF_XDP, falling back to the raw socket with a notice.
+    /// Start on the raw socket (no ring) and hand over to AF_XDP once the download has
+    /// received 8 MiB (`driver::handover`); with `--pcap`, AF_XDP from the start,
+    /// falling back to the raw socket with a notice.
     Auto,
     AfXdp,
     Raw,
@@ -140,12 +143,44 @@ pub struct NicNetwork {
 /// Field order is drop order: the driver (and its XDP program) goes first, then the
 /// nftables table (raw driver only), then the port reservation.
 struct Opened {
-    driver: NicDriver,
+    /// Always `Some` until `drop` takes it.
+    driver: Option<NicDriver>,
     _nft: Option<NftGuard>,
     _ports: ReservedPorts,
     interface: Interface,
     /// Our address: the source the kernel picked for the route to the server.
     local: IpAddr,
+    /// The child that closes the packet socket and the nftables socket after we exit;
+    /// dropped last, so that its closes are the final ones.
+    _teardown: Option<Release>,
+}
+
+impl Opened {
+    fn driver(&self) -> &NicDriver {
+        self.driver.as_ref().expect("the driver lives until drop")
+    }
+}
+
+impl Drop for Opened {
+    /// Closing a packet socket waits for an RCU grace period (`packet_release`, and one
+    /// more with a ring), and closing the socket that owns the nftables table waits for
+    /// another (`nft_rcv_nl_event`): 10-40 ms the process would spend after the last byte.
+    /// Copies of both go to a forked child that makes those closes after we are gone, as
+    /// the AF_XDP driver does with its own (`driver::afxdp::teardown`). The driver is
+    /// dropped first, so the fork does not copy a live UMEM's page tables.
+    fn drop(&mut self) {
+        let raw = self.driver.as_ref().and_then(NicDriver::packet_socket_copy);
+        let nft = self._nft.as_ref().and_then(NftGuard::socket_copy);
+        let copies: Vec<std::os::fd::OwnedFd> = raw.into_iter().chain(nft).collect();
+        drop(self.driver.take());
+        if !copies.is_empty() {
+            use std::os::fd::AsRawFd;
+            let keep: Vec<_> = copies.iter().map(AsRawFd::as_raw_fd).collect();
+            self._teardown = hand_off_unnoted(&keep);
+            // Ours go now; the child's are the last ones.
+            drop(copies);
+        }
+    }
 }
 
 impl NicNetwork {
@@ -220,19 +255,18 @@ impl NicNetwork {
         self.setup.lap("interface and route");
         let ports = ReservedPorts::reserve(self.ports.clone()).map_err(setup)?;
         self.setup.lap("port reservation");
+        // Another live xdpget's program on the interface: no hand-over could succeed, so
+        // the previous way (its notice, and the raw driver with its ring). A program that
+        // a teardown child is taking away will be gone long before a hand-over starts.
+        let taken = interface.xdp_prog_id.is_some() && !held_by_teardown(interface.index);
+        if self.kind == DriverKind::Auto && self.pcap.is_none() && !taken {
+            return self.open_hand_over(interface, local, ports);
+        }
         let device = self.open_driver(&interface, local)?;
         // Only the raw driver lets the kernel see our segments: in AF_XDP mode the XDP
         // program drops what it cannot redirect, so no firewall rule is needed.
         let nft = match device {
-            NicDevice::Raw(_) => {
-                let guard = NftGuard::install(local, self.ports.clone()).map_err(setup)?;
-                self.setup.lap(if guard.dies_with_process() {
-                    "nftables guard (netlink)"
-                } else {
-                    "nftables guard (nft binary)"
-                });
-                Some(guard)
-            }
+            NicDevice::Raw(_) => Some(self.install_guard(local)?),
             NicDevice::AfXdp(_) => None,
         };
         let driver = if let Some(path) = &self.pcap {
@@ -244,11 +278,72 @@ impl NicNetwork {
             NicDriver::Direct(device)
         };
         Ok(Opened {
-            driver,
+            driver: Some(driver),
             _nft: nft,
             _ports: ports,
             interface,
             local,
+            _teardown: None,
+        })
+    }
+
+    /// What the XDP program steers and how the AF_XDP sockets are made, for `interface`.
+    fn afxdp_config(&self, interface: &Interface, local: IpAddr) -> (SteerConfig, AfXdpConfig) {
+        let steer = SteerConfig {
+            address: local,
+            ports: self.ports.clone(),
+        };
+        let config = AfXdpConfig {
+            queue: self.queue,
+            frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
+            background_teardown: true,
+            ..AfXdpConfig::default()
+        };
+        (steer, config)
+    }
+
+    /// The raw driver's nftables table, timed as a set-up step.
+    fn install_guard(&mut self, local: IpAddr) -> Result<NftGuard, EngineError> {
+        let guard = NftGuard::install(local, self.ports.clone()).map_err(setup)?;
+        self.setup.lap(if guard.dies_with_process() {
+            "nftables guard (netlink)"
+        } else {
+            "nftables guard (nft binary)"
+        });
+        Ok(guard)
+    }
+
+    /// The default driver (`driver::handover`): the packet socket without a ring and the
+    /// nftables guard now, AF_XDP later on a thread of its own, if the download is large.
+    fn open_hand_over(
+        &mut self,
+        interface: Interface,
+        local: IpAddr,
+        ports: ReservedPorts,
+    ) -> Result<Opened, EngineError> {
+        let raw = RawDriver::open(&RawConfig::without_ring(
+            &interface.name,
+            local,
+            self.ports.clone(),
+        ))
+        .map_err(setup)?;
+        self.setup.lap("raw socket (no ring)");
+        let guard = self.install_guard(local)?;
+        let (steer, config) = self.afxdp_config(&interface, local);
+        let config = AfXdpConfig {
+            pass_without_socket: true,
+            ..config
+        };
+        let on = interface.clone();
+        let prepare = Box::new(move || AfXdpDriver::open(&on, &steer, &config));
+        let driver = HandOverDriver::new(raw, prepare, Policy::default());
+        Ok(Opened {
+            driver: Some(NicDriver::HandOver(Box::new(driver))),
+            _nft: Some(guard),
+            _ports: ports,
+            interface,
+            local,
+            _teardown: None,
         })
     }
 
@@ -258,16 +353,7 @@ impl NicNetwork {
         local: IpAddr,
     ) -> Result<NicDevice, EngineError> {
         let afxdp = || {
-            let steer = SteerConfig {
-                address: local,
-                ports: self.ports.clone(),
-            };
-            let config = AfXdpConfig {
-                queue: self.queue,
-                frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
-                background_teardown: true,
-                ..AfXdpConfig::default()
-            };
+            let (steer, config) = self.afxdp_config(interface, local);
             AfXdpDriver::open(interface, &steer, &config)
         };
         let raw = || RawDriver::open(&RawConfig::new(&interface.name, local, self.ports.clone()));
@@ -305,7 +391,7 @@ impl Network for NicNetwork {
     type Driver = NicDriver;
 
     fn driver_mut(&mut self) -> Option<&mut NicDriver> {
-        self.opened.as_mut().map(|o| &mut o.driver)
+        self.opened.as_mut().and_then(|o| o.driver.as_mut())
     }
 
     fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
@@ -317,7 +403,7 @@ impl Network for NicNetwork {
         if first {
             self.setup.lap("name resolution");
             let opened = self.open_interface(remote.ip())?;
-            if let NicDevice::AfXdp(driver) = opened.driver.device() {
+            if let Some(NicDevice::AfXdp(driver)) = opened.driver().device() {
                 self.notices.extend(driver.notes().iter().cloned());
             }
             self.opened = Some(opened);
@@ -347,8 +433,12 @@ impl Network for NicNetwork {
             return Vec::new();
         };
         let mut lines = Vec::new();
-        match opened.driver.device() {
-            NicDevice::AfXdp(driver) => {
+        if let NicDriver::HandOver(driver) = opened.driver() {
+            return describe_hand_over(driver, &opened.interface.name);
+        }
+        match opened.driver().device() {
+            None => {}
+            Some(NicDevice::AfXdp(driver)) => {
                 lines.push(format!(
                     "driver: AF_XDP on {}, XDP {:?} mode, sockets {:?}, frames received by rx queue {:?}",
                     opened.interface.name,
@@ -363,7 +453,7 @@ impl Network for NicNetwork {
                     ));
                 }
             }
-            NicDevice::Raw(_) => lines.push(format!(
+            Some(NicDevice::Raw(_)) => lines.push(format!(
                 "driver: raw AF_PACKET socket on {}",
                 opened.interface.name
             )),
@@ -372,7 +462,7 @@ impl Network for NicNetwork {
     }
 
     fn driver_stats(&self) -> Option<DriverStats> {
-        self.opened.as_ref().map(|o| o.driver.stats())
+        self.opened.as_ref().map(|o| o.driver().stats())
     }
 }
 
@@ -468,20 +558,98 @@ pub enum NicDevice {
     Raw(Box<RawDriver>),
 }
 
-/// The driver of a real interface, possibly recorded to a pcap file (`--pcap`).
+/// The driver of a real interface, possibly recorded to a pcap file (`--pcap`), or the
+/// default hand-over from the raw socket to AF_XDP.
 pub enum NicDriver {
     Direct(NicDevice),
     Recorded(Box<PcapDriver<NicDevice, BufWriter<File>>>),
+    HandOver(Box<HandOverDriver>),
 }
 
 impl NicDriver {
-    /// The device, whether recorded or not.
-    pub fn device(&self) -> &NicDevice {
+    /// The device, whether recorded or not; `None` for the hand-over, which has two.
+    pub fn device(&self) -> Option<&NicDevice> {
         match self {
-            NicDriver::Direct(device) => device,
-            NicDriver::Recorded(recorded) => recorded.inner(),
+            NicDriver::Direct(device) => Some(device),
+            NicDriver::Recorded(recorded) => Some(recorded.inner()),
+            NicDriver::HandOver(_) => None,
         }
     }
+
+    /// A second descriptor of the packet socket, where there is one.
+    fn packet_socket_copy(&self) -> Option<std::os::fd::OwnedFd> {
+        let raw = match self {
+            NicDriver::HandOver(driver) => driver.raw(),
+            _ => match self.device()? {
+                NicDevice::Raw(driver) => driver,
+                NicDevice::AfXdp(_) => return None,
+            },
+        };
+        raw.socket_copy().ok()
+    }
+}
+
+/// `--stats` lines of the hand-over: where it stands, when it started and switched, the
+/// set-up's steps, and the frames each socket carried.
+fn describe_hand_over(driver: &HandOverDriver, interface: &str) -> Vec<String> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let report = driver.report();
+    let mut lines = Vec::new();
+    let phase = match driver.phase() {
+        Phase::Raw => "raw AF_PACKET socket (below the hand-over threshold)",
+        Phase::Preparing => "raw AF_PACKET socket (AF_XDP set-up still running)",
+        Phase::Draining { .. } | Phase::AfXdp => "raw AF_PACKET socket, then AF_XDP",
+        Phase::RawOnly => "raw AF_PACKET socket (AF_XDP set-up failed)",
+    };
+    lines.push(format!("driver: {phase} on {interface}"));
+    let raw = driver.raw().stats();
+    if let Some((at, bytes)) = report.started {
+        let mut line = format!(
+            "hand-over: AF_XDP set-up started at {:.2} ms (after {bytes} bytes on the raw socket)",
+            ms(at)
+        );
+        if let Some(switched) = report.switched {
+            line.push_str(&format!(
+                ", AF_XDP took over at {:.2} ms (set-up {:.2} ms)",
+                ms(switched),
+                ms(switched.saturating_sub(at))
+            ));
+        }
+        lines.push(line);
+    }
+    if let Some(failure) = &report.failure {
+        lines.push(format!("hand-over: AF_XDP set-up failed: {failure}"));
+    }
+    if !report.steps.is_empty() {
+        let steps: Vec<String> = report
+            .steps
+            .iter()
+            .map(|(step, took)| format!("{step} {:.2}", ms(*took)))
+            .collect();
+        lines.push(format!("hand-over set-up steps (ms): {}", steps.join(", ")));
+    }
+    lines.push(format!(
+        "hand-over frames: raw socket {} received, {} sent",
+        raw.rx_frames, raw.tx_frames
+    ));
+    if let Some(afxdp) = driver.afxdp() {
+        let x = afxdp.stats();
+        lines.push(format!(
+            "hand-over frames: AF_XDP {} received, {} sent; XDP {:?} mode, sockets {:?}, frames by rx queue {:?}",
+            x.rx_frames,
+            x.tx_frames,
+            afxdp.attach_mode(),
+            afxdp.bind_modes(),
+            afxdp.frames_by_queue()
+        ));
+        if let Ok(c) = afxdp.steer_counters() {
+            lines.push(format!(
+                "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us without a socket (passed during the hand-over), {} first fragments for us dropped",
+                c.seen, c.steered, c.passed, c.no_socket, c.fragments
+            ));
+        }
+    }
+    lines
 }
 
 /// Forwards every `Driver` method to the variant's driver.
@@ -518,7 +686,12 @@ macro_rules! delegate_driver {
 }
 
 delegate_driver!(NicDevice, NicDevice::AfXdp, NicDevice::Raw);
-delegate_driver!(NicDriver, NicDriver::Direct, NicDriver::Recorded);
+delegate_driver!(
+    NicDriver,
+    NicDriver::Direct,
+    NicDriver::Recorded,
+    NicDriver::HandOver
+);
 
 /// The simulator as a network: one server host behind a simulated link. Every host name
 /// resolves to it.

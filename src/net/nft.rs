@@ -143,6 +143,16 @@ impl NftGuard {
         matches!(self.table, Table::Owned(_))
     }
 
+    /// A second descriptor of the netlink socket that owns the table (an owned table
+    /// only), for a teardown that closes it in another process: the kernel waits for an
+    /// RCU grace period when it deletes the table on the last close.
+    pub fn socket_copy(&self) -> Option<std::os::fd::OwnedFd> {
+        match &self.table {
+            Table::Owned(owned) => owned.socket_copy().ok(),
+            Table::Spawned { .. } => None,
+        }
+    }
+
     /// How many packets the drop rule has dropped so far (runs `nft list table`: for tests
     /// and diagnostics, never on the way to the first packet).
     pub fn dropped_packets(&self) -> Result<u64, NftError> {

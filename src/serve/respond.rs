@@ -9,8 +9,10 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::listing;
+use super::mapped::MappedFile;
 use super::paths::{OpenFile, PathError, Resolved, Root};
 use crate::http::date::format_http_date;
 use crate::http::server_request::{RequestHead, RequestMethod, SatisfiedRange};
@@ -25,8 +27,16 @@ pub enum Body {
     Empty,
     /// A small body made in memory (an error page, a listing).
     Bytes(Vec<u8>),
-    /// `len` bytes of an open file from `offset` on, read when sent (never loaded whole).
+    /// `len` bytes of an open file from `offset` on, read with `pread` when sent (never
+    /// loaded whole): the fallback for a file that cannot be mapped under a lease.
     File { file: File, offset: u64, len: u64 },
+    /// `len` bytes of a mapped file from `offset` on, lent to the connection by reference
+    /// and copied from the mapping into the transmit frames.
+    Mapped {
+        file: Arc<MappedFile>,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Body {
@@ -35,7 +45,7 @@ impl Body {
         match self {
             Body::Empty => 0,
             Body::Bytes(bytes) => bytes.len() as u64,
-            Body::File { len, .. } => *len,
+            Body::File { len, .. } | Body::Mapped { len, .. } => *len,
         }
     }
 
@@ -316,10 +326,9 @@ fn file_response(
         status,
         head: head.finish(minor, close),
         body: if with_body && len > 0 {
-            Body::File {
-                file: open.file,
-                offset,
-                len,
+            match MappedFile::map(open.file, open.len) {
+                Ok(file) => Body::Mapped { file, offset, len },
+                Err(file) => Body::File { file, offset, len },
             }
         } else {
             Body::Empty
@@ -332,6 +341,7 @@ fn file_response(
 mod tests {
     use super::*;
     use crate::http::server_request::parse_request;
+    use crate::tcp::send_buffer::SharedBytes;
     use std::os::unix::fs::FileExt;
 
     const NOW: i64 = 1_764_633_600; // 2025-12-02 00:00:00 UTC
@@ -366,6 +376,9 @@ mod tests {
                 file.read_exact_at(&mut buf, *offset).unwrap();
                 buf
             }
+            Body::Mapped { file, offset, len } => {
+                file.bytes()[*offset as usize..(offset + len) as usize].to_vec()
+            }
         };
         (response, head, body)
     }
@@ -397,6 +410,10 @@ mod tests {
         assert!(head.ends_with("\r\n\r\n"));
         assert!(!r.close);
         assert_eq!(body, data());
+        assert!(
+            matches!(r.body, Body::Mapped { .. }),
+            "a file body is mapped"
+        );
         let (_, head, _) = ask(&site, "GET /page.html HTTP/1.1", "");
         assert_eq!(field(&head, "Content-Type"), Some("text/html"));
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::connection::ServeConnection;
+use super::opener::Opener;
 use crate::driver::Driver;
 use crate::engine::EngineError;
 use crate::engine::host::Host;
@@ -37,10 +38,14 @@ pub struct ServeSummary {
 }
 
 /// Serves until `stop` is set (or `until` says so, for tests), then resets every
-/// connection and sends the resets. A driver error ends it.
+/// connection and sends the resets. A driver error ends it. With an `opener` (the
+/// listener's connections submit to it, [`super::listen_with_opener`]), its answers are
+/// handed to their connections at every turn, and the loop does not sleep while some are
+/// outstanding (the opener thread cannot wake it).
 pub fn serve<D: Driver>(
     driver: &mut D,
     host: &mut Host<ServeConnection>,
+    opener: Option<&Opener>,
     options: LoopOptions,
     stop: &AtomicBool,
     mut until: impl FnMut(&Host<ServeConnection>, &ServeSummary) -> bool,
@@ -49,6 +54,17 @@ pub fn serve<D: Driver>(
     let mut idle_since = None;
     loop {
         let now = driver.now();
+        let mut answered = false;
+        while let Some(answer) = opener.and_then(Opener::try_answer) {
+            answered = true;
+            let token = answer.token;
+            if let Some(handle) = host.find(token.local, token.remote)
+                && let Some(connection) = host.session_mut(handle)
+            {
+                connection.deliver(token, answer.response);
+                host.wake(handle);
+            }
+        }
         let step = host.poll(driver, now)?;
         while let Some((_, finished)) = host.take_finished() {
             summary.requests += u64::from(finished.served());
@@ -59,7 +75,8 @@ pub fn serve<D: Driver>(
             host.flush(driver, now)?;
             return Ok(summary);
         }
-        if step.received == 0 && step.sent == 0 {
+        let waiting_for_opener = opener.is_some_and(|o| o.outstanding() > 0);
+        if step.received == 0 && step.sent == 0 && !answered && !waiting_for_opener {
             let since = *idle_since.get_or_insert(now);
             if now - since >= options.idle_before_wait {
                 let deadline = host

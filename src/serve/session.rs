@@ -10,7 +10,9 @@
 //! ([`crate::http::server_request::MAX_REQUEST_HEAD`], about 12 KiB at most with its
 //! slack), the current response's head (a few hundred bytes) and, for a directory listing,
 //! its page (at most [`super::listing::MAX_ENTRIES`] names). A file body is never held: it
-//! is read from the file straight into the caller's buffer as it is sent.
+//! is offered as a range of a read-only mapping ([`Outgoing::Lent`], which the connection
+//! refers to rather than copies), or, for a file that could not be mapped, read with `pread`
+//! straight into the caller's buffer as it is sent.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -20,9 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::log::AccessLogEntry;
+use super::mapped::MappedFile;
 use super::paths::Root;
 use super::respond::{Body, Response, refusal, respond};
-use crate::http::server_request::RequestReader;
+use crate::http::server_request::{RequestHead, RequestReader};
+use crate::tcp::send_buffer::SharedBytes;
 use crate::time::Instant;
 
 /// The time bounds of a connection.
@@ -69,9 +73,17 @@ pub enum SessionEnd {
 pub enum Outgoing<'a> {
     /// Bytes in memory (a response head, an error page, a listing).
     Bytes(&'a [u8]),
-    /// `len` bytes of `file` from `offset` on: read them into the transmit buffer.
+    /// `len` bytes of `file` from `offset` on: read them into the transmit buffer (the
+    /// `pread` fallback for a file that could not be mapped).
     File {
         file: &'a File,
+        offset: u64,
+        len: u64,
+    },
+    /// `len` bytes of the mapped `file` from `offset` on: lend them to the connection
+    /// (`Connection::lend`), or copy them out of [`MappedFile::bytes`](crate::tcp::send_buffer::SharedBytes).
+    Lent {
+        file: &'a Arc<MappedFile>,
         offset: u64,
         len: u64,
     },
@@ -122,10 +134,16 @@ pub struct ServerSession {
     refused: Option<u16>,
     served: u32,
     log: VecDeque<AccessLogEntry>,
+    /// Answers are made by the caller's opener thread (`defer_opens`), not inline.
+    deferred: bool,
+    /// A request head waiting to be taken by the caller ([`ServerSession::take_open_job`]).
+    job: Option<RequestHead>,
+    /// The request line of the request whose answer is being made elsewhere.
+    awaiting: Option<String>,
 }
 
 /// Seconds since the epoch, for `Date` and the access log.
-fn wall_clock() -> i64 {
+pub(crate) fn wall_clock() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -148,6 +166,33 @@ impl ServerSession {
             refused: None,
             served: 0,
             log: VecDeque::new(),
+            deferred: false,
+            job: None,
+            awaiting: None,
+        }
+    }
+
+    /// From now on the answers are made by the caller (off the busy-poll thread,
+    /// `serve/opener.rs`): a complete request head waits in
+    /// [`ServerSession::take_open_job`], and its answer comes back through
+    /// [`ServerSession::on_response`]. Without this, `poll` makes each answer itself.
+    pub fn defer_opens(&mut self) {
+        self.deferred = true;
+    }
+
+    /// The request head to answer, for a session that defers its opens.
+    pub fn take_open_job(&mut self) -> Option<RequestHead> {
+        self.job.take()
+    }
+
+    /// The answer to the request [`ServerSession::take_open_job`] gave out; starts sending
+    /// it. Dropped if the session has ended meanwhile.
+    pub fn on_response(&mut self, now: Instant, response: Response) {
+        let Some(line) = self.awaiting.take() else {
+            return;
+        };
+        if self.end.is_none() {
+            self.start(now, response, line);
         }
     }
 
@@ -224,6 +269,11 @@ impl ServerSession {
                 offset: offset + current.body_sent,
                 len: len - current.body_sent,
             }),
+            Body::Mapped { file, offset, len } => Some(Outgoing::Lent {
+                file,
+                offset: offset + current.body_sent,
+                len: len - current.body_sent,
+            }),
         }
     }
 
@@ -256,33 +306,63 @@ impl ServerSession {
         self.poll(now);
         let mut written = 0;
         while written < out.len() && self.end != Some(SessionEnd::Abort) {
-            let room = &mut out[written..];
-            let copied = match self.peek() {
-                None => break,
-                Some(Outgoing::Bytes(bytes)) => {
-                    let n = bytes.len().min(room.len());
-                    room[..n].copy_from_slice(&bytes[..n]);
-                    n
-                }
-                Some(Outgoing::File { file, offset, len }) => {
-                    let n = usize::try_from(len).unwrap_or(usize::MAX).min(room.len());
-                    match file.read_at(&mut room[..n], offset) {
-                        Ok(0) | Err(_) => {
-                            self.abort_response();
-                            break;
-                        }
-                        Ok(read) => read,
-                    }
-                }
-            };
+            let copied = self.copy_next(now, &mut out[written..]);
+            if copied == 0 {
+                break;
+            }
             written += copied;
-            self.advance(now, copied);
         }
         written
     }
 
+    /// Copies bytes of the next thing [`ServerSession::peek`] offers (one head, one body)
+    /// into `out` and advances past them; returns how many. A file that cannot be read, or
+    /// whose mapping's lease is being broken, aborts the response (see `fill`).
+    pub fn copy_next(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let copied = match self.peek() {
+            None => return 0,
+            Some(Outgoing::Bytes(bytes)) => {
+                let n = bytes.len().min(out.len());
+                out[..n].copy_from_slice(&bytes[..n]);
+                n
+            }
+            Some(Outgoing::File { file, offset, len }) => {
+                let n = usize::try_from(len).unwrap_or(usize::MAX).min(out.len());
+                match file.read_at(&mut out[..n], offset) {
+                    Ok(0) | Err(_) => {
+                        self.abort_response();
+                        return 0;
+                    }
+                    Ok(read) => read,
+                }
+            }
+            Some(Outgoing::Lent { file, offset, len }) => {
+                if !file.intact() {
+                    self.abort_response();
+                    return 0;
+                }
+                let n = usize::try_from(len).unwrap_or(usize::MAX).min(out.len());
+                let start = offset as usize;
+                out[..n].copy_from_slice(&file.bytes()[start..start + n]);
+                n
+            }
+        };
+        self.advance(now, copied);
+        copied
+    }
+
+    /// Ends the connection at once with a reset (a mapped file's lease is being broken
+    /// while its bytes are still being sent): the current response is logged as it got.
+    pub fn abort(&mut self) {
+        self.abort_response();
+    }
+
     /// The time of the next timeout, if any.
     pub fn poll_deadline(&self) -> Option<Instant> {
+        if self.awaiting.is_some() && self.end.is_none() {
+            // The opener always answers; the timeouts start again with the answer.
+            return None;
+        }
         match self.end {
             Some(SessionEnd::Abort) => None,
             Some(SessionEnd::Graceful) => Some(self.end_since + self.limits.close_linger),
@@ -327,25 +407,32 @@ impl ServerSession {
     /// Starts the next complete request's response, if idle; ends the session when the
     /// peer finished and nothing is left.
     fn next_request(&mut self, now: Instant) {
-        if self.current.is_some() || self.end.is_some() || self.refused.is_some() {
+        if self.current.is_some()
+            || self.awaiting.is_some()
+            || self.end.is_some()
+            || self.refused.is_some()
+        {
             return;
         }
         match self.reader.next_head() {
-            Ok(Some(head)) => {
+            Ok(Some(mut head)) => {
                 let line = format!(
                     "{} {} HTTP/1.{}",
                     head.method.as_str(),
                     head.target,
                     head.version_minor
                 );
-                let mut response = respond(&self.root, &head, wall_clock());
-                if self.served + 1 >= self.limits.max_requests && !response.close {
-                    // Re-make it with `Connection: close`, which it must now say.
-                    let mut last = head.clone();
-                    last.keep_alive = false;
-                    response = respond(&self.root, &last, wall_clock());
+                if self.served + 1 >= self.limits.max_requests {
+                    // The last answer on this connection must say `Connection: close`.
+                    head.keep_alive = false;
                 }
-                self.start(now, response, line);
+                if self.deferred {
+                    self.job = Some(head);
+                    self.awaiting = Some(line);
+                } else {
+                    let response = respond(&self.root, &head, wall_clock());
+                    self.start(now, response, line);
+                }
             }
             Ok(None) if self.peer_fin => self.end_gracefully(now),
             Ok(None) => {}
@@ -601,15 +688,24 @@ mod tests {
     #[test]
     fn a_file_that_shrinks_mid_response_aborts_without_a_short_body() {
         let mut f = fixture(SessionLimits::default());
-        f.session
-            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
-        let mut buf = vec![0; 100_000];
-        assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
-        let file = std::fs::OpenOptions::new()
+        // Someone has the file open for writing: it cannot be leased, so it is read with
+        // pread, which sees the truncation as a short read.
+        let writer = std::fs::OpenOptions::new()
             .write(true)
             .open(f.tmp.path().join("big.bin"))
             .unwrap();
-        file.set_len(150_000).unwrap();
+        f.session
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+        f.session.poll(at(0));
+        let head_len = match f.session.peek() {
+            Some(Outgoing::Bytes(head)) => head.len(),
+            other => panic!("{other:?}"),
+        };
+        f.session.advance(at(0), head_len);
+        assert!(matches!(f.session.peek(), Some(Outgoing::File { .. })));
+        let mut buf = vec![0; 100_000];
+        assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
+        writer.set_len(150_000).unwrap();
         let mut rest = Vec::new();
         loop {
             let n = f.session.fill(at(2), &mut buf);
@@ -621,6 +717,75 @@ mod tests {
         // What was still in the file went out; then the connection is reset.
         assert!(rest.len() < 300_000 - 100_000);
         assert_eq!(f.session.poll_end(), Some(SessionEnd::Abort));
+        assert!(!f.session.has_output());
+    }
+
+    #[test]
+    fn a_writer_on_a_mapped_file_aborts_the_response_before_anything_changes() {
+        let mut f = fixture(SessionLimits::default());
+        f.session
+            .on_stream(0, b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+        let mut buf = vec![0; 100_000];
+        assert_eq!(f.session.fill(at(1), &mut buf), 100_000);
+        assert!(matches!(f.session.peek(), Some(Outgoing::Lent { .. })));
+        // A writer (non-blocking, so that this test does not wait out the lease) is held
+        // off while the mapping is leased ...
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = f.tmp.path().join("big.bin");
+        let open_for_writing = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+        };
+        assert_eq!(
+            open_for_writing().unwrap_err().raw_os_error(),
+            Some(libc::EWOULDBLOCK)
+        );
+        // ... and the session stops reading the mapping at once and resets.
+        assert_eq!(f.session.fill(at(2), &mut buf), 0);
+        assert_eq!(f.session.poll_end(), Some(SessionEnd::Abort));
+        let line = f.session.poll_log().unwrap();
+        assert!(line.body_bytes < 300_000);
+        // The mapping is gone with the response: the writer gets in.
+        open_for_writing().unwrap();
+    }
+
+    #[test]
+    fn a_deferring_session_hands_out_each_head_and_sends_its_answer_in_order() {
+        let limits = SessionLimits {
+            max_requests: 2,
+            ..SessionLimits::default()
+        };
+        let mut f = fixture(limits);
+        f.session.defer_opens();
+        let requests = b"GET /small.txt HTTP/1.1\r\nHost: h\r\n\r\n\
+                         GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=0-9\r\n\r\n";
+        f.session.on_stream(0, requests);
+        f.session.poll(at(0));
+        // Nothing to send, no timeout, until the answer comes; one head at a time.
+        assert!(!f.session.has_output());
+        assert_eq!(f.session.poll_deadline(), None);
+        let first = f.session.take_open_job().unwrap();
+        assert_eq!(first.target, "/small.txt");
+        assert!(first.keep_alive);
+        assert!(f.session.take_open_job().is_none());
+        f.session.poll(at(1));
+        assert!(f.session.take_open_job().is_none(), "the second waits");
+        let root = Arc::clone(&f.session.root);
+        f.session.on_response(at(2), respond(&root, &first, 0));
+        let sent = drain(&mut f.session, at(3), 4096);
+        assert_eq!(responses(&sent), vec![(200, b"small\n".to_vec())]);
+        // The last request allowed on the connection is handed out saying close.
+        let second = f.session.take_open_job().unwrap();
+        assert_eq!(second.target, "/big.bin");
+        assert!(!second.keep_alive);
+        f.session.on_response(at(4), respond(&root, &second, 0));
+        let sent = drain(&mut f.session, at(5), 4096);
+        assert_eq!(responses(&sent), vec![(206, data(300_000)[..10].to_vec())]);
+        assert_eq!(f.session.poll_end(), Some(SessionEnd::Graceful));
+        // An answer for a session that ended meanwhile is dropped.
+        f.session.on_response(at(6), respond(&root, &second, 0));
         assert!(!f.session.has_output());
     }
 
@@ -654,12 +819,15 @@ mod tests {
         let head_len = head.len();
         f.session.advance(at(0), head_len);
         match f.session.peek() {
-            Some(Outgoing::File { offset, len, .. }) => assert_eq!((offset, len), (0, 300_000)),
+            Some(Outgoing::Lent { file, offset, len }) => {
+                assert_eq!((offset, len), (0, 300_000));
+                assert_eq!(file.bytes(), data(300_000));
+            }
             other => panic!("{other:?}"),
         }
         f.session.advance(at(0), 1000);
         match f.session.peek() {
-            Some(Outgoing::File { offset, len, .. }) => {
+            Some(Outgoing::Lent { offset, len, .. }) => {
                 assert_eq!((offset, len), (1000, 299_000))
             }
             other => panic!("{other:?}"),

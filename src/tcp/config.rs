@@ -67,6 +67,11 @@ pub struct Config {
     pub ack_every_segments: usize,
     /// Batch policy: the most in-order bytes one ACK covers (64 KiB, a full GRO batch).
     pub ack_max_bytes: usize,
+    /// Batch policy: the full segments that must be new before the end of a receive batch
+    /// sends an ACK (2, RFC 5681's "every second segment"); fewer wait for the next batch,
+    /// at most `delayed_ack`. A connection that shares every batch with others (one of
+    /// `-x N`'s) gets a larger share, so that N connections send about as many ACKs as one.
+    pub batch_ack_segments: usize,
     /// Batch policy with SACK: after the first three duplicate ACKs for one RCV.NXT, the ACKs
     /// of segments that only extend a block are compressed for at most this long, or 5 % of
     /// the RTT if that is less (Linux `tcp_comp_sack_delay_ns`: 1 ms).
@@ -107,6 +112,7 @@ impl Default for Config {
             delayed_ack: Duration::from_millis(1),
             ack_every_segments: 0,
             ack_max_bytes: 64 << 10,
+            batch_ack_segments: 2,
             sack_compress_max: Duration::from_millis(1),
             sack: true,
             msl: Duration::from_secs(30),

@@ -14,7 +14,7 @@
 //! | [`rtt`] | RFC 6298 SRTT/RTTVAR/RTO with backoff |
 //! | [`assembler`] | which out-of-order stream ranges have arrived |
 //! | [`sack_report`] | which SACK blocks an ACK reports, newest first (RFC 2018, 2883) |
-//! | [`send_buffer`] | unacknowledged bytes; outgoing payloads borrow from it |
+//! | [`send_buffer`] | unacknowledged bytes, copied in (`send`) or lent by reference (`lend`); payloads borrow from it |
 //! | [`isn`] | RFC 6528 initial sequence numbers |
 //! | [`pacer`] | `--limit-rate`: a token bucket that moves the receive window's edge at the rate |
 //! | [`config`], [`stats`] | knobs with defaults; counters and gauges |

@@ -38,6 +38,10 @@ pub struct TcpStats {
     /// Zero-window probes sent (RFC 9293 §3.8.6.1).
     pub window_probes: u64,
 
+    /// Payload bytes read from lent memory (`Connection::lend`, e.g. a mapped file) into
+    /// segments, retransmissions included: bytes copied once, from there into the frame.
+    pub lent_bytes_sent: u64,
+
     /// Gauge: congestion window in bytes.
     pub cwnd: u64,
     /// Gauge: slow start threshold in bytes (`u64::MAX` until the first loss).

@@ -299,6 +299,21 @@ impl Testbed {
         Ok(attached.then_some(link))
     }
 
+    /// Waits (bounded, 2 s) for the XDP program to leave the client interface, as the
+    /// kernel releases a bpf_link from a worker after its last descriptor closes; returns
+    /// the program still attached after that, if any.
+    pub fn xdp_still_attached(&self) -> Result<Option<String>, String> {
+        let mut xdp = self.xdp_attached()?;
+        for _ in 0..40 {
+            if xdp.is_none() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            xdp = self.xdp_attached()?;
+        }
+        Ok(xdp)
+    }
+
     /// The nft tables named xdpget_* in the client namespace.
     pub fn xdpget_tables(&self) -> Result<Vec<String>, String> {
         let tables = output_of(self.in_client("nft").args(["list", "tables"]))?;
@@ -314,14 +329,7 @@ impl Testbed {
     pub fn ensure_clean(&self) -> Check {
         // The kernel releases a bpf_link from a worker after its last fd closes, so give
         // the XDP program a moment (bounded) to go.
-        let mut xdp = self.xdp_attached()?;
-        for _ in 0..40 {
-            if xdp.is_none() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            xdp = self.xdp_attached()?;
-        }
+        let xdp = self.xdp_still_attached()?;
         ensure(xdp.is_none(), || {
             format!("an XDP program is still attached: {xdp:?}")
         })?;

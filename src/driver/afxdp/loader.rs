@@ -50,9 +50,13 @@ struct SteerConfigValue {
     port_max: u16,
     /// Our IPv6 address in header order; all zero when we steer IPv4.
     ipv6_addr: [u8; 16],
+    /// 1: a segment of the range with no socket on its queue goes to the kernel (during a
+    /// hand-over from the raw driver, whose packet socket takes it); 0: it is dropped.
+    pass_without_socket: u8,
+    reserved: [u8; 3],
 }
 
-// SAFETY: `repr(C)` with only integer fields and no padding (4 + 2 + 2 + 16 bytes), so
+// SAFETY: `repr(C)` with only integer fields and no padding (4 + 2 + 2 + 16 + 1 + 3), so
 // every bit pattern is a valid value and copying its bytes to and from the kernel is sound.
 unsafe impl Pod for SteerConfigValue {}
 
@@ -212,6 +216,14 @@ impl std::fmt::Debug for Unattached {
 }
 
 impl Unattached {
+    /// Makes a segment of the range that finds no socket on its queue go to the kernel
+    /// instead of being dropped: for a hand-over from the raw driver, whose packet socket
+    /// takes such segments until the AF_XDP sockets are in the XSKMAP (and whose nftables
+    /// guard keeps the kernel's TCP from answering them).
+    pub fn pass_without_socket(&mut self, config: &SteerConfig) -> Result<(), LoaderError> {
+        set_config(&mut self.loaded.config, config, true)
+    }
+
     /// Attaches the program through a bpf_link: natively if the driver can, generically
     /// otherwise (printing one notice line on stderr). The native attach holds the RTNL
     /// lock while it waits for an RCU grace period (the XDP dispatcher's update), so an
@@ -339,7 +351,7 @@ fn load(config: &SteerConfig) -> Result<Loaded, LoaderError> {
         config: take(CONFIG_MAP, Map::Array)?,
         counters: take(COUNTERS_MAP, Map::PerCpuArray)?,
     };
-    set_config(&mut loaded.config, config)?;
+    set_config(&mut loaded.config, config, false)?;
     Ok(loaded)
 }
 
@@ -361,7 +373,11 @@ fn read_counters(loaded: &Loaded) -> Result<SteerCounters, LoaderError> {
     })
 }
 
-fn set_config(map: &mut Map, config: &SteerConfig) -> Result<(), LoaderError> {
+fn set_config(
+    map: &mut Map,
+    config: &SteerConfig,
+    pass_without_socket: bool,
+) -> Result<(), LoaderError> {
     let mut array: Array<&mut MapData, SteerConfigValue> =
         Array::try_from(map).map_err(map_error(CONFIG_MAP))?;
     let value = SteerConfigValue {
@@ -375,6 +391,8 @@ fn set_config(map: &mut Map, config: &SteerConfig) -> Result<(), LoaderError> {
             IpAddr::V4(_) => [0; 16],
             IpAddr::V6(v6) => v6.octets(),
         },
+        pass_without_socket: u8::from(pass_without_socket),
+        reserved: [0; 3],
     };
     array.set(0, value, 0).map_err(map_error(CONFIG_MAP))
 }
@@ -492,6 +510,33 @@ mod tests {
         frame.extend_from_slice(&ip);
         push_tcp_syn(&mut frame, dst_port);
         frame
+    }
+
+    /// During a hand-over from the raw driver a segment of the range with no socket on its
+    /// queue goes to the kernel (where the packet socket takes it), counted as both; a
+    /// first fragment is still dropped.
+    #[test]
+    fn program_passes_without_a_socket_during_a_hand_over() {
+        if !root_or_skip("program_passes_without_a_socket_during_a_hand_over") {
+            return;
+        }
+        let address = std::net::Ipv4Addr::from(OUR_IP).into();
+        let mut loaded = load_for(address);
+        let steer = SteerConfig {
+            address,
+            ports: 40000..=40099,
+        };
+        set_config(&mut loaded.config, &steer, true).unwrap();
+        assert_eq!(test_run(&loaded, &tcp_frame(OUR_IP, 40007, 0, 5)), XDP_PASS);
+        let counters = read_counters(&loaded).unwrap();
+        assert_eq!((counters.no_socket, counters.passed), (1, 1));
+        assert_eq!(
+            test_run(&loaded, &tcp_frame(OUR_IP, 40007, 0x2000, 5)),
+            XDP_DROP
+        );
+        // Back to the AF_XDP-only setting: dropped again.
+        set_config(&mut loaded.config, &steer, false).unwrap();
+        assert_eq!(test_run(&loaded, &tcp_frame(OUR_IP, 40007, 0, 5)), XDP_DROP);
     }
 
     #[test]
@@ -663,12 +708,14 @@ mod tests {
 
     #[test]
     fn config_value_layout_matches_c() {
-        assert_eq!(std::mem::size_of::<SteerConfigValue>(), 24);
+        assert_eq!(std::mem::size_of::<SteerConfigValue>(), 28);
         let value = SteerConfigValue {
             ipv4_addr: u32::from_ne_bytes([10, 0, 0, 2]),
             port_min: 1,
             port_max: 2,
             ipv6_addr: [0; 16],
+            pass_without_socket: 0,
+            reserved: [0; 3],
         };
         // the address bytes sit in memory in header order
         assert_eq!(value.ipv4_addr.to_ne_bytes(), [10, 0, 0, 2]);

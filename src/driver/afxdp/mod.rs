@@ -16,6 +16,8 @@ mod queue;
 mod sys;
 mod teardown;
 
+pub(crate) use teardown::{Release, hand_off_unnoted, held_by_teardown};
+
 #[cfg(test)]
 mod tests;
 
@@ -66,6 +68,11 @@ pub struct AfXdpConfig {
     /// periods (`teardown.rs`). Off for library use, where a caller expects the program
     /// gone when the drop returns.
     pub background_teardown: bool,
+    /// A segment of the port range that finds no socket on its rx queue goes to the
+    /// kernel instead of being dropped: for a hand-over from the raw driver, whose packet
+    /// socket takes those segments until the sockets are in the XSKMAP and whose nftables
+    /// guard keeps the kernel's TCP quiet (`driver::handover`). Off: dropped.
+    pub pass_without_socket: bool,
 }
 
 impl Default for AfXdpConfig {
@@ -81,6 +88,7 @@ impl Default for AfXdpConfig {
             busy_poll_micros: 20,
             batch_size: 64,
             background_teardown: false,
+            pass_without_socket: false,
         }
     }
 }
@@ -268,7 +276,11 @@ impl AfXdpDriver {
         let (program, queues) = if zero_copy_possible {
             // Rare (a NIC with zero-copy AF_XDP): whether to try it depends on where the
             // program runs, so attach first.
-            let program = SteerProgram::attach(interface, steer)?;
+            let mut unattached = SteerProgram::load(interface, steer)?;
+            if config.pass_without_socket {
+                unattached.pass_without_socket(steer)?;
+            }
+            let program = unattached.attach()?;
             clock.skip(program.timings());
             let attempts = if program.mode() == AttachMode::Native {
                 BIND_ZERO_COPY_FIRST
@@ -285,7 +297,10 @@ impl AfXdpDriver {
             // kernel zeroes and pins) meanwhile, then binds once the lock is free. That way
             // round: this thread allocates nothing while the other one's populating mmap
             // holds the address-space lock.
-            let unattached = SteerProgram::load(interface, steer)?;
+            let mut unattached = SteerProgram::load(interface, steer)?;
+            if config.pass_without_socket {
+                unattached.pass_without_socket(steer)?;
+            }
             clock.lap("XDP program load");
             std::thread::scope(|scope| {
                 let sockets = std::thread::Builder::new()

@@ -40,6 +40,16 @@ pub(crate) struct Release {
 /// returned [`Release`] is dropped, and then closes them, link first. `None` when the fork
 /// failed: the caller's own closes then do the teardown, as before.
 pub(crate) fn hand_off(keep: &[RawFd], ifindex: u32) -> Option<Release> {
+    hand_off_noted(keep, Some(ifindex))
+}
+
+/// As [`hand_off`], for descriptors whose closes no later run needs to wait for (a packet
+/// socket, the netlink socket of an owned nftables table): no ledger note.
+pub(crate) fn hand_off_unnoted(keep: &[RawFd]) -> Option<Release> {
+    hand_off_noted(keep, None)
+}
+
+fn hand_off_noted(keep: &[RawFd], ifindex: Option<u32>) -> Option<Release> {
     let mut ends = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the live two-element array.
     if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -68,6 +78,11 @@ pub(crate) fn hand_off(keep: &[RawFd], ifindex: u32) -> Option<Release> {
         }
         child => {
             drop(read_end);
+            let Some(ifindex) = ifindex else {
+                return Some(Release {
+                    _write_end: write_end,
+                });
+            };
             let pid = u32::try_from(child).unwrap_or(0);
             // Best effort: without the note a run that starts within the next few
             // milliseconds finds the interface taken and uses the raw driver.
@@ -122,15 +137,19 @@ unsafe fn run_child(kept: &[RawFd], keep: &[RawFd], read_end: RawFd) -> ! {
     unsafe { libc::_exit(0) }
 }
 
+/// Whether a live teardown child of another run holds interface `ifindex` of this network
+/// namespace (its program, still attached, is on its way out).
+pub(crate) fn held_by_teardown(ifindex: u32) -> bool {
+    let wanted = ifindex.to_string();
+    ledger::held_by_others(LEDGER_KIND)
+        .iter()
+        .any(|held| held.trim() == wanted)
+}
+
 /// Waits until no teardown child of another run holds interface `ifindex` of this network
 /// namespace, or `limit` passes. Returns whether there was one to wait for.
 pub(crate) fn wait_for_others(ifindex: u32, limit: Duration) -> bool {
-    let wanted = ifindex.to_string();
-    let busy = || {
-        ledger::held_by_others(LEDGER_KIND)
-            .iter()
-            .any(|held| held.trim() == wanted)
-    };
+    let busy = || held_by_teardown(ifindex);
     if !busy() {
         return false;
     }

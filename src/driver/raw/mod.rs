@@ -48,6 +48,7 @@
 #![allow(unsafe_code)]
 
 pub mod filter;
+mod recv;
 mod ring;
 mod socket;
 mod tx;
@@ -65,6 +66,7 @@ use std::time::Duration;
 use super::{Driver, DriverError, DriverStats};
 use crate::ledger;
 use crate::time::Instant;
+use recv::RecvBatch;
 use ring::{RingGeometry, RxRing};
 use socket::PacketSocket;
 use tx::TxBatch;
@@ -95,6 +97,14 @@ pub struct RawConfig {
     pub tx_batch: usize,
     /// Turn GRO off while the driver runs (restored on drop).
     pub disable_gro: bool,
+    /// Receive through a TPACKET_V3 ring (fast for long transfers); false: recvmmsg(2)
+    /// from the socket's queue, which spares the RCU grace period the ring's set-up and
+    /// teardown each cost (`recv.rs`). The block sizes above then go unused.
+    pub rx_ring: bool,
+    /// The socket's receive buffer in bytes, when not the system default
+    /// (SO_RCVBUFFORCE, or SO_RCVBUF up to `rmem_max` without CAP_NET_ADMIN): what may
+    /// queue between two receive calls without a ring.
+    pub receive_buffer: Option<usize>,
 }
 
 impl RawConfig {
@@ -114,15 +124,41 @@ impl RawConfig {
             block_timeout_ms: 1,
             tx_batch: tx::MAX_BATCH,
             disable_gro: true,
+            rx_ring: true,
+            receive_buffer: None,
         }
     }
+
+    /// As [`RawConfig::new`], but without the receive ring and with a 16 MiB receive
+    /// buffer: ready in well under a millisecond, for the start of a download
+    /// (`driver::handover`).
+    pub fn without_ring(
+        interface: &str,
+        local_addr: impl Into<IpAddr>,
+        ports: RangeInclusive<u16>,
+    ) -> RawConfig {
+        RawConfig {
+            rx_ring: false,
+            receive_buffer: Some(16 << 20),
+            ..RawConfig::new(interface, local_addr, ports)
+        }
+    }
+}
+
+/// Where received frames come from.
+#[derive(Debug)]
+enum Rx {
+    /// A TPACKET_V3 ring mapped from the kernel.
+    Ring(RxRing),
+    /// recvmmsg(2) from the socket's queue into buffers of our own.
+    Socket(RecvBatch),
 }
 
 /// The AF_PACKET driver. See the module documentation.
 #[derive(Debug)]
 pub struct RawDriver {
     // Field order is drop order: the ring is unmapped before the socket closes.
-    ring: RxRing,
+    rx: Rx,
     socket: PacketSocket,
     tx: TxBatch,
     interface: String,
@@ -180,15 +216,26 @@ impl RawDriver {
                 .min(config.block_size),
             retire_timeout_ms: config.block_timeout_ms.max(1),
         };
-        let request = geometry.request().map_err(DriverError::Unsupported)?;
-        socket
-            .set_version(libc::tpacket_versions::TPACKET_V3 as libc::c_int)
-            .map_err(io_error("this kernel has no TPACKET_V3 packet rings"))?;
-        socket
-            .set_rx_ring(&request)
-            .map_err(io_error("cannot set up the packet receive ring"))?;
-        let ring = RxRing::map(&socket, &geometry)
-            .map_err(io_error("cannot map the packet receive ring"))?;
+        let rx = if config.rx_ring {
+            let request = geometry.request().map_err(DriverError::Unsupported)?;
+            socket
+                .set_version(libc::tpacket_versions::TPACKET_V3 as libc::c_int)
+                .map_err(io_error("this kernel has no TPACKET_V3 packet rings"))?;
+            socket
+                .set_rx_ring(&request)
+                .map_err(io_error("cannot set up the packet receive ring"))?;
+            Rx::Ring(
+                RxRing::map(&socket, &geometry)
+                    .map_err(io_error("cannot map the packet receive ring"))?,
+            )
+        } else {
+            Rx::Socket(RecvBatch::new(max_frame_len))
+        };
+        if let Some(bytes) = config.receive_buffer {
+            socket
+                .set_receive_buffer(bytes)
+                .map_err(io_error("cannot size the packet socket's receive buffer"))?;
+        }
         socket
             .attach_filter(&filter::tcp_to(config.local_addr, config.ports.clone()))
             .map_err(io_error("cannot attach the socket filter"))?;
@@ -214,7 +261,7 @@ impl RawDriver {
         }
         let restore_gro = gro_note.is_some();
         let driver = RawDriver {
-            ring,
+            rx,
             socket,
             tx: TxBatch::new(config.tx_batch, max_frame_len),
             interface: config.interface.clone(),
@@ -242,6 +289,17 @@ impl RawDriver {
     pub fn interface(&self) -> &str {
         &self.interface
     }
+
+    /// Bytes received so far (no system call, unlike [`Driver::stats`]).
+    pub fn received_bytes(&self) -> u64 {
+        self.stats.rx_bytes
+    }
+
+    /// A second descriptor of the packet socket, for a teardown that closes it in another
+    /// process (closing a packet socket waits for an RCU grace period).
+    pub fn socket_copy(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        self.socket.try_clone_fd()
+    }
 }
 
 /// CLOCK_MONOTONIC as an [`Instant`].
@@ -266,9 +324,28 @@ impl Driver for RawDriver {
         if max == 0 {
             return Ok(0);
         }
+        let ring = match &mut self.rx {
+            Rx::Ring(ring) => ring,
+            Rx::Socket(batch) => {
+                let mut handed = 0;
+                while handed < max {
+                    let got = batch
+                        .receive(&self.socket, max - handed, &mut f)
+                        .map_err(io_error("cannot receive on the packet socket"))?;
+                    handed += got.frames;
+                    self.stats.rx_frames += got.frames as u64;
+                    self.stats.rx_bytes += got.bytes;
+                    self.stats.rx_dropped += got.truncated;
+                    if !got.more {
+                        break;
+                    }
+                }
+                return Ok(handed);
+            }
+        };
         let mut handed = 0;
         let stats = &mut self.stats;
-        self.ring.for_each(|frame| {
+        ring.for_each(|frame| {
             if frame.outgoing {
                 return true;
             }
@@ -328,7 +405,9 @@ impl Driver for RawDriver {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
-        if self.ring.has_frames() {
+        if let Rx::Ring(ring) = &self.rx
+            && ring.has_frames()
+        {
             return Ok(());
         }
         self.stats.idle_waits += 1;

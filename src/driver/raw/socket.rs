@@ -241,6 +241,19 @@ impl PacketSocket {
         usize::try_from(sent).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
     }
 
+    /// A second descriptor of this socket.
+    pub(super) fn try_clone_fd(&self) -> io::Result<OwnedFd> {
+        self.fd.try_clone()
+    }
+
+    /// Sets the receive buffer to `bytes`: SO_RCVBUFFORCE (past `rmem_max`, needs
+    /// CAP_NET_ADMIN), else SO_RCVBUF (capped by the kernel at `rmem_max`).
+    pub(super) fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        self.set_option(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &value)
+            .or_else(|_| self.set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, &value))
+    }
+
     /// Waits until the socket is readable or `timeout` passes (None: no limit).
     pub(super) fn poll_readable(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
         let mut poll_fd = libc::pollfd {

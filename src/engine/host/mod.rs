@@ -47,7 +47,9 @@ use super::error::EngineError;
 use crate::driver::{Driver, DriverError};
 use crate::tcp::{self, Connection, State, TcpStats};
 use crate::time::Instant;
-use crate::wire::{EthernetAddress, WireError, parse_tcp_frame};
+use crate::wire::{
+    EthernetAddress, SeqNumber, TcpFlags, TcpOptions, TcpRepr, WireError, parse_tcp_frame,
+};
 
 /// Frames taken from the driver per receive batch, and offered per transmit batch.
 pub const RX_BATCH: usize = 64;
@@ -172,7 +174,13 @@ pub struct Host<S> {
     mac: EthernetAddress,
     /// A segment that did not fit its frame (an internal error), reported by the step.
     frame_error: Option<WireError>,
+    /// Resets owed to segments that reached a listener's address for no connection.
+    strays: VecDeque<(Endpoint, TcpRepr<'static>)>,
 }
+
+/// The most stray resets queued at once (more strays are dropped unanswered: a flood of
+/// strays must not become a flood of resets).
+const STRAY_RESETS: usize = 64;
 
 impl<S: Session> Host<S> {
     /// An empty host whose passive connections send from `mac`.
@@ -190,6 +198,7 @@ impl<S: Session> Host<S> {
             counters: HostCounters::default(),
             mac,
             frame_error: None,
+            strays: VecDeque::new(),
         }
     }
 
@@ -291,6 +300,12 @@ impl<S: Session> Host<S> {
     /// The session of `handle`, mutably (wake it afterwards if it has new work).
     pub fn session_mut(&mut self, handle: Handle) -> Option<&mut S> {
         self.live_mut(handle).and_then(|live| live.session.as_mut())
+    }
+
+    /// The connection from `local` to `remote`, if the host has it.
+    pub fn find(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<Handle> {
+        let handle = self.index.get(&FourTuple { local, remote })?;
+        self.contains(handle).then_some(handle)
     }
 
     /// Whether `handle` still names a connection of the host.
@@ -444,6 +459,7 @@ impl<S: Session> Host<S> {
             }
             None => {
                 self.counters.unmatched += 1;
+                self.reset_stray(&key, eth.src_addr, &segment);
                 return;
             }
         };
@@ -458,6 +474,45 @@ impl<S: Session> Host<S> {
             live.ready = true;
             self.ready.push(handle);
         }
+    }
+
+    /// A segment to a listener's address that belongs to no connection (one we reset or
+    /// that closed): answered with a reset as a CLOSED connection would (RFC 9293 §3.10.7.1),
+    /// so that a peer that sent a challenge ACK for our reset (RFC 5961 §3.2: our reset's
+    /// sequence number was not exactly its RCV.NXT, data being in flight) learns the
+    /// connection is gone instead of waiting forever. Only on listeners' addresses: a
+    /// client host leaves strays to its ports alone, as before.
+    fn reset_stray(&mut self, key: &FourTuple, peer_mac: EthernetAddress, segment: &TcpRepr<'_>) {
+        if segment.flags.rst() || self.strays.len() >= STRAY_RESETS {
+            return;
+        }
+        let Some(listener) = self.listeners.iter().find(|l| l.local == key.local) else {
+            return;
+        };
+        let mut reset = TcpRepr {
+            src_port: key.local.port(),
+            dst_port: key.remote.port(),
+            seq_number: SeqNumber(0),
+            ack_number: SeqNumber(0),
+            flags: TcpFlags::RST,
+            window_len: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        if segment.flags.ack() {
+            reset.seq_number = segment.ack_number;
+        } else {
+            reset.flags |= TcpFlags::ACK;
+            reset.ack_number = segment.seq_number + segment.segment_len();
+        }
+        let endpoint = Endpoint {
+            local_mac: self.mac,
+            next_hop_mac: peer_mac,
+            local: key.local,
+            remote: key.remote,
+            mtu: listener.mtu,
+        };
+        self.strays.push_back((endpoint, reset));
     }
 
     /// A SYN for no connection: a connection from the listener on its address, if any.
@@ -530,6 +585,14 @@ impl<S: Session> Host<S> {
     /// The next frame of the transmit ring into `buffer`: its length, or `None` when no
     /// connection has anything to send. One segment per connection per turn.
     pub fn next_frame(&mut self, now: Instant, buffer: &mut [u8]) -> Option<usize> {
+        if let Some((endpoint, reset)) = self.strays.pop_front() {
+            match FrameWriter::new(&endpoint).write(buffer, &reset) {
+                Ok(len) => return Some(len),
+                Err(e) => {
+                    self.frame_error.get_or_insert(e);
+                }
+            }
+        }
         while let Some(index) = self.ring.pop_front() {
             let slot = &mut self.slots[index as usize];
             let generation = slot.generation;

@@ -252,3 +252,43 @@ fn a_done_session_is_handed_back_and_its_connection_closes() {
     assert!(!client.contains(handle));
     assert_eq!(client.history().len(), 1);
 }
+
+#[test]
+fn a_segment_to_a_listener_for_no_connection_is_answered_with_a_reset() {
+    let now = Instant::ZERO;
+    let mut client: Host<Bulk> = Host::new(CLIENT_MAC);
+    let mut server = server();
+    let handle = client.connect(now, &endpoint(61000), config(), Bulk::default());
+    for _ in 0..3 {
+        round(&mut client, &mut server, now);
+    }
+    assert_eq!(
+        client.connection(handle).unwrap().state(),
+        State::Established
+    );
+    // The server drops its connection and its reset is lost.
+    let (server_handle, _) = server.connections().next().unwrap();
+    server.abort(server_handle);
+    assert_eq!(drain(&mut server, now).len(), 1, "the reset");
+    assert_eq!(server.connections().count(), 0);
+    // The client's next segment reaches no connection: the listener's address answers
+    // with a reset that carries the segment's ack number, which the client accepts.
+    client.session_mut(handle).unwrap().to_send = 1000;
+    client.wake(handle);
+    round(&mut client, &mut server, now);
+    assert!(server.counters().unmatched >= 1);
+    client.dispatch(now);
+    assert!(
+        client
+            .connection(handle)
+            .is_none_or(|c| c.state() == State::Closed),
+        "the client learned the connection is gone"
+    );
+    // A host without a listener leaves strays alone (a client's ports, as before).
+    let mut nobody: Host<Bulk> = Host::new(SERVER_MAC);
+    let other = client.connect(now, &endpoint(61001), config(), Bulk::default());
+    let syn = drain(&mut client, now);
+    nobody.on_frame(now, &syn[0].0);
+    assert!(drain(&mut nobody, now).is_empty());
+    assert!(client.contains(other));
+}

@@ -143,6 +143,12 @@ impl OwnedTable {
         await_acks(&socket, &batch.acked)?;
         Ok(OwnedTable { _socket: socket })
     }
+
+    /// A second descriptor of the owning socket.
+    pub(super) fn socket_copy(&self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        self._socket.as_fd().try_clone_to_owned()
+    }
 }
 
 /// A batch to send, and the sequence numbers whose acknowledgements it asks for.

@@ -16,6 +16,7 @@ mod timers;
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::assembler::Assembler;
 use super::cc::{AckContext, CongestionControl};
@@ -23,7 +24,7 @@ use super::config::Config;
 use super::isn;
 use super::rtt::RttEstimator;
 use super::sack_report::SackReport;
-use super::send_buffer::SendBuffer;
+use super::send_buffer::{SendBuffer, SharedBytes};
 use super::stats::TcpStats;
 use crate::time::Instant;
 use crate::wire::{SackBlocks, SeqNumber};
@@ -395,6 +396,23 @@ impl Connection {
         self.send_buffer.push(data)
     }
 
+    /// Queues as much of `lent.bytes()[range]` as the send buffer takes, by reference (no
+    /// copy): segments read their payload from `lent` when they are built, retransmissions
+    /// again from the same offsets, until the peer acknowledges them. Returns how many bytes
+    /// it took; like `send`, nothing once `close` or `abort` was called. `lent` must keep
+    /// its bytes unchanged while referenced ([`SharedBytes`]); the reference is dropped
+    /// when they are acknowledged or the connection closes.
+    pub fn lend(&mut self, lent: &Arc<dyn SharedBytes>, range: core::ops::Range<usize>) -> usize {
+        let open = matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if !open || self.fin_queued {
+            return 0;
+        }
+        self.send_buffer.lend(lent, range)
+    }
+
     /// How many bytes `send` would take now.
     pub fn send_capacity(&self) -> usize {
         if self.fin_queued {
@@ -600,6 +618,8 @@ impl Connection {
         self.ack_now = false;
         self.probe_pending = false;
         self.fast_retransmit_pending = false;
+        // Nothing will be sent again: lent bytes go back to their owner now.
+        self.send_buffer.clear();
     }
 
     /// Back to LISTEN after a reset in SYN-RECEIVED of a passive open (RFC 9293 §3.10.7.4).
@@ -620,5 +640,6 @@ impl Connection {
         stats.srtt_micros = self.rtt.srtt().map_or(0, |d| d.as_micros() as u64);
         stats.rto_micros = self.rtt.rto().as_micros() as u64;
         stats.snd_mss = self.snd_mss as u64;
+        stats.lent_bytes_sent = self.send_buffer.lent_bytes_sent();
     }
 }

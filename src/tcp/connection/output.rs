@@ -22,7 +22,8 @@ enum Outgoing {
         ack: SeqNumber,
         sack_blocks: Option<SackBlocks>,
     },
-    /// `len` bytes at send buffer offset `offset` (sequence `seq`), then FIN if `fin`.
+    /// `len` bytes at send buffer offset `offset` (sequence `seq`), then FIN if `fin`; the
+    /// payload is read from the send buffer (copied or lent bytes) when the segment is built.
     Data {
         seq: SeqNumber,
         offset: usize,
@@ -38,7 +39,8 @@ enum Outgoing {
 impl Connection {
     /// The next segment to emit, or `None` when there is nothing more to send now. `None` also
     /// ends the receive batch: ACKs still owed for it are decided here (RFC 5681 §4.2).
-    /// The payload borrows from the send buffer; emit the segment before calling again.
+    /// The payload borrows from the send buffer (or from bytes lent to it, `lend`); emit
+    /// the segment before calling again.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<TcpRepr<'_>> {
         let outgoing = self.next_segment(now);
         self.update_persist_timer(now);
@@ -106,7 +108,8 @@ impl Connection {
             return lone_segment && self.delayed_ack_at.is_some();
         }
         let timer_running = self.delayed_ack_at.is_some() || self.sack_compress_at.is_some();
-        timer_running && self.unacked_bytes < two_segments && self.compressed_sacks < 2
+        let enough = self.config.batch_ack_segments.max(2) * self.rcv_mss_estimate.max(1);
+        timer_running && self.unacked_bytes < enough && self.compressed_sacks < 2
     }
 
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) at ISS, first or retransmitted.
@@ -218,6 +221,9 @@ impl Connection {
             payload: &[],
         };
         self.stats.segments_sent += 1;
+        // Taken last: it may borrow the send buffer mutably (a payload that straddles
+        // pieces is assembled there).
+        let mut payload = None;
         let ack = match outgoing {
             Outgoing::Reset { seq, ack } => {
                 repr.seq_number = seq;
@@ -280,7 +286,7 @@ impl Connection {
                     repr.flags |= TcpFlags::PSH;
                 }
                 self.stats.bytes_sent += len as u64;
-                repr.payload = self.send_buffer.slice(offset, len);
+                payload = Some((offset, len));
                 self.rcv_nxt
             }
         };
@@ -303,6 +309,9 @@ impl Connection {
         }
         if ack > self.last_ack_queued {
             self.last_ack_queued = ack;
+        }
+        if let Some((offset, len)) = payload {
+            repr.payload = self.send_buffer.segment(offset, len);
         }
         repr
     }

@@ -1,14 +1,17 @@
 //! Two connections talking through an in-test link with virtual time, a bandwidth, a delay
 //! and seeded random loss (quinn's `Pair`, much reduced: the real simulator is `driver::sim`).
 
+use core::ops::Range;
 use core::time::Duration;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{CLIENT, SERVER, Seg};
 use crate::tcp::pacer::Pacer;
+use crate::tcp::send_buffer::SharedBytes;
 use crate::tcp::{Config, Connection, Event, State};
 use crate::time::Instant;
 
@@ -108,7 +111,13 @@ pub struct Pair {
     /// polled before every transmission and again at its `next_poll`.
     pub pacer: Option<Pacer>,
     pacer_next_poll: Option<Instant>,
+    /// The server lends these ranges of the body (`Connection::lend`, from `lent`, which
+    /// holds the whole body) instead of copying them in with `send`.
+    pub lent: Option<LentRanges>,
 }
+
+/// A lender holding the whole body, and the ranges of the body lent from it.
+pub type LentRanges = (Arc<dyn SharedBytes>, Vec<Range<usize>>);
 
 #[derive(Clone, Copy, Debug)]
 pub struct SlowReader {
@@ -172,6 +181,7 @@ impl Pair {
             client_fin_at: None,
             pacer: None,
             pacer_next_poll: None,
+            lent: None,
         }
     }
 
@@ -239,7 +249,23 @@ impl Pair {
         // The server application: keep the send buffer full, close after the body.
         if self.server.state() == State::Established || self.server.state() == State::CloseWait {
             while self.body_queued < self.body.len() {
-                let taken = self.server.send(&self.body[self.body_queued..]);
+                let at = self.body_queued;
+                let lent = self.lent.as_ref().and_then(|(lent, ranges)| {
+                    let range = ranges.iter().find(|r| r.contains(&at))?;
+                    Some((lent, range.end))
+                });
+                let next_lent = self.lent.as_ref().map_or(self.body.len(), |(_, ranges)| {
+                    ranges
+                        .iter()
+                        .map(|r| r.start)
+                        .filter(|&start| start > at)
+                        .min()
+                        .unwrap_or(self.body.len())
+                });
+                let taken = match lent {
+                    Some((lent, end)) => self.server.lend(lent, at..end),
+                    None => self.server.send(&self.body[at..next_lent]),
+                };
                 if taken == 0 {
                     break;
                 }
@@ -438,6 +464,58 @@ fn transfers_one_mebibyte_byte_exact_under_random_loss() {
         let stats = pair.server.stats();
         assert!(stats.retransmits > 0);
         assert!(stats.fast_retransmits > 0, "seed {seed}: {stats:?}");
+    }
+}
+
+#[derive(Debug)]
+struct LentBody(Vec<u8>);
+
+impl SharedBytes for LentBody {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The serve case: each 64 KiB of the body is a 300-byte "head" copied in and the rest lent
+/// by reference. The send buffer holds no copy of a lent byte, so every retransmission
+/// after a loss must read it again from the lender at the right offset; a segment that
+/// straddles a head and a body is assembled from both.
+#[test]
+fn lent_bytes_are_retransmitted_from_the_lender_byte_exact_under_loss() {
+    for (seed, loss) in [(21u64, 0.02), (22, 0.05)] {
+        let body = body(1 << 20, seed);
+        let lent: Arc<dyn SharedBytes> = Arc::new(LentBody(body.clone()));
+        let ranges: Vec<Range<usize>> = (0..body.len())
+            .step_by(64 * 1024)
+            .map(|start| start + 300..(start + 64 * 1024).min(body.len()))
+            .collect();
+        let lent_total: usize = ranges.iter().map(|r| r.len()).sum();
+        let mut pair = Pair::new(
+            pair_config(),
+            body,
+            100e6,
+            Duration::from_millis(5),
+            loss,
+            seed,
+        );
+        pair.lent = Some((Arc::clone(&lent), ranges));
+        assert_transfer_completes(&mut pair, 400_000);
+        let stats = pair.server.stats();
+        assert!(stats.retransmits > 0, "seed {seed}: nothing was lost");
+        // Every lent byte was read from the lender at least once, and retransmitted ones
+        // again.
+        assert!(
+            stats.lent_bytes_sent > lent_total as u64,
+            "seed {seed}: {} lent bytes sent for {lent_total}",
+            stats.lent_bytes_sent
+        );
+        assert!(stats.lent_bytes_sent < stats.bytes_sent);
+        pair.lent = None;
+        assert_eq!(
+            Arc::strong_count(&lent),
+            1,
+            "the closed connection keeps no reference"
+        );
     }
 }
 
