@@ -133,6 +133,10 @@ DEFAULT_VARIANTS = ["fsync", "x4", "x8", "x16"]
 SERVER6 = "fd00:77::2"
 VARIANTS["ipv6"] = Variant([], f"over IPv6: http://[{SERVER6}]/ instead of http://{SERVER}/")
 DEFAULT_VARIANTS.append("ipv6")
+# curl over IPv6 (not run by default): the row beside `curl` that tells whether the kernel's
+# path over IPv6 (nginx, the server's stack, the bridge) is slower for a kernel client too.
+CURL_IPV6 = "curl-ipv6"
+PEERS.append(CURL_IPV6)
 
 
 def url_for(tool, name):
@@ -140,7 +144,8 @@ def url_for(tool, name):
     address for the ipv6 variant (plain HTTP: the testbed's certificate names the IPv4
     address only), its IPv4 address otherwise."""
     base, scheme = split_scheme(tool)
-    host = f"[{SERVER6}]" if base.startswith("xdpget-") and base.endswith("-ipv6") else SERVER
+    over_ipv6 = base.startswith("xdpget-") or base == CURL_IPV6
+    host = f"[{SERVER6}]" if over_ipv6 and base.endswith("-ipv6") else SERVER
     return f"{scheme}://{host}/{name}"
 
 
@@ -272,7 +277,7 @@ def tool_command(tool, xdpget, url, sink_path, stats_json, variants=VARIANTS, ca
         # fsync of the one file (coreutils sync FILE); /dev/null has nothing to flush.
         script = 'wget --no-config -q -O "$1" "$2" && { [ "$1" = /dev/null ] || sync "$1"; }'
         return ["sh", "-c", script, "wget-sync", sink_path, url]
-    if tool in ("curl", "serve-curl"):
+    if tool in ("curl", "serve-curl", CURL_IPV6):
         return ["curl", "-q", "-sS", "-f", "-o", sink_path, url]
     if tool == "serve-xdpget":
         return [xdpget, "--iface", CLIENT_IFACE, "--driver", "afxdp", "-q",

@@ -61,6 +61,9 @@ class HarnessTest(unittest.TestCase):
         self.assertEqual(bench.url_for("xdpget-raw-ipv6", "1M.bin"), "http://[fd00:77::2]/1M.bin")
         self.assertEqual(bench.url_for("xdpget-afxdp", "1G.bin"), "http://10.77.0.2/1G.bin")
         self.assertEqual(bench.url_for("curl-https", "1G.bin"), "https://10.77.0.2/1G.bin")
+        self.assertEqual(bench.url_for("curl-ipv6", "1G.bin"), "http://[fd00:77::2]/1G.bin")
+        self.assertEqual(bench.tool_command("curl-ipv6", "xdpget", "U", "/dev/null", "s.json"),
+                         ["curl", "-q", "-sS", "-f", "-o", "/dev/null", "U"])
 
     def test_serve_tools_download_from_xdpget_serve(self):
         """Issue 14's rows: curl and xdpget (AF_XDP) against `xdpget serve`."""

@@ -74,14 +74,21 @@ pub const fn pseudo_header_sum_ipv6(
     next_header: u8,
     length: u32,
 ) -> u16 {
-    let (src, dst) = (src.to_bits(), dst.to_bits());
-    let mut acc = 0u16;
-    let mut shift = 0;
-    while shift < 128 {
-        acc = add(acc, add((src >> shift) as u16, (dst >> shift) as u16));
-        shift += 16;
+    // As in `sum`: the eight 32-bit words of the addresses, the length and the next header
+    // go into one 64-bit accumulator (no carry is lost) that is folded once, instead of
+    // sixteen 16-bit end-around additions over `u128` shifts. Read from the octets, a word
+    // is one load and a byte swap. Every received IPv6 segment's checksum check starts
+    // here: 9–10 ns a call before, 4–5 ns now (bench/notes.md, "IPv6 beside IPv4").
+    let (src, dst) = (src.octets(), dst.octets());
+    let mut acc = length as u64 + next_header as u64;
+    let mut i = 0;
+    while i < 16 {
+        let s = u32::from_be_bytes([src[i], src[i + 1], src[i + 2], src[i + 3]]);
+        let d = u32::from_be_bytes([dst[i], dst[i + 1], dst[i + 2], dst[i + 3]]);
+        acc += s as u64 + d as u64;
+        i += 4;
     }
-    add(acc, add(sum_u32(length), next_header as u16))
+    fold(acc)
 }
 
 /// The pseudo-header sum of a segment from `src` to `dst`, for either IP version. A mixed
@@ -222,6 +229,22 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn ipv6_pseudo_header_equals_its_bytes_summed(
+            src in any::<u128>(),
+            dst in any::<u128>(),
+            next_header in any::<u8>(),
+            length in any::<u32>(),
+        ) {
+            let (src, dst) = (Ipv6Addr::from_bits(src), Ipv6Addr::from_bits(dst));
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&src.octets());
+            bytes.extend_from_slice(&dst.octets());
+            bytes.extend_from_slice(&length.to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, next_header]);
+            prop_assert_eq!(pseudo_header_sum_ipv6(src, dst, next_header, length), naive_sum(&bytes));
+        }
+
         #[test]
         fn fast_sum_equals_naive(data in proptest::collection::vec(any::<u8>(), 0..2000), skip in 0usize..8) {
             // Sub-slices at every alignment, odd and even lengths.
