@@ -7,14 +7,13 @@
 //! | [`ranges`] | the byte ranges that have arrived (the crate's one interval set) |
 //! | [`file`](mod@file) | [`FileSink`]: `NAME.part` preallocated, renamed to `NAME` on success |
 //! | `stage` | the default write path: staging buffers and the writer thread (`O_DIRECT`, `pwrite`) |
-//! | `copy` | the busy-poll thread's copy into a staging buffer, with stores that bypass the cache |
 //! | [`control`] | the control record `NAME.part.xdpget`, [`ResumeInfo`] for `-c` |
 //! | [`stream`] | [`StreamSink`] (stdout, pipes: in order, bounded reorder buffer), [`NullSink`] |
 //! | [`naming`] | wget's choice of output name (`index.html`, `name.1`, `-P`) |
 //! | `prepare` | the preparer thread that prefaults the mapping (`--prefault populate`) ahead of the write front |
 //! | `flush` | the flusher thread that makes checkpoints durable off the busy-poll thread |
 //! | `durability` | [`FsyncPolicy`] (`--fsync-policy`): the only msync, fsync and fdatasync calls |
-//! | `sys` | the `unsafe` system calls: mmap, mremap, madvise, fallocate, sync_file_range, flock |
+//! | `sys` | the only `unsafe`: mmap, mremap, madvise, fallocate, sync_file_range, flock |
 //!
 //! CONTRACT with `engine`: offsets passed to [`Sink::write_at`] are absolute offsets in the
 //! resource (a resumed download that asked for `Range: bytes=R-` writes its first body byte
@@ -28,7 +27,6 @@
 //! No layer above is imported here; time comes in as a [`crate::time::Instant`] value.
 
 pub mod control;
-mod copy;
 mod durability;
 pub mod file;
 mod flush;

@@ -56,7 +56,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::RangeSet;
-use super::copy;
 use super::flush::Requester;
 
 /// Bytes per staging buffer: the piece of the file one `pwrite` covers. Large writes make
@@ -277,8 +276,7 @@ impl Stager {
                 return Err(io::Error::other("staged write past the end of the piece"));
             }
             let (now, later) = rest.split_at(n);
-            // Bypassing the cache: this thread never reads the buffer again (`copy.rs`).
-            copy::copy_streaming(&mut buffer.data_mut()[from..from + n], now);
+            buffer.data_mut()[from..from + n].copy_from_slice(now);
             buffer.fill(from, from + n);
             if buffer.complete() {
                 let done = self.open.swap_remove(slot);
@@ -447,8 +445,6 @@ impl Stager {
         self.check()?;
         let is_write = matches!(job, Job::Write(_));
         if is_write {
-            // The buffer's streaming stores reach memory before the writer can see it.
-            copy::publish();
             self.shared.queued.fetch_add(1, Ordering::Relaxed);
         }
         let sent = self.jobs.as_ref().map(|jobs| jobs.try_send(job));
