@@ -43,10 +43,8 @@ pub(super) enum Target {
 }
 
 /// How often the flusher looks for a request. A checkpoint is due every 250 ms at most, so
-/// a few milliseconds of delay cost nothing and keep the thread asleep. Each wake-up costs
-/// the helpers' core ~40 µs on the test VM (timer exits; docs/sink.md), where on veth the
-/// server runs: 2 ms cost 2 % of that core, 10 ms 0.4 %.
-const POLL: Duration = Duration::from_millis(10);
+/// a few milliseconds of delay cost nothing and keep the thread asleep.
+const POLL: Duration = Duration::from_millis(2);
 
 /// State shared by the writer and the flusher thread.
 #[derive(Debug, Default)]
@@ -173,8 +171,6 @@ impl Flusher {
     pub(super) fn stop(mut self) -> Stopped {
         self.shared.stop.store(true, Ordering::Release);
         let thread = self.thread.take().expect("joined only here and in Drop");
-        // It may be asleep for up to POLL: woken, it stops at once.
-        thread.thread().unpark();
         match thread.join() {
             Ok(stopped) => stopped,
             // `run` does not panic; if it ever did, the panic belongs to this thread.
@@ -273,8 +269,7 @@ fn run(
                 error: None,
             };
         }
-        // Woken early by `stop`; a request waits for the next look.
-        std::thread::park_timeout(POLL);
+        std::thread::sleep(POLL);
     }
 }
 

@@ -72,11 +72,8 @@ pub(super) const POOL: usize = 16;
 const ALIGN: usize = 4096;
 
 /// How long the writer thread sleeps when it has nothing to do. The busy-poll thread never
-/// wakes it (that would be a system call per piece): it looks again after this. A 1 MiB
-/// piece fills every ~2.3 ms at 450 MB/s and 16 buffers hold ~37 ms, so 1 ms of delay
-/// costs nothing; each wake-up costs the helpers' core (where on veth the server runs)
-/// ~40 µs on the test VM: 200 µs made the writer 17 % of that core (docs/sink.md).
-const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// wakes it (that would be a system call per piece): it looks again after this.
+const IDLE_SLEEP: Duration = Duration::from_micros(200);
 
 /// One staging buffer: the bytes of the file piece that starts at `start`, and which of
 /// them are filled (offsets within the piece, sorted, not touching).
@@ -359,7 +356,6 @@ impl Stager {
         // Closing the channel ends the thread once it has written what is queued.
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
             let joined = match thread.join() {
                 Ok(joined) => joined,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -480,7 +476,6 @@ impl Drop for Stager {
     fn drop(&mut self) {
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -514,8 +509,7 @@ impl Writer<'_> {
             let job = match jobs.try_recv() {
                 Ok(job) => job,
                 Err(TryRecvError::Empty) => {
-                    // Woken early when the stager finishes or is dropped.
-                    std::thread::park_timeout(IDLE_SLEEP);
+                    std::thread::sleep(IDLE_SLEEP);
                     continue;
                 }
                 Err(TryRecvError::Disconnected) => return Ok(()),
