@@ -52,7 +52,7 @@ DRIVERS = ["afxdp", "raw"]
 PEERS = ["wget", "wget-sync", "curl", "aria2c-x1", "aria2c-x8"]
 # Every tool run by default, in the order of a round's first pass (later rounds rotate it).
 DEFAULT_TOOLS = ["xdpget-afxdp", "xdpget-raw", "wget", "wget-sync", "curl", "aria2c-x1",
-                 "aria2c-x8", "serve-curl", "serve-xdpget"]
+                 "aria2c-x8", "serve-curl", "serve-xdpget", "parallel-xdpget", "parallel-curl"]
 # Downloads from `xdpget serve` (AF_XDP, port SERVE_PORT in the server namespace) instead of
 # nginx: serve-curl is curl <- xdpget serve (the row beside curl <- nginx), serve-xdpget is
 # xdpget (AF_XDP) <- xdpget serve, both ends bypassing the kernel. The server starts once
@@ -61,8 +61,13 @@ SERVE_TOOLS = ["serve-curl", "serve-xdpget"]
 SERVE_PORT = 8080
 SERVER_IFACE = "xg-s0"
 SINKS = ["file", "null"]
+# Several URLs at once (issue 10): PARALLEL_FILES copies of the file (URL?1, URL?2, ...) into
+# one directory, `xdpget --parallel N` (AF_XDP, one process) beside `curl --parallel
+# --parallel-max N`. A run's size_bytes counts every file, so its throughput is the sum.
+PARALLEL_TOOLS = ["parallel-xdpget", "parallel-curl"]
+PARALLEL_FILES = 4
 # Tools that only mean something with a file (to /dev/null they repeat another tool).
-FILE_ONLY_PEERS = {"wget-sync"}
+FILE_ONLY_PEERS = {"wget-sync", *PARALLEL_TOOLS}
 
 # HTTPS (issue 11): `<tool>-https` is <tool> downloading the same file over HTTPS from the
 # testbed's nginx (port 443, TLS 1.2 and 1.3, certificate for the server's address). Each
@@ -111,8 +116,12 @@ VARIANTS = {
     "ack2": Variant(["--ack-every", "2"], "RFC 5681's strict one ACK per two segments"),
     "nosack": Variant(["--no-sack"], "no SACK-permitted offered (RFC 2018 off)"),
 }
+# Segmented downloads (issue 10): one file over N connections, beside aria2c -x 1 and -x 8.
+for _n in (4, 8, 16):
+    VARIANTS[f"x{_n}"] = Variant(["--connections", str(_n)],
+                                 f"-x {_n}: {_n} connections fetch ranges of the one file")
 # Measured by default (--variants auto) when the binary's --help lists every flag of theirs.
-DEFAULT_VARIANTS = ["fsync"]
+DEFAULT_VARIANTS = ["fsync", "x4", "x8", "x16"]
 
 # IPv6 beside IPv4 (issue 12): the same xdpget and flags, the URL with the server's IPv6
 # address (scripts/testbed.sh ADDR6_SERVER, a ULA inside the testbed) instead of its IPv4 one.
@@ -413,7 +422,61 @@ def check_dev_null():
         raise SystemExit("bench: /dev/null is no longer a character device; stopping")
 
 
+def parallel_command(tool, xdpget, url, directory):
+    """The argv of a PARALLEL_TOOLS run: PARALLEL_FILES copies of url into directory."""
+    urls = [f"{url}?{i}" for i in range(1, PARALLEL_FILES + 1)]
+    if tool == "parallel-xdpget":
+        return [xdpget, "--iface", CLIENT_IFACE, "--driver", "afxdp", "-q",
+                "--parallel", str(PARALLEL_FILES), "-P", directory, *urls]
+    argv = ["curl", "-q", "-sS", "-f", "--parallel", "--parallel-max", str(PARALLEL_FILES),
+            "--output-dir", directory]
+    for i, u in enumerate(urls, 1):
+        argv += ["-o", f"copy{i}", u]
+    return argv
+
+
+def parallel_run(args, testbed, sums, record_base, tool, size, work):
+    """One PARALLEL_TOOLS run: every file checked, throughput over all of them."""
+    name = f"{size}.bin"
+    directory = os.path.join(work, f"{tool}-{size}")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    url = url_for("curl", name)
+    argv = ["ip", "netns", "exec", testbed.client_ns] + parallel_command(
+        tool, args.xdpget, url, directory)
+    nbytes = size_bytes(size) * PARALLEL_FILES
+    timeout_s = 30 + nbytes / 4e6
+    load = loadavg()
+    time_out = os.path.join(work, "time.txt")
+    wall, rusage, code, anon_peak, timed_out, stderr = run_measured(argv, timeout_s, time_out)
+    files = sorted(os.listdir(directory))
+    got = [sha256_file(os.path.join(directory, f)) for f in files]
+    shutil.rmtree(directory, ignore_errors=True)
+    errors = []
+    if timed_out:
+        errors.append(f"timed out after {timeout_s:.0f} s")
+    if code != 0:
+        errors.append(f"exit status {code}")
+    if len(files) != PARALLEL_FILES or any(g != sums.get(name) for g in got):
+        errors.append(f"{len(files)} files, {sum(g == sums.get(name) for g in got)} byte-exact")
+    record = dict(record_base)
+    record.update(
+        tool=tool, size=size, size_bytes=nbytes, files=PARALLEL_FILES, sink="file", url=url,
+        command=argv, exit_code=code, timed_out=timed_out,
+        wall_s=wall, user_s=rusage.ru_utime, sys_s=rusage.ru_stime,
+        cpu_s=rusage.ru_utime + rusage.ru_stime,
+        max_rss_kb=read_gnu_time_kb(time_out), rss_anon_peak_kb=anon_peak,
+        throughput_mib_s=nbytes / wall / (1 << 20) if wall > 0 else None,
+        loadavg_1m=load, expected_sha256=sums.get(name), sha256=None,
+        stderr=stderr.strip() or None,
+        ok=not errors, error="; ".join(errors) or None,
+    )
+    return record
+
+
 def one_run(args, testbed, sums, record_base, tool, size, sink, work):
+    if tool in PARALLEL_TOOLS:
+        return parallel_run(args, testbed, sums, record_base, tool, size, work)
     name = f"{size}.bin"
     url = (f"http://{SERVER}:{SERVE_PORT}/{name}" if tool in SERVE_TOOLS
            else url_for(tool, name))
@@ -641,14 +704,15 @@ def parse_args(argv):
     for t in args.tools:
         try:
             known = (split_xdpget(t, args.variants) is not None
-                     or split_scheme(t)[0] in PEERS or t in SERVE_TOOLS)
+                     or split_scheme(t)[0] in PEERS or t in SERVE_TOOLS
+                     or t in PARALLEL_TOOLS)
             if split_scheme(t)[1] == "https":
                 with_ca(["tool"], split_scheme(t)[0], "ca.pem")
         except ValueError as e:
             p.error(str(e))
         if not known:
             p.error(f"unknown tool {t!r}; known: xdpget-<driver>[-<variant>], "
-                    f"{', '.join(PEERS + SERVE_TOOLS)}")
+                    f"{', '.join(PEERS + SERVE_TOOLS + PARALLEL_TOOLS)}")
     for s in args.sinks:
         if s not in SINKS:
             p.error(f"unknown sink {s!r}; known: file, null")

@@ -34,9 +34,25 @@ class HarnessTest(unittest.TestCase):
         a = self.args()
         self.assertEqual(a.tools, ["xdpget-afxdp", "xdpget-raw", "xdpget-afxdp-fsync",
                                    "xdpget-afxdp-ipv6", "wget", "wget-sync", "curl",
-                                   "aria2c-x1", "aria2c-x8", "serve-curl", "serve-xdpget"]
+                                   "aria2c-x1", "aria2c-x8", "serve-curl", "serve-xdpget",
+                                   "parallel-xdpget", "parallel-curl"]
                          + bench.HTTPS_TOOLS)
         self.assertEqual(a.rounds, {"1M": 15, "64M": 5, "1G": 5})
+
+    def test_segmented_variants_run_when_xdpget_knows_connections(self):
+        a = self.args(help_text="  --fsync-policy <POLICY>\n  -x, --connections <N>")
+        for n in (4, 8, 16):
+            self.assertIn(f"xdpget-afxdp-x{n}", a.tools)
+            self.assertEqual(a.variants[f"x{n}"].flags, ["--connections", str(n)])
+
+    def test_parallel_rows_fetch_four_copies_into_one_directory(self):
+        argv = bench.parallel_command("parallel-xdpget", "/x", "http://s/64M.bin", "/d")
+        self.assertEqual(argv[-4:], [f"http://s/64M.bin?{i}" for i in range(1, 5)])
+        self.assertIn("--parallel", argv)
+        curl = bench.parallel_command("parallel-curl", "/x", "http://s/64M.bin", "/d")
+        self.assertEqual(curl.count("-o"), 4)
+        self.assertIn("--parallel-max", curl)
+        self.assertFalse(bench.runs_with_sink("parallel-curl", "null", bench.VARIANTS))
 
     def test_the_ipv6_variant_downloads_from_the_ipv6_address(self):
         self.assertEqual(bench.url_for("xdpget-afxdp-ipv6", "1G.bin"),

@@ -156,7 +156,7 @@ fn checks_on_a_small_disk(dir: &Path) {
         assert!(kept > DISK * 8 / 10, "{what}: only {kept} bytes kept");
         assert!(holds_prefix(&part_path(&file), kept), "{what}: the prefix");
         assert!(!file.exists(), "{what}: no final name for a partial file");
-        let told = format!("keeps the first {kept} bytes");
+        let told = format!("keeps {kept} bytes");
         assert!(
             notices.iter().any(|line| line.contains(&told)),
             "{what}: {notices:?}"

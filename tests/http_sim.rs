@@ -527,7 +527,7 @@ fn a_short_body_fails_with_exit_code_4_and_keeps_a_part_file_for_resume() {
         let kept_notice = run_1
             .notices
             .iter()
-            .any(|line| line.contains("keeps the first 180000 bytes"));
+            .any(|line| line.contains("keeps 180000 bytes"));
         assert!(kept_notice, "{what}: {:?}", run_1.notices);
         let error = run_1.err(&what);
         assert!(

@@ -437,6 +437,16 @@ pub struct DownloadArgs {
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
 
+    /// Fetch each file over N connections at once, each a range of it (1-16; default 1,
+    /// as wget). Helps where one connection is held back: loss on a long path (one TCP
+    /// connection gets about MSS / (RTT x sqrt(loss))) or a server that caps each
+    /// connection's rate. Needs a server that sends ranges (206) and an ETag or
+    /// Last-Modified, which every range is checked against (If-Range); otherwise one
+    /// connection is used, with a notice. Files smaller than 2 MiB use one connection.
+    #[arg(help_heading = "Download", short = 'x', long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub connections: u8,
+
     /// Limit the download speed to RATE bytes per second, as wget: 20k, 2.5m, 1g (k, m, g
     /// count 1024s; 0: no limit). Done by the receive window we advertise, so the server
     /// is slowed down, never made to resend.

@@ -125,6 +125,17 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
         eprintln!("xdpget: -O FILE takes one URL (wget would concatenate them)");
         return Exit::Parse.into();
     }
+    // Every connection at once needs a local port of its own.
+    let at_once = urls.len().min(usize::from(args.parallel)) * usize::from(args.connections);
+    let port_count = usize::from(ports.end() - ports.start()) + 1;
+    if at_once > port_count {
+        eprintln!(
+            "xdpget: --parallel {} with -x {} runs up to {at_once} connections at once; \
+             --port-range has {port_count} ports, give it at least that many",
+            args.parallel, args.connections,
+        );
+        return Exit::Parse.into();
+    }
     for url in &urls {
         if let Err(e) = Target::parse(&redact(url)) {
             eprintln!("xdpget: {e}");
@@ -690,6 +701,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, String> {
         retry_connrefused: args.retry_connrefused,
         retry_on_http_error: args.retry_on_http_error.clone(),
         ignore_length: args.ignore_length,
+        connections: usize::from(args.connections),
         max_retry_pause: match args.waitretry {
             s if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
             s => return Err(format!("--waitretry {s}: must be a number of seconds")),

@@ -44,6 +44,10 @@ pub enum EngineError {
     Interrupted,
     #[error("{0}")]
     Setup(String),
+    /// A segmented download found that the file on the server is not the one it started
+    /// with: its ranges would come from two versions.
+    #[error("the file changed on the server during the download: {0}")]
+    Changed(&'static str),
     /// A 401 that stays (wget's "Username/Password Authentication Failed", exit 6).
     #[error("{0}")]
     Auth(String),
@@ -56,7 +60,10 @@ impl EngineError {
             EngineError::Http(e) => e.exit_code(),
             EngineError::Sink(_) => 3,
             EngineError::Tls(e) => e.exit_code(),
-            EngineError::Frame(_) | EngineError::Setup(_) | EngineError::Interrupted => 1,
+            EngineError::Frame(_)
+            | EngineError::Setup(_)
+            | EngineError::Changed(_)
+            | EngineError::Interrupted => 1,
             EngineError::TooManyRedirects { .. } => 8,
             EngineError::Resolve { .. } => 4,
             EngineError::Auth(_) => 6,

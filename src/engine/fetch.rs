@@ -8,14 +8,17 @@
 //! task over any [`Network`]: a real interface or the simulator, so the simulator tests
 //! exercise exactly this code.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::body::BodyOut;
 use super::error::EngineError;
 use super::network::Network;
 use super::progress::Progress;
 use super::runtime::{self, Executor, LoopSettings, Reactor};
+use super::segmented::{self, Segmenting};
 use super::stats::EngineStats;
 use super::transfer::{TransferEnd, TransferOptions};
 use crate::http::auth::{self, Challenge, Credentials};
@@ -84,6 +87,9 @@ pub struct FetchOptions {
     pub ignore_length: bool,
     /// The proxies of `http_proxy`/`https_proxy`/`no_proxy` (none with `--no-proxy`).
     pub proxies: Proxies,
+    /// `-x N`: up to N connections fetch ranges of one file (`engine::segmented`); 1 is
+    /// wget's one connection.
+    pub connections: usize,
 }
 
 impl Default for FetchOptions {
@@ -111,6 +117,7 @@ impl Default for FetchOptions {
             retry_on_http_error: Vec::new(),
             ignore_length: false,
             proxies: Proxies::none(),
+            connections: 1,
         }
     }
 }
@@ -336,6 +343,9 @@ async fn fetch_once<'a>(
         _ => ResumeInfo::Fresh,
     };
     let offset = resume.offset();
+    // -x N asks for a range even from byte 0: a 206 says the server can split the file.
+    let segments_wanted =
+        options.connections > 1 && !options.spider && matches!(destination, Destination::File(_));
     let mut target = original.clone();
     let mut redirects = 0u32;
     loop {
@@ -377,7 +387,7 @@ async fn fetch_once<'a>(
             } else {
                 Method::Get
             },
-            range_start: (offset > 0).then_some(offset),
+            range_start: (offset > 0 || segments_wanted).then_some(offset),
             user_agent: options.user_agent.clone(),
             extra_headers,
             ignore_length: options.ignore_length,
@@ -410,6 +420,7 @@ async fn fetch_once<'a>(
                 }
                 (Err(error), None) => return Err(error),
             };
+            let stash = RefCell::new(None);
             let tried = {
                 let mut open_sink = |head: &ResponseHead, plan: &BodyPlan| {
                     // -N against a server that ignores If-Modified-Since: wget's size + date
@@ -420,33 +431,52 @@ async fn fetch_once<'a>(
                         not_newer = true;
                         return Err(EngineError::Setup("not newer".into()));
                     }
-                    if let Some(path) = disposition_path(head, destination, options) {
-                        notices.notice(format!(
-                            "Saving to '{}' (named by Content-Disposition)",
-                            path.display()
-                        ));
-                        let renamed = named.insert(Destination::File(path));
-                        return open_sink(
-                            head,
-                            plan,
-                            &target,
-                            renamed,
-                            &ResumeInfo::Fresh,
-                            options,
-                            notices,
-                        );
+                    let sink = match disposition_path(head, destination, options) {
+                        Some(path) => {
+                            notices.notice(format!(
+                                "Saving to '{}' (named by Content-Disposition)",
+                                path.display()
+                            ));
+                            let renamed = named.insert(Destination::File(path));
+                            let fresh = &ResumeInfo::Fresh;
+                            open_sink(head, plan, &target, renamed, fresh, options, notices)?
+                        }
+                        None => {
+                            open_sink(head, plan, &target, destination, &resume, options, notices)?
+                        }
+                    };
+                    if !segments_wanted {
+                        return Ok(BodyOut::Whole(sink));
                     }
-                    open_sink(head, plan, &target, destination, &resume, options, notices)
+                    match segmented::splittable(head, plan) {
+                        Ok(split) => {
+                            let (segmenting, out) =
+                                Segmenting::begin(sink, split, head, plan, progress);
+                            *stash.borrow_mut() = Some(segmenting);
+                            Ok(out)
+                        }
+                        Err(why) => {
+                            notices.notice(format!("Downloading over one connection: {why}."));
+                            Ok(BodyOut::Whole(sink))
+                        }
+                    }
                 };
-                reactor
-                    .exchange(
-                        &endpoint,
-                        &request,
-                        transfer_options,
-                        progress,
-                        &mut open_sink,
-                    )
-                    .await
+                match reactor.begin_exchange(&endpoint, &request, transfer_options, progress) {
+                    Err(failure) => Err(failure),
+                    Ok(handle) if segments_wanted => {
+                        let first = Box::pin(reactor.follow_exchange(handle, &mut open_sink));
+                        let job = segmented::Job {
+                            reactor,
+                            remote,
+                            request: &request,
+                            options: transfer_options,
+                            progress,
+                            connections: options.connections,
+                        };
+                        segmented::run(&job, first, handle, &stash).await
+                    }
+                    Ok(handle) => reactor.follow_exchange(handle, &mut open_sink).await,
+                }
             };
             match (tried, next) {
                 (Err(failure), Some(next)) if is_connect_failure(&failure.error) => {
@@ -469,6 +499,11 @@ async fn fetch_once<'a>(
             Ok(TransferEnd::Body {
                 sink, plan, head, ..
             }) => {
+                let Some(sink) = sink else {
+                    return Err(EngineError::Setup(
+                        "internal error: the body ended without its file".into(),
+                    ));
+                };
                 let file_len = sink.finish()?;
                 if let Destination::File(path) = destination
                     && options.server_timestamps
@@ -554,7 +589,7 @@ async fn fetch_once<'a>(
                         && kept > 0
                     {
                         notices.notice(format!(
-                            "{} keeps the first {kept} bytes; `xdpget -c` continues it",
+                            "{} keeps {kept} bytes; `xdpget -c` continues it",
                             sink::control::part_path(path).display()
                         ));
                     }

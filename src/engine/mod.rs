@@ -3,13 +3,16 @@
 //! - [`host`]: many connections over one driver: four-tuple index, timers, fair transmit.
 //! - [`transfer`]: one HTTP exchange as a session of the host.
 //! - [`tunnel`]: the `CONNECT` before TLS through an HTTP proxy.
-//! - [`segments`]: the plan of `-x N`'s ranges (not wired to the CLI yet).
+//! - [`segmented`]: `-x N`: one file over several connections, into one sink.
+//! - [`segments`]: the plan of `-x N`'s ranges.
+//! - [`body`]: where an exchange's body goes (a sink of its own, or a piece of a file).
 //! - [`sim_server`]: the simulator's HTTP server, a host in passive open.
 //! - [`endpoint`]: the addresses of a connection and its frame template.
 //! - [`progress`]: counters the loop publishes for the progress display.
 //! - [`stats`]: latency histograms for `--stats`.
 //! - [`error`]: why a transfer failed, with wget's exit codes.
 
+pub mod body;
 pub mod endpoint;
 pub mod error;
 pub mod fetch;
@@ -18,6 +21,7 @@ pub mod lookup;
 pub mod network;
 pub mod progress;
 pub mod runtime;
+pub mod segmented;
 pub mod segments;
 pub mod sim_server;
 pub mod simulate;

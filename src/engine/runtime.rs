@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Wake;
 
+use super::body::BodyOut;
 use super::endpoint::Endpoint;
 use super::error::EngineError;
 use super::host::deadlines::DeadlineQueue;
@@ -47,7 +48,6 @@ use super::stats::EngineStats;
 use super::transfer::{Transfer, TransferEnd, TransferFailure, TransferOptions};
 use crate::driver::Driver;
 use crate::http::{BodyPlan, Request, ResponseHead};
-use crate::sink::Sink;
 use crate::time::Instant;
 use crate::wire::EthernetAddress;
 
@@ -233,17 +233,39 @@ impl<'a> Reactor<'a> {
         request: &Request,
         options: &TransferOptions,
         progress: &'a Progress,
-        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<Sink, EngineError>,
+        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<BodyOut, EngineError>,
     ) -> Result<TransferEnd, TransferFailure> {
+        let handle = self.begin_exchange(endpoint, request, options, progress)?;
+        self.follow_exchange(handle, open_sink).await
+    }
+
+    /// The first half of [`Reactor::exchange`]: opens the connection and returns its handle
+    /// (for [`Reactor::abort_exchange`]); [`Reactor::follow_exchange`] runs the rest.
+    pub fn begin_exchange(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+        options: &TransferOptions,
+        progress: &'a Progress,
+    ) -> Result<Handle, TransferFailure> {
         if self.interrupted() {
             return Err(EngineError::Interrupted.into());
         }
         let now = self.now();
         let transfer = Transfer::new(now, *endpoint, request, options, progress)?;
-        let handle = self
+        Ok(self
             .host
             .borrow_mut()
-            .connect(now, endpoint, options.tcp.clone(), transfer);
+            .connect(now, endpoint, options.tcp.clone(), transfer))
+    }
+
+    /// The second half of [`Reactor::exchange`]: waits for the exchange of `handle` to end,
+    /// opening its sink when the head asks for one.
+    pub async fn follow_exchange(
+        &self,
+        handle: Handle,
+        open_sink: &mut dyn FnMut(&ResponseHead, &BodyPlan) -> Result<BodyOut, EngineError>,
+    ) -> Result<TransferEnd, TransferFailure> {
         loop {
             let finished = core::future::poll_fn(|cx| {
                 let mut host = self.host.borrow_mut();
@@ -253,7 +275,13 @@ impl<'a> Reactor<'a> {
                 if host.session(handle).is_some_and(Transfer::wants_sink) {
                     return Poll::Ready(None);
                 }
-                self.waiting.borrow_mut().push((handle, cx.waker().clone()));
+                // One entry per exchange: a task that follows several (a segmented
+                // download) is polled for each of their wakes.
+                let mut waiting = self.waiting.borrow_mut();
+                match waiting.iter_mut().find(|(h, _)| *h == handle) {
+                    Some(entry) => entry.1.clone_from(cx.waker()),
+                    None => waiting.push((handle, cx.waker().clone())),
+                }
                 Poll::Pending
             })
             .await;
@@ -277,6 +305,19 @@ impl<'a> Reactor<'a> {
                 }
             }
         }
+    }
+
+    /// Stops the exchange of `handle` from outside, for a caller that no longer follows it
+    /// (a connection of a segmented download that is no longer needed): its connection is
+    /// reset and its session dropped.
+    pub fn discard_exchange(&self, handle: Handle) {
+        drop(self.host.borrow_mut().abort(handle));
+        self.waiting.borrow_mut().retain(|(h, _)| *h != handle);
+    }
+
+    /// Asks for a poll of `handle`'s session (something it reads from outside changed).
+    pub fn wake_exchange(&self, handle: Handle) {
+        self.host.borrow_mut().wake(handle);
     }
 
     /// Wakes the tasks whose connection's session ended or wants its sink.

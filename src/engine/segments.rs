@@ -118,6 +118,8 @@ struct Slot {
     rate: Option<u64>,
     /// An idle slot that had work and has not been released yet.
     owes_release: bool,
+    /// Never given work again ([`SegmentPlanner::retire`]).
+    retired: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +183,7 @@ impl SegmentPlanner {
             window_done: 0,
             rate: None,
             owes_release: false,
+            retired: false,
         };
         SegmentPlanner {
             total,
@@ -238,6 +241,20 @@ impl SegmentPlanner {
         }
     }
 
+    /// `connection` is not to be used again (the server refuses more connections): the rest
+    /// of its range goes back to the pool, for the others.
+    pub fn retire(&mut self, connection: ConnectionId) {
+        self.on_failed(connection);
+        if let Some(slot) = self.slots.get_mut(connection.0) {
+            slot.retired = true;
+        }
+    }
+
+    /// Whether work remains but every connection is retired: nothing can finish it.
+    pub fn is_stuck(&self) -> bool {
+        !self.is_finished() && self.slots.iter().all(|slot| slot.retired)
+    }
+
     /// Whether every byte is finished.
     pub fn is_finished(&self) -> bool {
         self.finished.contains(0, self.total)
@@ -281,7 +298,8 @@ impl SegmentPlanner {
         self.measure(now);
         self.give_up_slow(now);
         for index in 0..self.slots.len() {
-            if self.slots[index].range.is_none() && !self.assign(index, now) {
+            let slot = &self.slots[index];
+            if slot.range.is_none() && !slot.retired && !self.assign(index, now) {
                 self.release(index);
             }
         }
@@ -608,6 +626,26 @@ mod tests {
         planner.on_progress(ConnectionId(0), MIB);
         planner.on_failed(ConnectionId(0));
         assert_eq!(drain(&mut planner, t), [fetch(0, MIB, 4 * MIB)]);
+    }
+
+    #[test]
+    fn a_retired_connection_gets_no_more_work_and_the_others_take_its_range() {
+        let mut planner = SegmentPlanner::new(8 * MIB, &RangeSet::new(), config(2));
+        let t = Instant::ZERO;
+        assert_eq!(drain(&mut planner, t).len(), 2);
+        planner.retire(ConnectionId(1));
+        assert!(!planner.is_stuck());
+        // Connection 1's range waits in the pool until connection 0 is free for it.
+        assert_eq!(drain(&mut planner, t), []);
+        planner.on_progress(ConnectionId(0), 4 * MIB);
+        assert_eq!(
+            drain(&mut planner, t),
+            [fetch(0, 4 * MIB, 8 * MIB)],
+            "the finished connection takes the retired one's range"
+        );
+        planner.retire(ConnectionId(0));
+        assert!(planner.is_stuck(), "work left, nobody to do it");
+        assert_eq!(drain(&mut planner, t), []);
     }
 
     /// Random progress, failures, slow connections and time against the rules: after every

@@ -28,6 +28,7 @@ use core::time::Duration;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use super::body::BodyOut;
 use super::endpoint::Endpoint;
 use super::error::EngineError;
 use super::host::{Session, SessionStatus};
@@ -136,9 +137,10 @@ impl Default for TransferOptions {
 /// How an exchange ended well.
 #[derive(Debug)]
 pub enum TransferEnd {
-    /// The body is complete in `sink` (still to be finished by the caller).
+    /// The body is complete in `sink` (still to be finished by the caller); `None` for a
+    /// piece of a segmented download, whose sink belongs to the download.
     Body {
-        sink: Box<Sink>,
+        sink: Option<Box<Sink>>,
         plan: BodyPlan,
         completion: Completion,
         head: ResponseHead,
@@ -182,7 +184,7 @@ pub struct Transfer<'a> {
     /// The handshake completed: a reset or timeout now means a broken connection, not a
     /// refused or unreachable server.
     connected: bool,
-    sink: Option<Sink>,
+    sink: Option<BodyOut>,
     plan: Option<BodyPlan>,
     completion: Option<Completion>,
     started: Instant,
@@ -271,11 +273,11 @@ impl<'a> Transfer<'a> {
             Some(Ok(end)) => Ok(end),
             Some(Err(error)) => Err(TransferFailure {
                 error,
-                sink: self.sink.take().map(Box::new),
+                sink: self.sink.take().and_then(BodyOut::into_whole),
             }),
             None => Err(TransferFailure {
                 error: EngineError::Interrupted,
-                sink: self.sink.take().map(Box::new),
+                sink: self.sink.take().and_then(BodyOut::into_whole),
             }),
         }
     }
@@ -283,7 +285,7 @@ impl<'a> Transfer<'a> {
     /// The sink, if one was opened (an exchange given up from outside: the caller abandons
     /// it, which keeps what arrived).
     pub fn into_sink(mut self) -> Option<Box<Sink>> {
-        self.sink.take().map(Box::new)
+        self.sink.take().and_then(BodyOut::into_whole)
     }
 
     /// Adds this exchange's connect and first-byte times to `stats`.
@@ -343,11 +345,11 @@ impl<'a> Transfer<'a> {
             return Ok(Some(end));
         }
         self.update_receive_window(now, connection);
-        if let Some(sink) = self.sink.as_mut() {
+        if let Some(out) = self.sink.as_mut() {
             if delivered > 0 {
-                self.progress.advance(sink.contiguous_len(), delivered);
+                self.progress.advance(out.shown_len(), delivered);
             }
-            sink.poll_checkpoint(now)?;
+            out.poll_checkpoint(now)?;
         }
         if let Some(end) = self.finished(connection) {
             return Ok(Some(end));
@@ -506,14 +508,16 @@ impl<'a> Transfer<'a> {
     }
 
     /// The response head says a body follows (after [`TransferEnd::Head`]): the body goes
-    /// to `sink` from now on.
-    pub fn start_body(&mut self, mut sink: Sink) -> Result<(), EngineError> {
+    /// to `sink` from now on. (A piece's download starts the progress display itself.)
+    pub fn start_body(&mut self, mut sink: BodyOut) -> Result<(), EngineError> {
         let Some(Outcome::Body(plan)) = self.exchange.outcome() else {
             return Err(EngineError::Setup("no body to start".into()));
         };
         let plan = *plan;
-        self.progress
-            .start_file(sink.contiguous_len(), plan.total_len);
+        if let BodyOut::Whole(whole) = &sink {
+            self.progress
+                .start_file(whole.contiguous_len(), plan.total_len);
+        }
         let mut failure = None;
         let mut delivered = 0;
         let started = self.exchange.start_body(&mut |chunk: BodyChunk<'_>| {
@@ -544,7 +548,7 @@ impl<'a> Transfer<'a> {
             None => self
                 .sink
                 .as_ref()
-                .and_then(Sink::reorder_capacity)
+                .and_then(BodyOut::reorder_capacity)
                 .unwrap_or(max as u64),
         };
         // HTTPS: ciphertext waits in the TLS staging buffer until it decrypts in order.
@@ -564,10 +568,17 @@ impl<'a> Transfer<'a> {
         connection.set_receive_window(usize::try_from(window).unwrap_or(max).min(max));
     }
 
-    /// The exchange is over when the body is complete (by length, or by the peer's FIN).
+    /// The exchange is over when the body is complete (by length, or by the peer's FIN), or
+    /// when a piece's range is in the file (the server would send more: a RST stops it).
     fn finished(&mut self, connection: &mut Connection) -> Option<TransferEnd> {
         let complete = self.exchange.is_complete() || self.completion.is_some();
-        if !complete || self.plan.is_none() {
+        let piece_done = !complete
+            && self
+                .sink
+                .as_ref()
+                .and_then(BodyOut::piece)
+                .is_some_and(|piece| piece.is_done());
+        if !(complete || piece_done) || self.plan.is_none() {
             return None;
         }
         let completion = match self.completion {
@@ -577,16 +588,20 @@ impl<'a> Transfer<'a> {
                 close_delimited: false,
             },
         };
-        // We are done reading; say goodbye once (the FIN goes out with this step's
-        // transmit batch, and the host lets the connection finish closing).
-        connection.close();
+        if piece_done {
+            connection.abort();
+        } else {
+            // We are done reading; say goodbye once (the FIN goes out with this step's
+            // transmit batch, and the host lets the connection finish closing).
+            connection.close();
+        }
         let (Some(sink), Some(plan), Some(head)) =
             (self.sink.take(), self.plan, self.exchange.head().cloned())
         else {
             return None;
         };
         Some(TransferEnd::Body {
-            sink: Box::new(sink),
+            sink: sink.into_whole(),
             plan,
             completion,
             head,
@@ -695,7 +710,7 @@ impl Session for Transfer<'_> {
 /// sink, counting them in `delivered`. The first error is kept in `failure`.
 fn to_exchange(
     exchange: &mut Exchange,
-    sink: &mut Option<Sink>,
+    sink: &mut Option<BodyOut>,
     plan: &Option<BodyPlan>,
     offset: u64,
     bytes: &[u8],
@@ -713,17 +728,20 @@ fn to_exchange(
 }
 
 /// Writes body bytes at their file offset (the one copy of the data path) and returns how
-/// many they were. The first error is kept in `failure`.
+/// many were taken. The first error is kept in `failure`.
 fn place(
-    sink: &mut Sink,
+    sink: &mut BodyOut,
     plan: &BodyPlan,
     chunk: BodyChunk<'_>,
     failure: &mut Option<EngineError>,
 ) -> u64 {
-    if let Err(e) = sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
-        failure.get_or_insert(e.into());
+    match sink.write_at(plan.file_offset + chunk.offset, chunk.bytes) {
+        Ok(taken) => taken,
+        Err(e) => {
+            failure.get_or_insert(e.into());
+            chunk.bytes.len() as u64
+        }
     }
-    chunk.bytes.len() as u64
 }
 
 fn nanos(d: Duration) -> u64 {

@@ -142,14 +142,6 @@ pub(super) fn respond(
     }
     let head_only = parsed.method == Some("HEAD");
     let path = parsed.path.unwrap_or("/");
-    let range_start = parsed
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("range"))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-        .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.strip_suffix('-'))
-        .and_then(|v| v.parse::<u64>().ok());
     let header = |name: &str| {
         parsed
             .headers
@@ -157,8 +149,10 @@ pub(super) fn respond(
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .and_then(|h| std::str::from_utf8(h.value).ok())
     };
+    let range = header("range").and_then(parse_range);
     let request = RequestView {
-        range_start,
+        range,
+        if_range: header("if-range"),
         head_only,
         authorization: header("authorization"),
         if_modified_since: header("if-modified-since"),
@@ -170,7 +164,8 @@ pub(super) fn respond(
 
 /// What the wrapping routes look at in a request.
 struct RequestView<'a> {
-    range_start: Option<u64>,
+    range: Option<ByteRange>,
+    if_range: Option<&'a str>,
     head_only: bool,
     authorization: Option<&'a str>,
     if_modified_since: Option<&'a str>,
@@ -222,6 +217,24 @@ fn wrapped_route(path: &str, request: &RequestView<'_>) -> Response {
             ));
             response
         }
+        // `/etag/TAG/...`: the rest's response with `ETag: "TAG"`, honouring `If-Range`.
+        // `/etagafter/K/...`: "v1" for the first K requests, "v2" after: a file that
+        // changes on the server in the middle of a segmented download.
+        "etag" | "etagafter" => {
+            let tag = match first {
+                "etag" => format!("\"{argument}\""),
+                _ if request.served < argument.parse::<u64>().unwrap_or(0) => "\"v1\"".into(),
+                _ => "\"v2\"".into(),
+            };
+            // RFC 9110 §13.1.5: a validator that does not match means the whole file.
+            let range = request
+                .range
+                .filter(|_| request.if_range.is_none_or(|v| v == tag));
+            let path = format!("/{rest}");
+            let mut response = route(&path, range, request.head_only, request.secure_origin);
+            response.add_header(&format!("ETag: {tag}"));
+            response
+        }
         "flaky" => {
             if request.served < argument.parse::<u64>().unwrap_or(0) {
                 route("/status/503", None, request.head_only, None)
@@ -231,11 +244,29 @@ fn wrapped_route(path: &str, request: &RequestView<'_>) -> Response {
         }
         _ => route(
             path,
-            request.range_start,
+            request.range,
             request.head_only,
             request.secure_origin,
         ),
     }
+}
+
+/// `Range: bytes=first-[last]` (RFC 9110 §14.1.2), one range, as the engine asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ByteRange {
+    first: u64,
+    /// Inclusive; `None` to the end.
+    last: Option<u64>,
+}
+
+fn parse_range(value: &str) -> Option<ByteRange> {
+    let (first, last) = value.strip_prefix("bytes=")?.split_once('-')?;
+    let first = first.parse().ok()?;
+    let last = match last {
+        "" => None,
+        last => Some(last.parse().ok().filter(|&l| l >= first)?),
+    };
+    Some(ByteRange { first, last })
 }
 
 /// A response without a body (304).
@@ -251,7 +282,7 @@ fn empty_response(status: u16) -> Response {
 
 fn route(
     path: &str,
-    range_start: Option<u64>,
+    range: Option<ByteRange>,
     head_only: bool,
     secure_origin: Option<&str>,
 ) -> Response {
@@ -262,23 +293,26 @@ fn route(
         _ => u64::MAX,
     };
     let (status, mut headers, body, chunked) = match (parts.first().copied(), number(1)) {
-        (Some("file" | "drip"), Some(len)) => match range_start {
-            Some(start) if start >= len => (
+        (Some("file" | "drip"), Some(len)) => match range {
+            Some(ByteRange { first, .. }) if first >= len => (
                 416,
                 format!("Content-Range: bytes */{len}\r\nContent-Length: 0\r\n"),
                 0..0,
                 false,
             ),
-            Some(start) => (
-                206,
-                format!(
-                    "Content-Range: bytes {start}-{}/{len}\r\nContent-Length: {}\r\n",
-                    len - 1,
-                    len - start
-                ),
-                start..len,
-                false,
-            ),
+            Some(ByteRange { first, last }) => {
+                let end = last.map_or(len, |last| (last + 1).min(len));
+                (
+                    206,
+                    format!(
+                        "Content-Range: bytes {first}-{}/{len}\r\nContent-Length: {}\r\n",
+                        end - 1,
+                        end - first
+                    ),
+                    first..end,
+                    false,
+                )
+            }
             None => (200, format!("Content-Length: {len}\r\n"), 0..len, false),
         },
         (Some("norange"), Some(len)) => (200, format!("Content-Length: {len}\r\n"), 0..len, false),
