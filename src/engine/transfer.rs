@@ -699,7 +699,7 @@ impl Session for Transfer<'_> {
             deadline = deadline.min(next);
         }
         // A staged file sink whose writer fell behind reopens the window without a segment.
-        if let Some(next) = self.sink.as_ref().and_then(Sink::poll_again_at) {
+        if let Some(next) = self.sink.as_ref().and_then(BodyOut::poll_again_at) {
             deadline = deadline.min(next);
         }
         Some(deadline)
