@@ -107,6 +107,14 @@ impl BodyOut {
         }
     }
 
+    /// When to poll again without a segment (`Sink::poll_again_at`).
+    pub fn poll_again_at(&self) -> Option<Instant> {
+        match self {
+            BodyOut::Whole(sink) => sink.poll_again_at(),
+            BodyOut::Piece(piece) => piece.sink.borrow().poll_again_at(),
+        }
+    }
+
     /// `Sink::poll_checkpoint`.
     pub fn poll_checkpoint(&mut self, now: Instant) -> Result<(), SinkError> {
         match self {

@@ -96,6 +96,14 @@ pub struct EngineStats {
     /// frames, the TCP engine, the copy into the sink, the ACK decision and building the
     /// transmit batch; everything of the iteration but the kick.
     pub own_work: Metric,
+    /// `own_work` by step, each per non-empty receive batch. The receive batch: the driver's
+    /// rings, parsing and checking the frames, TCP, and the copy into the sink.
+    pub own_receive: Metric,
+    /// The dispatch of the sessions after the receive batch: HTTP, the receive window, the
+    /// sink's checkpoint and hand-offs to its writer thread, timers.
+    pub own_dispatch: Metric,
+    /// Building the transmit batch (the ACK decision and the ACK frames), without the kick.
+    pub own_transmit: Metric,
     /// Frames per non-empty receive batch.
     pub batch_size: Metric,
     /// Time spent in one loop iteration that did work (idle spins are not counted).
@@ -119,6 +127,9 @@ impl Default for EngineStats {
             transmit: Metric::new("transmit", Unit::Nanoseconds),
             kick: Metric::new("kick", Unit::Nanoseconds),
             own_work: Metric::new("own_work", Unit::Nanoseconds),
+            own_receive: Metric::new("own_receive", Unit::Nanoseconds),
+            own_dispatch: Metric::new("own_dispatch", Unit::Nanoseconds),
+            own_transmit: Metric::new("own_transmit", Unit::Nanoseconds),
             batch_size: Metric::new("batch_size", Unit::Frames),
             loop_work: Metric::new("loop_work", Unit::Nanoseconds),
             connect: Metric::new("connect", Unit::Nanoseconds),
@@ -137,6 +148,10 @@ impl EngineStats {
         if step.received > 0 {
             self.batch_size.record(step.received as u64);
             self.own_work.record(nanos(total - step.kick));
+            self.own_receive.record(nanos(step.receive));
+            self.own_dispatch
+                .record(nanos(step.before_transmit.saturating_sub(step.receive)));
+            self.own_transmit.record(nanos(step.transmit));
             if step.sent > 0 {
                 self.receive_to_ack.record(nanos(total));
                 self.transmit.record(nanos(step.transmit + step.kick));
@@ -155,6 +170,9 @@ impl EngineStats {
             &self.transmit,
             &self.kick,
             &self.own_work,
+            &self.own_receive,
+            &self.own_dispatch,
+            &self.own_transmit,
             &self.batch_size,
             &self.loop_work,
             &self.connect,
@@ -351,6 +369,39 @@ mod tests {
         // sub-steps longer than the whole leave a zero rest, never an underflow
         times.split(&[("long", std::time::Duration::from_secs(60))], "none left");
         assert_eq!(times.steps.last().unwrap().micros, 0);
+    }
+
+    /// A step's own work is split into its receive, dispatch and transmit parts, which add
+    /// up to it; the kick is in none of them, and a step that received nothing is not a batch.
+    #[test]
+    fn own_work_is_split_by_step_and_leaves_the_kick_out() {
+        use std::time::Duration;
+        let mut stats = EngineStats::default();
+        let step = crate::engine::host::Step {
+            received: 64,
+            sent: 1,
+            before_transmit: Duration::from_micros(30),
+            receive: Duration::from_micros(21),
+            transmit: Duration::from_micros(4),
+            kick: Duration::from_micros(500),
+        };
+        stats.record_step(&step);
+        stats.record_step(&crate::engine::host::Step {
+            received: 0,
+            sent: 1,
+            ..step
+        });
+        let p50 = |m: &Metric| m.summary().p50;
+        let near = |value: u64, micros: u64| value.abs_diff(micros * 1000) <= micros;
+        assert_eq!(stats.own_work.count(), 1);
+        assert!(near(p50(&stats.own_work), 34), "{}", p50(&stats.own_work));
+        assert!(near(p50(&stats.own_receive), 21));
+        assert!(near(p50(&stats.own_dispatch), 9));
+        assert!(near(p50(&stats.own_transmit), 4));
+        let names: Vec<&str> = stats.summaries().iter().map(|s| s.name).collect();
+        let at = |name: &str| names.iter().position(|n| *n == name).expect(name);
+        assert_eq!(at("own_receive"), at("own_work") + 1);
+        assert!(stats.table().contains("own_dispatch (µs)"));
     }
 
     #[test]

@@ -698,6 +698,10 @@ impl Session for Transfer<'_> {
         if let Some(next) = self.pacer_next {
             deadline = deadline.min(next);
         }
+        // A staged file sink whose writer fell behind reopens the window without a segment.
+        if let Some(next) = self.sink.as_ref().and_then(BodyOut::poll_again_at) {
+            deadline = deadline.min(next);
+        }
         Some(deadline)
     }
 }

@@ -61,6 +61,9 @@ const GROWTH_ALIGN: u64 = 1024 * 1024;
 /// ...or, on a disk too full for that, to whole pages.
 const LAST_RESORT_ALIGN: u64 = 4096;
 
+/// How soon the engine looks again at a staged sink whose writer holds most buffers.
+const STAGED_REPOLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A download into `NAME.part`, renamed to `NAME` on success.
 #[derive(Debug)]
 pub struct FileSink {
@@ -87,6 +90,11 @@ pub struct FileSink {
     /// Writeback of these ranges has been started (with a flusher: they were asked for).
     kicked: RangeSet,
     last_checkpoint: Option<Instant>,
+    /// On the staged path: where the receive window may end (a file offset). It only moves
+    /// right, so the advertised window never shrinks (RFC 9293 §3.8.6.2.1).
+    window_end: u64,
+    /// The `now` of the last [`FileSink::poll_checkpoint`].
+    last_poll: Option<Instant>,
     /// A write-back failed. Linux reports such an error once per open file, so a later
     /// msync can succeed without the lost pages on disk: from here on nothing more is
     /// synced or recorded (the record keeps the last prefix known to be on disk).
@@ -242,6 +250,8 @@ impl FileSink {
             recorded: finished.clone(),
             kicked: finished.clone(),
             last_checkpoint: None,
+            window_end: 0,
+            last_poll: None,
             sync_failed: false,
             closed: false,
             durability,
@@ -342,10 +352,13 @@ impl FileSink {
         if self.flusher().is_some_and(Flusher::failed) {
             return self.join_helpers();
         }
+        self.last_poll = Some(now);
         if let Backing::Staged { stager, .. } = &mut self.backing {
             stager
                 .poll()
                 .map_err(|e| SinkError::from_io("write", &self.part_path, 0, e))?;
+            let room = stager.room_end(self.arrived.contiguous_len());
+            self.window_end = self.window_end.max(room);
         }
         // Sets of a handful of ranges: counting them is a few additions.
         let covered = self.arrived.covered();
@@ -379,6 +392,32 @@ impl FileSink {
                 Ok(())
             }
             None => self.checkpoint(),
+        }
+    }
+
+    /// How many bytes past the contiguous prefix the engine may let the sender send (see
+    /// `Sink::reorder_capacity`). On the staged path: as many as the staging buffers the
+    /// writer does not hold can take (`Stager::room_end`), never less than was granted
+    /// before; `None` (no limit) for a mapping or `pwrite`, which never wait.
+    pub fn reorder_capacity(&self) -> Option<u64> {
+        match self.backing {
+            Backing::Staged { .. } => Some(
+                self.window_end
+                    .saturating_sub(self.arrived.contiguous_len()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// When the engine should poll again even if no bytes arrive: while the writer holds
+    /// more than half of the staging buffers the window is narrowed, and it opens again only
+    /// when they come back, which no segment announces. 1 ms after the last poll.
+    pub fn poll_again_at(&self) -> Option<Instant> {
+        match &self.backing {
+            Backing::Staged { stager, .. } if stager.behind() => {
+                self.last_poll.map(|at| at + STAGED_REPOLL)
+            }
+            _ => None,
         }
     }
 
@@ -438,6 +477,7 @@ impl FileSink {
         );
         match started {
             Ok(stager) => {
+                self.window_end = stager.room_end(self.arrived.contiguous_len());
                 self.backing = Backing::Staged {
                     stager,
                     flusher: Some(flusher),
@@ -953,6 +993,53 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         sink.durable_len()
+    }
+
+    /// The staged path's receive window: a whole pool of staging buffers at the start; as
+    /// the body arrives in order its right edge (prefix + capacity) never moves left and
+    /// never runs further than the buffers reach from the prefix's piece; once the writer has
+    /// given the buffers back it reaches a whole pool past that piece again.
+    #[test]
+    fn the_staged_window_follows_the_free_buffers_and_never_shrinks() {
+        use crate::sink::stage::{CHUNK, POOL};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let len = 40 * CHUNK as usize + 5000;
+        let (_, data, mut sink) = open_fresh(dir.path(), len, &SinkOptions::default());
+        let pool = POOL as u64 * CHUNK;
+        assert_eq!(sink.reorder_capacity(), Some(pool));
+        let mut edge = pool;
+        let mut now = Instant::ZERO;
+        let halfway = 20 * CHUNK as usize;
+        for (start, end) in (0..len).step_by(1448).map(|s| (s, (s + 1448).min(len))) {
+            sink.write_at(start as u64, &data[start..end])
+                .expect("write");
+            now += Duration::from_micros(3);
+            sink.poll_checkpoint(now).expect("poll");
+            let prefix = sink.contiguous_len();
+            let next = prefix + sink.reorder_capacity().expect("staged");
+            assert!(
+                next >= edge,
+                "the edge moved left at {prefix}: {edge} -> {next}"
+            );
+            let reach = prefix - prefix % CHUNK + pool;
+            assert!(
+                next <= reach,
+                "the edge {next} runs past the buffers' {reach}"
+            );
+            edge = next;
+            if end == halfway {
+                // Everything handed over is written soon: the window opens to a whole pool.
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while edge < prefix + pool && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                    sink.poll_checkpoint(now).expect("poll");
+                    edge = prefix + sink.reorder_capacity().expect("staged");
+                }
+                assert_eq!(edge, prefix + pool);
+                assert_eq!(sink.poll_again_at(), None, "a writer that caught up");
+            }
+        }
+        sink.finish().expect("finish");
     }
 
     /// Writes `data[range]` for each range in `chunks`.

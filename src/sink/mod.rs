@@ -21,7 +21,8 @@
 //! engine calls [`Sink::poll_checkpoint`] with the driver's clock (cheap unless a checkpoint
 //! is due). A sink that ends any way other than [`Sink::finish`] keeps the ranges that
 //! arrived for `-c` (see docs/sink.md). The TCP receive window must not let more bytes past the
-//! contiguous prefix than [`Sink::reorder_capacity`] allows.
+//! contiguous prefix than [`Sink::reorder_capacity`] allows, and the engine polls again by
+//! [`Sink::poll_again_at`] when it says so (the window may have reopened).
 //!
 //! No layer above is imported here; time comes in as a [`crate::time::Instant`] value.
 
@@ -310,11 +311,25 @@ impl Sink {
     }
 
     /// How many bytes past the contiguous prefix the sink can take, `None` for no limit.
-    /// The engine keeps its receive window within it.
+    /// The engine keeps its receive window within it. A staged file sink gives what its
+    /// free staging buffers hold (never shrinking the window it gave before), so a writer
+    /// thread that falls behind the network narrows the window instead of making the
+    /// busy-poll thread wait (docs/sink.md "When the disk is slower than the network").
     pub fn reorder_capacity(&self) -> Option<u64> {
         match self {
-            Sink::File(_) | Sink::Null(_) => None,
+            Sink::File(sink) => sink.reorder_capacity(),
+            Sink::Null(_) => None,
             Sink::Stream(sink) => Some(sink.reorder_limit() as u64),
+        }
+    }
+
+    /// When the engine should poll the sink's session again even if no segment arrives:
+    /// while a staged file sink's window is narrowed, it reopens when the writer gives
+    /// buffers back, which nothing on the wire announces. `None`: no need.
+    pub fn poll_again_at(&self) -> Option<Instant> {
+        match self {
+            Sink::File(sink) => sink.poll_again_at(),
+            Sink::Stream(_) | Sink::Null(_) => None,
         }
     }
 

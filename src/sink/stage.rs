@@ -187,6 +187,8 @@ pub(super) struct Stager {
     free: Receiver<Buffer>,
     /// Buffers with the writer thread (counting the new ones it has not sent yet).
     in_flight: usize,
+    /// Of those, the ones handed over for writing and not taken back yet.
+    writing: usize,
     /// Jobs for the writer thread. Never full: it holds every buffer and a few records.
     jobs: Option<SyncSender<Job>>,
     /// Bytes written to the file, as far as returned buffers tell.
@@ -247,6 +249,7 @@ impl Stager {
             spare: Vec::with_capacity(POOL),
             free: free_rx,
             in_flight: POOL,
+            writing: 0,
             jobs: Some(jobs_tx),
             stored: stored.clone(),
             length,
@@ -313,6 +316,25 @@ impl Stager {
             self.returned(buffer);
         }
         Ok(())
+    }
+
+    /// Where the bytes that can be staged without waiting end, with the contiguous prefix at
+    /// `prefix`: the pieces from the one that holds `prefix` on, as many as there are buffers
+    /// the writer does not hold (as of the last [`Stager::poll`]). Handing a complete piece
+    /// below the prefix to the writer leaves this where it is (one buffer fewer, the prefix a
+    /// piece further); each buffer the writer gives back moves it a piece on. The receive
+    /// window ends here (`FileSink::reorder_capacity`), so a writer that falls behind slows
+    /// the sender down instead of making the busy-poll thread wait for a buffer.
+    pub(super) fn room_end(&self, prefix: u64) -> u64 {
+        let mine = POOL.saturating_sub(self.writing) as u64;
+        // Not cut at the body's length: the window counts stream bytes, which may carry
+        // more than the body (chunked framing, the FIN) and must never close before them.
+        (prefix - prefix % CHUNK).saturating_add(mine * CHUNK)
+    }
+
+    /// The writer holds more than half of the buffers: the window is being narrowed by it.
+    pub(super) fn behind(&self) -> bool {
+        self.writing > POOL / 2
     }
 
     /// Bytes written to the file (as of the last [`Stager::poll`] or wait).
@@ -401,6 +423,10 @@ impl Stager {
     /// A buffer came back written: its ranges are in the file, and it is spare.
     fn returned(&mut self, mut buffer: Buffer) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        // A new buffer (from the writer's start) was never handed over.
+        if buffer.start != u64::MAX {
+            self.writing = self.writing.saturating_sub(1);
+        }
         buffer.add_filled_to(&mut self.stored);
         buffer.filled.clear();
         self.spare.push(buffer);
@@ -425,6 +451,7 @@ impl Stager {
         match sent {
             Some(Ok(())) => {
                 self.in_flight += usize::from(is_write);
+                self.writing += usize::from(is_write);
                 Ok(())
             }
             _ => Err(self.stopped()),

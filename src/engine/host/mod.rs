@@ -119,6 +119,10 @@ pub struct Step {
     pub sent: usize,
     /// From the start of the step to the start of the transmit batch.
     pub before_transmit: Duration,
+    /// The part of `before_transmit` spent in the receive batch: the driver's rings, parsing
+    /// and checking the frames, TCP, and the stream bytes handed to the sessions (for a
+    /// download, the copy into the sink). The rest is the dispatch of the sessions.
+    pub receive: Duration,
     /// The transmit batch without the kick.
     pub transmit: Duration,
     /// The driver's flush.
@@ -402,6 +406,7 @@ impl<S: Session> Host<S> {
     pub fn poll<D: Driver>(&mut self, driver: &mut D, now: Instant) -> Result<Step, EngineError> {
         let started = std::time::Instant::now();
         let received = driver.receive(RX_BATCH, |frame| self.on_frame(now, frame))?;
+        let receive = started.elapsed();
         self.dispatch(now);
         let transmit_started = std::time::Instant::now();
         let sent = driver.transmit(TX_BATCH, |buffer| self.next_frame(now, buffer).unwrap_or(0))?;
@@ -418,6 +423,7 @@ impl<S: Session> Host<S> {
             received,
             sent,
             before_transmit: transmit_started - started,
+            receive,
             transmit: kick_started - transmit_started,
             kick,
         })
