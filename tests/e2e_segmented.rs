@@ -171,8 +171,10 @@ fn kill_9_then_resume(tb: &Testbed) -> Check {
     let dir = tb.workdir("x8-kill");
     let url = format!("http://{SERVER}/{file}");
     let control = dir.join(format!("{file}.part.xdpget"));
+    // Each connection held to 10 MiB/s (--limit-rate is per connection), so the 256 MiB take
+    // about 3 s and the kill lands in the middle.
     let mut child = tb
-        .xdpget("afxdp", &dir, &["-x", "8", &url])
+        .xdpget("afxdp", &dir, &["-x", "8", "--limit-rate", "10m", &url])
         .stdout(Stdio::null())
         .stderr(fs::File::create(dir.join("first-run.log")).map_err(|e| e.to_string())?)
         .spawn()

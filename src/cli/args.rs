@@ -449,8 +449,8 @@ pub struct DownloadArgs {
     pub connections: u8,
 
     /// Limit the download speed to RATE bytes per second, as wget: 20k, 2.5m, 1g (k, m, g
-    /// count 1024s; 0: no limit). Done by the receive window we advertise, so the server
-    /// is slowed down, never made to resend.
+    /// count 1024s; 0: no limit; with -x N, for each connection). Done by the receive window
+    /// we advertise, so the server is slowed down, never made to resend.
     #[arg(help_heading = "Download", long, value_name = "RATE", value_parser = parse_rate)]
     pub limit_rate: Option<u64>,
 

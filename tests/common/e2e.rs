@@ -333,7 +333,16 @@ impl Testbed {
         ensure(xdp.is_none(), || {
             format!("an XDP program is still attached: {xdp:?}")
         })?;
-        let tables = self.xdpget_tables()?;
+        // The raw driver's table belongs to its netlink socket, which a teardown child of
+        // the exited xdpget closes (the close waits for an RCU grace period): bounded too.
+        let mut tables = self.xdpget_tables()?;
+        for _ in 0..40 {
+            if tables.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            tables = self.xdpget_tables()?;
+        }
         ensure(tables.is_empty(), || {
             format!("nft tables of xdpget are left: {tables:?}")
         })?;
