@@ -33,27 +33,36 @@ fn afxdp_several_rx_queues() {
 /// Five redirects and the file: six connections, each from a port of its own, so their
 /// frames land on the rx queues the server's sockets hash to. The file must be
 /// byte-exact, every queue must have a socket, and more than one socket must have
-/// received frames (a chance of 4^-5 that all six flows share one queue).
+/// received frames. Which queue a flow lands on is the server's choice (its socket's hash,
+/// or the CPU it sends from, with XPS): all six share one now and then, so up to three
+/// chains are run; one that spreads is enough, none that spreads fails.
 fn redirect_chain_over_queues(tb: &Testbed) -> Check {
-    let work = tb.workdir("mq-chain");
-    let url = format!("http://{SERVER}/redirect/hop5");
-    let run = tb.run_xdpget("afxdp", &work, &["--stats", "-O", "out.bin", &url])?;
-    ensure(run.status.success(), || {
-        format!("{} failed: {}", run.description, run.output)
-    })?;
-    ensure_file_sha256(&work.join("out.bin"), &tb.expected_sha256("1M.bin")?)?;
-    let by_queue = frames_by_queue(&run.output)
-        .ok_or_else(|| format!("no per-queue frame counts in: {}", run.output))?;
-    ensure(by_queue.len() == QUEUES, || {
-        format!(
-            "{} sockets, expected {QUEUES}: {by_queue:?}",
-            by_queue.len()
-        )
-    })?;
-    let busy = by_queue.iter().filter(|(_, frames)| *frames > 0).count();
-    ensure(busy > 1, || {
-        format!("all frames arrived on one queue: {by_queue:?}")
-    })
+    let mut seen = Vec::new();
+    for attempt in 1..=3 {
+        let work = tb.workdir(&format!("mq-chain-{attempt}"));
+        let url = format!("http://{SERVER}/redirect/hop5");
+        let run = tb.run_xdpget("afxdp", &work, &["--stats", "-O", "out.bin", &url])?;
+        ensure(run.status.success(), || {
+            format!("{} failed: {}", run.description, run.output)
+        })?;
+        ensure_file_sha256(&work.join("out.bin"), &tb.expected_sha256("1M.bin")?)?;
+        let by_queue = frames_by_queue(&run.output)
+            .ok_or_else(|| format!("no per-queue frame counts in: {}", run.output))?;
+        ensure(by_queue.len() == QUEUES, || {
+            format!(
+                "{} sockets, expected {QUEUES}: {by_queue:?}",
+                by_queue.len()
+            )
+        })?;
+        let busy = by_queue.iter().filter(|(_, frames)| *frames > 0).count();
+        if busy > 1 {
+            return Ok(());
+        }
+        seen.push(by_queue);
+    }
+    Err(format!(
+        "in three chains all frames arrived on one queue: {seen:?}"
+    ))
 }
 
 /// Two downloads, the second started the moment the first exits: the second finds the
