@@ -76,7 +76,8 @@ FILE_ONLY_PEERS = {"wget-sync", *PARALLEL_TOOLS}
 # tool gets the one flag HTTPS needs, the testbed's CA (made at "up" time); nothing else
 # changes, so xdpget still runs with its default flags. `--schemes http` leaves these out.
 HTTPS_SUFFIX = "-https"
-HTTPS_TOOLS = ["xdpget-afxdp-https", "xdpget-raw-https", "wget-https", "curl-https"]
+HTTPS_TOOLS = ["xdpget-auto-https", "xdpget-afxdp-https", "xdpget-raw-https", "wget-https",
+               "curl-https"]
 SCHEMES = ["http", "https"]
 # How each tool is told to trust the testbed's CA.
 CA_FLAGS = {

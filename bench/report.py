@@ -447,9 +447,10 @@ def table(header, rows, align=None):
 
 def targets_section(res):
     drivers = [t for t in res.tools if is_default_xdpget(t)]
-    lines = ["## Targets (issue 9; HTTPS: issue 11)", "",
-             "xdpget with default flags (`--driver afxdp` is what `auto` picks on the testbed; "
-             "the raw driver beside it) against the peer in the same case. Times are medians "
+    lines = ["## Targets (issue 9; HTTPS: issue 11; -x: issue 10)", "",
+             "xdpget with default flags (`xdpget-auto`: no `--driver`, the raw socket first "
+             "and AF_XDP handed over to after 8 MiB; `--driver afxdp` and `--driver raw` "
+             "beside it) against the peer in the same case. Times are medians "
              "of the successful runs, with min–max; a ratio compares medians. A target with a "
              "minimum number of runs is inconclusive below it. The own-work row reads the "
              "`own_work` histogram of `--stats-json` where xdpget records it. HTTPS rows "
@@ -617,7 +618,7 @@ def machine_section(doc, results_rel):
 def render(doc, results_rel, plot_rel, plots, notes=None):
     res = Results(doc)
     lines = ["# Benchmarks", "",
-             "xdpget with its default flags (AF_XDP driver and raw AF_PACKET driver) against "
+             "xdpget with its default flags (no --driver: the raw socket first, AF_XDP after 8 MiB; and each driver forced) against "
              "wget, curl and aria2c (one and eight connections), downloading from nginx over "
              "the testbed's veth pairs and bridge (docs/testbed.md), to a file and to "
              "/dev/null, with and without 1 % loss of the server's frames on the bridge. "
