@@ -6,14 +6,15 @@
 #[path = "common/e2e.rs"]
 #[expect(dead_code, reason = "the shared helpers serve tests/e2e.rs too")]
 mod support;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std::fs;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use support::{
-    Check, RUN_LIMIT, SERVER, Testbed, ensure, ensure_absent, ensure_file_sha256, run_cases, serial,
+    Check, SERVER, Testbed, ensure, ensure_absent, ensure_file_sha256, run_cases, serial,
 };
 
 const DRIVERS: [&str; 2] = ["afxdp", "raw"];
@@ -56,23 +57,6 @@ fn all_files_ok(tb: &Testbed, dir: &Path, what: &str) -> Check {
     Ok(())
 }
 
-/// The threads of `pid`: (thread id, name) from /proc/PID/task/*/comm.
-fn threads(pid: u32) -> Vec<(String, String)> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    let mut threads: Vec<(String, String)> = tasks
-        .filter_map(|t| {
-            let path = t.ok()?.path();
-            let tid = path.file_name()?.to_string_lossy().into_owned();
-            let name = fs::read_to_string(path.join("comm")).ok()?;
-            Some((tid, name.trim().to_string()))
-        })
-        .collect();
-    threads.sort_by(|a, b| a.1.cmp(&b.1));
-    threads
-}
-
 fn parallel_four(tb: &Testbed) -> Check {
     for driver in DRIVERS {
         let dir = tb.workdir(&format!("parallel-{driver}"));
@@ -89,23 +73,7 @@ fn parallel_four(tb: &Testbed) -> Check {
             .map_err(|e| format!("cannot start xdpget: {e}"))?;
         // While it runs: every thread's name, once the downloads are under way (both
         // the busy-poll and the lookup thread exist from the second connection on).
-        let started = Instant::now();
-        let mut seen: Vec<Vec<(String, String)>> = Vec::new();
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                break status;
-            }
-            if started.elapsed() > RUN_LIMIT {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{driver}: xdpget did not finish in {RUN_LIMIT:?}"));
-            }
-            let now = threads(child.id());
-            if !now.is_empty() {
-                seen.push(now);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (status, seen) = threads::wait_sampling_threads(&mut child, driver)?;
         let output = fs::read_to_string(&log).unwrap_or_default();
         ensure(status.code() == Some(0), || {
             format!("{driver}: exit {status}: {output}")
@@ -117,24 +85,14 @@ fn parallel_four(tb: &Testbed) -> Check {
             .map(|threads| threads.iter().map(|(_, name)| name.as_str()).collect())
             .unwrap_or_default();
         eprintln!("e2e: {driver}: threads while downloading four files at once: {most:?}");
-        // A thread is named by itself just after it starts and has its parent's name until
-        // then: a busy-poll thread is one named so in two samples 20 ms apart.
-        let polls = |threads: &[(String, String)]| -> Vec<String> {
-            threads
-                .iter()
-                .filter(|(_, name)| name == "xdpget-poll")
-                .map(|(tid, _)| tid.clone())
-                .collect()
-        };
-        for pair in seen.windows(2) {
-            let (before, after) = (polls(&pair[0]), polls(&pair[1]));
-            let steady = after.iter().filter(|t| before.contains(t)).count();
-            ensure(steady <= 1, || {
-                format!("{driver}: {steady} busy-poll threads: {:?}", pair[1])
-            })?;
-        }
+        // A busy-poll thread is one named so in two samples 20 ms apart.
+        let steady = threads::most_busy_poll_threads(&seen);
+        ensure(steady <= 1, || {
+            format!("{driver}: {steady} busy-poll threads: {seen:?}")
+        })?;
         ensure(
-            seen.iter().any(|threads| !polls(threads).is_empty()),
+            seen.iter()
+                .any(|sample| !threads::busy_poll_threads(sample).is_empty()),
             || format!("{driver}: no xdpget-poll thread seen: {seen:?}"),
         )?;
         tb.ensure_clean()?;

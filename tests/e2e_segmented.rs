@@ -10,6 +10,8 @@
 #[path = "common/e2e.rs"]
 #[expect(dead_code, reason = "the shared helpers serve tests/e2e.rs too")]
 mod support;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -17,7 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{
-    Check, RUN_LIMIT, SERVER, Testbed, ensure, ensure_absent, ensure_file_sha256, run_cases, serial,
+    Check, SERVER, Testbed, ensure, ensure_absent, ensure_file_sha256, run_cases, serial,
 };
 
 #[test]
@@ -52,30 +54,6 @@ fn ranges_served(tb: &Testbed, file: &str, skip: usize) -> (usize, usize) {
     (lines.len(), partial)
 }
 
-/// The threads of `pid`: (thread id, name) from /proc/PID/task/*/comm.
-fn threads(pid: u32) -> Vec<(String, String)> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .filter_map(|t| {
-            let path = t.ok()?.path();
-            let tid = path.file_name()?.to_string_lossy().into_owned();
-            let name = fs::read_to_string(path.join("comm")).ok()?;
-            Some((tid, name.trim().to_string()))
-        })
-        .collect()
-}
-
-/// The busy-poll threads among `threads`.
-fn polls(threads: &[(String, String)]) -> Vec<&str> {
-    threads
-        .iter()
-        .filter(|(_, name)| name == "xdpget-poll")
-        .map(|(tid, _)| tid.as_str())
-        .collect()
-}
-
 fn eight_connections(tb: &Testbed) -> Check {
     let file = "64M.bin";
     let expected = tb.expected_sha256(file)?;
@@ -90,36 +68,10 @@ fn eight_connections(tb: &Testbed) -> Check {
             .stderr(fs::File::create(&log).map_err(|e| e.to_string())?)
             .spawn()
             .map_err(|e| format!("cannot start xdpget: {e}"))?;
-        // While it runs, every 20 ms: its threads. A thread has its parent's name until it
-        // names itself, so a busy-poll thread is one named so in two samples in a row.
+        // While it runs, every 20 ms: its threads.
         let started = Instant::now();
-        let mut seen: Vec<Vec<(String, String)>> = Vec::new();
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                break status;
-            }
-            if started.elapsed() > RUN_LIMIT {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{driver}: -x 8 did not finish in {RUN_LIMIT:?}"));
-            }
-            let now = threads(child.id());
-            if !now.is_empty() {
-                seen.push(now);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let most_polls = seen
-            .windows(2)
-            .map(|pair| {
-                let before = polls(&pair[0]);
-                polls(&pair[1])
-                    .iter()
-                    .filter(|t| before.contains(t))
-                    .count()
-            })
-            .max()
-            .unwrap_or(0);
+        let (status, seen) = threads::wait_sampling_threads(&mut child, driver)?;
+        let most_polls = threads::most_busy_poll_threads(&seen);
         let threads_seen: Vec<&str> = seen
             .iter()
             .max_by_key(|t| t.len())

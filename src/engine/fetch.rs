@@ -461,23 +461,28 @@ async fn fetch_once<'a>(
                         }
                     }
                 };
-                match reactor.begin_exchange(&endpoint, &request, transfer_options, progress) {
-                    Err(failure) => Err(failure),
-                    Ok(handle) if segments_wanted => {
-                        let first = Box::pin(reactor.follow_exchange(handle, &mut open_sink));
-                        let piece_options =
-                            segmented::piece_options(transfer_options, options.connections);
-                        let job = segmented::Job {
-                            reactor,
-                            remote,
-                            request: &request,
-                            options: &piece_options,
+                if segments_wanted {
+                    let piece_options =
+                        segmented::piece_options(transfer_options, options.connections);
+                    let job = segmented::Job {
+                        reactor,
+                        endpoint,
+                        request: &request,
+                        options: &piece_options,
+                        progress,
+                        connections: options.connections,
+                    };
+                    segmented::run(&job, transfer_options, &mut open_sink, &stash).await
+                } else {
+                    reactor
+                        .exchange(
+                            &endpoint,
+                            &request,
+                            transfer_options,
                             progress,
-                            connections: options.connections,
-                        };
-                        segmented::run(&job, first, handle, &stash).await
-                    }
-                    Ok(handle) => reactor.follow_exchange(handle, &mut open_sink).await,
+                            &mut open_sink,
+                        )
+                        .await
                 }
             };
             match (tried, next) {

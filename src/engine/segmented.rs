@@ -37,11 +37,11 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::body::{BodyOut, Piece};
+use super::endpoint::Endpoint;
 use super::error::EngineError;
 use super::host::Handle;
 use super::progress::Progress;
@@ -197,8 +197,9 @@ impl Segmenting {
 /// What the connections of one segmented download share.
 pub struct Job<'j, 'a> {
     pub reactor: &'j Reactor<'a>,
-    /// Where the first connection went (the server, or the proxy).
-    pub remote: SocketAddr,
+    /// Where the first connection goes (the server, or the proxy); the others open
+    /// connections of their own to its `remote`.
+    pub endpoint: Endpoint,
     /// The first request: every piece's is this one with its range and `If-Range`.
     pub request: &'j Request,
     /// The options of the pieces' connections ([`piece_options`]).
@@ -209,16 +210,23 @@ pub struct Job<'j, 'a> {
 
 type ExchangeFuture<'f> = Pin<Box<dyn Future<Output = Result<TransferEnd, TransferFailure>> + 'f>>;
 
-/// Runs the first exchange (`first`, on connection `first_handle`) and, once its head set
-/// `stash` (see [`Segmenting::begin`]), the whole segmented download. Without a stash the
-/// first exchange's end is the download's. On success the end carries the shared sink,
-/// complete.
+/// What opens the first exchange's sink (`Reactor::follow_exchange`'s `open_sink`).
+pub type OpenSink<'f> = dyn FnMut(&ResponseHead, &BodyPlan) -> Result<BodyOut, EngineError> + 'f;
+
+/// Runs the first exchange (`job.request` with `first_options`, its sink opened by
+/// `open_sink`) and, once its head set `stash` (see [`Segmenting::begin`]), the whole
+/// segmented download. Without a stash the first exchange's end is the download's. On
+/// success the end carries the shared sink, complete.
 pub async fn run<'f>(
     job: &'f Job<'f, '_>,
-    mut first: ExchangeFuture<'f>,
-    first_handle: Handle,
+    first_options: &'f TransferOptions,
+    open_sink: &'f mut OpenSink<'f>,
     stash: &RefCell<Option<Segmenting>>,
 ) -> Result<TransferEnd, TransferFailure> {
+    let reactor = job.reactor;
+    let first_handle =
+        reactor.begin_exchange(&job.endpoint, job.request, first_options, job.progress)?;
+    let mut first: ExchangeFuture<'f> = Box::pin(reactor.follow_exchange(first_handle, open_sink));
     let first_end = core::future::poll_fn(|cx| match first.as_mut().poll(cx) {
         Poll::Ready(end) => Poll::Ready(Some(end)),
         Poll::Pending if stash.borrow().is_some() => Poll::Ready(None),
@@ -232,7 +240,6 @@ pub async fn run<'f>(
         };
     };
     let mut coordinator = Coordinator::new(job, segmenting);
-    coordinator.slots[0].piece = Some(coordinator.first.clone());
     coordinator.slots[0].handle.set(Some(first_handle));
     match first_end {
         Some(end) => coordinator.ended(0, end),
@@ -256,7 +263,6 @@ struct Coordinator<'f, 'a> {
     job: &'f Job<'f, 'a>,
     planner: SegmentPlanner,
     sink: Rc<RefCell<Sink>>,
-    first: Piece,
     split: Split,
     head: ResponseHead,
     plan: BodyPlan,
@@ -284,19 +290,21 @@ impl<'f, 'a> Coordinator<'f, 'a> {
             ..SegmentConfig::default()
         };
         let planner = SegmentPlanner::new(split.total, sink.borrow().arrived(), config);
-        let slots = (0..job.connections.clamp(1, super::segments::MAX_CONNECTIONS))
-            .map(|_| Slot {
-                exchange: None,
-                piece: None,
-                handle: Rc::new(Cell::new(None)),
-                failures: 0,
-            })
-            .collect();
+        let mut slots: Vec<Slot<'f>> =
+            (0..job.connections.clamp(1, super::segments::MAX_CONNECTIONS))
+                .map(|_| Slot {
+                    exchange: None,
+                    piece: None,
+                    handle: Rc::new(Cell::new(None)),
+                    failures: 0,
+                })
+                .collect();
+        // The first connection fetches the first piece (its request asked for the rest).
+        slots[0].piece = Some(first);
         Coordinator {
             job,
             planner,
             sink,
-            first,
             split,
             head,
             plan,
@@ -450,7 +458,7 @@ impl<'f, 'a> Coordinator<'f, 'a> {
         let handle = slot.handle.clone();
         let split = self.split.clone();
         slot.exchange = Some(Box::pin(async move {
-            let endpoint = job.reactor.open(job.remote).await?;
+            let endpoint = job.reactor.open(job.endpoint.remote).await?;
             let request = Request {
                 range_start: Some(start),
                 range_end: Some(end),
@@ -487,14 +495,13 @@ impl<'f, 'a> Coordinator<'f, 'a> {
         let Coordinator {
             sink,
             slots,
-            first,
             head,
             plan,
             split,
             ..
         } = self;
+        // The pieces hold the sink too.
         drop(slots);
-        drop(first);
         let sink = match Rc::try_unwrap(sink) {
             Ok(sink) => Box::new(sink.into_inner()),
             Err(_) => {
