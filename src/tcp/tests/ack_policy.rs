@@ -148,6 +148,37 @@ fn three_dup_acks_at_once_then_compressed_sack_reports() {
 }
 
 #[test]
+fn a_burst_behind_a_hole_is_reported_whole_after_the_three_dup_acks() {
+    // Found against a Reno server on the testbed (session 6): a burst of 30 segments behind
+    // a loss arrived in one receive batch; the three duplicate ACKs went out, each with the
+    // blocks of its moment, and sending them cleared the compressed reports of the 27
+    // segments that came after, so those were never acknowledged and the server waited
+    // for its retransmission timer (215 ms).
+    let (mut t, ack) = open(batch_config());
+    send!(t, data(0, ack));
+    send!(t, data(1, ack));
+    recv!(t, [ack_of(ack, 2)]);
+    // Segment 2 is lost; 3..=12 arrive in one batch.
+    for n in 3..=12 {
+        send!(t, data(n, ack));
+    }
+    recv!(
+        t,
+        [
+            sacked(ack, 2, &[(3, 4)]),
+            sacked(ack, 2, &[(3, 5)]),
+            sacked(ack, 2, &[(3, 6)]),
+            sacked(ack, 2, &[(3, 13)]),
+        ]
+    );
+    // One compressed report after that still goes when its short timer runs out.
+    send!(t, data(13, ack));
+    recv!(t, []);
+    t.at(11);
+    recv!(t, [sacked(ack, 2, &[(3, 14)])]);
+}
+
+#[test]
 fn without_sack_every_out_of_order_segment_draws_a_dup_ack() {
     let (mut t, ack) = open(Config {
         sack: false,
