@@ -10,6 +10,10 @@
 # CASES: "TOOL FAMILY SINK|..." with TOOL xdpget (XDPGET), other (the binary in $XDPGET_B,
 # for an A/B of two builds) or curl, FAMILY 4 or 6, SINK file or null. Default: xdpget and
 # curl, both families, to a file, and xdpget to /dev/null. bench/notes.md has what it showed.
+# A TOOL prefixed mNNNN (m1480xdpget) runs with the server's route to the client limited to
+# MTU NNNN for that run, so that the server sends smaller segments (IPv4 at 1480 sends the
+# 1428-byte payloads of IPv6 at 1500: the session-6 experiment of bench/notes.md). The
+# server's TCP metrics are flushed before every run, so no run inherits another's.
 set -uo pipefail
 BIN=$1
 ROUNDS=${2:-3}
@@ -42,6 +46,16 @@ nginx_pid() {
 }
 NGINX=$(nginx_pid)
 ticks() { awk '{print $14 + $15}' "/proc/$NGINX/stat"; }
+# The server's route to the client's subnet of family $1, replaced with the options in $2
+# ("mtu 1480", or "" for none).
+ROUTE4=$($S ip -4 route show dev xg-s0 | grep -v mtu | head -1)
+ROUTE6=$($S ip -6 route show dev xg-s0 | grep -v -e mtu -e fe80 | head -1)
+route_mtu() {
+  local route=$ROUTE4
+  [ "$1" = 6 ] && route=$ROUTE6
+  # shellcheck disable=SC2086 # the route and options are words
+  $S ip -"$1" route replace $route dev xg-s0 $2
+}
 IFS='|' read -ra LIST <<< "$CASES"
 for r in $(seq 1 "$ROUNDS"); do
   for i in $(seq 0 $((${#LIST[@]} - 1))); do
@@ -52,13 +66,17 @@ for r in $(seq 1 "$ROUNDS"); do
     rm -f "$FILE"
     sync
     name=$tool-$fam-$sink-$r
+    $S ip tcp_metrics flush all 2>/dev/null
+    mtu=0 base=$tool
+    if [[ $tool =~ ^m([0-9]+)(.+)$ ]]; then mtu=${BASH_REMATCH[1]} base=${BASH_REMATCH[2]}; fi
+    [ "$mtu" != 0 ] && route_mtu "$fam" "mtu $mtu"
     $S nstat -n >/dev/null
     n0=$(ticks)
     t0=$(date +%s.%N)
-    case $tool in
+    case $base in
       xdpget | other)
         bin=$BIN
-        [ "$tool" = other ] && bin=$BIN_B
+        [ "$base" = other ] && bin=$BIN_B
         $C timeout 60 /usr/bin/time -f "%U,%S" -o "$OUT/time.txt" "$bin" --iface xg-c0 \
           --driver afxdp -q --stats-json "$OUT/$name.json" -O "$dst" "$url"
         ;;
@@ -67,6 +85,7 @@ for r in $(seq 1 "$ROUNDS"); do
     esac
     rc=$?
     t1=$(date +%s.%N)
+    [ "$mtu" != 0 ] && route_mtu "$fam" ""
     $S nstat >"$OUT/$name.nstat"
     echo "$tool $fam $sink $r $(echo "$t1 - $t0" | bc) rc=$rc user,sys=$(cat "$OUT/time.txt") nginx_ticks=$(($(ticks) - n0))" \
       | tee -a "$OUT/runs.txt"
