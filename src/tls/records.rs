@@ -210,13 +210,33 @@ impl Keys {
     }
 }
 
+/// What rustls still does for the session after the handshake: its key schedule and its
+/// session cache (a trait so that the record layer's tests can stand in for it).
+pub(crate) trait PostHandshake: Send {
+    /// A TLS 1.3 `NewSessionTicket` body (after the 4-byte message header).
+    fn new_session_ticket(&mut self, body: &[u8]) -> Result<(), rustls::Error>;
+    /// The next receive secret after the peer's `KeyUpdate` (RFC 8446 §7.2), and its first
+    /// sequence number.
+    fn next_rx_secret(&mut self) -> Result<(u64, ConnectionTrafficSecrets), rustls::Error>;
+}
+
+impl PostHandshake for KernelConnection<ClientConnectionData> {
+    fn new_session_ticket(&mut self, body: &[u8]) -> Result<(), rustls::Error> {
+        self.handle_new_session_ticket(body)
+    }
+
+    fn next_rx_secret(&mut self) -> Result<(u64, ConnectionTrafficSecrets), rustls::Error> {
+        self.update_rx_secret()
+    }
+}
+
 /// The receive side's record layer of one session, and the send side for a fatal alert.
 pub(crate) struct RecordLayer {
     tls13: bool,
     protection: Protection,
     rx: Keys,
     tx: Keys,
-    kernel: KernelConnection<ClientConnectionData>,
+    rustls: Box<dyn PostHandshake>,
     /// A post-handshake message split across records, until it is whole (RFC 8446 §5.1).
     /// Empty on the data path: it allocates only if a server sends such a message.
     handshake: Vec<u8>,
@@ -225,10 +245,11 @@ pub(crate) struct RecordLayer {
 impl RecordLayer {
     /// Takes over from rustls with the secrets and sequence numbers it handed out.
     pub(crate) fn new(
+        version: ProtocolVersion,
         secrets: ExtractedSecrets,
-        kernel: KernelConnection<ClientConnectionData>,
+        rustls: Box<dyn PostHandshake>,
     ) -> Result<RecordLayer, RecordError> {
-        let tls13 = kernel.protocol_version() == ProtocolVersion::TLSv1_3;
+        let tls13 = version == ProtocolVersion::TLSv1_3;
         let protection = match (&secrets.rx.1, tls13) {
             (ConnectionTrafficSecrets::Aes128Gcm { .. }, false)
             | (ConnectionTrafficSecrets::Aes256Gcm { .. }, false) => Protection::ExplicitNonce,
@@ -241,7 +262,7 @@ impl RecordLayer {
             protection,
             rx: Keys::new(rx_seq, rx)?,
             tx: Keys::new(tx_seq, tx)?,
-            kernel,
+            rustls,
             handshake: Vec::new(),
         })
     }
@@ -341,7 +362,7 @@ impl RecordLayer {
                 .len()
                 .checked_sub(TAG_LEN)
                 .ok_or(RecordError::BadRecordMac)?;
-            let aad = tls12_aad(self.rx.seq, outer_type, plaintext_len);
+            let aad = tls12_aad(self.rx.seq, outer_type, [header[1], header[2]], plaintext_len);
             self.rx
                 .key
                 .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), ciphertext)
@@ -405,8 +426,8 @@ impl RecordLayer {
             let last = at + 4 + len == self.handshake.len();
             match (kind, self.tls13) {
                 (NEW_SESSION_TICKET, true) => self
-                    .kernel
-                    .handle_new_session_ticket(body)
+                    .rustls
+                    .new_session_ticket(body)
                     .map_err(RecordError::Rustls)?,
                 (KEY_UPDATE, true) => {
                     // RFC 8446 §4.6.3: the message is a key change, so it must end its
@@ -419,8 +440,8 @@ impl RecordLayer {
                         return Err(RecordError::Unexpected("data after a KeyUpdate"));
                     }
                     let (seq, secrets) = self
-                        .kernel
-                        .update_rx_secret()
+                        .rustls
+                        .next_rx_secret()
                         .map_err(RecordError::Rustls)?;
                     self.rx = Keys::new(seq, secrets)?;
                 }
@@ -441,60 +462,464 @@ impl RecordLayer {
         description: AlertDescription,
         out: &mut Vec<u8>,
     ) -> Result<(), RecordError> {
-        let alert = [FATAL, u8::from(description)];
-        let at = out.len();
-        let mut record = [0u8; HEADER_LEN + EXPLICIT_NONCE_LEN + 3];
-        let nonce = self.tx.xor_nonce();
-        let (header_type, explicit, body_len) = if self.tls13 {
-            (APPLICATION_DATA, 0, 3)
-        } else if self.protection == Protection::ExplicitNonce {
-            (ALERT, EXPLICIT_NONCE_LEN, 2)
-        } else {
-            (ALERT, 0, 2)
-        };
-        let fragment_len = explicit + body_len + TAG_LEN;
-        record[0] = header_type;
-        record[1..3].copy_from_slice(&[3, 3]);
-        record[3..5].copy_from_slice(&(fragment_len as u16).to_be_bytes());
-        // RFC 5288 §3: the explicit nonce is ours to choose, once per key; rustls sends
-        // the sequence-derived one, so do we.
-        record[HEADER_LEN..HEADER_LEN + explicit].copy_from_slice(&nonce[NONCE_LEN - explicit..]);
-        let body = HEADER_LEN + explicit;
-        record[body..body + 2].copy_from_slice(&alert);
-        if self.tls13 {
-            record[body + 2] = ALERT;
+        self.seal(ALERT, &[FATAL, u8::from(description)], out)
+    }
+
+    /// Appends one record of `content_type` holding `payload`, protected with our send
+    /// key, to `out`. TLS 1.3 adds the inner content type and no padding (RFC 8446 §5.2);
+    /// TLS 1.2 AES-GCM sends the nonce's last 8 bytes as the explicit nonce, as rustls
+    /// does (RFC 5288 §3 lets the sender choose, once per key).
+    pub(crate) fn seal(
+        &mut self,
+        content_type: u8,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), RecordError> {
+        if payload.len() > MAX_PLAINTEXT {
+            return Err(RecordError::RecordOverflow);
         }
-        let aad = if self.tls13 {
-            let mut aad = [0u8; 13];
-            aad[..HEADER_LEN].copy_from_slice(&record[..HEADER_LEN]);
-            (aad, HEADER_LEN)
-        } else {
-            (tls12_aad(self.tx.seq, ALERT, 2), 13)
+        let (outer_type, explicit, inner_len) = match (self.tls13, self.protection) {
+            (true, _) => (APPLICATION_DATA, 0, payload.len() + 1),
+            (false, Protection::ExplicitNonce) => (content_type, EXPLICIT_NONCE_LEN, payload.len()),
+            (false, Protection::XorNonce) => (content_type, 0, payload.len()),
         };
-        let nonce = Nonce::assume_unique_for_key(nonce);
+        let fragment_len = (explicit + inner_len + TAG_LEN) as u16;
+        let [high, low] = fragment_len.to_be_bytes();
+        let header = [outer_type, 3, 3, high, low];
+        let nonce = self.tx.xor_nonce();
+        let mut aad = [0u8; 13];
+        let aad_len = if self.tls13 {
+            aad[..HEADER_LEN].copy_from_slice(&header);
+            HEADER_LEN
+        } else {
+            aad = tls12_aad(self.tx.seq, content_type, [3, 3], payload.len());
+            aad.len()
+        };
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&nonce[NONCE_LEN - explicit..]);
+        let body = out.len();
+        out.extend_from_slice(payload);
+        if self.tls13 {
+            out.push(content_type);
+        }
         let tag = self
             .tx
             .key
             .seal_in_place_separate_tag(
-                nonce,
-                Aad::from(&aad.0[..aad.1]),
-                &mut record[body..body + body_len],
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad[..aad_len]),
+                &mut out[body..],
             )
             .map_err(|_| RecordError::Rustls(rustls::Error::EncryptError))?;
-        self.tx.advance()?;
-        out.extend_from_slice(&record[..body + body_len]);
         out.extend_from_slice(tag.as_ref());
-        debug_assert_eq!(out.len() - at, HEADER_LEN + fragment_len);
-        Ok(())
+        self.tx.advance()
     }
 }
 
-/// TLS 1.2's additional data: seq ‖ type ‖ version ‖ plaintext length (RFC 5246 §6.2.3.3).
-fn tls12_aad(seq: u64, content_type: u8, plaintext_len: usize) -> [u8; 13] {
+/// TLS 1.2's additional data: seq ‖ type ‖ version ‖ plaintext length (RFC 5246 §6.2.3.3),
+/// the type and version as the record's header says.
+fn tls12_aad(seq: u64, content_type: u8, version: [u8; 2], plaintext_len: usize) -> [u8; 13] {
     let mut aad = [0u8; 13];
     aad[..8].copy_from_slice(&seq.to_be_bytes());
     aad[8] = content_type;
-    aad[9..11].copy_from_slice(&[3, 3]);
+    aad[9..11].copy_from_slice(&version);
     aad[11..].copy_from_slice(&(plaintext_len as u16).to_be_bytes());
     aad
+}
+
+#[cfg(test)]
+mod tests {
+    //! Both ends of a session made of this layer: the "server" seals with the keys the
+    //! client opens with, and a stand-in for rustls's `KernelConnection` counts tickets and
+    //! hands out the next key.
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Copy)]
+    enum Aead {
+        Aes256Gcm,
+        Chacha20,
+    }
+
+    fn secrets(aead: Aead, key: u8) -> ConnectionTrafficSecrets {
+        let iv = rustls::crypto::cipher::Iv::new([key ^ 0x5a; NONCE_LEN]);
+        let key = rustls::crypto::cipher::AeadKey::from([key; 32]);
+        match aead {
+            Aead::Aes256Gcm => ConnectionTrafficSecrets::Aes256Gcm { key, iv },
+            Aead::Chacha20 => ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv },
+        }
+    }
+
+    /// rustls's part: the tickets it was given; the next receive key is `key + 1`.
+    struct Stand {
+        aead: Aead,
+        key: u8,
+        tickets: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl PostHandshake for Stand {
+        fn new_session_ticket(&mut self, body: &[u8]) -> Result<(), rustls::Error> {
+            self.tickets.lock().unwrap().push(body.to_vec());
+            Ok(())
+        }
+
+        fn next_rx_secret(&mut self) -> Result<(u64, ConnectionTrafficSecrets), rustls::Error> {
+            self.key += 1;
+            Ok((0, secrets(self.aead, self.key)))
+        }
+    }
+
+    const CLIENT_KEY: u8 = 10;
+    const SERVER_KEY: u8 = 20;
+
+    struct Pair {
+        client: RecordLayer,
+        server: RecordLayer,
+        tickets: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    fn pair(version: ProtocolVersion, aead: Aead) -> Pair {
+        let tickets = Arc::new(Mutex::new(Vec::new()));
+        let layer = |tx: u8, rx: u8| {
+            let stand = Stand {
+                aead,
+                key: rx,
+                tickets: Arc::clone(&tickets),
+            };
+            let secrets = ExtractedSecrets {
+                tx: (0, secrets(aead, tx)),
+                rx: (0, secrets(aead, rx)),
+            };
+            RecordLayer::new(version, secrets, Box::new(stand)).unwrap()
+        };
+        Pair {
+            client: layer(CLIENT_KEY, SERVER_KEY),
+            server: layer(SERVER_KEY, CLIENT_KEY),
+            tickets,
+        }
+    }
+
+    const CASES: [(ProtocolVersion, Aead); 4] = [
+        (ProtocolVersion::TLSv1_3, Aead::Aes256Gcm),
+        (ProtocolVersion::TLSv1_3, Aead::Chacha20),
+        (ProtocolVersion::TLSv1_2, Aead::Aes256Gcm),
+        (ProtocolVersion::TLSv1_2, Aead::Chacha20),
+    ];
+
+    /// What the client read from `wire`: application data, and whether it ended with
+    /// close_notify; or the first error.
+    fn read(client: &mut RecordLayer, wire: &mut [u8]) -> Result<(Vec<u8>, bool), RecordError> {
+        let mut data = Vec::new();
+        let mut at = 0;
+        while let Some((len, content)) = client.open(&mut wire[at..])? {
+            at += len;
+            match content {
+                Content::Data(plaintext) => data.extend_from_slice(plaintext),
+                Content::Control => {}
+                Content::Closed => return Ok((data, true)),
+            }
+        }
+        assert_eq!(at, wire.len(), "a record was left unread");
+        Ok((data, false))
+    }
+
+    fn handshake_message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let len = (body.len() as u32).to_be_bytes();
+        let mut message = vec![kind, len[1], len[2], len[3]];
+        message.extend_from_slice(body);
+        message
+    }
+
+    #[test]
+    fn records_open_in_place_for_every_version_and_aead() {
+        for (version, aead) in CASES {
+            let Pair {
+                mut client,
+                mut server,
+                ..
+            } = pair(version, aead);
+            let mut wire = Vec::new();
+            let big = vec![0xa5; MAX_PLAINTEXT];
+            for payload in [&b"first"[..], b"", &big, b"last"] {
+                server.seal(APPLICATION_DATA, payload, &mut wire).unwrap();
+            }
+            let start = wire.as_ptr();
+            let (len, content) = client.open(&mut wire).unwrap().unwrap();
+            let Content::Data(plaintext) = content else {
+                panic!("{content:?}");
+            };
+            assert_eq!(plaintext, b"first");
+            // The plaintext is a slice of the ciphertext's buffer, where the ciphertext
+            // began (after the header and TLS 1.2 AES-GCM's explicit nonce): no copy.
+            let explicit = match (version, aead) {
+                (ProtocolVersion::TLSv1_2, Aead::Aes256Gcm) => EXPLICIT_NONCE_LEN,
+                _ => 0,
+            };
+            assert_eq!(plaintext.as_ptr(), start.wrapping_add(HEADER_LEN + explicit));
+            let (data, closed) = read(&mut client, &mut wire[len..]).unwrap();
+            assert_eq!(data.len(), MAX_PLAINTEXT + 4);
+            assert!(data.ends_with(b"last") && !closed);
+            assert_eq!(client.rx.seq, 4);
+        }
+    }
+
+    #[test]
+    fn a_partial_record_waits_and_a_long_one_is_refused_early() {
+        let Pair {
+            mut client,
+            mut server,
+            ..
+        } = pair(ProtocolVersion::TLSv1_3, Aead::Aes256Gcm);
+        let mut wire = Vec::new();
+        server.seal(APPLICATION_DATA, b"abc", &mut wire).unwrap();
+        for cut in 0..wire.len() {
+            assert_eq!(client.open(&mut wire[..cut].to_vec()), Ok(None));
+        }
+        // 2^14 + 256 + 1: record_overflow from the header alone (RFC 8446 §5.2).
+        let mut long = vec![APPLICATION_DATA, 3, 3, 0x41, 0x01];
+        assert_eq!(client.open(&mut long), Err(RecordError::RecordOverflow));
+        assert_eq!(
+            RecordError::RecordOverflow.alert(),
+            Some(AlertDescription::RecordOverflow)
+        );
+    }
+
+    #[test]
+    fn any_altered_byte_fails_authentication() {
+        for (version, aead) in CASES {
+            let mut wire = Vec::new();
+            pair(version, aead)
+                .server
+                .seal(APPLICATION_DATA, b"0123456789", &mut wire)
+                .unwrap();
+            // Every byte after the length field: type and version are in the additional
+            // data (TLS 1.3: the header; TLS 1.2: seq ‖ type ‖ version ‖ length).
+            for at in (0..wire.len()).filter(|&at| at != 3 && at != 4) {
+                let mut altered = wire.clone();
+                altered[at] ^= 1;
+                let error = pair(version, aead).client.open(&mut altered).unwrap_err();
+                let expected = if at == 0 && version == ProtocolVersion::TLSv1_3 {
+                    RecordError::Unexpected("unprotected record")
+                } else {
+                    RecordError::BadRecordMac
+                };
+                assert_eq!(error, expected, "{version:?} byte {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn tls13_padding_is_stripped_and_a_typeless_record_refused() {
+        let Pair {
+            mut client,
+            mut server,
+            ..
+        } = pair(ProtocolVersion::TLSv1_3, Aead::Chacha20);
+        let mut wire = Vec::new();
+        // `seal` appends the type byte it is given; type 0 after the real type is padding.
+        server
+            .seal(0, &[b'h', b'i', APPLICATION_DATA, 0, 0], &mut wire)
+            .unwrap();
+        assert_eq!(read(&mut client, &mut wire).unwrap(), (b"hi".to_vec(), false));
+        let mut zeros = Vec::new();
+        server.seal(0, &[0, 0], &mut zeros).unwrap();
+        assert_eq!(
+            client.open(&mut zeros),
+            Err(RecordError::Unexpected("record without a content type"))
+        );
+    }
+
+    #[test]
+    fn close_notify_ends_and_other_alerts_fail_as_each_version_says() {
+        use AlertDescription as A;
+        for (version, aead) in CASES {
+            let tls13 = version == ProtocolVersion::TLSv1_3;
+            let alert = |level: u8, description: A| {
+                let Pair {
+                    mut client,
+                    mut server,
+                    ..
+                } = pair(version, aead);
+                let mut wire = Vec::new();
+                server.seal(APPLICATION_DATA, b"body", &mut wire).unwrap();
+                server
+                    .seal(ALERT, &[level, u8::from(description)], &mut wire)
+                    .unwrap();
+                read(&mut client, &mut wire)
+            };
+            assert_eq!(alert(WARNING, A::CloseNotify), Ok((b"body".to_vec(), true)));
+            assert_eq!(alert(FATAL, A::CloseNotify), Ok((b"body".to_vec(), true)));
+            assert_eq!(alert(WARNING, A::UserCanceled), Ok((b"body".to_vec(), false)));
+            let warning = alert(WARNING, A::NoRenegotiation);
+            if tls13 {
+                // RFC 8446 §6: every alert but close_notify and user_canceled is fatal.
+                assert_eq!(warning, Err(RecordError::AlertReceived(A::NoRenegotiation)));
+            } else {
+                assert_eq!(warning, Ok((b"body".to_vec(), false)));
+            }
+            let fatal = alert(FATAL, A::InternalError).unwrap_err();
+            assert_eq!(fatal, RecordError::AlertReceived(A::InternalError));
+            // The server ended the connection: no alert back.
+            assert_eq!(fatal.alert(), None);
+        }
+    }
+
+    #[test]
+    fn our_fatal_alert_reaches_the_other_side() {
+        for (version, aead) in CASES {
+            let Pair {
+                mut client,
+                mut server,
+                ..
+            } = pair(version, aead);
+            let mut wire = Vec::new();
+            // The client's alert, read by a layer that opens with the client's keys.
+            client
+                .seal_alert(AlertDescription::BadRecordMac, &mut wire)
+                .unwrap();
+            assert_eq!(
+                read(&mut server, &mut wire),
+                Err(RecordError::AlertReceived(AlertDescription::BadRecordMac)),
+                "{version:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ticket_split_over_records_reaches_rustls_whole() {
+        let Pair {
+            mut client,
+            mut server,
+            tickets,
+        } = pair(ProtocolVersion::TLSv1_3, Aead::Aes256Gcm);
+        let ticket = handshake_message(NEW_SESSION_TICKET, &[7; 300]);
+        let mut wire = Vec::new();
+        server.seal(APPLICATION_DATA, b"a", &mut wire).unwrap();
+        server.seal(HANDSHAKE, &ticket[..2], &mut wire).unwrap();
+        server.seal(HANDSHAKE, &ticket[2..100], &mut wire).unwrap();
+        // The rest of the ticket and a second one in one record.
+        let mut rest = ticket[100..].to_vec();
+        rest.extend_from_slice(&handshake_message(NEW_SESSION_TICKET, &[8; 40]));
+        server.seal(HANDSHAKE, &rest, &mut wire).unwrap();
+        server.seal(APPLICATION_DATA, b"b", &mut wire).unwrap();
+        assert_eq!(read(&mut client, &mut wire), Ok((b"ab".to_vec(), false)));
+        assert_eq!(*tickets.lock().unwrap(), vec![vec![7; 300], vec![8; 40]]);
+        assert!(client.handshake.is_empty());
+
+        // RFC 8446 §5.1: nothing else between the parts of a handshake message.
+        let mut wire = Vec::new();
+        server.seal(HANDSHAKE, &ticket[..10], &mut wire).unwrap();
+        server.seal(APPLICATION_DATA, b"c", &mut wire).unwrap();
+        assert_eq!(
+            read(&mut client, &mut wire),
+            Err(RecordError::Unexpected("data inside a handshake message"))
+        );
+    }
+
+    #[test]
+    fn a_key_update_switches_the_receive_key() {
+        for aead in [Aead::Aes256Gcm, Aead::Chacha20] {
+            let Pair {
+                mut client,
+                mut server,
+                ..
+            } = pair(ProtocolVersion::TLSv1_3, aead);
+            let mut wire = Vec::new();
+            server.seal(APPLICATION_DATA, b"old key ", &mut wire).unwrap();
+            // update_requested: we owe a KeyUpdate only before our next data (none).
+            let update = handshake_message(KEY_UPDATE, &[1]);
+            server.seal(HANDSHAKE, &update, &mut wire).unwrap();
+            server.tx = Keys::new(0, secrets(aead, SERVER_KEY + 1)).unwrap();
+            server.seal(APPLICATION_DATA, b"new key", &mut wire).unwrap();
+            assert_eq!(
+                read(&mut client, &mut wire),
+                Ok((b"old key new key".to_vec(), false))
+            );
+            assert_eq!(client.rx.seq, 1);
+
+            // A record sealed with the old key no longer opens.
+            let Pair {
+                mut client,
+                mut server,
+                ..
+            } = pair(ProtocolVersion::TLSv1_3, aead);
+            let mut wire = Vec::new();
+            server.seal(HANDSHAKE, &update, &mut wire).unwrap();
+            server.seal(APPLICATION_DATA, b"stale", &mut wire).unwrap();
+            assert_eq!(read(&mut client, &mut wire), Err(RecordError::BadRecordMac));
+        }
+    }
+
+    #[test]
+    fn malformed_key_updates_are_refused() {
+        let cases = [
+            (handshake_message(KEY_UPDATE, &[2]), RecordError::IllegalKeyUpdate),
+            (handshake_message(KEY_UPDATE, &[]), RecordError::IllegalKeyUpdate),
+            (
+                [handshake_message(KEY_UPDATE, &[0]), vec![NEW_SESSION_TICKET]].concat(),
+                RecordError::Unexpected("data after a KeyUpdate"),
+            ),
+        ];
+        for (message, expected) in cases {
+            let Pair {
+                mut client,
+                mut server,
+                ..
+            } = pair(ProtocolVersion::TLSv1_3, Aead::Aes256Gcm);
+            let mut wire = Vec::new();
+            server.seal(HANDSHAKE, &message, &mut wire).unwrap();
+            assert_eq!(read(&mut client, &mut wire), Err(expected));
+        }
+    }
+
+    #[test]
+    fn tls12_ignores_hello_request_and_refuses_other_messages() {
+        let Pair {
+            mut client,
+            mut server,
+            tickets,
+        } = pair(ProtocolVersion::TLSv1_2, Aead::Aes256Gcm);
+        let mut wire = Vec::new();
+        server
+            .seal(HANDSHAKE, &handshake_message(HELLO_REQUEST, &[]), &mut wire)
+            .unwrap();
+        server.seal(APPLICATION_DATA, b"x", &mut wire).unwrap();
+        assert_eq!(read(&mut client, &mut wire), Ok((b"x".to_vec(), false)));
+        let mut wire = Vec::new();
+        let ticket = handshake_message(NEW_SESSION_TICKET, &[1; 20]);
+        server.seal(HANDSHAKE, &ticket, &mut wire).unwrap();
+        assert_eq!(
+            read(&mut client, &mut wire),
+            Err(RecordError::Unexpected("handshake message"))
+        );
+        assert!(tickets.lock().unwrap().is_empty());
+        let mut wire = Vec::new();
+        server.seal(CHANGE_CIPHER_SPEC, &[1], &mut wire).unwrap();
+        assert_eq!(
+            read(&mut client, &mut wire),
+            Err(RecordError::Unexpected("change_cipher_spec"))
+        );
+    }
+
+    #[test]
+    fn only_the_providers_aead_suites_are_taken_over() {
+        assert!(supports(
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            ProtocolVersion::TLSv1_3
+        ));
+        assert!(supports(
+            CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            ProtocolVersion::TLSv1_2
+        ));
+        assert!(!supports(
+            CipherSuite::TLS13_AES_128_CCM_SHA256,
+            ProtocolVersion::TLSv1_3
+        ));
+        assert!(!supports(
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            ProtocolVersion::DTLSv1_3
+        ));
+    }
 }

@@ -178,8 +178,9 @@ impl TlsStream {
         let (secrets, kernel) = connection
             .dangerous_into_kernel_connection()
             .map_err(|e| TlsError::from_rustls(&self.host, e))?;
-        let layer =
-            RecordLayer::new(secrets, kernel).map_err(|e| TlsError::from_record(&self.host, e))?;
+        let version = kernel.protocol_version();
+        let layer = RecordLayer::new(version, secrets, Box::new(kernel))
+            .map_err(|e| TlsError::from_record(&self.host, e))?;
         self.session = Session::Records(Box::new(layer));
         Ok(())
     }
@@ -381,6 +382,12 @@ impl TlsStream {
     /// The handshake is complete (the request may have gone out).
     pub fn is_established(&self) -> bool {
         self.handshake_done
+    }
+
+    /// Our record layer opens the records (the handshake is over and we took over from
+    /// rustls); false while rustls does, or if it keeps doing so (see the module docs).
+    pub fn opens_records_itself(&self) -> bool {
+        matches!(self.session, Session::Records(_))
     }
 
     /// Plaintext bytes handed out so far.

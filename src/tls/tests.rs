@@ -105,24 +105,106 @@ fn converse(
     segment: usize,
     shuffle: bool,
 ) -> Result<Outcome, TlsError> {
-    let mut tls = TlsStream::new(client.client_config()?, HOST, REQUEST.to_vec(), 1 << 20)?;
+    let talked = talk(
+        &client.client_config()?,
+        server,
+        Script {
+            segment,
+            shuffle,
+            ending,
+            ..Script::new(response)
+        },
+    );
+    talked.error.map_or(
+        Ok(Outcome {
+            request: talked.request,
+            plaintext: talked.plaintext,
+            end: talked.end,
+        }),
+        Err,
+    )
+}
+
+/// What the server does and how its bytes travel, for [`talk`].
+struct Script<'a> {
+    response: &'a [u8],
+    ending: Ending,
+    segment: usize,
+    shuffle: bool,
+    /// Response bytes the server writes before it has read the request (TLS 1.3 half-RTT
+    /// data, sent with its Finished when the config allows it).
+    early: usize,
+    /// Called on the server once the response's first half is written, before the rest.
+    midway: Option<&'a mut dyn FnMut(&mut ServerConnection)>,
+    /// Flips this byte of the server's stream on the way.
+    tamper: Option<u64>,
+}
+
+impl<'a> Script<'a> {
+    fn new(response: &'a [u8]) -> Script<'a> {
+        Script {
+            response,
+            ending: Ending::CloseNotify,
+            segment: 1448,
+            shuffle: false,
+            early: 0,
+            midway: None,
+            tamper: None,
+        }
+    }
+}
+
+/// Everything one [`talk`] shows.
+struct Talked {
+    request: Vec<u8>,
+    plaintext: Vec<u8>,
+    /// The client's verdict at the end of the stream (when `error` is `None`).
+    end: Result<u64, TlsError>,
+    /// The error `process` returned, which ended the talk.
+    error: Option<TlsError>,
+    /// Our record layer, not rustls's, opened the records at the end.
+    ours: bool,
+    /// The server resumed a session (RFC 8446 §2.2).
+    resumed: bool,
+    /// What the server made of the client's bytes after an error (its alert).
+    server_saw: Option<rustls::Error>,
+}
+
+/// Runs a client session with `client` against a server with `server`, as `script` says.
+fn talk(client: &Arc<rustls::ClientConfig>, server: Arc<ServerConfig>, script: Script<'_>) -> Talked {
+    let Script {
+        response,
+        ending,
+        segment,
+        shuffle,
+        early,
+        mut midway,
+        tamper,
+    } = script;
+    let mut tls = TlsStream::new(Arc::clone(client), HOST, REQUEST.to_vec(), 1 << 20).unwrap();
     let mut server = ServerConnection::new(server).unwrap();
     server.set_buffer_limit(None);
     let mut request = Vec::new();
     let mut plaintext = Vec::new();
     let mut offset = 0u64;
     let mut responded = false;
-    for _ in 0..10_000 {
-        // Client → server.
+    let mut wrote_early = early == 0;
+    let feed = |server: &mut ServerConnection, tls: &mut TlsStream| {
         let out = tls.pending_output().to_vec();
         tls.consume_output(out.len());
         let mut reader = &out[..];
         while !reader.is_empty() {
             server.read_tls(&mut reader).unwrap();
         }
-        if server.process_new_packets().is_err() {
-            // The server's alert still goes out below.
-        }
+        server.process_new_packets().err()
+    };
+    let upto = match ending {
+        Ending::CloseNotify => response.len(),
+        Ending::Cut(n) => n,
+    };
+    for _ in 0..10_000 {
+        // Client → server. An error: the server's alert still goes out below.
+        let _ = feed(&mut server, &mut tls);
         let mut buffer = [0u8; 4096];
         while let Ok(n) = server.reader().read(&mut buffer) {
             if n == 0 {
@@ -130,13 +212,19 @@ fn converse(
             }
             request.extend_from_slice(&buffer[..n]);
         }
+        if !wrote_early && server.wants_write() {
+            // The server's first flight is queued: the early bytes follow its Finished.
+            server.writer().write_all(&response[..early]).unwrap();
+            wrote_early = true;
+        }
         if !responded && request.ends_with(b"\r\n\r\n") {
             responded = true;
-            let upto = match ending {
-                Ending::CloseNotify => response.len(),
-                Ending::Cut(n) => n,
-            };
-            server.writer().write_all(&response[..upto]).unwrap();
+            let half = early.max(upto / 2).min(upto);
+            server.writer().write_all(&response[early..half]).unwrap();
+            if let Some(midway) = midway.as_mut() {
+                midway(&mut server);
+            }
+            server.writer().write_all(&response[half..upto]).unwrap();
             if ending == Ending::CloseNotify {
                 server.send_close_notify();
             }
@@ -145,6 +233,11 @@ fn converse(
         let mut wire = Vec::new();
         while server.wants_write() {
             server.write_tls(&mut wire).unwrap();
+        }
+        if let Some(at) = tamper
+            && (offset..offset + wire.len() as u64).contains(&at)
+        {
+            wire[(at - offset) as usize] ^= 0x40;
         }
         let mut segments: Vec<(u64, Vec<u8>)> = wire
             .chunks(segment)
@@ -163,19 +256,37 @@ fn converse(
             let again: Vec<_> = segments.iter().step_by(5).cloned().collect();
             segments.extend(again);
         }
+        let mut failed = None;
         for (at, bytes) in &segments {
-            tls.on_stream(*at, bytes)?;
+            if let Err(e) = tls.on_stream(*at, bytes) {
+                failed = Some(e);
+                break;
+            }
         }
-        tls.process(&mut |at, bytes| {
-            assert_eq!(at, plaintext.len() as u64, "plaintext arrives in order");
-            plaintext.extend_from_slice(bytes);
-        })?;
-        if responded && wire.is_empty() && tls.pending_output().is_empty() {
-            return Ok(Outcome {
+        if failed.is_none()
+            && let Err(e) = tls.process(&mut |at, bytes| {
+                assert_eq!(at, plaintext.len() as u64, "plaintext arrives in order");
+                plaintext.extend_from_slice(bytes);
+            })
+        {
+            failed = Some(e);
+        }
+        let done = responded && wire.is_empty() && tls.pending_output().is_empty();
+        if failed.is_some() || done {
+            let server_saw = if failed.is_some() {
+                feed(&mut server, &mut tls)
+            } else {
+                None
+            };
+            return Talked {
                 request,
                 plaintext,
                 end: tls.end_of_stream(),
-            });
+                error: failed,
+                ours: tls.opens_records_itself(),
+                resumed: server.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+                server_saw,
+            };
         }
     }
     panic!("the conversation did not end");
