@@ -591,3 +591,225 @@ fn a_rejected_certificate_is_answered_with_the_matching_alert() {
         }
     }
 }
+
+/// Every AEAD suite of the aws-lc-rs provider, TLS 1.3 and 1.2 (ECDSA: rcgen's keys).
+const SUITES: [rustls::SupportedCipherSuite; 6] = {
+    use rustls::crypto::aws_lc_rs::cipher_suite as s;
+    [
+        s::TLS13_AES_128_GCM_SHA256,
+        s::TLS13_AES_256_GCM_SHA384,
+        s::TLS13_CHACHA20_POLY1305_SHA256,
+        s::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        s::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        s::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
+};
+
+/// A server that speaks only `suite`, with `edit` applied to its config.
+fn suite_server(
+    cert: CertificateDer<'static>,
+    key: &KeyPair,
+    suite: rustls::SupportedCipherSuite,
+    edit: impl FnOnce(&mut ServerConfig),
+) -> Arc<ServerConfig> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites = vec![suite];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[suite.version()])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    edit(&mut config);
+    Arc::new(config)
+}
+
+/// A CA, a certificate for HOST, and a client config trusting the CA.
+struct Setup {
+    cert: CertificateDer<'static>,
+    key: KeyPair,
+    client: Arc<rustls::ClientConfig>,
+    _dir: TempDir,
+}
+
+fn setup() -> Setup {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let client = trusting(Some(ca.file(&dir)), false).client_config().unwrap();
+    Setup {
+        cert,
+        key,
+        client,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn every_suite_is_opened_in_place_after_the_handshake() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(70_000);
+    for suite in SUITES {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        // Records cut at odd places, out of order and twice (`talk`'s shuffle).
+        for (segment, shuffle) in [
+            (1, false),
+            (3, true),
+            (7, false),
+            (13, true),
+            (1447, true),
+            (16_389, true),
+        ] {
+            let script = Script {
+                segment,
+                shuffle,
+                ..Script::new(&response)
+            };
+            let talked = talk(&client, Arc::clone(&server), script);
+            let case = format!("{:?} segment {segment}", suite.suite());
+            assert_eq!(talked.error, None, "{case}");
+            assert_eq!(talked.request, REQUEST, "{case}");
+            assert!(talked.plaintext == response, "{case}");
+            assert_eq!(talked.end, Ok(response.len() as u64), "{case}");
+            assert!(talked.ours, "{case}: rustls kept the records");
+        }
+    }
+}
+
+#[test]
+fn without_secret_extraction_rustls_keeps_the_records() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let mut config = (*client).clone();
+    config.enable_secret_extraction = false;
+    let response = body(40_000);
+    for suite in [SUITES[0], SUITES[3]] {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        let talked = talk(&Arc::new(config.clone()), server, Script::new(&response));
+        assert_eq!(talked.error, None);
+        assert!(talked.plaintext == response);
+        assert!(!talked.ours);
+    }
+}
+
+#[test]
+fn tickets_after_the_take_over_resume_the_next_connection() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(60_000);
+    for suite in &SUITES[..3] {
+        // Half-RTT data: 20 000 response bytes come with the server's Finished, so rustls
+        // opens them; the tickets follow the client's Finished, when our layer has taken
+        // over, and before the rest of the body.
+        let server = suite_server(cert.clone(), &key, *suite, |c| c.send_half_rtt_data = true);
+        let script = || Script {
+            early: 20_000,
+            segment: 1000,
+            ..Script::new(&response)
+        };
+        let first = talk(&client, Arc::clone(&server), script());
+        assert_eq!(first.error, None);
+        assert!(first.plaintext == response && first.ours && !first.resumed);
+        let second = talk(&client, server, script());
+        assert_eq!(second.error, None);
+        assert!(second.plaintext == response && second.ours);
+        assert!(second.resumed, "{:?}: the ticket was lost", suite.suite());
+    }
+}
+
+#[test]
+fn a_key_update_from_the_server_is_followed() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(100_000);
+    for suite in &SUITES[..3] {
+        let server = suite_server(cert.clone(), &key, *suite, |_| {});
+        let mut updates = 0;
+        let mut update = |server: &mut ServerConnection| {
+            // A KeyUpdate with update_requested between two records of the body.
+            server.refresh_traffic_keys().unwrap();
+            updates += 1;
+        };
+        let script = Script {
+            midway: Some(&mut update),
+            segment: 999,
+            shuffle: true,
+            ..Script::new(&response)
+        };
+        let talked = talk(&client, server, script);
+        assert_eq!(updates, 1);
+        assert_eq!(talked.error, None, "{:?}", suite.suite());
+        assert!(talked.plaintext == response && talked.ours);
+        assert_eq!(talked.end, Ok(response.len() as u64));
+    }
+}
+
+#[test]
+fn an_altered_record_is_refused_with_bad_record_mac() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(100_000);
+    for suite in [SUITES[0], SUITES[3], SUITES[5]] {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        let script = Script {
+            tamper: Some(60_000),
+            ..Script::new(&response)
+        };
+        let talked = talk(&client, server, script);
+        let case = format!("{:?}", suite.suite());
+        let error = talked.error.expect("the altered record was accepted");
+        assert!(matches!(error, TlsError::Record { .. }), "{case}: {error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "TLS connection with {HOST} failed: a record failed authentication \
+                 (bad_record_mac): it was altered on the way"
+            )
+        );
+        assert_eq!(error.exit_code(), 5);
+        // The records before it were handed out, nothing of it (a flipped bit would show).
+        assert!(!talked.plaintext.is_empty(), "{case}");
+        assert!(response.starts_with(&talked.plaintext), "{case}");
+        assert!(talked.plaintext.len() < 60_000, "{case}");
+        // The server read our fatal alert (RFC 8446 §6.2).
+        assert_eq!(
+            talked.server_saw,
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadRecordMac
+            )),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn close_notify_ends_the_stream_and_a_cut_is_truncation() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(50_000);
+    for suite in [SUITES[1], SUITES[4]] {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        let closed = talk(&client, Arc::clone(&server), Script::new(&response));
+        assert!(closed.ours);
+        assert_eq!(closed.end, Ok(response.len() as u64));
+        let script = Script {
+            ending: Ending::Cut(30_000),
+            ..Script::new(&response)
+        };
+        let cut = talk(&client, server, script);
+        assert!(cut.ours);
+        assert_eq!(cut.plaintext, response[..30_000]);
+        let error = cut.end.unwrap_err();
+        assert_eq!(error, TlsError::Truncated { host: HOST.into() });
+        assert_eq!(error.exit_code(), 4);
+    }
+}
