@@ -89,7 +89,8 @@ const SUITES: [CipherSuite; 9] = [
 
 /// Whether this module can take over a session with `suite` and `version`.
 pub(crate) fn supports(suite: CipherSuite, version: ProtocolVersion) -> bool {
-    matches!(version, ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3) && SUITES.contains(&suite)
+    matches!(version, ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3)
+        && SUITES.contains(&suite)
 }
 
 /// Why a record was refused, with the alert RFC 8446 §6.2 names for it.
@@ -172,9 +173,7 @@ impl Keys {
         let (algorithm, key, iv): (&'static Algorithm, _, _) = match secrets {
             ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&AES_128_GCM, key, iv),
             ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&AES_256_GCM, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
-                (&CHACHA20_POLY1305, key, iv)
-            }
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&CHACHA20_POLY1305, key, iv),
             _ => {
                 return Err(RecordError::Rustls(rustls::Error::General(
                     "rustls gave secrets for an AEAD we do not implement".into(),
@@ -182,7 +181,9 @@ impl Keys {
             }
         };
         let unbound = UnboundKey::new(algorithm, key.as_ref()).map_err(|_| {
-            RecordError::Rustls(rustls::Error::General("a traffic key of the wrong size".into()))
+            RecordError::Rustls(rustls::Error::General(
+                "a traffic key of the wrong size".into(),
+            ))
         })?;
         let iv: [u8; NONCE_LEN] = iv.as_ref().try_into().map_err(|_| {
             RecordError::Rustls(rustls::Error::General("an IV of the wrong size".into()))
@@ -197,7 +198,10 @@ impl Keys {
     /// IV ⊕ the sequence number, left-padded to the IV's length (RFC 8446 §5.3).
     fn xor_nonce(&self) -> [u8; NONCE_LEN] {
         let mut nonce = self.iv;
-        for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
+        for (n, s) in nonce[NONCE_LEN - 8..]
+            .iter_mut()
+            .zip(self.seq.to_be_bytes())
+        {
             *n ^= s;
         }
         nonce
@@ -205,7 +209,10 @@ impl Keys {
 
     /// Moves to the next record's sequence number.
     fn advance(&mut self) -> Result<(), RecordError> {
-        self.seq = self.seq.checked_add(1).ok_or(RecordError::SequenceExhausted)?;
+        self.seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(RecordError::SequenceExhausted)?;
         Ok(())
     }
 }
@@ -292,7 +299,9 @@ impl RecordLayer {
             APPLICATION_DATA if self.handshake.is_empty() => Content::Data(plaintext),
             // RFC 8446 §5.1: a handshake message split over records has no other record
             // between its parts.
-            APPLICATION_DATA => return Err(RecordError::Unexpected("data inside a handshake message")),
+            APPLICATION_DATA => {
+                return Err(RecordError::Unexpected("data inside a handshake message"));
+            }
             ALERT => self.alert(plaintext)?,
             HANDSHAKE => {
                 self.handshake(plaintext)?;
@@ -362,10 +371,19 @@ impl RecordLayer {
                 .len()
                 .checked_sub(TAG_LEN)
                 .ok_or(RecordError::BadRecordMac)?;
-            let aad = tls12_aad(self.rx.seq, outer_type, [header[1], header[2]], plaintext_len);
+            let aad = tls12_aad(
+                self.rx.seq,
+                outer_type,
+                [header[1], header[2]],
+                plaintext_len,
+            );
             self.rx
                 .key
-                .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), ciphertext)
+                .open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    ciphertext,
+                )
                 .map_err(|_| RecordError::BadRecordMac)?
         };
         self.rx.advance()?;
@@ -396,8 +414,8 @@ impl RecordLayer {
         }
         // As rustls: TLS 1.2 warnings are ignored; TLS 1.3 treats every alert but
         // user_canceled as fatal, whatever its level (RFC 8446 §6).
-        let ignorable = *level == WARNING
-            && (!self.tls13 || description == AlertDescription::UserCanceled);
+        let ignorable =
+            *level == WARNING && (!self.tls13 || description == AlertDescription::UserCanceled);
         if ignorable {
             return Ok(Content::Control);
         }
@@ -439,10 +457,8 @@ impl RecordLayer {
                     if !last {
                         return Err(RecordError::Unexpected("data after a KeyUpdate"));
                     }
-                    let (seq, secrets) = self
-                        .rustls
-                        .next_rx_secret()
-                        .map_err(RecordError::Rustls)?;
+                    let (seq, secrets) =
+                        self.rustls.next_rx_secret().map_err(RecordError::Rustls)?;
                     self.rx = Keys::new(seq, secrets)?;
                 }
                 // RFC 5246 §7.4.1.1: "MAY be ignored by the client".
@@ -657,7 +673,10 @@ mod tests {
                 (ProtocolVersion::TLSv1_2, Aead::Aes256Gcm) => EXPLICIT_NONCE_LEN,
                 _ => 0,
             };
-            assert_eq!(plaintext.as_ptr(), start.wrapping_add(HEADER_LEN + explicit));
+            assert_eq!(
+                plaintext.as_ptr(),
+                start.wrapping_add(HEADER_LEN + explicit)
+            );
             let (data, closed) = read(&mut client, &mut wire[len..]).unwrap();
             assert_eq!(data.len(), MAX_PLAINTEXT + 4);
             assert!(data.ends_with(b"last") && !closed);
@@ -722,7 +741,10 @@ mod tests {
         server
             .seal(0, &[b'h', b'i', APPLICATION_DATA, 0, 0], &mut wire)
             .unwrap();
-        assert_eq!(read(&mut client, &mut wire).unwrap(), (b"hi".to_vec(), false));
+        assert_eq!(
+            read(&mut client, &mut wire).unwrap(),
+            (b"hi".to_vec(), false)
+        );
         let mut zeros = Vec::new();
         server.seal(0, &[0, 0], &mut zeros).unwrap();
         assert_eq!(
@@ -751,7 +773,10 @@ mod tests {
             };
             assert_eq!(alert(WARNING, A::CloseNotify), Ok((b"body".to_vec(), true)));
             assert_eq!(alert(FATAL, A::CloseNotify), Ok((b"body".to_vec(), true)));
-            assert_eq!(alert(WARNING, A::UserCanceled), Ok((b"body".to_vec(), false)));
+            assert_eq!(
+                alert(WARNING, A::UserCanceled),
+                Ok((b"body".to_vec(), false))
+            );
             let warning = alert(WARNING, A::NoRenegotiation);
             if tls13 {
                 // RFC 8446 §6: every alert but close_notify and user_canceled is fatal.
@@ -827,12 +852,16 @@ mod tests {
                 ..
             } = pair(ProtocolVersion::TLSv1_3, aead);
             let mut wire = Vec::new();
-            server.seal(APPLICATION_DATA, b"old key ", &mut wire).unwrap();
+            server
+                .seal(APPLICATION_DATA, b"old key ", &mut wire)
+                .unwrap();
             // update_requested: we owe a KeyUpdate only before our next data (none).
             let update = handshake_message(KEY_UPDATE, &[1]);
             server.seal(HANDSHAKE, &update, &mut wire).unwrap();
             server.tx = Keys::new(0, secrets(aead, SERVER_KEY + 1)).unwrap();
-            server.seal(APPLICATION_DATA, b"new key", &mut wire).unwrap();
+            server
+                .seal(APPLICATION_DATA, b"new key", &mut wire)
+                .unwrap();
             assert_eq!(
                 read(&mut client, &mut wire),
                 Ok((b"old key new key".to_vec(), false))
@@ -855,10 +884,20 @@ mod tests {
     #[test]
     fn malformed_key_updates_are_refused() {
         let cases = [
-            (handshake_message(KEY_UPDATE, &[2]), RecordError::IllegalKeyUpdate),
-            (handshake_message(KEY_UPDATE, &[]), RecordError::IllegalKeyUpdate),
             (
-                [handshake_message(KEY_UPDATE, &[0]), vec![NEW_SESSION_TICKET]].concat(),
+                handshake_message(KEY_UPDATE, &[2]),
+                RecordError::IllegalKeyUpdate,
+            ),
+            (
+                handshake_message(KEY_UPDATE, &[]),
+                RecordError::IllegalKeyUpdate,
+            ),
+            (
+                [
+                    handshake_message(KEY_UPDATE, &[0]),
+                    vec![NEW_SESSION_TICKET],
+                ]
+                .concat(),
                 RecordError::Unexpected("data after a KeyUpdate"),
             ),
         ];

@@ -347,7 +347,10 @@ impl TlsStream {
                 let ready = writable
                     && *may_take_over
                     && RecordLayer::complete_record(staging.live_mut()).is_none()
-                    && match (connection.negotiated_cipher_suite(), connection.protocol_version()) {
+                    && match (
+                        connection.negotiated_cipher_suite(),
+                        connection.protocol_version(),
+                    ) {
                         (Some(suite), Some(version)) => records::supports(suite.suite(), version),
                         _ => false,
                     };

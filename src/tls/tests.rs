@@ -171,7 +171,11 @@ struct Talked {
 }
 
 /// Runs a client session with `client` against a server with `server`, as `script` says.
-fn talk(client: &Arc<rustls::ClientConfig>, server: Arc<ServerConfig>, script: Script<'_>) -> Talked {
+fn talk(
+    client: &Arc<rustls::ClientConfig>,
+    server: Arc<ServerConfig>,
+    script: Script<'_>,
+) -> Talked {
     let Script {
         response,
         ending,
@@ -638,7 +642,9 @@ fn setup() -> Setup {
     let ca = Authority::new("test CA");
     let dir = TempDir::new().unwrap();
     let (cert, key) = ca.issue(&[HOST], 2020, 2090);
-    let client = trusting(Some(ca.file(&dir)), false).client_config().unwrap();
+    let client = trusting(Some(ca.file(&dir)), false)
+        .client_config()
+        .unwrap();
     Setup {
         cert,
         key,
@@ -766,7 +772,10 @@ fn an_altered_record_is_refused_with_bad_record_mac() {
         let talked = talk(&client, server, script);
         let case = format!("{:?}", suite.suite());
         let error = talked.error.expect("the altered record was accepted");
-        assert!(matches!(error, TlsError::Record { .. }), "{case}: {error:?}");
+        assert!(
+            matches!(error, TlsError::Record { .. }),
+            "{case}: {error:?}"
+        );
         assert_eq!(
             error.to_string(),
             format!(
