@@ -189,8 +189,9 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     core_affinity::set_for_current(core);
                 }
                 setup.lap("engine thread start");
-                let mut inner =
-                    NicNetwork::new(kind, iface, ports, queue, pcap).with_setup_times(setup);
+                let mut inner = NicNetwork::new(kind, iface, ports, queue, pcap)
+                    .with_setup_times(setup)
+                    .with_connections(at_once);
                 inner.set_families(families);
                 let mut network = LeastPrivilege {
                     inner,

@@ -138,6 +138,9 @@ pub struct NicNetwork {
     opened: Option<Opened>,
     families: Families,
     setup: SetupTimes,
+    /// Connections the run may have open at once (`-x N` × `--parallel M`): sizes the
+    /// AF_XDP receive rings ([`AfXdpConfig::for_connections`]).
+    connections: usize,
 }
 
 /// Field order is drop order: the driver (and its XDP program) goes first, then the
@@ -213,7 +216,14 @@ impl NicNetwork {
             opened: None,
             families: Families::default(),
             setup: SetupTimes::start(),
+            connections: 1,
         }
+    }
+
+    /// Sizes the AF_XDP rings for `connections` open at once (`-x N` × `--parallel M`).
+    pub fn with_connections(mut self, connections: usize) -> NicNetwork {
+        self.connections = connections.max(1);
+        self
     }
 
     /// Sets which address families names resolve to (`-4`, `-6`, `--prefer-family`).
@@ -297,7 +307,7 @@ impl NicNetwork {
             queue: self.queue,
             frame_size: AfXdpConfig::frame_size_for_mtu(interface.mtu),
             background_teardown: true,
-            ..AfXdpConfig::default()
+            ..AfXdpConfig::for_connections(self.connections)
         };
         (steer, config)
     }

@@ -71,10 +71,6 @@ pub(super) const POOL: usize = 16;
 /// size of common disks; a disk that needs more makes the writer fall back to buffered).
 const ALIGN: usize = 4096;
 
-/// How long the writer thread sleeps when it has nothing to do. The busy-poll thread never
-/// wakes it (that would be a system call per piece): it looks again after this.
-const IDLE_SLEEP: Duration = Duration::from_micros(200);
-
 /// One staging buffer: the bytes of the file piece that starts at `start`, and which of
 /// them are filled (offsets within the piece, sorted, not touching).
 #[derive(Debug)]
@@ -506,13 +502,10 @@ impl Writer<'_> {
             }
         }
         loop {
-            let job = match jobs.try_recv() {
-                Ok(job) => job,
-                Err(TryRecvError::Empty) => {
-                    std::thread::sleep(IDLE_SLEEP);
-                    continue;
-                }
-                Err(TryRecvError::Disconnected) => return Ok(()),
+            // Asleep until a job comes: the busy-poll thread's send wakes it (a futex wake,
+            // only when it sleeps: at most once per 1 MiB piece).
+            let Ok(job) = jobs.recv() else {
+                return Ok(());
             };
             match job {
                 Job::Write(buffer) => {

@@ -110,6 +110,19 @@ fn config_validation_and_bdp_sizing() {
 }
 
 #[test]
+fn the_rings_grow_with_the_connections_up_to_four() {
+    let frames = |n| AfXdpConfig::for_connections(n).frame_count;
+    assert_eq!(frames(0), 4096);
+    assert_eq!(frames(1), AfXdpConfig::default().frame_count);
+    assert_eq!(frames(2), 8192);
+    // Three round up to the next power of two, as the rings must be.
+    assert_eq!(frames(3), 16384);
+    assert_eq!(frames(4), 16384);
+    assert_eq!(frames(16), 16384);
+    assert!(AfXdpConfig::for_connections(16).validate().is_ok());
+}
+
+#[test]
 fn frame_size_fits_the_mtu_after_the_headroom() {
     assert_eq!(AfXdpConfig::frame_size_for_mtu(1500), 2048);
     assert_eq!(AfXdpConfig::frame_size_for_mtu(1778), 2048);
