@@ -329,8 +329,15 @@ pub fn tls_records(data: &[u8]) {
     let mut failed = false;
     // The handshake, whole and in order: a few flights.
     for _ in 0..4 {
-        tls_flight(&mut tls, &mut server, &mut wire_offset, None, 1 << 20, &mut plaintext)
-            .expect("the handshake with our own server succeeds");
+        tls_flight(
+            &mut tls,
+            &mut server,
+            &mut wire_offset,
+            None,
+            1 << 20,
+            &mut plaintext,
+        )
+        .expect("the handshake with our own server succeeds");
     }
     assert!(tls.opens_records_itself(), "the record layer took over");
     let mut written = Vec::new();
@@ -368,7 +375,10 @@ pub fn tls_records(data: &[u8]) {
             segment,
             &mut plaintext,
         );
-        assert!(written.starts_with(&plaintext), "plaintext is what was written");
+        assert!(
+            written.starts_with(&plaintext),
+            "plaintext is what was written"
+        );
         if flight.is_err() {
             assert!(tampered, "an untouched stream failed: {flight:?}");
             failed = true;
@@ -384,7 +394,10 @@ pub fn tls_records(data: &[u8]) {
     }
     if failed {
         // The session stays failed.
-        assert!(tls.process(&mut |_, _| panic!("plaintext after a failure")).is_err());
+        assert!(
+            tls.process(&mut |_, _| panic!("plaintext after a failure"))
+                .is_err()
+        );
     }
 }
 

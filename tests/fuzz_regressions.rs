@@ -24,8 +24,8 @@ const TARGETS: [(&str, Checks); 11] = [
     ("ipv4", checks::ipv4),
     ("ipv6", checks::ipv6),
     ("tcp", checks::tcp),
-    ("tls_stream", checks::tls_stream),
     ("tls_records", checks::tls_records),
+    ("tls_stream", checks::tls_stream),
 ];
 
 #[test]
