@@ -172,6 +172,18 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+def server_congestion_control():
+    """The testbed server's TCP congestion control: XG_TESTBED_CC (scripts/testbed.sh), else
+    what a new namespace inherits from this machine."""
+    if os.environ.get("XG_TESTBED_CC"):
+        return os.environ["XG_TESTBED_CC"]
+    try:
+        with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
 class Testbed:
     """The benchmark's own testbed; `down` is safe to call more than once."""
 
@@ -766,6 +778,7 @@ def main(argv):
             "schemes": args.schemes,
             "sinks": args.sinks, "loss_percent": args.loss, "skip": args.skip,
             "tiny": args.tiny, "rss_anon_sample_interval_s": SAMPLE_INTERVAL_S,
+            "server_congestion_control": server_congestion_control(),
             "variants": {name: {"flags": v.flags, "about": v.about, "file_only": v.file_only}
                          for name, v in args.variants.items() if name in used_variants},
         },

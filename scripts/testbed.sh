@@ -29,6 +29,9 @@
 #   XG_TESTBED_SEED   seed of the data files' content           (default: xdpget)
 #   XG_TESTBED_QUEUES rx and tx queues of every veth end, 1-64 (default: 1); with more
 #                     than one, flows spread over the client's rx queues (RSS-like)
+#   XG_TESTBED_CC     the server's TCP congestion control (default: what the namespace
+#                     inherits, BBR on the development machine); "reno" is the loss-based
+#                     sender a namespace may always set (CUBIC's stand-in here)
 set -euo pipefail
 
 NAME=${XG_TESTBED_NAME:-xg}
@@ -38,6 +41,7 @@ SIZES=${XG_TESTBED_SIZES:-1M 64M 1G}
 LOSS=${XG_TESTBED_LOSS:-0}
 SEED=${XG_TESTBED_SEED:-xdpget}
 QUEUES=${XG_TESTBED_QUEUES:-1}
+CC=${XG_TESTBED_CC:-}
 
 NS_CLIENT=$NAME-client
 NS_SERVER=$NAME-server
@@ -140,6 +144,10 @@ net_up() {
   # Without this the server's segments cross the veth with partial checksums (and, with
   # TSO, as 64 KB super-segments) that a raw or AF_XDP receiver would take as corrupt.
   in_server ethtool -K "$DEV_SERVER" tx off >/dev/null
+  if [ -n "$CC" ]; then
+    in_server sysctl -qw net.ipv4.tcp_congestion_control="$CC" \
+      || die "the server namespace refuses congestion control '$CC'"
+  fi
 }
 
 # Loss is injected on the bridge, a hop the server's TCP knows nothing about. (A rule in
@@ -359,7 +367,7 @@ up() {
   nginx_up
   wait_link_up
   log "up: client $NS_CLIENT/$DEV_CLIENT $ADDR_CLIENT, server $NS_SERVER/$DEV_SERVER $ADDR_SERVER," \
-      "http://$ADDR_SERVER/ (loss $LOSS%), data in $DIR/www"
+      "http://$ADDR_SERVER/ (loss $LOSS%, $(in_server sysctl -n net.ipv4.tcp_congestion_control)), data in $DIR/www"
 }
 
 # -------------------------------------------------------------------------------- down

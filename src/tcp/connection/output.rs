@@ -224,6 +224,15 @@ impl Connection {
         // Taken last: it may borrow the send buffer mutably (a payload that straddles
         // pieces is assembled there).
         let mut payload = None;
+        // What this segment reports of the receive side as it is now. A queued ACK point
+        // carries the ACK and SACK blocks of the moment it was queued (`push_ack_point`,
+        // which cleared the pending state then); what arrived after it is still owed. A
+        // data segment or window probe acknowledges RCV.NXT but carries no SACK blocks.
+        let (current_ack, current_sack) = match &outgoing {
+            Outgoing::Ack { sack_blocks, .. } => (sack_blocks.is_none(), sack_blocks.is_none()),
+            Outgoing::Data { .. } | Outgoing::WindowProbe => (true, !self.sack),
+            Outgoing::Reset { .. } | Outgoing::Syn => (false, false),
+        };
         let ack = match outgoing {
             Outgoing::Reset { seq, ack } => {
                 repr.seq_number = seq;
@@ -301,11 +310,15 @@ impl Connection {
         self.rcv_adv_right = self.rcv_adv_right.max(ack + window.min(1 << 30));
         if ack == self.rcv_nxt {
             self.last_window_advertised = window;
-            self.ack_now = false;
-            self.delayed_ack_at = None;
-            self.unacked_bytes = 0;
-            self.compressed_sacks = 0;
-            self.sack_compress_at = None;
+            if current_ack {
+                self.ack_now = false;
+                self.delayed_ack_at = None;
+                self.unacked_bytes = 0;
+            }
+            if current_sack {
+                self.compressed_sacks = 0;
+                self.sack_compress_at = None;
+            }
         }
         if ack > self.last_ack_queued {
             self.last_ack_queued = ack;

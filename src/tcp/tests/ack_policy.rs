@@ -29,6 +29,15 @@ fn open(config: Config) -> (Trace, u32) {
     (t, iss + 1)
 }
 
+/// A batch-policy client that has received and acknowledged segments 0 and 1.
+fn two_in_order() -> (Trace, u32) {
+    let (mut t, ack) = open(batch_config());
+    send!(t, data(0, ack));
+    send!(t, data(1, ack));
+    recv!(t, [ack_of(ack, 2)]);
+    (t, ack)
+}
+
 /// Full-sized data segment number `n` (stream bytes n*1000 .. n*1000 + 1000).
 fn data(n: u32, ack: u32) -> Seg {
     Seg::ack(IRS + 1 + n * 1000, ack).data(&[n as u8; 1000])
@@ -107,10 +116,7 @@ fn no_ack_covers_more_than_ack_max_bytes() {
 
 #[test]
 fn three_dup_acks_at_once_then_compressed_sack_reports() {
-    let (mut t, ack) = open(batch_config());
-    send!(t, data(0, ack));
-    send!(t, data(1, ack));
-    recv!(t, [ack_of(ack, 2)]);
+    let (mut t, ack) = two_in_order();
     // Segment 2 is lost. 3, 4 and 5 each draw a duplicate ACK at once (the sender's fast
     // retransmit needs three), even one batch each.
     send!(t, data(3, ack));
@@ -145,6 +151,34 @@ fn three_dup_acks_at_once_then_compressed_sack_reports() {
         t,
         [sacked(ack, 9, &[(10, 11)]), sacked(ack, 9, &[(10, 12)])]
     );
+}
+
+#[test]
+fn a_burst_behind_a_hole_is_reported_whole_after_the_three_dup_acks() {
+    // Found against a Reno server on the testbed (session 6): a burst of 30 segments behind
+    // a loss arrived in one receive batch; the three duplicate ACKs went out, each with the
+    // blocks of its moment, and sending them cleared the compressed reports of the 27
+    // segments that came after, so those were never acknowledged and the server waited
+    // for its retransmission timer (215 ms).
+    let (mut t, ack) = two_in_order();
+    // Segment 2 is lost; 3..=12 arrive in one batch.
+    for n in 3..=12 {
+        send!(t, data(n, ack));
+    }
+    recv!(
+        t,
+        [
+            sacked(ack, 2, &[(3, 4)]),
+            sacked(ack, 2, &[(3, 5)]),
+            sacked(ack, 2, &[(3, 6)]),
+            sacked(ack, 2, &[(3, 13)]),
+        ]
+    );
+    // One compressed report after that still goes when its short timer runs out.
+    send!(t, data(13, ack));
+    recv!(t, []);
+    t.at(11);
+    recv!(t, [sacked(ack, 2, &[(3, 14)])]);
 }
 
 #[test]
