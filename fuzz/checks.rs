@@ -302,3 +302,203 @@ fn tls_run(settings: &TlsSettings, stream: &[u8], segment: usize) -> (Vec<u8>, O
     tls.consume_output(tls.pending_output().len());
     (plaintext, result.err().map(|e| e.to_string()))
 }
+
+/// After the handshake: a real rustls server's records, in the order and the pieces the
+/// input says, opened by our record layer (`src/tls/records.rs`). The first byte picks the
+/// cipher suite, the second the segment size; then each op: write data, a KeyUpdate,
+/// flip a byte of what is on the wire, or close_notify. The plaintext handed out is always
+/// a prefix of what the server wrote, in order; untouched, it is all of it, and the end is
+/// clean exactly when the server sent close_notify.
+pub fn tls_records(data: &[u8]) {
+    let [suite, segment, ops @ ..] = data else {
+        return;
+    };
+    let server = tls_server(usize::from(*suite));
+    let segment = usize::from(*segment).max(1) * 37;
+    let mut tls = TlsStream::new(
+        tls_client(),
+        "h.example",
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        1 << 16,
+    )
+    .expect("a session starts");
+    let mut server = rustls::ServerConnection::new(server).expect("a server session starts");
+    server.set_buffer_limit(None);
+    let mut wire_offset = 0u64;
+    let mut plaintext = Vec::new();
+    let mut failed = false;
+    // The handshake, whole and in order: a few flights.
+    for _ in 0..4 {
+        tls_flight(
+            &mut tls,
+            &mut server,
+            &mut wire_offset,
+            None,
+            1 << 20,
+            &mut plaintext,
+        )
+        .expect("the handshake with our own server succeeds");
+    }
+    assert!(tls.opens_records_itself(), "the record layer took over");
+    let mut written = Vec::new();
+    let mut tampered = false;
+    let mut closed = false;
+    let mut ops = ops.iter();
+    while let Some(op) = ops.next() {
+        let arg = usize::from(*ops.next().unwrap_or(&0));
+        let mut flip = None;
+        match op % 4 {
+            0 => {
+                let bytes: Vec<u8> = (0..arg * 97).map(|i| (written.len() + i) as u8).collect();
+                let _ = std::io::Write::write_all(&mut server.writer(), &bytes);
+                written.extend_from_slice(&bytes);
+            }
+            1 => {
+                let _ = server.refresh_traffic_keys();
+            }
+            2 => {
+                let _ = std::io::Write::write_all(&mut server.writer(), b"x");
+                written.push(b'x');
+                flip = Some(arg);
+                tampered = true;
+            }
+            _ => {
+                server.send_close_notify();
+                closed = true;
+            }
+        }
+        let flight = tls_flight(
+            &mut tls,
+            &mut server,
+            &mut wire_offset,
+            flip,
+            segment,
+            &mut plaintext,
+        );
+        assert!(
+            written.starts_with(&plaintext),
+            "plaintext is what was written"
+        );
+        if flight.is_err() {
+            assert!(tampered, "an untouched stream failed: {flight:?}");
+            failed = true;
+            break;
+        }
+        if closed {
+            break;
+        }
+    }
+    if !tampered {
+        assert_eq!(plaintext, written);
+        assert_eq!(tls.end_of_stream().is_ok(), closed);
+    }
+    if failed {
+        // The session stays failed.
+        assert!(
+            tls.process(&mut |_, _| panic!("plaintext after a failure"))
+                .is_err()
+        );
+    }
+}
+
+/// Client → server, then the server's bytes → client in `segment`-byte pieces (pairs
+/// swapped, every third twice), byte `flip` (if any, modulo the flight) altered.
+fn tls_flight(
+    tls: &mut TlsStream,
+    server: &mut rustls::ServerConnection,
+    offset: &mut u64,
+    flip: Option<usize>,
+    segment: usize,
+    plaintext: &mut Vec<u8>,
+) -> Result<(), xdpget::tls::TlsError> {
+    let mut out = tls.pending_output().to_vec();
+    tls.consume_output(out.len());
+    let mut reader = &out[..];
+    while !reader.is_empty() && server.read_tls(&mut reader).is_ok_and(|n| n > 0) {}
+    out.clear();
+    let _ = server.process_new_packets();
+    let mut wire = Vec::new();
+    while server.wants_write() {
+        if server.write_tls(&mut wire).is_err() {
+            break;
+        }
+    }
+    if let Some(at) = flip
+        && !wire.is_empty()
+    {
+        let at = at * 131 % wire.len();
+        wire[at] ^= 0x10;
+    }
+    let mut segments: Vec<(u64, &[u8])> = wire
+        .chunks(segment)
+        .enumerate()
+        .map(|(i, chunk)| (*offset + (i * segment) as u64, chunk))
+        .collect();
+    *offset += wire.len() as u64;
+    for pair in segments.chunks_mut(2) {
+        pair.reverse();
+    }
+    let again: Vec<_> = segments.iter().step_by(3).copied().collect();
+    segments.extend(again);
+    for (at, bytes) in segments {
+        tls.on_stream(at, bytes)?;
+    }
+    tls.process(&mut |at, bytes| {
+        assert_eq!(at, plaintext.len() as u64, "plaintext in order");
+        plaintext.extend_from_slice(bytes);
+    })?;
+    Ok(())
+}
+
+/// The client: any certificate (the handshake's signature is still checked).
+fn tls_client() -> std::sync::Arc<rustls::ClientConfig> {
+    static SETTINGS: std::sync::OnceLock<TlsSettings> = std::sync::OnceLock::new();
+    SETTINGS
+        .get_or_init(|| {
+            TlsSettings::new(TrustOptions {
+                no_check_certificate: true,
+                ..TrustOptions::default()
+            })
+        })
+        .client_config()
+        .expect("a config without roots always builds")
+}
+
+/// A server with one cipher suite of the aws-lc-rs provider (`pick` modulo their number),
+/// and a certificate made once per process.
+fn tls_server(pick: usize) -> std::sync::Arc<rustls::ServerConfig> {
+    use rustls::crypto::aws_lc_rs::{cipher_suite as s, default_provider};
+    use std::sync::{Arc, OnceLock};
+    const SUITES: [rustls::SupportedCipherSuite; 6] = [
+        s::TLS13_AES_128_GCM_SHA256,
+        s::TLS13_AES_256_GCM_SHA384,
+        s::TLS13_CHACHA20_POLY1305_SHA256,
+        s::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        s::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        s::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    static SERVERS: OnceLock<Vec<Arc<rustls::ServerConfig>>> = OnceLock::new();
+    let servers = SERVERS.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = rcgen::CertificateParams::new(vec!["h.example".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("a certificate");
+        SUITES
+            .iter()
+            .map(|suite| {
+                let mut provider = default_provider();
+                provider.cipher_suites = vec![*suite];
+                let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+                let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+                    .with_protocol_versions(&[suite.version()])
+                    .expect("the suite's version")
+                    .with_no_client_auth()
+                    .with_single_cert(vec![cert.der().clone()], der.into())
+                    .expect("the certificate");
+                Arc::new(config)
+            })
+            .collect()
+    });
+    Arc::clone(&servers[pick % servers.len()])
+}

@@ -14,7 +14,7 @@ use std::path::Path;
 type Checks = fn(&[u8]);
 
 /// The fuzz targets (fuzz/Cargo.toml), each with its checks.
-const TARGETS: [(&str, Checks); 10] = [
+const TARGETS: [(&str, Checks); 11] = [
     ("arp", checks::arp),
     ("chunked", checks::chunked),
     ("ethernet", checks::ethernet),
@@ -24,6 +24,7 @@ const TARGETS: [(&str, Checks); 10] = [
     ("ipv4", checks::ipv4),
     ("ipv6", checks::ipv6),
     ("tcp", checks::tcp),
+    ("tls_records", checks::tls_records),
     ("tls_stream", checks::tls_stream),
 ];
 

@@ -85,6 +85,9 @@ fn client_config(trust: &TrustOptions) -> Result<ClientConfig, TlsError> {
     };
     // RFC 7301: the only application protocol we speak.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // After the handshake `TlsStream` takes the traffic secrets and opens the records itself,
+    // in place (`records.rs`); they never leave the process.
+    config.enable_secret_extraction = true;
     Ok(config)
 }
 

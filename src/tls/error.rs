@@ -53,6 +53,10 @@ pub enum TlsError {
     /// or unexpected message.
     #[error("TLS handshake with {host} failed: {reason}")]
     Handshake { host: String, reason: String },
+    /// After the handshake, the server sent a record we refuse (altered, oversized, or a
+    /// message with no place there); the session ends with a fatal alert (RFC 8446 §6.2).
+    #[error("TLS connection with {host} failed: {reason}")]
+    Record { host: String, reason: String },
     /// The stream ended without `close_notify` before the response was complete: the
     /// response may have been cut short by anyone on the path (RFC 8446 §6.1).
     #[error(
@@ -95,6 +99,23 @@ impl TlsError {
                 reason: "the server presented no certificate".to_string(),
             },
             other => TlsError::Handshake {
+                host,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl TlsError {
+    /// The user's sentence for a record our own record layer refused.
+    pub(crate) fn from_record(host: &str, error: super::records::RecordError) -> TlsError {
+        let host = host.to_string();
+        match error {
+            super::records::RecordError::AlertReceived(alert) => TlsError::Alert {
+                host,
+                alert: alert_name(alert),
+            },
+            other => TlsError::Record {
                 host,
                 reason: other.to_string(),
             },

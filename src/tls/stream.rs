@@ -1,9 +1,18 @@
 //! One TLS client session over one TCP stream, sans I/O: ciphertext in at stream offsets,
 //! plaintext out at plaintext offsets, ciphertext out for the TCP send buffer.
 //!
-//! Follows RFC 8446 (TLS 1.3) and RFC 5246 (TLS 1.2) through rustls's unbuffered API,
-//! which decrypts each record in place in our [`Staging`] buffer; RFC 8446 §6.1 for the end
-//! of the stream (`close_notify`).
+//! Follows RFC 8446 (TLS 1.3) and RFC 5246 (TLS 1.2): rustls's unbuffered API runs the
+//! handshake over our [`Staging`] buffer; once the request is encrypted, the session becomes
+//! rustls's `KernelConnection` and [`RecordLayer`] opens the records itself, in place in
+//! [`Staging`], handing out plaintext that is a slice of that buffer (one copy of each
+//! plaintext byte in all: the caller's, to its file offset). RFC 8446 §6.1 for the end of
+//! the stream (`close_notify`).
+//!
+//! ```text
+//!  new ─► Session::Rustls ──(WriteTraffic, request queued, suite we implement,
+//!                            no record half-read by rustls)──► Session::Records
+//!              │ otherwise: rustls keeps the records (it copies each into a Vec)
+//! ```
 //!
 //! # Calling order
 //!
@@ -25,6 +34,7 @@
 //! handed out in order, each byte once, so the HTTP exchange above sees an ordinary
 //! in-order stream.
 
+use std::mem;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
@@ -36,6 +46,7 @@ use rustls::unbuffered::{
 
 use super::config::server_name;
 use super::error::TlsError;
+use super::records::{self, Content, RecordLayer};
 use super::staging::Staging;
 
 /// The ciphertext of one full record over its plaintext: header (5), tag (16), content
@@ -44,10 +55,22 @@ const RECORD_OVERHEAD: usize = 64;
 /// Largest plaintext per record (RFC 8446 §5.1).
 const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
 
+/// Who protects the records: rustls until the handshake is done, then us.
+enum Session {
+    /// rustls runs the handshake, and the records too when we cannot take over.
+    Rustls(Box<UnbufferedClientConnection>),
+    /// After the handshake: we open the records in place (`records.rs`).
+    Records(Box<RecordLayer>),
+    /// Only inside `take_over`, or after it failed (the session is then over).
+    Switching,
+}
+
 /// A TLS client session fed by one TCP stream. See the module documentation.
 pub struct TlsStream {
     host: String,
-    connection: UnbufferedClientConnection,
+    session: Session,
+    /// The config lets rustls hand out the traffic secrets (`enable_secret_extraction`).
+    may_take_over: bool,
     staging: Staging,
     /// Ciphertext for the peer, from `sent` on not yet taken by TCP.
     outgoing: Vec<u8>,
@@ -74,11 +97,13 @@ impl TlsStream {
         window: usize,
     ) -> Result<TlsStream, TlsError> {
         let name = server_name(host)?;
+        let may_take_over = config.enable_secret_extraction;
         let connection = UnbufferedClientConnection::new(config, name)
             .map_err(|e| TlsError::from_rustls(host, e))?;
         let mut stream = TlsStream {
             host: host.to_string(),
-            connection,
+            session: Session::Rustls(Box::new(connection)),
+            may_take_over,
             staging: Staging::new(window.max(2 * (MAX_RECORD_PLAINTEXT + RECORD_OVERHEAD))),
             outgoing: Vec::with_capacity(4096),
             sent: 0,
@@ -114,13 +139,102 @@ impl TlsStream {
     pub fn process(&mut self, out: &mut dyn FnMut(u64, &[u8])) -> Result<u64, TlsError> {
         self.check()?;
         let before = self.plaintext_len;
-        match self.run(out) {
+        let result = loop {
+            let step = match self.session {
+                Session::Rustls(_) => self.run(out),
+                Session::Records(_) => self.run_records(out).map(|()| false),
+                Session::Switching => Ok(false),
+            };
+            match step {
+                // The handshake is done and the request queued: our record layer opens
+                // the rest, starting with what is already in the staging buffer.
+                Ok(true) => {
+                    if let Err(error) = self.take_over() {
+                        break Err(error);
+                    }
+                }
+                Ok(false) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        match result {
             Ok(()) => Ok(self.plaintext_len - before),
             Err(error) => {
                 self.queue_alert();
                 Err(self.fail(error))
             }
         }
+    }
+
+    /// Turns the rustls session into a `KernelConnection` and its traffic secrets, and
+    /// opens the records from here on ourselves. `run` checked what rustls requires
+    /// (handshake complete, nothing queued to send, secret extraction enabled) and what we
+    /// require (a suite we implement, no record rustls has half read).
+    fn take_over(&mut self) -> Result<(), TlsError> {
+        let Session::Rustls(connection) = mem::replace(&mut self.session, Session::Switching)
+        else {
+            return Ok(());
+        };
+        let (secrets, kernel) = connection
+            .dangerous_into_kernel_connection()
+            .map_err(|e| TlsError::from_rustls(&self.host, e))?;
+        let version = kernel.protocol_version();
+        let layer = RecordLayer::new(version, secrets, Box::new(kernel))
+            .map_err(|e| TlsError::from_record(&self.host, e))?;
+        self.session = Session::Records(Box::new(layer));
+        Ok(())
+    }
+
+    /// Our record layer: opens every complete record in the in-order ciphertext in place
+    /// and hands out the plaintext as a slice of the staging buffer. On a bad record,
+    /// queues the fatal alert (protected with our send key) in `pending_output`.
+    fn run_records(&mut self, out: &mut dyn FnMut(u64, &[u8])) -> Result<(), TlsError> {
+        let TlsStream {
+            host,
+            session,
+            staging,
+            outgoing,
+            plaintext_len,
+            close_notify,
+            ..
+        } = self;
+        let Session::Records(layer) = session else {
+            return Ok(());
+        };
+        let live = staging.live_mut();
+        let mut used = 0;
+        let result = loop {
+            if *close_notify {
+                // RFC 8446 §6.1: "Any data received after a closure alert has been
+                // received MUST be ignored."
+                used = live.len();
+                break Ok(());
+            }
+            match layer.open(&mut live[used..]) {
+                Ok(None) => break Ok(()),
+                Ok(Some((len, content))) => {
+                    match content {
+                        Content::Data(plaintext) if !plaintext.is_empty() => {
+                            out(*plaintext_len, plaintext);
+                            *plaintext_len += plaintext.len() as u64;
+                        }
+                        Content::Data(_) | Content::Control => {}
+                        Content::Closed => *close_notify = true,
+                    }
+                    used += len;
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        staging.consume(used);
+        staging.reclaim();
+        result.map_err(|error| {
+            if let Some(alert) = error.alert() {
+                // Best effort: the server learns why, if the alert can be sealed.
+                let _ = layer.seal_alert(alert, outgoing);
+            }
+            TlsError::from_record(host, error)
+        })
     }
 
     /// After rustls rejected the session on our side (the server's certificate, a
@@ -134,11 +248,15 @@ impl TlsStream {
     fn queue_alert(&mut self) {
         let TlsStream {
             host,
-            connection,
+            session,
             staging,
             outgoing,
             ..
         } = self;
+        // Our record layer queued its alert itself (`run_records`).
+        let Session::Rustls(connection) = session else {
+            return;
+        };
         // A fatal error queues exactly one record, the alert; the run loop already sent
         // everything queued before it. One call only: a second would deframe the same
         // failing input again, and rustls asserts that it never sends a second fatal alert
@@ -151,10 +269,13 @@ impl TlsStream {
         staging.consume(discard);
     }
 
-    fn run(&mut self, out: &mut dyn FnMut(u64, &[u8])) -> Result<(), TlsError> {
+    /// rustls's session over the in-order ciphertext. Returns true when the handshake is
+    /// done, the request queued, and our record layer can take over (see `take_over`).
+    fn run(&mut self, out: &mut dyn FnMut(u64, &[u8])) -> Result<bool, TlsError> {
         let TlsStream {
             host,
-            connection,
+            session,
+            may_take_over,
             staging,
             outgoing,
             request,
@@ -163,11 +284,15 @@ impl TlsStream {
             handshake_done,
             ..
         } = self;
+        let Session::Rustls(connection) = session else {
+            return Ok(false);
+        };
         let tls_error = |e: rustls::Error| TlsError::from_rustls(host, e);
         loop {
             let UnbufferedStatus { mut discard, state } =
                 connection.process_tls_records(staging.live_mut());
             let mut blocked = false;
+            let mut writable = false;
             let state = match state {
                 Ok(state) => state,
                 Err(error) => {
@@ -207,6 +332,7 @@ impl TlsStream {
                         encrypt_request(request, &mut write, outgoing, host)?;
                     } else {
                         blocked = true;
+                        writable = true;
                     }
                 }
                 ConnectionState::PeerClosed => *close_notify = true,
@@ -215,8 +341,23 @@ impl TlsStream {
             }
             staging.consume(discard);
             if blocked {
-                staging.reclaim();
-                return Ok(());
+                // rustls reached WriteTraffic only after reading every complete record it
+                // was given; one still in the buffer is one it holds half a handshake
+                // message of (decrypted in place already): leave that session to rustls.
+                let ready = writable
+                    && *may_take_over
+                    && RecordLayer::complete_record(staging.live_mut()).is_none()
+                    && match (
+                        connection.negotiated_cipher_suite(),
+                        connection.protocol_version(),
+                    ) {
+                        (Some(suite), Some(version)) => records::supports(suite.suite(), version),
+                        _ => false,
+                    };
+                if !ready {
+                    staging.reclaim();
+                }
+                return Ok(ready);
             }
         }
     }
@@ -244,6 +385,12 @@ impl TlsStream {
     /// The handshake is complete (the request may have gone out).
     pub fn is_established(&self) -> bool {
         self.handshake_done
+    }
+
+    /// Our record layer opens the records (the handshake is over and we took over from
+    /// rustls); false while rustls does, or if it keeps doing so (see the module docs).
+    pub fn opens_records_itself(&self) -> bool {
+        matches!(self.session, Session::Records(_))
     }
 
     /// Plaintext bytes handed out so far.
@@ -285,6 +432,14 @@ impl core::fmt::Debug for TlsStream {
         // rustls's connection has no Debug: the session state is not shown.
         f.debug_struct("TlsStream")
             .field("host", &self.host)
+            .field(
+                "records",
+                &match self.session {
+                    Session::Rustls(_) => "rustls",
+                    Session::Records(_) => "ours",
+                    Session::Switching => "none",
+                },
+            )
             .field("staging", &self.staging)
             .field("pending_output", &self.pending_output().len())
             .field("request_sent", &self.request.is_none())

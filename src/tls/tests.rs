@@ -105,24 +105,110 @@ fn converse(
     segment: usize,
     shuffle: bool,
 ) -> Result<Outcome, TlsError> {
-    let mut tls = TlsStream::new(client.client_config()?, HOST, REQUEST.to_vec(), 1 << 20)?;
+    let talked = talk(
+        &client.client_config()?,
+        server,
+        Script {
+            segment,
+            shuffle,
+            ending,
+            ..Script::new(response)
+        },
+    );
+    talked.error.map_or(
+        Ok(Outcome {
+            request: talked.request,
+            plaintext: talked.plaintext,
+            end: talked.end,
+        }),
+        Err,
+    )
+}
+
+/// What the server does and how its bytes travel, for [`talk`].
+struct Script<'a> {
+    response: &'a [u8],
+    ending: Ending,
+    segment: usize,
+    shuffle: bool,
+    /// Response bytes the server writes before it has read the request (TLS 1.3 half-RTT
+    /// data, sent with its Finished when the config allows it).
+    early: usize,
+    /// Called on the server once the response's first half is written, before the rest.
+    midway: Option<&'a mut dyn FnMut(&mut ServerConnection)>,
+    /// Flips this byte of the server's stream on the way.
+    tamper: Option<u64>,
+}
+
+impl<'a> Script<'a> {
+    fn new(response: &'a [u8]) -> Script<'a> {
+        Script {
+            response,
+            ending: Ending::CloseNotify,
+            segment: 1448,
+            shuffle: false,
+            early: 0,
+            midway: None,
+            tamper: None,
+        }
+    }
+}
+
+/// Everything one [`talk`] shows.
+struct Talked {
+    request: Vec<u8>,
+    plaintext: Vec<u8>,
+    /// The client's verdict at the end of the stream (when `error` is `None`).
+    end: Result<u64, TlsError>,
+    /// The error `process` returned, which ended the talk.
+    error: Option<TlsError>,
+    /// Our record layer, not rustls's, opened the records at the end.
+    ours: bool,
+    /// The server resumed a session (RFC 8446 §2.2).
+    resumed: bool,
+    /// What the server made of the client's bytes after an error (its alert).
+    server_saw: Option<rustls::Error>,
+}
+
+/// Runs a client session with `client` against a server with `server`, as `script` says.
+fn talk(
+    client: &Arc<rustls::ClientConfig>,
+    server: Arc<ServerConfig>,
+    script: Script<'_>,
+) -> Talked {
+    let Script {
+        response,
+        ending,
+        segment,
+        shuffle,
+        early,
+        mut midway,
+        tamper,
+    } = script;
+    let mut tls = TlsStream::new(Arc::clone(client), HOST, REQUEST.to_vec(), 1 << 20).unwrap();
     let mut server = ServerConnection::new(server).unwrap();
     server.set_buffer_limit(None);
     let mut request = Vec::new();
     let mut plaintext = Vec::new();
     let mut offset = 0u64;
     let mut responded = false;
-    for _ in 0..10_000 {
-        // Client → server.
+    let mut wrote_early = early == 0;
+    let feed = |server: &mut ServerConnection, tls: &mut TlsStream| {
         let out = tls.pending_output().to_vec();
         tls.consume_output(out.len());
         let mut reader = &out[..];
         while !reader.is_empty() {
             server.read_tls(&mut reader).unwrap();
         }
-        if server.process_new_packets().is_err() {
-            // The server's alert still goes out below.
-        }
+        server.process_new_packets().err()
+    };
+    let upto = match ending {
+        Ending::CloseNotify => response.len(),
+        Ending::Cut(n) => n,
+    };
+    for _ in 0..10_000 {
+        // Client → server. An error: the server's alert still goes out below.
+        let _ = feed(&mut server, &mut tls);
         let mut buffer = [0u8; 4096];
         while let Ok(n) = server.reader().read(&mut buffer) {
             if n == 0 {
@@ -130,13 +216,19 @@ fn converse(
             }
             request.extend_from_slice(&buffer[..n]);
         }
+        if !wrote_early && server.wants_write() {
+            // The server's first flight is queued: the early bytes follow its Finished.
+            server.writer().write_all(&response[..early]).unwrap();
+            wrote_early = true;
+        }
         if !responded && request.ends_with(b"\r\n\r\n") {
             responded = true;
-            let upto = match ending {
-                Ending::CloseNotify => response.len(),
-                Ending::Cut(n) => n,
-            };
-            server.writer().write_all(&response[..upto]).unwrap();
+            let half = early.max(upto / 2).min(upto);
+            server.writer().write_all(&response[early..half]).unwrap();
+            if let Some(midway) = midway.as_mut() {
+                midway(&mut server);
+            }
+            server.writer().write_all(&response[half..upto]).unwrap();
             if ending == Ending::CloseNotify {
                 server.send_close_notify();
             }
@@ -145,6 +237,11 @@ fn converse(
         let mut wire = Vec::new();
         while server.wants_write() {
             server.write_tls(&mut wire).unwrap();
+        }
+        if let Some(at) = tamper
+            && (offset..offset + wire.len() as u64).contains(&at)
+        {
+            wire[(at - offset) as usize] ^= 0x40;
         }
         let mut segments: Vec<(u64, Vec<u8>)> = wire
             .chunks(segment)
@@ -163,19 +260,37 @@ fn converse(
             let again: Vec<_> = segments.iter().step_by(5).cloned().collect();
             segments.extend(again);
         }
+        let mut failed = None;
         for (at, bytes) in &segments {
-            tls.on_stream(*at, bytes)?;
+            if let Err(e) = tls.on_stream(*at, bytes) {
+                failed = Some(e);
+                break;
+            }
         }
-        tls.process(&mut |at, bytes| {
-            assert_eq!(at, plaintext.len() as u64, "plaintext arrives in order");
-            plaintext.extend_from_slice(bytes);
-        })?;
-        if responded && wire.is_empty() && tls.pending_output().is_empty() {
-            return Ok(Outcome {
+        if failed.is_none()
+            && let Err(e) = tls.process(&mut |at, bytes| {
+                assert_eq!(at, plaintext.len() as u64, "plaintext arrives in order");
+                plaintext.extend_from_slice(bytes);
+            })
+        {
+            failed = Some(e);
+        }
+        let done = responded && wire.is_empty() && tls.pending_output().is_empty();
+        if failed.is_some() || done {
+            let server_saw = if failed.is_some() {
+                feed(&mut server, &mut tls)
+            } else {
+                None
+            };
+            return Talked {
                 request,
                 plaintext,
                 end: tls.end_of_stream(),
-            });
+                error: failed,
+                ours: tls.opens_records_itself(),
+                resumed: server.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+                server_saw,
+            };
         }
     }
     panic!("the conversation did not end");
@@ -478,5 +593,232 @@ fn a_rejected_certificate_is_answered_with_the_matching_alert() {
                 "{version:?}: {client_error}"
             );
         }
+    }
+}
+
+/// Every AEAD suite of the aws-lc-rs provider, TLS 1.3 and 1.2 (ECDSA: rcgen's keys).
+const SUITES: [rustls::SupportedCipherSuite; 6] = {
+    use rustls::crypto::aws_lc_rs::cipher_suite as s;
+    [
+        s::TLS13_AES_128_GCM_SHA256,
+        s::TLS13_AES_256_GCM_SHA384,
+        s::TLS13_CHACHA20_POLY1305_SHA256,
+        s::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        s::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        s::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
+};
+
+/// A server that speaks only `suite`, with `edit` applied to its config.
+fn suite_server(
+    cert: CertificateDer<'static>,
+    key: &KeyPair,
+    suite: rustls::SupportedCipherSuite,
+    edit: impl FnOnce(&mut ServerConfig),
+) -> Arc<ServerConfig> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites = vec![suite];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[suite.version()])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    edit(&mut config);
+    Arc::new(config)
+}
+
+/// A CA, a certificate for HOST, and a client config trusting the CA.
+struct Setup {
+    cert: CertificateDer<'static>,
+    key: KeyPair,
+    client: Arc<rustls::ClientConfig>,
+    _dir: TempDir,
+}
+
+fn setup() -> Setup {
+    let ca = Authority::new("test CA");
+    let dir = TempDir::new().unwrap();
+    let (cert, key) = ca.issue(&[HOST], 2020, 2090);
+    let client = trusting(Some(ca.file(&dir)), false)
+        .client_config()
+        .unwrap();
+    Setup {
+        cert,
+        key,
+        client,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn every_suite_is_opened_in_place_after_the_handshake() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(70_000);
+    for suite in SUITES {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        // Records cut at odd places, out of order and twice (`talk`'s shuffle).
+        for (segment, shuffle) in [
+            (1, false),
+            (3, true),
+            (7, false),
+            (13, true),
+            (1447, true),
+            (16_389, true),
+        ] {
+            let script = Script {
+                segment,
+                shuffle,
+                ..Script::new(&response)
+            };
+            let talked = talk(&client, Arc::clone(&server), script);
+            let case = format!("{:?} segment {segment}", suite.suite());
+            assert_eq!(talked.error, None, "{case}");
+            assert_eq!(talked.request, REQUEST, "{case}");
+            assert!(talked.plaintext == response, "{case}");
+            assert_eq!(talked.end, Ok(response.len() as u64), "{case}");
+            assert!(talked.ours, "{case}: rustls kept the records");
+        }
+    }
+}
+
+#[test]
+fn without_secret_extraction_rustls_keeps_the_records() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let mut config = (*client).clone();
+    config.enable_secret_extraction = false;
+    let response = body(40_000);
+    for suite in [SUITES[0], SUITES[3]] {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        let talked = talk(&Arc::new(config.clone()), server, Script::new(&response));
+        assert_eq!(talked.error, None);
+        assert!(talked.plaintext == response);
+        assert!(!talked.ours);
+    }
+}
+
+#[test]
+fn tickets_after_the_take_over_resume_the_next_connection() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(60_000);
+    for suite in &SUITES[..3] {
+        // Half-RTT data: 20 000 response bytes come with the server's Finished, so rustls
+        // opens them; the tickets follow the client's Finished, when our layer has taken
+        // over, and before the rest of the body.
+        let server = suite_server(cert.clone(), &key, *suite, |c| c.send_half_rtt_data = true);
+        let script = || Script {
+            early: 20_000,
+            segment: 1000,
+            ..Script::new(&response)
+        };
+        let first = talk(&client, Arc::clone(&server), script());
+        assert_eq!(first.error, None);
+        assert!(first.plaintext == response && first.ours && !first.resumed);
+        let second = talk(&client, server, script());
+        assert_eq!(second.error, None);
+        assert!(second.plaintext == response && second.ours);
+        assert!(second.resumed, "{:?}: the ticket was lost", suite.suite());
+    }
+}
+
+#[test]
+fn a_key_update_from_the_server_is_followed() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(100_000);
+    for suite in &SUITES[..3] {
+        let server = suite_server(cert.clone(), &key, *suite, |_| {});
+        let mut updates = 0;
+        let mut update = |server: &mut ServerConnection| {
+            // A KeyUpdate with update_requested between two records of the body.
+            server.refresh_traffic_keys().unwrap();
+            updates += 1;
+        };
+        let script = Script {
+            midway: Some(&mut update),
+            segment: 999,
+            shuffle: true,
+            ..Script::new(&response)
+        };
+        let talked = talk(&client, server, script);
+        assert_eq!(updates, 1);
+        assert_eq!(talked.error, None, "{:?}", suite.suite());
+        assert!(talked.plaintext == response && talked.ours);
+        assert_eq!(talked.end, Ok(response.len() as u64));
+    }
+}
+
+#[test]
+fn an_altered_record_is_refused_with_bad_record_mac() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(100_000);
+    for suite in [SUITES[0], SUITES[3], SUITES[5]] {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        let script = Script {
+            tamper: Some(60_000),
+            ..Script::new(&response)
+        };
+        let talked = talk(&client, server, script);
+        let case = format!("{:?}", suite.suite());
+        let error = talked.error.expect("the altered record was accepted");
+        assert!(
+            matches!(error, TlsError::Record { .. }),
+            "{case}: {error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "TLS connection with {HOST} failed: a record failed authentication \
+                 (bad_record_mac): it was altered on the way"
+            )
+        );
+        assert_eq!(error.exit_code(), 5);
+        // The records before it were handed out, nothing of it (a flipped bit would show).
+        assert!(!talked.plaintext.is_empty(), "{case}");
+        assert!(response.starts_with(&talked.plaintext), "{case}");
+        assert!(talked.plaintext.len() < 60_000, "{case}");
+        // The server read our fatal alert (RFC 8446 §6.2).
+        assert_eq!(
+            talked.server_saw,
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadRecordMac
+            )),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn close_notify_ends_the_stream_and_a_cut_is_truncation() {
+    let Setup {
+        cert, key, client, ..
+    } = setup();
+    let response = body(50_000);
+    for suite in [SUITES[1], SUITES[4]] {
+        let server = suite_server(cert.clone(), &key, suite, |_| {});
+        let closed = talk(&client, Arc::clone(&server), Script::new(&response));
+        assert!(closed.ours);
+        assert_eq!(closed.end, Ok(response.len() as u64));
+        let script = Script {
+            ending: Ending::Cut(30_000),
+            ..Script::new(&response)
+        };
+        let cut = talk(&client, server, script);
+        assert!(cut.ours);
+        assert_eq!(cut.plaintext, response[..30_000]);
+        let error = cut.end.unwrap_err();
+        assert_eq!(error, TlsError::Truncated { host: HOST.into() });
+        assert_eq!(error.exit_code(), 4);
     }
 }
