@@ -31,7 +31,8 @@
 //! All connections write into one sink, which keeps the set of finished ranges: its
 //! checkpoints record them, so `-c` after a crash fetches exactly the holes, with any `-x`.
 //! The coordinator is plain `async` in the fetch's task, polling the connections' futures
-//! itself; one waker for all of them (the task's), and a tick of [`TICK`] for the rates.
+//! itself; one waker for all of them (the task's), and a tick of [`TICK`] for the rates,
+//! sooner when a range may have stalled at the end (the planner's rule 4).
 
 use core::future::Future;
 use core::pin::Pin;
@@ -55,6 +56,9 @@ use crate::sink::Sink;
 /// How often the coordinator looks at the connections without being woken (each one's rate,
 /// for the slow-connection rule).
 pub const TICK: Duration = Duration::from_millis(100);
+
+/// The shortest tick: a stall check that comes due at once is looked at after this.
+const MIN_TICK: Duration = Duration::from_millis(1);
 
 /// Failures in a row (no piece finished in between) after which a connection is not
 /// opened again.
@@ -267,7 +271,8 @@ struct Coordinator<'f, 'a> {
     head: ResponseHead,
     plan: BodyPlan,
     slots: Vec<Slot<'f>>,
-    tick: Option<Pin<Box<Sleep<'f, 'a>>>>,
+    /// The tick's sleep and when it ends.
+    tick: Option<(crate::time::Instant, Pin<Box<Sleep<'f, 'a>>>)>,
     /// The error that ends the download (the first fatal one).
     failure: Option<EngineError>,
     /// The last error of a connection, for when no connection is left.
@@ -349,11 +354,18 @@ impl<'f, 'a> Coordinator<'f, 'a> {
             });
             return Poll::Ready(Err(error));
         }
-        // The tick: looked at again within TICK even if nothing wakes the task.
+        // The tick: looked at again within TICK even if nothing wakes the task, sooner when
+        // a range may stall before that (the planner's rule 4).
         let reactor = self.job.reactor;
-        let tick = self
+        let wait = self.planner.next_check().map_or(TICK, |at| {
+            at.saturating_duration_since(now).clamp(MIN_TICK, TICK)
+        });
+        if self.tick.as_ref().is_some_and(|(at, _)| now + wait < *at) {
+            self.tick = None;
+        }
+        let (_, tick) = self
             .tick
-            .get_or_insert_with(|| Box::pin(reactor.sleep(TICK)));
+            .get_or_insert_with(|| (now + wait, Box::pin(reactor.sleep(wait))));
         match tick.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),

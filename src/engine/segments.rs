@@ -19,6 +19,13 @@
 //!    median of the others' gives the rest of its range back to the pool and is restarted
 //!    ([`Action::Restart`]): the host closes it and opens a new connection, which the next
 //!    [`Action::Fetch`] for the same id sends to the lowest waiting piece.
+//! 4. **At the end, a stalled range moves to a new connection.** Once nothing is left to
+//!    hand out (the pool is empty and no range is worth halving) and a connection is idle,
+//!    a range whose progress has stopped for [`SegmentConfig::stall`] (at least; twice its
+//!    longest recent gap between progress if that is longer) is given up and fetched again
+//!    on a new connection. Such a stall is a loss at the tail of a connection's flight, which
+//!    the server repairs only by its retransmission timer (200 ms at least on Linux): the
+//!    whole download would wait for it while the other connections sit idle.
 //!
 //! The plan never hands out a byte twice, except after a give-up or a failure (the old
 //! connection may still deliver some of what the new one fetches; both carry the same bytes,
@@ -41,6 +48,11 @@ pub const MAX_CONNECTIONS: usize = 16;
 
 /// The smallest piece worth a connection of its own: 1 MiB, as axel and aria2.
 pub const MIN_PIECE: u64 = 1024 * 1024;
+
+/// Rule 4's least stall: far above the gaps of a connection that is moving (a round trip,
+/// or a loss repaired by fast retransmit or a loss probe), far below the 200 ms of Linux's
+/// shortest retransmission timeout.
+pub const STALL: Duration = Duration::from_millis(20);
 
 /// One connection of a segmented download: an index from 0 to N - 1. After a
 /// [`Action::Restart`] the same id names the new connection that replaces the old one.
@@ -80,6 +92,9 @@ pub struct SegmentConfig {
     pub rate_window: Duration,
     /// A connection whose rate is below `median of the others / slow_divisor` is restarted.
     pub slow_divisor: u64,
+    /// At the end of the download: how long a range may make no progress before it moves to
+    /// a new connection (rule 4), at least.
+    pub stall: Duration,
 }
 
 impl Default for SegmentConfig {
@@ -89,6 +104,7 @@ impl Default for SegmentConfig {
             min_piece: MIN_PIECE,
             rate_window: Duration::from_secs(2),
             slow_divisor: 4,
+            stall: STALL,
         }
     }
 }
@@ -120,6 +136,13 @@ struct Slot {
     owes_release: bool,
     /// Never given work again ([`SegmentPlanner::retire`]).
     retired: bool,
+    /// When its range last made progress (or was given), and whether it progressed since
+    /// the last plan (`on_progress` has no clock: the time is taken at the next plan).
+    last_progress: Instant,
+    progressed: bool,
+    /// The longest recent gap between two progress reports (it decays by 1/16 a report),
+    /// zero before the first: a range is judged by rule 4 only once it has moved.
+    gap: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +207,9 @@ impl SegmentPlanner {
             rate: None,
             owes_release: false,
             retired: false,
+            last_progress: Instant::ZERO,
+            progressed: false,
+            gap: Duration::ZERO,
         };
         SegmentPlanner {
             total,
@@ -221,6 +247,7 @@ impl SegmentPlanner {
         }
         self.finished.insert(piece.done, upto);
         piece.done = upto;
+        slot.progressed = true;
         if piece.done == piece.end {
             slot.range = None;
             slot.rate = None;
@@ -297,12 +324,67 @@ impl SegmentPlanner {
         }
         self.measure(now);
         self.give_up_slow(now);
+        let mut idle = false;
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
             if slot.range.is_none() && !slot.retired && !self.assign(index, now) {
+                idle = true;
                 self.release(index);
             }
         }
+        if idle && self.give_up_stalled(now) {
+            // The stalled ranges are in the pool: the idle connections take them.
+            for index in 0..self.slots.len() {
+                let slot = &self.slots[index];
+                if slot.range.is_none() && !slot.retired {
+                    self.assign(index, now);
+                }
+            }
+        }
+    }
+
+    /// When the plan should be looked at again for rule 4, if a stall may come due: the
+    /// earliest moment a range being fetched counts as stalled. `None` while work is still
+    /// handed out some other way (the pool has pieces) or nothing is being fetched.
+    pub fn next_check(&self) -> Option<Instant> {
+        if !self.pool.is_empty() {
+            return None;
+        }
+        self.slots
+            .iter()
+            .filter(|slot| slot.range.is_some())
+            .filter_map(|slot| Some(slot.last_progress + self.stall_of(slot)?))
+            .min()
+    }
+
+    /// Rule 4 for one slot: how long its range may make no progress; `None` before its
+    /// first progress (a connection still opening, however slow the path, is not stalled).
+    fn stall_of(&self, slot: &Slot) -> Option<Duration> {
+        (!slot.gap.is_zero()).then(|| self.config.stall.max(slot.gap * 2))
+    }
+
+    /// Rule 4: gives up every range that has made no progress for its stall time, when
+    /// nothing else is left to hand out. Returns whether any went back to the pool.
+    fn give_up_stalled(&mut self, now: Instant) -> bool {
+        if !self.pool.is_empty() {
+            return false;
+        }
+        let mut any = false;
+        for index in 0..self.slots.len() {
+            let slot = self.slots[index];
+            if slot.range.is_none() {
+                continue;
+            }
+            let Some(stall) = self.stall_of(&slot) else {
+                continue;
+            };
+            if now - slot.last_progress < stall {
+                continue;
+            }
+            self.give_up(index, now);
+            any = true;
+        }
+        any
     }
 
     /// Queues a `Release` for an idle slot that had work and was not released yet.
@@ -344,6 +426,9 @@ impl SegmentPlanner {
         slot.window_done = piece.0;
         slot.rate = None;
         slot.owes_release = false;
+        slot.last_progress = now;
+        slot.progressed = false;
+        slot.gap = Duration::ZERO;
         self.actions.push_back(Action::Fetch {
             connection: ConnectionId(index),
             start: piece.0,
@@ -380,6 +465,13 @@ impl SegmentPlanner {
     fn measure(&mut self, now: Instant) {
         let window = self.config.rate_window;
         for slot in &mut self.slots {
+            if std::mem::take(&mut slot.progressed) {
+                let gap = now - slot.last_progress;
+                // A decaying maximum: a connection whose data comes in bursts a round trip
+                // apart keeps that gap as its measure, not the short ones inside a burst.
+                slot.gap = gap.max(slot.gap - slot.gap / 16);
+                slot.last_progress = now;
+            }
             let Some(piece) = slot.range else { continue };
             let elapsed = now - slot.window_start;
             if elapsed < window {
@@ -423,16 +515,24 @@ impl SegmentPlanner {
             if rate.saturating_mul(self.config.slow_divisor) >= median {
                 continue;
             }
-            let slot = &mut self.slots[index];
-            slot.range = None;
-            slot.rate = None;
-            slot.owes_release = false;
-            slot.window_start = now;
-            self.pool.insert(piece.done, piece.end);
-            self.actions.push_back(Action::Restart {
-                connection: ConnectionId(index),
-            });
+            self.give_up(index, now);
         }
+    }
+
+    /// Slot `index` gives the rest of its range back to the pool; its connection is
+    /// restarted (rules 3 and 4).
+    fn give_up(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        let Some(piece) = slot.range.take() else {
+            return;
+        };
+        slot.rate = None;
+        slot.owes_release = false;
+        slot.window_start = now;
+        self.pool.insert(piece.done, piece.end);
+        self.actions.push_back(Action::Restart {
+            connection: ConnectionId(index),
+        });
     }
 }
 
@@ -616,6 +716,80 @@ mod tests {
         planner.on_progress(ConnectionId(1), 110 * MIB);
         planner.on_progress(ConnectionId(2), 240 * MIB);
         assert_eq!(drain(&mut planner, t), []);
+    }
+
+    #[test]
+    fn at_the_end_a_stalled_range_moves_to_a_new_connection() {
+        let ms = Duration::from_millis;
+        let mut planner = SegmentPlanner::new(4 * MIB, &RangeSet::new(), config(2));
+        let mut t = Instant::ZERO;
+        assert_eq!(
+            drain(&mut planner, t),
+            [fetch(0, 0, 2 * MIB), fetch(1, 2 * MIB, 4 * MIB)]
+        );
+        // Both move every millisecond; 0 finishes, 1 stops 100 KiB short of its end.
+        for step in 1..=8u64 {
+            t += ms(1);
+            planner.on_progress(ConnectionId(0), step * MIB / 4);
+            planner.on_progress(ConnectionId(1), 2 * MIB + step * (MIB - 12_800) / 4);
+            let actions = drain(&mut planner, t);
+            assert!(
+                actions.is_empty()
+                    || actions
+                        == [Action::Release {
+                            connection: ConnectionId(0)
+                        }],
+                "{actions:?}"
+            );
+        }
+        let stalled_at = 4 * MIB - 8 * 12_800 / 4;
+        assert_eq!(planner.next_check(), Some(t + STALL));
+        // Not before the stall time...
+        t += STALL - ms(1);
+        assert_eq!(drain(&mut planner, t), []);
+        // ...then its rest goes to a new connection (the idle one, or its own id anew).
+        t += ms(1);
+        assert_eq!(
+            drain(&mut planner, t),
+            [
+                Action::Restart {
+                    connection: ConnectionId(1)
+                },
+                fetch(0, stalled_at, 4 * MIB),
+            ]
+        );
+        // The new connection has not moved yet: however long it takes, it is not judged.
+        assert_eq!(planner.next_check(), None);
+        t += Duration::from_secs(1);
+        assert_eq!(drain(&mut planner, t), []);
+        planner.on_progress(ConnectionId(0), 4 * MIB);
+        assert_eq!(
+            drain(&mut planner, t),
+            [
+                Action::Release {
+                    connection: ConnectionId(0)
+                },
+                Action::Finished
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_that_moves_in_bursts_is_judged_by_its_own_gaps() {
+        let ms = Duration::from_millis;
+        let mut planner = SegmentPlanner::new(4 * MIB, &RangeSet::new(), config(2));
+        let mut t = Instant::ZERO;
+        drain(&mut planner, t);
+        t += ms(1);
+        planner.on_progress(ConnectionId(0), 2 * MIB);
+        drain(&mut planner, t);
+        // 1 moves once every 100 ms (a long path's round trip): never stalled at 100 ms.
+        for step in 1..=5u64 {
+            t += ms(100);
+            planner.on_progress(ConnectionId(1), 2 * MIB + step * 100_000);
+            assert_eq!(drain(&mut planner, t), [], "step {step}");
+        }
+        assert!(planner.next_check() >= Some(t + ms(180)));
     }
 
     #[test]
