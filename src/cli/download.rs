@@ -26,6 +26,7 @@ use crate::engine::network::{DriverKind, Families, Family, Network, NicNetwork};
 use crate::engine::progress::Progress;
 use crate::engine::runtime::{self, Executor, LoopSettings, Reactor};
 use crate::engine::stats::{EngineStats, SetupTimes};
+use crate::engine::thread_share::ThreadShare;
 use crate::engine::transfer::MinSpeed;
 use crate::engine::{EngineError, TransferOptions};
 use crate::http::auth::{Credentials, redact};
@@ -246,6 +247,7 @@ pub fn main(args: &DownloadArgs) -> ExitCode {
                     ));
                 }
                 driver.extend(reactor.connection_lines());
+                driver.extend(ThreadShare::of_this_thread().map(|share| share.line()));
                 let _ = reports.send(Report::Finished {
                     stats: Box::new(reactor.take_stats()),
                     driver,

@@ -26,6 +26,7 @@ pub mod segments;
 pub mod sim_server;
 pub mod simulate;
 pub mod stats;
+pub mod thread_share;
 pub mod transfer;
 pub mod tunnel;
 
