@@ -103,9 +103,10 @@ mod tests {
     fn this_thread_has_a_share_where_proc_tells() {
         // Linux with procfs and schedstats (every kernel this tool runs on); elsewhere the
         // function says nothing rather than something wrong.
+        // (A thread that has just started may read 0 ns of run time: the kernel brings a
+        // running task's total up to date only at scheduler events.)
         if std::path::Path::new("/proc/thread-self/schedstat").exists() {
-            let share = ThreadShare::of_this_thread().expect("a share");
-            assert!(share.ran > Duration::ZERO);
+            assert!(ThreadShare::of_this_thread().is_some());
         }
     }
 }
