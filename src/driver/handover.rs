@@ -130,11 +130,12 @@ impl HandOver {
         }
     }
 
-    /// Whether to read the packet socket now; ends the drain once its time is up.
-    pub fn read_raw(&mut self, now: Instant) -> bool {
+    /// Whether to read the packet socket now; ends the drain once its time is up. The
+    /// clock is read only while draining.
+    pub fn read_raw(&mut self, now: impl FnOnce() -> Instant) -> bool {
         match self.phase {
             Phase::Raw | Phase::Preparing | Phase::RawOnly => true,
-            Phase::Draining { until } if now < until => true,
+            Phase::Draining { until } if now() < until => true,
             Phase::Draining { .. } => {
                 self.phase = Phase::AfXdp;
                 false
@@ -324,9 +325,10 @@ impl Driver for HandOverDriver {
         if self.state.phase() == Phase::Preparing {
             self.collect(false);
         }
-        let now = self.raw.now();
         let mut handed = 0;
-        if self.state.read_raw(now) {
+        // The clock only while draining: the loop has read it already for this step.
+        let raw = &self.raw;
+        if self.state.read_raw(|| raw.now()) {
             handed += self.raw.receive(max, &mut f)?;
         }
         if let Some(afxdp) = self.afxdp.as_mut()
@@ -335,7 +337,7 @@ impl Driver for HandOverDriver {
             handed += afxdp.receive(max - handed, &mut f)?;
         }
         if self.state.should_prepare(self.raw.received_bytes()) {
-            self.start_set_up(now);
+            self.start_set_up(self.raw.now());
         }
         Ok(handed)
     }
@@ -445,7 +447,7 @@ mod tests {
         let mut hand_over = HandOver::new(policy());
         for bytes in [0, 500, 999] {
             assert!(!hand_over.should_prepare(bytes));
-            assert!(hand_over.read_raw(at(1)));
+            assert!(hand_over.read_raw(|| at(1)));
             assert!(!hand_over.on_afxdp());
         }
         assert_eq!(hand_over.phase(), Phase::Raw);
@@ -460,7 +462,7 @@ mod tests {
         // Later receives never start a second set-up.
         assert!(!hand_over.should_prepare(5000));
         // While it runs, the raw socket carries everything, and waits are short.
-        assert!(hand_over.read_raw(at(2)));
+        assert!(hand_over.read_raw(|| at(2)));
         assert!(!hand_over.on_afxdp());
         assert_eq!(hand_over.wait_limit(WAIT_STEP), Some(WAIT_STEP));
     }
@@ -472,13 +474,13 @@ mod tests {
         hand_over.ready(at(10));
         assert!(hand_over.on_afxdp());
         assert_eq!(hand_over.phase(), Phase::Draining { until: at(60) });
-        assert!(hand_over.read_raw(at(10)));
-        assert!(hand_over.read_raw(at(59)));
+        assert!(hand_over.read_raw(|| at(10)));
+        assert!(hand_over.read_raw(|| at(59)));
         assert_eq!(hand_over.wait_limit(WAIT_STEP), Some(WAIT_STEP));
         // The drain ends at its deadline: AF_XDP alone from then on.
-        assert!(!hand_over.read_raw(at(60)));
+        assert!(!hand_over.read_raw(|| at(60)));
         assert_eq!(hand_over.phase(), Phase::AfXdp);
-        assert!(!hand_over.read_raw(at(1000)));
+        assert!(!hand_over.read_raw(|| at(1000)));
         assert!(hand_over.on_afxdp());
         assert_eq!(hand_over.wait_limit(WAIT_STEP), None);
         assert!(!hand_over.should_prepare(1 << 30));
@@ -490,7 +492,7 @@ mod tests {
         assert!(hand_over.should_prepare(1000));
         hand_over.failed();
         assert_eq!(hand_over.phase(), Phase::RawOnly);
-        assert!(hand_over.read_raw(at(100)));
+        assert!(hand_over.read_raw(|| at(100)));
         assert!(!hand_over.on_afxdp());
         assert!(!hand_over.should_prepare(1 << 30));
         assert_eq!(hand_over.wait_limit(WAIT_STEP), None);
@@ -505,7 +507,7 @@ mod tests {
         hand_over.never();
         assert_eq!(hand_over.phase(), Phase::RawOnly);
         assert!(!hand_over.should_prepare(1 << 30));
-        assert!(hand_over.read_raw(at(5)));
+        assert!(hand_over.read_raw(|| at(5)));
         assert!(!hand_over.on_afxdp());
     }
 

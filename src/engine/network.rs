@@ -457,10 +457,7 @@ impl Network for NicNetwork {
                     driver.frames_by_queue()
                 ));
                 if let Ok(c) = driver.steer_counters() {
-                    lines.push(format!(
-                        "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us dropped (no socket on the queue, or its ring full), {} first fragments for us dropped",
-                        c.seen, c.steered, c.passed, c.no_socket, c.fragments
-                    ));
+                    lines.push(c.line(false));
                 }
             }
             Some(NicDevice::Raw(_)) => lines.push(format!(
@@ -653,10 +650,7 @@ fn describe_hand_over(driver: &HandOverDriver, interface: &str) -> Vec<String> {
             afxdp.frames_by_queue()
         ));
         if let Ok(c) = afxdp.steer_counters() {
-            lines.push(format!(
-                "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} for us without a socket (passed during the hand-over), {} first fragments for us dropped",
-                c.seen, c.steered, c.passed, c.no_socket, c.fragments
-            ));
+            lines.push(c.line(true));
         }
     }
     lines

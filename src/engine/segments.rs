@@ -324,6 +324,15 @@ impl SegmentPlanner {
         }
         self.measure(now);
         self.give_up_slow(now);
+        if self.assign_idle(now) && self.give_up_stalled(now) {
+            // The stalled ranges are in the pool: the idle connections take them.
+            self.assign_idle(now);
+        }
+    }
+
+    /// Gives work to every idle slot that can have it and releases the others. Returns
+    /// whether any stayed idle: then nothing was left to hand out.
+    fn assign_idle(&mut self, now: Instant) -> bool {
         let mut idle = false;
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -332,15 +341,7 @@ impl SegmentPlanner {
                 self.release(index);
             }
         }
-        if idle && self.give_up_stalled(now) {
-            // The stalled ranges are in the pool: the idle connections take them.
-            for index in 0..self.slots.len() {
-                let slot = &self.slots[index];
-                if slot.range.is_none() && !slot.retired {
-                    self.assign(index, now);
-                }
-            }
-        }
+        idle
     }
 
     /// When the plan should be looked at again for rule 4, if a stall may come due: the
@@ -363,12 +364,10 @@ impl SegmentPlanner {
         (!slot.gap.is_zero()).then(|| self.config.stall.max(slot.gap * 2))
     }
 
-    /// Rule 4: gives up every range that has made no progress for its stall time, when
-    /// nothing else is left to hand out. Returns whether any went back to the pool.
+    /// Rule 4: gives up every range that has made no progress for its stall time. Called
+    /// only when a connection found nothing to do (the pool is empty, nothing worth
+    /// halving). Returns whether any went back to the pool.
     fn give_up_stalled(&mut self, now: Instant) -> bool {
-        if !self.pool.is_empty() {
-            return false;
-        }
         let mut any = false;
         for index in 0..self.slots.len() {
             let slot = self.slots[index];

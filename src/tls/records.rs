@@ -249,6 +249,13 @@ pub(crate) struct RecordLayer {
     handshake: Vec<u8>,
 }
 
+/// The fragment length the record header at the front of `buffer` announces, once the
+/// header is all there (RFC 8446 §5.1, RFC 5246 §6.2.1: the last two of its five bytes).
+fn fragment_len(buffer: &[u8]) -> Option<usize> {
+    let header = buffer.get(..HEADER_LEN)?;
+    Some(usize::from(u16::from_be_bytes([header[3], header[4]])))
+}
+
 impl RecordLayer {
     /// Takes over from rustls with the secrets and sequence numbers it handed out.
     pub(crate) fn new(
@@ -276,8 +283,7 @@ impl RecordLayer {
 
     /// The length of the complete record at the front of `buffer`, if it is all there.
     pub(crate) fn complete_record(buffer: &[u8]) -> Option<usize> {
-        let header: &[u8; HEADER_LEN] = buffer.get(..HEADER_LEN)?.try_into().ok()?;
-        let len = HEADER_LEN + usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let len = HEADER_LEN + fragment_len(buffer)?;
         (buffer.len() >= len).then_some(len)
     }
 
@@ -315,13 +321,7 @@ impl RecordLayer {
 
     /// An incomplete record can already be refused by its header's length.
     fn check_partial(&self, buffer: &[u8]) -> Result<(), RecordError> {
-        match buffer.get(..HEADER_LEN) {
-            Some(header) => {
-                let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-                self.check_length(len)
-            }
-            None => Ok(()),
-        }
+        fragment_len(buffer).map_or(Ok(()), |len| self.check_length(len))
     }
 
     fn check_length(&self, fragment: usize) -> Result<(), RecordError> {

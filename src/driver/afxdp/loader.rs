@@ -92,6 +92,23 @@ pub struct SteerCounters {
     pub fragments: u64,
 }
 
+impl SteerCounters {
+    /// The `--stats` line. `passing`: the program hands frames for us that find no socket
+    /// to the kernel (`AfXdpConfig::pass_without_socket`, during a hand-over) instead of
+    /// dropping them.
+    pub fn line(&self, passing: bool) -> String {
+        let no_socket = if passing {
+            "for us without a socket (passed during the hand-over)"
+        } else {
+            "for us dropped (no socket on the queue, or its ring full)"
+        };
+        format!(
+            "xdp program: {} frames seen, {} steered to xdpget, {} passed to the kernel, {} {no_socket}, {} first fragments for us dropped",
+            self.seen, self.steered, self.passed, self.no_socket, self.fragments
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
     #[error("loading an XDP program needs root or CAP_BPF+CAP_NET_ADMIN")]
