@@ -42,8 +42,9 @@ const TEARDOWN_WAIT_LIMIT: Duration = Duration::from_secs(1);
 const PROGRAM_GONE_WAIT_LIMIT: Duration = Duration::from_millis(100);
 
 /// How long a bind retries a queue that is busy (EBUSY), for a socket of the last run to
-/// be released by the kernel.
-const QUEUE_RELEASE_WAIT_LIMIT: Duration = Duration::from_secs(1);
+/// be released by the kernel (from a worker, after a grace period: more than 1 s when the
+/// machine is loaded).
+const QUEUE_RELEASE_WAIT_LIMIT: Duration = Duration::from_secs(3);
 
 /// Sizing and behaviour of the AF_XDP sockets.
 #[derive(Clone, Debug, PartialEq, Eq)]
